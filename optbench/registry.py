@@ -16,6 +16,7 @@ and type hints are the registry's documentation and validation.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.util
 import inspect
 import sys
@@ -133,8 +134,9 @@ class Param:
         return text if self.required else f"{text} = {self.default!r}"
 
 
+@functools.lru_cache(maxsize=None)
 def parameters_of(cls: type) -> dict[str, Param]:
-    """The keyword parameters of ``cls.__init__`` with defaults and resolved hints."""
+    """The keyword parameters of ``cls.__init__`` with defaults and resolved hints (cached per class)."""
     init = cls.__init__
     if init is object.__init__:
         return {}
@@ -158,7 +160,7 @@ class Entry:
     source: str
 
 
-@dataclass
+@dataclass(eq=False)
 class Registry:
     """Names to classes for one kind of object (problem, method or step rule)."""
 
@@ -246,7 +248,7 @@ class Registry:
         return self._entries[name].source
 
     def parameters(self, name: str) -> dict[str, Param]:
-        return parameters_of(self.get(name))
+        return dict(parameters_of(self.get(name)))
 
     def validate(self, name: str, params: dict[str, Any]) -> None:
         """Raise ParameterError unless ``params`` fit ``name``'s parameters."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -46,18 +45,32 @@ _LOG_POINTS = frozenset(int(round(10 ** (j / 10))) for j in range(0, 121)) | {0}
 
 
 # ---------------------------------------------------------------- result
-@dataclass
 class RunResult:
     """What ``ob.run`` returns (in the spirit of ``scipy.optimize.OptimizeResult``).
 
     ``x``: final iterates ``(n_runs, dim)``; ``runs``: one row per run; ``trace``:
-    one row per run per recorded iteration (tidy). ``cell`` describes the cell.
+    one row per run per recorded iteration (tidy); ``cell``: the cell's description.
+    The two tables are built from the loop's arrays on first access.
     """
 
-    x: np.ndarray
-    runs: pd.DataFrame
-    trace: pd.DataFrame
-    cell: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, x: np.ndarray, runs: pd.DataFrame | Callable[[], pd.DataFrame],
+                 trace: pd.DataFrame | Callable[[], pd.DataFrame], cell: dict[str, Any]):
+        self.x = x
+        self.cell = cell
+        self._runs = runs
+        self._trace = trace
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        if callable(self._runs):
+            self._runs = self._runs()
+        return self._runs
+
+    @property
+    def trace(self) -> pd.DataFrame:
+        if callable(self._trace):
+            self._trace = self._trace()
+        return self._trace
 
     @property
     def status(self) -> list[str]:
@@ -207,13 +220,20 @@ class Oracle:
 
 # ---------------------------------------------------------------- trace recording
 class _Recorder:
-    """Collects trace rows as column blocks; evaluations for the record are not charged."""
+    """Collects trace rows; evaluations made for the record are not charged to the runs.
+
+    Each recorded iteration appends one light block (the run indices, or None for
+    all runs, f, the gradient norm, the step sizes, the counters as Python ints
+    unless line searches made them differ per run, the time); ``frame`` expands
+    them into columns once, at the end, so recording every iteration stays cheap.
+    """
 
     def __init__(self, problem: Problem, n_runs: int, record: str | int, full_objective: bool):
         self.problem = problem
         self.n_runs = n_runs
         self.full_objective = full_objective  # re-evaluate f on all samples (minibatch runs)
-        self.blocks: list[dict[str, np.ndarray]] = []
+        self.has_metrics = type(problem).metrics is not Problem.metrics
+        self.blocks: list[tuple] = []
         self.overhead = 0.0  # seconds spent recording, subtracted from the clock
         if record == "all":
             self.wants: Callable[[int], bool] = lambda k: True
@@ -229,62 +249,75 @@ class _Recorder:
                 f"record must be 'log', 'all', 'last' or a positive integer (every k iterations), got {record!r}"
             )
 
-    def record(self, k, runs, X, F, G, step, f_evals, g_evals, epochs, elapsed):
-        """Rows for the runs in ``runs`` (an index array) at iteration ``k``."""
+    def record(self, k, runs, X, F, G, step, f_evals, g_evals, samples, elapsed):
+        """Rows at iteration ``k`` for ``runs`` (an index array, or None for every run).
+
+        ``f_evals``, ``g_evals``, ``samples``: ints shared by the rows, or per-run arrays
+        (already restricted to ``runs``); ``samples`` is None when the problem is not a finite sum.
+        """
         started = time.perf_counter()
-        X_r = X[runs]
+        X_r = X if runs is None else X[runs]
         if self.full_objective:
             F_r, G_r = self.problem.value_and_grad(X_r)
+        elif runs is None:
+            F_r, G_r = F.copy(), G
         else:
             F_r, G_r = F[runs], G[runs]
-        block = {
-            "run": runs,
-            "iteration": np.full(len(runs), k, dtype=np.int64),
-            "f_evals": f_evals[runs],
-            "g_evals": g_evals[runs],
-            "epochs": epochs[runs],
-            "time": np.full(len(runs), elapsed - self.overhead),
-            "f": np.asarray(F_r, dtype=float).copy(),
-            "grad_norm": np.sqrt(np.einsum("ij,ij->i", G_r, G_r)),
-            "step_size": np.asarray(step, dtype=float)[runs] if step is not None else np.full(len(runs), np.nan),
-        }
-        for metric, values in self.problem.metrics(X_r).items():
-            block[metric] = np.asarray(values, dtype=float)
-        self.blocks.append(block)
+        grad_norm = np.sqrt(np.einsum("ij,ij->i", G_r, G_r))
+        if step is not None:
+            step = step.copy() if runs is None else step[runs]
+        metrics = self.problem.metrics(X_r) if self.has_metrics else None
+        self.blocks.append((k, runs, F_r, grad_norm, step, f_evals, g_evals, samples, elapsed - self.overhead, metrics))
         self.overhead += time.perf_counter() - started
 
     def record_single(self, oracle: Oracle, x: np.ndarray) -> None:
-        """One row for a run of an own-loop method."""
+        """One row for a run of an own-loop method (every call touches all samples of a finite sum)."""
+        elapsed = oracle.elapsed()
         started = time.perf_counter()
         X = x.reshape(1, -1)
         F, G = self.problem.value_and_grad(X)
-        block = {
-            "run": np.array([oracle.run]),
-            "iteration": np.array([oracle.iterations], dtype=np.int64),
-            "f_evals": np.array([oracle.f_evals], dtype=np.int64),
-            "g_evals": np.array([oracle.g_evals], dtype=np.int64),
-            "epochs": np.array([np.nan if self.problem.n_samples is None else float(oracle.g_evals)]),
-            "time": np.array([oracle.elapsed()]),
-            "f": np.asarray(F, dtype=float).copy(),
-            "grad_norm": np.sqrt(np.einsum("ij,ij->i", G, G)),
-            "step_size": np.array([np.nan]),
-        }
-        for metric, values in self.problem.metrics(X).items():
-            block[metric] = np.asarray(values, dtype=float)
-        self.blocks.append(block)
+        samples = None if self.problem.n_samples is None else (oracle.f_evals + oracle.g_evals) * self.problem.n_samples
+        metrics = self.problem.metrics(X) if self.has_metrics else None
+        grad_norm = np.sqrt(np.einsum("ij,ij->i", G, G))
+        self.blocks.append((oracle.iterations, np.array([oracle.run]), np.asarray(F, dtype=float).copy(), grad_norm,
+                            None, oracle.f_evals, oracle.g_evals, samples, elapsed, metrics))
         self.overhead += time.perf_counter() - started
 
     def frame(self) -> dict[str, np.ndarray]:
+        """The recorded rows as columns, sorted by run and iteration."""
         if not self.blocks:
             return {}
-        keys = list(self.blocks[0])
-        for block in self.blocks[1:]:
-            keys += [key for key in block if key not in keys]
-        n = [len(block["run"]) for block in self.blocks]
-        columns = {}
-        for key in keys:
-            parts = [block[key] if key in block else np.full(size, np.nan) for block, size in zip(self.blocks, n)]
-            columns[key] = np.concatenate(parts)
+        every_run = np.arange(self.n_runs)
+        sizes = np.array([self.n_runs if b[1] is None else len(b[1]) for b in self.blocks])
+        columns = {
+            "run": np.concatenate([every_run if b[1] is None else b[1] for b in self.blocks]),
+            "iteration": np.repeat(np.array([b[0] for b in self.blocks], dtype=np.int64), sizes),
+        }
+
+        def expand(position, dtype):
+            values = [b[position] for b in self.blocks]
+            if all(isinstance(v, (int, np.integer)) for v in values):
+                return np.repeat(np.array(values, dtype=dtype), sizes)
+            return np.concatenate([np.broadcast_to(np.asarray(v, dtype=dtype), (n,)) for v, n in zip(values, sizes)])
+
+        columns["f_evals"] = expand(5, np.int64)
+        columns["g_evals"] = expand(6, np.int64)
+        if self.problem.n_samples is None:
+            columns["epochs"] = np.full(len(columns["run"]), np.nan)
+        else:
+            columns["epochs"] = expand(7, np.int64) / self.problem.n_samples
+        columns["time"] = np.repeat(np.array([b[8] for b in self.blocks]), sizes)
+        columns["f"] = np.concatenate([np.asarray(b[2], dtype=float) for b in self.blocks])
+        columns["grad_norm"] = np.concatenate([b[3] for b in self.blocks])
+        columns["step_size"] = np.concatenate(
+            [np.full(n, np.nan) if b[4] is None else np.asarray(b[4], dtype=float) for b, n in zip(self.blocks, sizes)]
+        )
+        if self.has_metrics:
+            names = list(dict.fromkeys(name for b in self.blocks for name in (b[9] or {})))
+            for name in names:
+                columns[name] = np.concatenate(
+                    [np.asarray((b[9] or {}).get(name, np.full(n, np.nan)), dtype=float) for b, n in zip(self.blocks, sizes)]
+                )
         order = np.lexsort((columns["iteration"], columns["run"]))
         return {key: values[order] for key, values in columns.items()}
 
@@ -494,50 +527,77 @@ def _batched_loop(problem, method, step_rule, X, recorder, sampler, noise_rngs,
     ctx = StepContext(problem, loop)
     method_state = method.init(X)
     step_state = step_rule.init(n_runs)
+    value_and_grad, direction, step = problem.value_and_grad, method.direction, step_rule.step
     active = np.ones(n_runs, dtype=bool)
     all_active = True
     status = np.array(["budget"] * n_runs, dtype=object)
     stop_iter = np.zeros(n_runs, dtype=np.int64)
     stop_time = np.zeros(n_runs)
-    stop_calls = np.full(n_runs, -1, dtype=np.int64)  # standard gradient calls when the run stopped
+    stop_calls = np.zeros(n_runs, dtype=np.int64)  # standard gradient calls when the run stopped
+    stop_samples = np.zeros(n_runs, dtype=np.int64)  # samples those calls touched
     final_F = np.full(n_runs, np.nan)
-    samples_per_call = None if problem.n_samples is None else (sampler.batch_size if sampler else problem.n_samples)
     tol_grad, tol_f, tol_x, tol_gap = tol.get("grad"), tol.get("f"), tol.get("x"), tol.get("f_gap")
     f_opt = problem.f_opt
     wants = recorder.wants
+    iteration_limit = math.inf if max_iter is None else max_iter
+    finite_sum = problem.n_samples is not None
     calls = 0  # standard gradient calls made by every active run so far
-    F0 = upper = lower = None
-    F_previous = None
-    X_previous = None
+    samples = 0  # samples those calls touched (finite sums)
+    upper = lower = None
+    F_previous = X_previous = None
+    epochs_before_batch = sampler is not None and max_epochs is not None
+    largest, smallest = np.maximum.reduce, np.minimum.reduce
+    alpha_seen = alpha_column = None
     start = time.perf_counter()
 
-    def counters(calls_now):
-        base = np.where(stop_calls >= 0, stop_calls, calls_now)
-        g_evals = loop.g_extra + base
-        if samples_per_call is None:
-            epochs = np.full(n_runs, np.nan)
-        else:
-            epochs = (base * samples_per_call + loop.samples_extra) / problem.n_samples
-        return loop.f_extra, g_evals, epochs
+    def counters(runs):
+        """f_evals, g_evals, samples for ``runs`` (None: all): ints unless line searches charged extras."""
+        if not loop.charged:
+            return 0, calls, samples if finite_sum else None
+        pick = slice(None) if runs is None else runs
+        extra_samples = loop.samples_extra[pick] + samples if finite_sum else None
+        return loop.f_extra[pick].copy(), loop.g_extra[pick] + calls, extra_samples
+
+    def freeze(stop, k, F, G):
+        elapsed = time.perf_counter() - start
+        runs = np.flatnonzero(stop)
+        stop_iter[runs] = k
+        stop_time[runs] = elapsed - recorder.overhead
+        stop_calls[runs] = calls
+        stop_samples[runs] = samples
+        if F is not None:
+            final_F[runs] = F[runs]
+        recorder.record(k, runs, X, F, G, None, *counters(runs), elapsed)
+        return active & ~stop
 
     k = 0
     while True:
+        if epochs_before_batch:
+            # Checked before drawing a batch: a minibatch step needs no evaluation at its final point
+            # (the trace records the full objective there, uncharged).
+            exhausted = active & ((samples + loop.samples_extra) / problem.n_samples >= max_epochs - 1e-12)
+            if exhausted.any():
+                active = freeze(exhausted, k, None, None)
+                all_active = False
+                if not active.any():
+                    break
         batch = sampler.next() if sampler is not None else None
-        F, G = problem.value_and_grad(X, batch)
+        F, G = value_and_grad(X, batch)
         calls += 1
+        if finite_sum:
+            samples += problem.n_samples if batch is None else batch.shape[1]
         if noise_rngs is not None:
             G = G + loop.noise(active)
-        if F0 is None:
-            F0 = F.copy()
-            limit = DIVERGENCE * (1.0 + np.abs(F0))
-            upper, lower = F0 + limit, F0 - limit
-            upper_min = float(np.nanmin(upper)) if np.isfinite(upper).any() else math.inf
-            lower_max = float(np.nanmax(lower)) if np.isfinite(lower).any() else -math.inf
+        if upper is None:
+            limit = DIVERGENCE * (1.0 + np.abs(F))
+            upper, lower = F + limit, F - limit
+            upper_min = float(np.min(upper)) if np.isfinite(upper).all() else -math.inf
+            lower_max = float(np.max(lower)) if np.isfinite(lower).all() else math.inf
 
-        # -- which runs stop here
+        # -- which runs stop here. F.max() is NaN if any F is: one reduction screens for
+        # NaN, +inf and growth; the full check (with -inf) runs when it trips or every 16th step.
         stop = None
-        f_max, f_min = F.max(), F.min()
-        if not (f_max <= upper_min and f_min >= lower_max):
+        if not largest(F) <= upper_min or (k & 15 == 0 and not smallest(F) >= lower_max):
             diverged = active & ~((F <= upper) & (F >= lower))
             if diverged.any():
                 stop = diverged
@@ -559,20 +619,18 @@ def _batched_loop(problem, method, step_rule, X, recorder, sampler, noise_rngs,
                 status[converged] = "converged"
                 stop = converged if stop is None else (stop | converged)
         out_of_budget = None
-        if max_iter is not None and k >= max_iter:
+        if k >= iteration_limit:
             out_of_budget = active.copy()
         else:
             if max_evals is not None:
                 if loop.charged:
-                    spent = loop.f_extra + loop.g_extra + calls
-                    exhausted = spent >= max_evals
+                    exhausted = loop.f_extra + loop.g_extra + calls >= max_evals
                     if exhausted.any():
                         out_of_budget = exhausted
                 elif calls >= max_evals:
                     out_of_budget = active.copy()
-            if max_epochs is not None:
-                epochs_now = (calls * samples_per_call + loop.samples_extra) / problem.n_samples
-                exhausted = epochs_now >= max_epochs - 1e-12
+            if max_epochs is not None and sampler is None:
+                exhausted = (samples + loop.samples_extra) / problem.n_samples >= max_epochs - 1e-12
                 if exhausted.any():
                     out_of_budget = exhausted if out_of_budget is None else (out_of_budget | exhausted)
             if timeout is not None and time.perf_counter() - start > timeout:
@@ -583,39 +641,38 @@ def _batched_loop(problem, method, step_rule, X, recorder, sampler, noise_rngs,
             if stop is not None:
                 out_of_budget &= ~stop
             stop = out_of_budget if stop is None else (stop | out_of_budget)
-
         if stop is not None and stop.any():
-            elapsed = time.perf_counter() - start
-            stop_iter[stop] = k
-            stop_time[stop] = elapsed - recorder.overhead
-            stop_calls[stop] = calls
-            final_F[stop] = F[stop]
-            f_evals, g_evals, epochs = counters(calls)
-            recorder.record(k, np.flatnonzero(stop), X, F, G, None, f_evals, g_evals, epochs, elapsed)
-            active = active & ~stop
+            active = freeze(stop, k, F, G)
             all_active = False
             if not active.any():
                 break
 
         # -- one step
-        D, method_state = method.direction(X, G, method_state, k)
+        D, method_state = direction(X, G, method_state, k)
         ctx.k, ctx.X, ctx.F, ctx.G, ctx.D, ctx.batch, ctx.active = k, X, F, G, D, batch, active
-        alpha, step_state = step_rule.step(ctx, step_state)
+        alpha, step_state = step(ctx, step_state)
         if wants(k):
-            f_evals, g_evals, epochs = counters(calls)
-            recorder.record(k, np.flatnonzero(active), X, F, G, alpha, f_evals, g_evals, epochs, time.perf_counter() - start)
+            runs = None if all_active else np.flatnonzero(active)
+            recorder.record(k, runs, X, F, G, alpha, *counters(runs), time.perf_counter() - start)
         if tol_x is not None:
             X_previous = X
         if tol_f is not None:
             F_previous = F
-        X_next = X + alpha[:, None] * D
+        if alpha is not alpha_seen:  # constant rules return the same array every step
+            alpha_seen, alpha_column = alpha, alpha[:, None]
+        X_next = X + alpha_column * D
         X = X_next if all_active else np.where(active[:, None], X_next, X)
         k += 1
 
-    f_evals, g_evals, epochs = counters(calls)
+    if loop.charged:
+        f_evals, g_evals = loop.f_extra.copy(), loop.g_extra + stop_calls
+        samples_total = loop.samples_extra + stop_samples
+    else:
+        f_evals, g_evals, samples_total = np.zeros(n_runs, dtype=np.int64), stop_calls, stop_samples
+    epochs = samples_total / problem.n_samples if finite_sum else np.full(n_runs, np.nan)
     return X, {
         "status": status, "iterations": stop_iter, "time": stop_time, "f": final_F,
-        "f_evals": f_evals.copy(), "g_evals": g_evals, "epochs": epochs,
+        "f_evals": f_evals, "g_evals": g_evals, "epochs": epochs,
     }
 
 
@@ -644,7 +701,7 @@ def _own_loop(problem, method, X0, recorder, max_iter, max_evals, tol, timeout, 
             status = "diverged"
         if status not in STATUSES:
             raise ValueError(f"method {spec_of(method)[0]!r} returned status {status!r}; valid: {', '.join(STATUSES)}")
-        if recorder.blocks[-1]["f"][0] != f_final and np.isfinite(f_final):
+        if recorder.blocks[-1][2][0] != f_final and np.isfinite(f_final):
             oracle.iteration(x)  # the method ended away from its last recorded iterate: record where it ended
         X[i] = x
         out["status"][i] = status
@@ -654,44 +711,54 @@ def _own_loop(problem, method, X0, recorder, max_iter, max_evals, tol, timeout, 
         out["f_evals"][i] = oracle.f_evals
         out["g_evals"][i] = oracle.g_evals
         if problem.n_samples is not None:
-            out["epochs"][i] = float(oracle.g_evals)
+            out["epochs"][i] = float(oracle.f_evals + oracle.g_evals)
     return X, out
+
+
+def _with_keys(frame: pd.DataFrame, cell: dict[str, Any], columns: list[str]) -> pd.DataFrame:
+    """Add the cell's key columns (constant per cell) in front, in the documented order."""
+    for column in KEY_COLUMNS:
+        value = cell.get(column)
+        if column == "batch_size":
+            frame[column] = pd.array([value] * len(frame), dtype="Int64")
+        elif column == "dim":
+            frame[column] = np.int64(value)
+        else:
+            frame[column] = "" if value is None else str(value)
+    ordered = [c for c in columns if c in frame] + [c for c in frame if c not in columns]
+    return frame[ordered]
 
 
 def _result(problem, cell, seeds, X, out, recorder) -> RunResult:
     n_runs = len(seeds)
-    f_opt = problem.f_opt
-    keys = {column: [cell.get(column)] * n_runs for column in KEY_COLUMNS}
-    runs = pd.DataFrame(
-        {
-            **keys,
-            "seed": np.asarray(seeds, dtype=np.int64),
-            "status": out["status"].astype(str),
-            "f": out["f"],
-            "f_opt": np.full(n_runs, np.nan if f_opt is None else float(f_opt)),
-            "f_gap": out["f"] - (np.nan if f_opt is None else f_opt),
-            "iterations": out["iterations"],
-            "f_evals": out["f_evals"],
-            "g_evals": out["g_evals"],
-            "epochs": out["epochs"],
-            "time": out["time"],
-            "message": [""] * n_runs,
-        }
-    )
+    f_opt = np.nan if problem.f_opt is None else float(problem.f_opt)
+    f_final = out["f"]
     if recorder.full_objective:  # minibatch runs: the final f is the full objective at the final iterate
         with np.errstate(all="ignore"):
-            runs["f"] = np.asarray(problem.value(X), dtype=float)
-        runs["f_gap"] = runs["f"] - (np.nan if f_opt is None else f_opt)
-    columns = recorder.frame()
-    run_index = columns.pop("run")
-    n_rows = len(run_index)
-    trace = pd.DataFrame(
-        {
-            **{column: [cell.get(column)] * n_rows for column in KEY_COLUMNS},
-            "seed": np.asarray(seeds, dtype=np.int64)[run_index],
-            **columns,
-        }
-    )
-    trace["f_gap"] = trace["f"] - (np.nan if f_opt is None else f_opt)
-    ordered = [c for c in TRACE_COLUMNS if c in trace] + [c for c in trace if c not in TRACE_COLUMNS]
-    return RunResult(x=X, runs=runs, trace=trace[ordered].reset_index(drop=True), cell=cell)
+            f_final = np.asarray(problem.value(X), dtype=float)
+    def runs() -> pd.DataFrame:
+        frame = pd.DataFrame(
+            {
+                "seed": np.asarray(seeds, dtype=np.int64),
+                "status": out["status"].astype(str),
+                "f": f_final,
+                "f_opt": np.full(n_runs, f_opt),
+                "f_gap": f_final - f_opt,
+                "iterations": out["iterations"],
+                "f_evals": out["f_evals"],
+                "g_evals": out["g_evals"],
+                "epochs": out["epochs"],
+                "time": out["time"],
+                "message": [""] * n_runs,
+            }
+        )
+        return _with_keys(frame, cell, RUN_COLUMNS)
+
+    def trace() -> pd.DataFrame:
+        columns = recorder.frame()
+        run_index = columns.pop("run")
+        frame = pd.DataFrame({"seed": np.asarray(seeds, dtype=np.int64)[run_index], **columns})
+        frame["f_gap"] = frame["f"] - f_opt
+        return _with_keys(frame, cell, TRACE_COLUMNS).reset_index(drop=True)
+
+    return RunResult(x=X, runs=runs, trace=trace, cell=cell)

@@ -1,0 +1,96 @@
+"""Speed of the harness against hand-written numpy, measured in one process.
+
+Prints a table of medians (seconds) and ratios. Run: ``python benchmarks/compare.py``.
+Every comparison is of the same arithmetic: the hand loops do the update and record
+f every step, as ``ob.run`` does with ``record="all"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import timeit
+
+import numpy as np
+
+import optbench as ob
+
+ITERATIONS = 1000
+
+
+def median_time(fn, repeat: int = 7, number: int = 1) -> float:
+    return float(np.median(timeit.repeat(fn, repeat=repeat, number=number))) / number
+
+
+def paired(ours, baseline, repeat: int = 9) -> tuple[float, float, float]:
+    """Median times of ``ours`` and ``baseline`` timed alternately, and the median of the paired ratios.
+
+    Alternating keeps a shared, noisy machine's load changes out of the ratio.
+    """
+    ours(), baseline()  # warm up
+    times = []
+    for _ in range(repeat):
+        a = timeit.timeit(ours, number=1)
+        b = timeit.timeit(baseline, number=1)
+        times.append((a, b, a / b))
+    a, b, r = np.median(np.array(times), axis=0)
+    return float(a), float(b), float(r)
+
+
+def hand_gd_quadratic(problem, X0, lr, iterations):
+    """gd on 0.5 x.A.x - b.x with f recorded every step, on a (n_runs, dim) array."""
+    A, b = problem.A, problem.b
+    X = X0.copy()
+    fs = np.empty((iterations + 1, X.shape[0]))
+    for k in range(iterations + 1):
+        AX = X @ A
+        fs[k] = np.einsum("ij,ij->i", X, 0.5 * AX - b)
+        if k == iterations:
+            break
+        X = X - lr * (AX - b)
+    return X, fs
+
+
+def gd_rows():
+    problem = ob.problems.create("quadratic", dim=10, condition=10.0)
+    rule = {"name": "constant", "lr": 0.05}
+    X1 = ob.run(problem, "gd", rule, seeds=1, max_iter=0).x
+    X64 = ob.run(problem, "gd", rule, seeds=64, max_iter=0).x
+    hand_1 = lambda: hand_gd_quadratic(problem, X1, 0.05, ITERATIONS)
+    hand_64 = lambda: hand_gd_quadratic(problem, X64, 0.05, ITERATIONS)
+    run_1 = lambda record: lambda: ob.run(problem, "gd", rule, seeds=1, max_iter=ITERATIONS, record=record)
+    run_64 = lambda: ob.run(problem, "gd", rule, seeds=64, max_iter=ITERATIONS, record="all")
+    with_tables = lambda: (lambda r: (r.runs, r.trace))(run_1("all")())
+    separate_64 = lambda: [ob.run(problem, "gd", rule, seeds=[s], max_iter=ITERATIONS) for s in range(64)]
+    rows = [
+        ("gd 10-D quadratic, 1 seed, record=log", *paired(run_1("log"), hand_1), "hand loop, 1 seed"),
+        ("gd 10-D quadratic, 1 seed, record=all", *paired(run_1("all"), hand_1), "hand loop, 1 seed"),
+        ("  same, building .runs and .trace", *paired(with_tables, hand_1), "hand loop, 1 seed"),
+        ("gd, 64 seeds batched, record=all", *paired(run_64, run_1("all")), "ob.run, 1 seed, record=all"),
+        ("gd, 64 seeds batched, record=all", *paired(run_64, hand_64), "hand loop on (64, 10)"),
+        ("gd, 64 separate ob.run calls", *paired(separate_64, run_64, repeat=3), "64 seeds batched"),
+    ]
+    return rows
+
+
+EXTRA_ROWS = []  # later sections (backprop, torch) append (label, ours, baseline label, baseline) producers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.parse_args()
+    print(f"optbench {ob.__version__} on {platform.machine()} {platform.processor() or ''}, "
+          f"Python {platform.python_version()}, numpy {np.__version__}, {datetime.date.today()}")
+    rows = gd_rows()
+    for producer in EXTRA_ROWS:
+        rows += producer()
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measured':<{width}}  {'median s':>9}  {'baseline':<28} {'median s':>9}  {'ratio':>7}")
+    for label, ours, base, ratio, base_label in rows:
+        print(f"{label:<{width}}  {ours:9.5f}  {base_label:<28} {base:9.5f}  {ratio:6.2f}x")
+    print("ratio: median over repeats of (ours / baseline) timed alternately")
+
+
+if __name__ == "__main__":
+    main()
