@@ -594,11 +594,13 @@ def _batched_loop(problem, method, step_rule, X, recorder, sampler, noise_rngs,
             upper_min = float(np.min(upper)) if np.isfinite(upper).all() else -math.inf
             lower_max = float(np.max(lower)) if np.isfinite(lower).all() else math.inf
 
-        # -- which runs stop here. F.max() is NaN if any F is: one reduction screens for
-        # NaN, +inf and growth; the full check (with -inf) runs when it trips or every 16th step.
+        # -- which runs stop here. max(F) is NaN if any F is: one reduction screens for NaN,
+        # +inf and growth; the full check (-inf, non-finite x) runs when it trips or every 16th step.
         stop = None
-        if not largest(F) <= upper_min or (k & 15 == 0 and not smallest(F) >= lower_max):
-            diverged = active & ~((F <= upper) & (F >= lower))
+        if not largest(F) <= upper_min or (
+            k & 15 == 0 and not (smallest(F) >= lower_max and np.isfinite(X).all())
+        ):
+            diverged = active & ~((F <= upper) & (F >= lower) & np.isfinite(X).all(axis=1))
             if diverged.any():
                 stop = diverged
                 status[diverged] = "diverged"

@@ -201,3 +201,21 @@ def test_own_loop_methods_count_and_record_through_the_oracle():
     assert result.trace.groupby("seed")["iteration"].apply(list).tolist() == [list(range(6))] * 2
     with pytest.raises(ParameterError, match="runs its own loop .* takes no step rule"):
         ob.run("sphere", FixedStepOwnLoop(), "constant")
+
+
+class BoundedAtInfinity(ob.Problem):
+    """f = sum tanh(x)^2 stays finite as x runs off to infinity."""
+
+    def __init__(self):
+        self.dim = 2
+
+    def value(self, X, batch=None):
+        return np.sum(np.tanh(X) ** 2, axis=1)
+
+    def grad(self, X, batch=None):
+        return -np.ones_like(X) * 1e308  # pushes x to -inf in two steps
+
+
+def test_non_finite_x_with_finite_f_is_diverged():
+    result = ob.run(BoundedAtInfinity(), "gd", {"name": "constant", "lr": 10.0}, x0=[0.5, 0.5], max_iter=100)
+    assert result.status == ["diverged"] and result.runs["iterations"].item() <= 16
