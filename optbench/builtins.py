@@ -1,3 +1,3 @@
 """Imports every module that registers built-in problems, methods and step rules."""
 
-from optbench import methods, objectives, steprules  # noqa: F401
+from optbench import baselines, methods, objectives, steprules  # noqa: F401

@@ -16,7 +16,10 @@ import numpy as np
 
 from optbench.registry import register_method
 
-__all__ = ["Method", "GD"]
+__all__ = [
+    "Method", "GD", "Momentum", "Nesterov", "SignGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW",
+    "AMSGrad", "Adamax", "NAdam", "RAdam", "Rprop", "Lion",
+]
 
 
 class Method:
@@ -67,3 +70,504 @@ class GD(Method):
         if self.weight_decay:
             G = G + self.weight_decay * X
         return np.negative(G), state
+
+
+# ---------------------------------------------------------------- helpers
+def _check_range(name: str, value: float, low: float, high: float, *, low_open: bool = False, high_open: bool = True) -> None:
+    """Raise ValueError unless ``low <= value < high`` (bounds open or closed as asked)."""
+    ok_low = value > low if low_open else value >= low
+    ok_high = value < high if high_open else value <= high
+    if not (ok_low and ok_high):
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
+
+
+def _check_betas(betas: Any) -> tuple[float, float]:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    beta1, beta2 = float(betas[0]), float(betas[1])
+    _check_range("betas[0]", beta1, 0.0, 1.0)
+    _check_range("betas[1]", beta2, 0.0, 1.0)
+    return beta1, beta2
+
+
+def _with_decay(G: np.ndarray, X: np.ndarray, weight_decay: float) -> np.ndarray:
+    """``g + weight_decay * x`` (torch's coupled L2 weight decay), a new array."""
+    if weight_decay:
+        return G + weight_decay * X
+    return G
+
+
+# ---------------------------------------------------------------- SGD family
+@register_method("momentum")
+class Momentum(Method):
+    """Heavy ball, as ``torch.optim.SGD(momentum=..., dampening=...)``.
+
+    ``g' = g + weight_decay * x``; ``b_1 = g'`` at the first step, then
+    ``b_k = momentum * b_{k-1} + (1 - dampening) * g'``; ``D = -b_k``.
+    torch's SGD has momentum 0 by default; here the default is 0.9.
+    """
+
+    def __init__(self, momentum: float = 0.9, dampening: float = 0.0, weight_decay: float = 0.0):
+        _check_range("momentum", momentum, 0.0, 1.0)
+        _check_range("dampening", dampening, 0.0, 1.0, high_open=False)
+        _check_range("weight_decay", weight_decay, 0.0, np.inf)
+        self.momentum, self.dampening, self.weight_decay = momentum, dampening, weight_decay
+
+    def init(self, X):
+        return {"buffer": np.zeros_like(X)}
+
+    def _buffer(self, X, G, state, k):
+        G = _with_decay(G, X, self.weight_decay)
+        buffer = state["buffer"]
+        if k == 0:
+            np.copyto(buffer, G)
+        else:
+            buffer *= self.momentum
+            buffer += (1.0 - self.dampening) * G if self.dampening else G
+        return G, buffer
+
+    def direction(self, X, G, state, k):
+        _, buffer = self._buffer(X, G, state, k)
+        return np.negative(buffer), state
+
+
+@register_method("nesterov")
+class Nesterov(Momentum):
+    """Nesterov momentum, as ``torch.optim.SGD(momentum=..., nesterov=True)``.
+
+    ``g' = g + weight_decay * x``; ``b_1 = g'``, then ``b_k = momentum * b_{k-1} + g'``;
+    ``D = -(g' + momentum * b_k)``. (torch requires dampening 0 with Nesterov.)
+    """
+
+    def __init__(self, momentum: float = 0.9, weight_decay: float = 0.0):
+        if not momentum > 0:
+            raise ValueError(f"Nesterov momentum needs momentum in (0, 1), got {momentum}")
+        super().__init__(momentum=momentum, dampening=0.0, weight_decay=weight_decay)
+
+    def direction(self, X, G, state, k):
+        G, buffer = self._buffer(X, G, state, k)
+        D = self.momentum * buffer
+        D += G
+        np.negative(D, out=D)
+        return D, state
+
+
+@register_method("sign-gd")
+class SignGD(Method):
+    """Sign gradient descent: ``D = -sign(g + weight_decay * x)`` (each coordinate moves by alpha)."""
+
+    def __init__(self, weight_decay: float = 0.0):
+        _check_range("weight_decay", weight_decay, 0.0, np.inf)
+        self.weight_decay = weight_decay
+
+    def direction(self, X, G, state, k):
+        D = np.sign(_with_decay(G, X, self.weight_decay))
+        np.negative(D, out=D)
+        return D, state
+
+
+# ---------------------------------------------------------------- adaptive (per-coordinate) methods
+@register_method("adagrad")
+class Adagrad(Method):
+    """Adagrad, as ``torch.optim.Adagrad``.
+
+    ``g' = g + weight_decay * x``; ``s_k = s_{k-1} + g'^2`` with ``s_0 = initial_accumulator_value``;
+    ``D = -g' / (sqrt(s_k) + eps) / (1 + k * lr_decay)`` (``k`` from 0).
+    """
+
+    default_step_rule = {"name": "constant", "lr": 0.01}
+
+    def __init__(self, lr_decay: float = 0.0, weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+        _check_range("lr_decay", lr_decay, 0.0, np.inf)
+        _check_range("weight_decay", weight_decay, 0.0, np.inf)
+        _check_range("initial_accumulator_value", initial_accumulator_value, 0.0, np.inf)
+        _check_range("eps", eps, 0.0, np.inf)
+        self.lr_decay, self.weight_decay = lr_decay, weight_decay
+        self.initial_accumulator_value, self.eps = initial_accumulator_value, eps
+
+    def init(self, X):
+        return {"sum": np.full_like(X, float(self.initial_accumulator_value))}
+
+    def direction(self, X, G, state, k):
+        G = _with_decay(G, X, self.weight_decay)
+        total = state["sum"]
+        total += G * G
+        std = np.sqrt(total)
+        std += self.eps
+        D = np.divide(G, std, out=std)
+        D *= -1.0 / (1.0 + k * self.lr_decay)
+        return D, state
+
+
+@register_method("rmsprop")
+class RMSprop(Method):
+    """RMSprop, as ``torch.optim.RMSprop`` (plain or centered, optional momentum).
+
+    ``g' = g + weight_decay * x``; ``v_k = alpha v_{k-1} + (1 - alpha) g'^2`` (``v_0 = 0``);
+    centered: ``m_k = m_{k-1} + (1 - alpha)(g' - m_{k-1})`` and ``r = sqrt(v_k - m_k^2) + eps``,
+    else ``r = sqrt(v_k) + eps``. Without momentum ``D = -g'/r``; with it
+    ``b_k = momentum b_{k-1} + g'/r`` (``b_0 = 0``) and ``D = -b_k``.
+    """
+
+    default_step_rule = {"name": "constant", "lr": 0.01}
+
+    def __init__(self, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        _check_range("alpha", alpha, 0.0, 1.0)
+        _check_range("eps", eps, 0.0, np.inf)
+        _check_range("weight_decay", weight_decay, 0.0, np.inf)
+        _check_range("momentum", momentum, 0.0, 1.0)
+        self.alpha, self.eps, self.weight_decay, self.momentum, self.centered = alpha, eps, weight_decay, momentum, centered
+
+    def init(self, X):
+        state = {"square_avg": np.zeros_like(X)}
+        if self.centered:
+            state["grad_avg"] = np.zeros_like(X)
+        if self.momentum > 0:
+            state["buffer"] = np.zeros_like(X)
+        return state
+
+    def direction(self, X, G, state, k):
+        G = _with_decay(G, X, self.weight_decay)
+        square_avg = state["square_avg"]
+        square_avg *= self.alpha
+        square_avg += (1.0 - self.alpha) * (G * G)
+        if self.centered:
+            grad_avg = state["grad_avg"]
+            grad_avg += (1.0 - self.alpha) * (G - grad_avg)
+            avg = square_avg - grad_avg * grad_avg
+            np.sqrt(avg, out=avg)
+        else:
+            avg = np.sqrt(square_avg)
+        avg += self.eps
+        if self.momentum > 0:
+            buffer = state["buffer"]
+            buffer *= self.momentum
+            buffer += G / avg
+            return np.negative(buffer), state
+        D = np.divide(G, avg, out=avg)
+        np.negative(D, out=D)
+        return D, state
+
+
+@register_method("adadelta")
+class Adadelta(Method):
+    """Adadelta, as ``torch.optim.Adadelta``.
+
+    ``g' = g + weight_decay * x``; ``v_k = rho v_{k-1} + (1 - rho) g'^2``;
+    ``delta = sqrt(u_{k-1} + eps) / sqrt(v_k + eps) * g'``;
+    ``u_k = rho u_{k-1} + (1 - rho) delta^2`` (``v_0 = u_0 = 0``); ``D = -delta``.
+    torch accumulates ``delta`` before it multiplies by ``lr``, so the step rule's
+    ``alpha`` plays torch's ``lr`` exactly (torch's default lr is 1.0).
+    """
+
+    default_step_rule = {"name": "constant", "lr": 1.0}
+
+    def __init__(self, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0):
+        _check_range("rho", rho, 0.0, 1.0, high_open=False)
+        _check_range("eps", eps, 0.0, np.inf)
+        _check_range("weight_decay", weight_decay, 0.0, np.inf)
+        self.rho, self.eps, self.weight_decay = rho, eps, weight_decay
+
+    def init(self, X):
+        return {"square_avg": np.zeros_like(X), "acc_delta": np.zeros_like(X)}
+
+    def direction(self, X, G, state, k):
+        G = _with_decay(G, X, self.weight_decay)
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        square_avg *= self.rho
+        square_avg += (1.0 - self.rho) * (G * G)
+        std = np.sqrt(square_avg + self.eps)
+        delta = np.sqrt(acc_delta + self.eps)
+        delta /= std
+        delta *= G
+        acc_delta *= self.rho
+        acc_delta += (1.0 - self.rho) * (delta * delta)
+        np.negative(delta, out=delta)
+        return delta, state
+
+
+@register_method("adam")
+class Adam(Method):
+    """Adam, as ``torch.optim.Adam`` (``t = k + 1``).
+
+    ``g' = g + weight_decay * x`` (coupled L2 decay, torch's Adam);
+    ``m_t = m_{t-1} + (1 - beta1)(g' - m_{t-1})``; ``v_t = beta2 v_{t-1} + (1 - beta2) g'^2``
+    (``m_0 = v_0 = 0``); with ``amsgrad``, ``v_max_t = max(v_max_{t-1}, v_t)`` replaces ``v_t``
+    below; ``D = -(m_t / (1 - beta1^t)) / (sqrt(v_t) / sqrt(1 - beta2^t) + eps)``.
+    With ``decoupled_weight_decay`` (AdamW) the decay is not added to ``g`` but to the
+    direction, ``D -= weight_decay * x``: torch multiplies ``x`` by ``1 - lr * weight_decay``
+    before the Adam step, and ``x + lr * (-weight_decay * x + D_adam)`` is the same update.
+    """
+
+    default_step_rule = {"name": "constant", "lr": 0.001}
+
+    def __init__(
+        self,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        decoupled_weight_decay: bool = False,
+    ):
+        self.beta1, self.beta2 = _check_betas(betas)
+        _check_range("eps", eps, 0.0, np.inf)
+        _check_range("weight_decay", weight_decay, 0.0, np.inf)
+        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+        self.amsgrad, self.decoupled_weight_decay = amsgrad, decoupled_weight_decay
+
+    def init(self, X):
+        state = {"exp_avg": np.zeros_like(X), "exp_avg_sq": np.zeros_like(X)}
+        if self.amsgrad:
+            state["max_exp_avg_sq"] = np.zeros_like(X)
+        return state
+
+    def direction(self, X, G, state, k):
+        t = k + 1
+        if not self.decoupled_weight_decay:
+            G = _with_decay(G, X, self.weight_decay)
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg += (1.0 - self.beta1) * (G - exp_avg)
+        exp_avg_sq *= self.beta2
+        exp_avg_sq += (1.0 - self.beta2) * (G * G)
+        if self.amsgrad:
+            second = state["max_exp_avg_sq"]
+            np.maximum(second, exp_avg_sq, out=second)
+        else:
+            second = exp_avg_sq
+        denom = np.sqrt(second)
+        denom *= 1.0 / (1.0 - self.beta2**t) ** 0.5
+        denom += self.eps
+        D = np.divide(exp_avg, denom, out=denom)
+        D *= -1.0 / (1.0 - self.beta1**t)
+        if self.decoupled_weight_decay and self.weight_decay:
+            D -= self.weight_decay * X
+        return D, state
+
+
+@register_method("adamw")
+class AdamW(Adam):
+    """AdamW, as ``torch.optim.AdamW``: Adam with decoupled weight decay (default 0.01).
+
+    ``D = D_adam - weight_decay * x``, so ``x + lr * D`` is torch's
+    ``x (1 - lr * weight_decay)`` followed by the Adam step (see ``adam``).
+    """
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False):
+        super().__init__(betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, decoupled_weight_decay=True)
+
+
+@register_method("amsgrad")
+class AMSGrad(Adam):
+    """AMSGrad, as ``torch.optim.Adam(amsgrad=True)``: Adam with ``v_max_t = max(v_max_{t-1}, v_t)``."""
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False):
+        super().__init__(betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=True, decoupled_weight_decay=decoupled_weight_decay)
+
+
+@register_method("adamax")
+class Adamax(Method):
+    """Adamax, as ``torch.optim.Adamax`` (``t = k + 1``).
+
+    ``g' = g + weight_decay * x``; ``m_t = m_{t-1} + (1 - beta1)(g' - m_{t-1})``;
+    ``u_t = max(beta2 u_{t-1}, |g'| + eps)`` (``m_0 = u_0 = 0``);
+    ``D = -(m_t / u_t) / (1 - beta1^t)``.
+    """
+
+    default_step_rule = {"name": "constant", "lr": 0.002}
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+        self.beta1, self.beta2 = _check_betas(betas)
+        _check_range("eps", eps, 0.0, np.inf)
+        _check_range("weight_decay", weight_decay, 0.0, np.inf)
+        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+
+    def init(self, X):
+        return {"exp_avg": np.zeros_like(X), "exp_inf": np.zeros_like(X)}
+
+    def direction(self, X, G, state, k):
+        G = _with_decay(G, X, self.weight_decay)
+        exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
+        exp_avg += (1.0 - self.beta1) * (G - exp_avg)
+        exp_inf *= self.beta2
+        bound = np.abs(G)
+        bound += self.eps
+        np.maximum(exp_inf, bound, out=exp_inf)
+        D = np.divide(exp_avg, exp_inf, out=bound)
+        D *= -1.0 / (1.0 - self.beta1 ** (k + 1))
+        return D, state
+
+
+@register_method("nadam")
+class NAdam(Method):
+    """NAdam, as ``torch.optim.NAdam`` (``t = k + 1``), with its momentum schedule.
+
+    ``mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay))``, ``P_t = mu_1 ... mu_t``;
+    ``g' = g + weight_decay * x`` (or decoupled, see ``adamw``);
+    ``m_t = m_{t-1} + (1 - beta1)(g' - m_{t-1})``; ``v_t = beta2 v_{t-1} + (1 - beta2) g'^2``;
+    ``r = sqrt(v_t / (1 - beta2^t)) + eps``;
+    ``D = -[(1 - mu_t) / (1 - P_t)] g'/r - [mu_{t+1} / (1 - P_t mu_{t+1})] m_t/r``.
+    """
+
+    default_step_rule = {"name": "constant", "lr": 0.002}
+
+    def __init__(
+        self,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+    ):
+        self.beta1, self.beta2 = _check_betas(betas)
+        _check_range("eps", eps, 0.0, np.inf)
+        _check_range("weight_decay", weight_decay, 0.0, np.inf)
+        _check_range("momentum_decay", momentum_decay, 0.0, np.inf)
+        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+        self.momentum_decay, self.decoupled_weight_decay = momentum_decay, decoupled_weight_decay
+
+    def init(self, X):
+        # mu_product is a scalar: every run takes its t-th step at the same k.
+        return {"exp_avg": np.zeros_like(X), "exp_avg_sq": np.zeros_like(X), "mu_product": 1.0}
+
+    def direction(self, X, G, state, k):
+        t = k + 1
+        if not self.decoupled_weight_decay:
+            G = _with_decay(G, X, self.weight_decay)
+        mu = self.beta1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
+        mu_next = self.beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * self.momentum_decay))
+        mu_product = state["mu_product"] * mu
+        state["mu_product"] = mu_product
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg += (1.0 - self.beta1) * (G - exp_avg)
+        exp_avg_sq *= self.beta2
+        exp_avg_sq += (1.0 - self.beta2) * (G * G)
+        denom = exp_avg_sq / (1.0 - self.beta2**t)
+        np.sqrt(denom, out=denom)
+        denom += self.eps
+        D = (-(1.0 - mu) / (1.0 - mu_product)) * (G / denom)
+        D += (-mu_next / (1.0 - mu_product * mu_next)) * (exp_avg / denom)
+        if self.decoupled_weight_decay and self.weight_decay:
+            D -= self.weight_decay * X
+        return D, state
+
+
+@register_method("radam")
+class RAdam(Method):
+    """RAdam, as ``torch.optim.RAdam`` (``t = k + 1``).
+
+    ``m_t``, ``v_t`` as in Adam; ``rho_inf = 2/(1 - beta2) - 1``,
+    ``rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)``. When ``rho_t > 5``:
+    ``D = -(m_t/(1 - beta1^t)) * sqrt(1 - beta2^t)/(sqrt(v_t) + eps) * sqrt((rho_t-4)(rho_t-2)rho_inf / ((rho_inf-4)(rho_inf-2)rho_t))``,
+    otherwise ``D = -m_t/(1 - beta1^t)`` (un-adapted momentum step).
+    Weight decay coupled (``g' = g + weight_decay * x``) or decoupled (``D -= weight_decay * x``).
+    """
+
+    default_step_rule = {"name": "constant", "lr": 0.001}
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False):
+        self.beta1, self.beta2 = _check_betas(betas)
+        _check_range("eps", eps, 0.0, np.inf)
+        _check_range("weight_decay", weight_decay, 0.0, np.inf)
+        self.betas, self.eps, self.weight_decay, self.decoupled_weight_decay = tuple(betas), eps, weight_decay, decoupled_weight_decay
+
+    def init(self, X):
+        return {"exp_avg": np.zeros_like(X), "exp_avg_sq": np.zeros_like(X)}
+
+    def direction(self, X, G, state, k):
+        t = k + 1
+        if not self.decoupled_weight_decay:
+            G = _with_decay(G, X, self.weight_decay)
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg += (1.0 - self.beta1) * (G - exp_avg)
+        exp_avg_sq *= self.beta2
+        exp_avg_sq += (1.0 - self.beta2) * (G * G)
+        bias_correction1 = 1.0 - self.beta1**t
+        bias_correction2 = 1.0 - self.beta2**t
+        rho_inf = 2.0 / (1.0 - self.beta2) - 1.0
+        rho_t = rho_inf - 2.0 * t * self.beta2**t / bias_correction2
+        D = exp_avg / bias_correction1
+        if rho_t > 5.0:
+            rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)) ** 0.5
+            denom = np.sqrt(exp_avg_sq)
+            denom += self.eps
+            D *= bias_correction2**0.5 / denom
+            D *= rect
+        np.negative(D, out=D)
+        if self.decoupled_weight_decay and self.weight_decay:
+            D -= self.weight_decay * X
+        return D, state
+
+
+@register_method("rprop")
+class Rprop(Method):
+    """Rprop, as ``torch.optim.Rprop``, with step sizes relative to the learning rate.
+
+    Each coordinate keeps a factor ``s`` (``s_0 = 1``) and the previous gradient ``p``
+    (``p_0 = 0``): where ``g p > 0``, ``s *= eta_plus``; where ``g p < 0``, ``s *= eta_minus``
+    and that coordinate's ``g`` is set to 0 (no move; ``p`` becomes 0); ``s`` is clipped
+    to ``step_bounds``; ``D = -sign(g) * s``; ``p = g``.
+    torch keeps absolute step sizes ``lr * s``; here ``alpha * D`` gives the same move
+    with ``alpha = lr`` from ``constant(lr)``. torch clips the absolute step to
+    ``step_sizes = (a, b)``: pass ``step_bounds = (a / lr, b / lr)``. The defaults,
+    ``(1e-4, 5000)``, are torch's ``(1e-6, 50)`` at torch's default lr 0.01.
+    """
+
+    default_step_rule = {"name": "constant", "lr": 0.01}
+
+    def __init__(self, etas: tuple[float, float] = (0.5, 1.2), step_bounds: tuple[float, float] = (1e-4, 5000.0)):
+        if not isinstance(etas, (tuple, list)) or len(etas) != 2 or not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"etas must be (eta_minus, eta_plus) with 0 < eta_minus < 1 < eta_plus, got {etas!r}")
+        if not isinstance(step_bounds, (tuple, list)) or len(step_bounds) != 2 or not 0.0 <= step_bounds[0] <= step_bounds[1]:
+            raise ValueError(f"step_bounds must be (low, high) with 0 <= low <= high, got {step_bounds!r}")
+        self.etas, self.step_bounds = tuple(etas), tuple(step_bounds)
+
+    def init(self, X):
+        return {"prev": np.zeros_like(X), "factor": np.ones_like(X)}
+
+    def direction(self, X, G, state, k):
+        eta_minus, eta_plus = self.etas
+        prev, factor = state["prev"], state["factor"]
+        product = G * prev
+        grew, shrank = product > 0, product < 0
+        multiplier = np.where(grew, eta_plus, np.where(shrank, eta_minus, 1.0))
+        factor *= multiplier
+        np.clip(factor, self.step_bounds[0], self.step_bounds[1], out=factor)
+        G = np.where(shrank, 0.0, G)
+        np.copyto(prev, G)
+        D = np.sign(G)
+        D *= factor
+        np.negative(D, out=D)
+        return D, state
+
+
+@register_method("lion")
+class Lion(Method):
+    """Lion (Chen et al., 2023): sign of an interpolated momentum, decoupled weight decay.
+
+    ``c = m_{k-1} + (1 - beta1)(g - m_{k-1})``; ``D = -(sign(c) + weight_decay * x)``;
+    ``m_k = m_{k-1} + (1 - beta2)(g - m_{k-1})`` (``m_0 = 0``).
+    """
+
+    default_step_rule = {"name": "constant", "lr": 1e-4}
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0):
+        self.beta1, self.beta2 = _check_betas(betas)
+        _check_range("weight_decay", weight_decay, 0.0, np.inf)
+        self.betas, self.weight_decay = tuple(betas), weight_decay
+
+    def init(self, X):
+        return {"exp_avg": np.zeros_like(X)}
+
+    def direction(self, X, G, state, k):
+        exp_avg = state["exp_avg"]
+        D = G - exp_avg
+        D *= 1.0 - self.beta1
+        D += exp_avg
+        np.sign(D, out=D)
+        if self.weight_decay:
+            D += self.weight_decay * X
+        np.negative(D, out=D)
+        exp_avg += (1.0 - self.beta2) * (G - exp_avg)
+        return D, state

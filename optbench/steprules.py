@@ -11,13 +11,16 @@ charges the evaluations to the runs in ``mask``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from optbench.registry import register_step_rule
 
-__all__ = ["StepRule", "Constant"]
+__all__ = [
+    "StepRule", "Constant", "Diminishing", "Exponential", "StepDecay", "Cosine", "Polyak",
+    "Armijo", "Wolfe", "Exact", "BarzilaiBorwein",
+]
 
 
 class StepRule:
@@ -53,3 +56,442 @@ class Constant(StepRule):
 
     def step(self, ctx, state):
         return state, state
+
+
+# ---------------------------------------------------------------- helpers
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and value > 0 and np.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _fraction(name: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+
+
+def _slope(ctx: Any) -> np.ndarray:
+    """Directional derivative ``g.d`` per run."""
+    return np.einsum("ij,ij->i", ctx.G, ctx.D)
+
+
+def _counters(n_runs: int, *names: str) -> dict[str, np.ndarray]:
+    return {name: np.zeros(n_runs, dtype=np.int64) for name in names}
+
+
+# ---------------------------------------------------------------- schedules
+@register_step_rule("diminishing")
+class Diminishing(StepRule):
+    """A diminishing step: ``alpha_k = lr / (1 + decay * k)^power`` (``k`` from 0).
+
+    ``power=1`` is the classical ``1/k`` rule, ``power=0.5`` the ``1/sqrt(k)`` rule:
+    both are not summable, and the first is square-summable, the conditions under
+    which the subgradient method converges (Boyd, EE364b).
+    """
+
+    def __init__(self, lr: float = 0.1, decay: float = 1.0, power: float = 1.0):
+        _positive("lr", lr)
+        if not decay >= 0:
+            raise ValueError(f"decay must be >= 0, got {decay!r}")
+        if not 0 < power <= 1:
+            raise ValueError(f"power must be in (0, 1] (a non-summable rule), got {power!r}")
+        self.lr, self.decay, self.power = lr, decay, power
+
+    def step(self, ctx, state):
+        return np.full(ctx.n_runs, self.lr / (1.0 + self.decay * ctx.k) ** self.power), state
+
+
+@register_step_rule("exponential")
+class Exponential(StepRule):
+    """Exponential decay: ``alpha_k = lr * gamma^k`` (torch's ExponentialLR)."""
+
+    def __init__(self, lr: float = 0.01, gamma: float = 0.99):
+        _positive("lr", lr)
+        if not 0 < gamma <= 1:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+        self.lr, self.gamma = lr, gamma
+
+    def step(self, ctx, state):
+        return np.full(ctx.n_runs, self.lr * self.gamma**ctx.k), state
+
+
+@register_step_rule("step")
+class StepDecay(StepRule):
+    """Step decay: ``alpha_k = lr * gamma^floor(k / step_size)`` (torch's StepLR)."""
+
+    def __init__(self, lr: float = 0.01, step_size: int = 100, gamma: float = 0.1):
+        _positive("lr", lr)
+        if not (isinstance(step_size, int) and step_size >= 1):
+            raise ValueError(f"step_size must be an integer >= 1, got {step_size!r}")
+        if not 0 < gamma <= 1:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+        self.lr, self.step_size, self.gamma = lr, step_size, gamma
+
+    def step(self, ctx, state):
+        return np.full(ctx.n_runs, self.lr * self.gamma ** (ctx.k // self.step_size)), state
+
+
+@register_step_rule("cosine")
+class Cosine(StepRule):
+    """Cosine annealing with optional linear warm-up.
+
+    During warm-up (``k < warmup``): ``alpha_k = lr * (k + 1) / warmup``. Then, with
+    ``j = min(k - warmup, T)`` and ``T = t_max - warmup``:
+    ``alpha_k = lr_min + (lr - lr_min) * (1 + cos(pi * j / T)) / 2``, and ``lr_min``
+    after ``t_max`` iterations.
+    """
+
+    def __init__(self, lr: float = 0.01, t_max: int = 1000, lr_min: float = 0.0, warmup: int = 0):
+        _positive("lr", lr)
+        if not (isinstance(t_max, int) and t_max >= 1):
+            raise ValueError(f"t_max must be an integer >= 1, got {t_max!r}")
+        if not 0 <= lr_min <= lr:
+            raise ValueError(f"lr_min must be in [0, lr={lr}], got {lr_min!r}")
+        if not (isinstance(warmup, int) and 0 <= warmup < t_max):
+            raise ValueError(f"warmup must be an integer in [0, t_max={t_max}), got {warmup!r}")
+        self.lr, self.t_max, self.lr_min, self.warmup = lr, t_max, lr_min, warmup
+
+    def value(self, k: int) -> float:
+        if k < self.warmup:
+            return self.lr * (k + 1) / self.warmup
+        period = self.t_max - self.warmup
+        j = min(k - self.warmup, period)
+        return self.lr_min + (self.lr - self.lr_min) * 0.5 * (1.0 + np.cos(np.pi * j / period))
+
+    def step(self, ctx, state):
+        return np.full(ctx.n_runs, self.value(ctx.k)), state
+
+
+# ---------------------------------------------------------------- Polyak
+@register_step_rule("polyak")
+class Polyak(StepRule):
+    """Polyak's step: the step at which the first-order model reaches the optimal value.
+
+    ``alpha_k = (f(x_k) - f_target) / (-g.d)``, which for ``d = -g`` is Polyak's
+    ``(f - f*) / ||g||^2``, capped at ``max_lr`` when given. ``f_target`` is the
+    problem's ``f_opt``; with ``estimate=True`` it is instead
+    ``min_{j<=k} f(x_j) - gamma / (k + 1)`` (Boyd's estimated-optimum variant;
+    see also Hazan & Kakade 2019), which needs no ``f_opt``.
+    Where ``g.d >= 0`` or ``f <= f_target`` the step is 0 (the ``fallbacks``
+    counter of the state goes up).
+    """
+
+    def __init__(self, max_lr: float | None = None, estimate: bool = False, gamma: float = 1.0):
+        if max_lr is not None:
+            _positive("max_lr", max_lr)
+        _positive("gamma", gamma)
+        self.max_lr, self.estimate, self.gamma = max_lr, estimate, gamma
+
+    def init(self, n_runs):
+        return {"f_best": np.full(n_runs, np.inf), **_counters(n_runs, "fallbacks")}
+
+    def step(self, ctx, state):
+        if self.estimate:
+            np.fmin(state["f_best"], ctx.F, out=state["f_best"])
+            target = state["f_best"] - self.gamma / (ctx.k + 1)
+        else:
+            if ctx.f_opt is None:
+                from optbench.registry import ParameterError, spec_of
+
+                raise ParameterError(
+                    f"the polyak step rule needs the problem's optimal value f_opt, and problem "
+                    f"{spec_of(ctx.problem)[0]!r} has none. Use {{'name': 'polyak', 'estimate': True}} "
+                    f"(target: best value so far minus gamma / (k + 1)) or another step rule."
+                )
+            target = ctx.f_opt
+        decrease = -_slope(ctx)
+        gap = ctx.F - target
+        valid = (decrease > 0) & (gap > 0) & np.isfinite(gap)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha = np.where(valid, gap / np.where(valid, decrease, 1.0), 0.0)
+        if self.max_lr is not None:
+            np.minimum(alpha, self.max_lr, out=alpha)
+        state["fallbacks"] += ~valid & ctx.active
+        return alpha, state
+
+
+# ---------------------------------------------------------------- line searches
+@register_step_rule("armijo")
+class Armijo(StepRule):
+    """Backtracking line search with sufficient decrease (Nocedal & Wright, Alg. 3.1).
+
+    Start from ``lr`` (or, with ``warm_start``, from ``grow`` times the run's previous
+    accepted step) and multiply by ``shrink`` until ``f(x + a d) <= f(x) + c a g.d``,
+    at most ``max_backtracks`` times. Runs are searched together; each run stops
+    (and stops being charged) as soon as its condition holds.
+    Fallbacks, counted per run in the state: a direction with ``g.d >= 0`` (not a
+    descent direction) takes no step (``alpha = 0``, no evaluation, ``non_descent``);
+    a run that found no acceptable step within ``max_backtracks`` takes no step
+    (``alpha = 0``, ``failures``). ``backtracks`` counts the shrinks.
+    """
+
+    def __init__(self, lr: float = 1.0, c: float = 1e-4, shrink: float = 0.5, max_backtracks: int = 30,
+                 warm_start: bool = False, grow: float = 2.0):
+        _positive("lr", lr)
+        _fraction("c", c)
+        _fraction("shrink", shrink)
+        if not (isinstance(max_backtracks, int) and max_backtracks >= 0):
+            raise ValueError(f"max_backtracks must be an integer >= 0, got {max_backtracks!r}")
+        if not grow >= 1:
+            raise ValueError(f"grow must be >= 1, got {grow!r}")
+        self.lr, self.c, self.shrink, self.max_backtracks = lr, c, shrink, max_backtracks
+        self.warm_start, self.grow = warm_start, grow
+
+    def init(self, n_runs):
+        return {"previous": np.full(n_runs, float(self.lr)), **_counters(n_runs, "non_descent", "failures", "backtracks")}
+
+    def step(self, ctx, state):
+        slope = _slope(ctx)
+        descent = slope < 0  # False for NaN
+        start = state["previous"] * self.grow if self.warm_start else np.full(ctx.n_runs, float(self.lr))
+        alpha = np.where(descent, start, 0.0)
+        need = descent & ctx.active
+        trials = 0
+        with np.errstate(all="ignore"):
+            while need.any() and trials <= self.max_backtracks:
+                F_trial = ctx.line(alpha, mask=need)
+                accepted = F_trial <= ctx.F + self.c * alpha * slope
+                need &= ~accepted
+                alpha = np.where(need, alpha * self.shrink, alpha)
+                trials += 1
+                state["backtracks"] += need & (trials <= self.max_backtracks)
+        alpha[need] = 0.0
+        state["failures"] += need
+        state["non_descent"] += ~descent & ctx.active
+        moved = ctx.active & descent & ~need
+        state["previous"] = np.where(moved, alpha, state["previous"])
+        return alpha, state
+
+
+@register_step_rule("wolfe")
+class Wolfe(StepRule):
+    """Strong Wolfe line search: bracketing then zoom (Nocedal & Wright, Alg. 3.5 and 3.6).
+
+    Finds ``a`` with ``f(x + a d) <= f(x) + c1 a g.d`` and ``|g(x + a d).d| <= c2 |g.d|``.
+    Bracketing starts at ``lr`` and multiplies by ``expand`` (up to ``max_lr``); zoom
+    takes the safeguarded cubic interpolation of the bracket ends (bisection when the
+    cubic step is not well inside the bracket). Every trial evaluates f and its
+    gradient (one gradient evaluation, charged to the runs still searching).
+    Fallbacks, counted per run in the state: ``g.d >= 0`` takes no step
+    (``non_descent``); a search that runs out of ``max_evals`` trials takes the best
+    point it has that satisfies sufficient decrease (possibly 0; ``failures``).
+    """
+
+    def __init__(self, lr: float = 1.0, c1: float = 1e-4, c2: float = 0.9, expand: float = 2.0,
+                 max_lr: float = 1e10, max_evals: int = 30):
+        _positive("lr", lr)
+        if not 0 < c1 < c2 < 1:
+            raise ValueError(f"need 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
+        if not expand > 1:
+            raise ValueError(f"expand must be > 1, got {expand!r}")
+        _positive("max_lr", max_lr)
+        if not (isinstance(max_evals, int) and max_evals >= 1):
+            raise ValueError(f"max_evals must be an integer >= 1, got {max_evals!r}")
+        self.lr, self.c1, self.c2, self.expand, self.max_lr, self.max_evals = lr, c1, c2, expand, max_lr, max_evals
+
+    def init(self, n_runs):
+        return _counters(n_runs, "non_descent", "failures", "trials")
+
+    @staticmethod
+    def _interpolate(lo, hi, f_lo, f_hi, d_lo, d_hi):
+        """Minimiser of the cubic through both ends (N&W eq. 3.59), bisection when unsafe."""
+        width = hi - lo
+        d1 = d_lo + d_hi - 3.0 * (f_lo - f_hi) / (lo - hi)
+        d2 = np.sign(width) * np.sqrt(d1 * d1 - d_lo * d_hi)
+        cubic = hi - width * (d_hi + d2 - d1) / (d_hi - d_lo + 2.0 * d2)
+        low, high = np.minimum(lo, hi), np.maximum(lo, hi)
+        margin = 0.1 * np.abs(width)
+        safe = np.isfinite(cubic) & (cubic >= low + margin) & (cubic <= high - margin)
+        return np.where(safe, cubic, 0.5 * (lo + hi))
+
+    def step(self, ctx, state):
+        n = ctx.n_runs
+        F0 = ctx.F
+        slope0 = _slope(ctx)
+        descent = slope0 < 0
+        alpha = np.zeros(n)
+        done = ~(descent & ctx.active)
+        zooming = np.zeros(n, dtype=bool)
+        first = np.ones(n, dtype=bool)
+        a_prev, f_prev, d_prev = np.zeros(n), F0.copy(), slope0.copy()
+        a_next = np.full(n, float(self.lr))
+        lo, f_lo, d_lo = np.zeros(n), F0.copy(), slope0.copy()
+        hi, f_hi, d_hi = np.zeros(n), F0.copy(), slope0.copy()
+        curvature_bound = -self.c2 * slope0
+        evals = 0
+        with np.errstate(all="ignore"):
+            while not done.all() and evals < self.max_evals:
+                searching = ~done
+                bracketing, in_zoom = searching & ~zooming, searching & zooming
+                trial = np.where(in_zoom, self._interpolate(lo, hi, f_lo, f_hi, d_lo, d_hi), a_next)
+                F_t, G_t = ctx.line(trial, need_grad=True, mask=searching)
+                d_t = np.einsum("ij,ij->i", G_t, ctx.D)
+                state["trials"] += searching
+                evals += 1
+                sufficient = F_t <= F0 + self.c1 * trial * slope0  # False for NaN
+                curvature = np.abs(d_t) <= curvature_bound
+
+                # -- bracketing (Alg. 3.5)
+                to_hi = bracketing & (~sufficient | (~first & (F_t >= f_prev)))
+                rest = bracketing & ~to_hi
+                accept = rest & curvature
+                to_rev = rest & ~curvature & (d_t >= 0)
+                extend = rest & ~curvature & (d_t < 0)
+                at_max = extend & (trial >= self.max_lr)
+                accept |= at_max
+                extend &= ~at_max
+                for mask, (l, fl, dl), (h, fh, dh) in (
+                    (to_hi, (a_prev, f_prev, d_prev), (trial, F_t, d_t)),
+                    (to_rev, (trial, F_t, d_t), (a_prev, f_prev, d_prev)),
+                ):
+                    lo[mask], f_lo[mask], d_lo[mask] = l[mask], fl[mask], dl[mask]
+                    hi[mask], f_hi[mask], d_hi[mask] = h[mask], fh[mask], dh[mask]
+                zooming |= to_hi | to_rev
+                a_prev[extend], f_prev[extend], d_prev[extend] = trial[extend], F_t[extend], d_t[extend]
+                a_next[extend] = np.minimum(trial[extend] * self.expand, self.max_lr)
+                first &= ~bracketing
+
+                # -- zoom (Alg. 3.6)
+                z_hi = in_zoom & (~sufficient | (F_t >= f_lo))
+                z_rest = in_zoom & ~z_hi
+                accept_z = z_rest & curvature
+                move = z_rest & ~curvature
+                flip = move & (d_t * (hi - lo) >= 0)
+                hi[z_hi], f_hi[z_hi], d_hi[z_hi] = trial[z_hi], F_t[z_hi], d_t[z_hi]
+                hi[flip], f_hi[flip], d_hi[flip] = lo[flip], f_lo[flip], d_lo[flip]
+                lo[move], f_lo[move], d_lo[move] = trial[move], F_t[move], d_t[move]
+
+                accepted = accept | accept_z
+                alpha[accepted] = trial[accepted]
+                done |= accepted
+        unfinished = ~done
+        # best point known to satisfy sufficient decrease: lo in zoom, the last extension while bracketing
+        alpha[unfinished] = np.where(zooming, lo, a_prev)[unfinished]
+        state["failures"] += unfinished
+        state["non_descent"] += ~descent & ctx.active
+        return alpha, state
+
+
+@register_step_rule("exact")
+class Exact(StepRule):
+    """Exact line search: ``alpha = argmin_{a >= 0} f(x + a d)``, to a relative ``xtol``.
+
+    For every run at once: bracket the minimiser by doubling from ``lr`` while f
+    decreases (at most ``max_expand`` times), then golden-section search inside the
+    bracket until its width is below ``xtol`` times its upper end; the step is the
+    best point evaluated. Assumes ``f`` is unimodal along the line (exact on convex
+    problems). Each trial is one value evaluation, charged to the runs still searching.
+    ``g.d >= 0`` takes no step (``non_descent`` counter).
+    """
+
+    def __init__(self, lr: float = 1.0, xtol: float = 1e-10, max_expand: int = 60, max_evals: int = 200):
+        _positive("lr", lr)
+        _fraction("xtol", xtol)
+        if not (isinstance(max_expand, int) and max_expand >= 0):
+            raise ValueError(f"max_expand must be an integer >= 0, got {max_expand!r}")
+        if not (isinstance(max_evals, int) and max_evals >= 2):
+            raise ValueError(f"max_evals must be an integer >= 2, got {max_evals!r}")
+        self.lr, self.xtol, self.max_expand, self.max_evals = lr, xtol, max_expand, max_evals
+
+    def init(self, n_runs):
+        return _counters(n_runs, "non_descent", "trials")
+
+    def step(self, ctx, state):
+        n = ctx.n_runs
+        descent = _slope(ctx) < 0
+        live = descent & ctx.active
+        best_a, best_f = np.zeros(n), np.where(np.isnan(ctx.F), np.inf, ctx.F)
+
+        def evaluate(a, mask):
+            F = ctx.line(a, mask=mask)
+            state["trials"] += mask & ctx.active
+            better = mask & (F < best_f)
+            best_a[better], best_f[better] = a[better], F[better]
+            return np.where(np.isnan(F), np.inf, F)
+
+        with np.errstate(all="ignore"):
+            # -- bracket [low, high] around the minimiser
+            low, mid = np.zeros(n), np.full(n, float(self.lr))
+            f_mid = evaluate(mid, live)
+            high = mid.copy()
+            growing = live & (f_mid < ctx.F)
+            evals, expansions = 1, 0
+            while growing.any() and expansions < self.max_expand and evals < self.max_evals:
+                trial = 2.0 * mid
+                f_trial = evaluate(trial, growing)
+                evals += 1
+                expansions += 1
+                still = growing & (f_trial < f_mid)
+                low = np.where(still, mid, low)
+                high = np.where(growing, trial, high)
+                mid = np.where(still, trial, mid)
+                f_mid = np.where(still, f_trial, f_mid)
+                growing = still
+            # runs whose first trial did not decrease f: the minimiser is in [0, lr]
+            # -- golden section on [low, high]
+            ratio = (np.sqrt(5.0) - 1.0) / 2.0
+            c, d = high - ratio * (high - low), low + ratio * (high - low)
+            searching = live.copy()
+            f_c = evaluate(c, searching)
+            f_d = evaluate(d, searching)
+            evals += 2
+            while evals < self.max_evals:
+                searching &= (high - low) > self.xtol * high
+                if not searching.any():
+                    break
+                left = f_c <= f_d  # the minimiser is in [low, d]
+                high = np.where(searching & left, d, high)
+                low = np.where(searching & ~left, c, low)
+                new_c, new_d = high - ratio * (high - low), low + ratio * (high - low)
+                trial = np.where(left, new_c, new_d)
+                f_trial = evaluate(trial, searching)
+                evals += 1
+                d_next = np.where(left, c, new_d)
+                f_d_next = np.where(left, f_c, f_trial)
+                c_next = np.where(left, new_c, d)
+                f_c_next = np.where(left, f_trial, f_d)
+                c, d = np.where(searching, c_next, c), np.where(searching, d_next, d)
+                f_c, f_d = np.where(searching, f_c_next, f_c), np.where(searching, f_d_next, f_d)
+        state["non_descent"] += ~descent & ctx.active
+        return best_a, state
+
+
+@register_step_rule("barzilai-borwein")
+class BarzilaiBorwein(StepRule):
+    """Barzilai-Borwein steps from the last move ``s = x_k - x_{k-1}`` and ``y = g_k - g_{k-1}``.
+
+    ``variant="long"`` (BB1): ``alpha_k = s.s / s.y``; ``"short"`` (BB2): ``s.y / y.y``.
+    The first step is ``lr``. Safeguards: where ``s.y <= 0`` (no positive curvature
+    along ``s``) or the ratio is not finite, the run keeps its previous step
+    (``fallbacks`` counter); every step is clipped to ``[min_lr, max_lr]``.
+    Meant for ``gd`` (``d = -g``), where it is a quasi-Newton scaling.
+    """
+
+    def __init__(self, variant: Literal["long", "short"] = "long", lr: float = 1e-3, min_lr: float = 1e-10, max_lr: float = 1e10):
+        if variant not in ("long", "short"):
+            from optbench.registry import did_you_mean
+
+            raise ValueError(f"variant must be 'long' or 'short', got {variant!r}.{did_you_mean(str(variant), ['long', 'short'])}")
+        _positive("lr", lr)
+        _positive("min_lr", min_lr)
+        _positive("max_lr", max_lr)
+        if not min_lr <= lr <= max_lr:
+            raise ValueError(f"need min_lr <= lr <= max_lr, got {min_lr}, {lr}, {max_lr}")
+        self.variant, self.lr, self.min_lr, self.max_lr = variant, lr, min_lr, max_lr
+
+    def init(self, n_runs):
+        return {"X": None, "G": None, "alpha": np.full(n_runs, float(self.lr)), **_counters(n_runs, "fallbacks")}
+
+    def step(self, ctx, state):
+        if state["X"] is not None:
+            s, y = ctx.X - state["X"], ctx.G - state["G"]
+            sy = np.einsum("ij,ij->i", s, y)
+            with np.errstate(all="ignore"):
+                if self.variant == "long":
+                    ratio = np.einsum("ij,ij->i", s, s) / sy
+                else:
+                    ratio = sy / np.einsum("ij,ij->i", y, y)
+            valid = (sy > 0) & np.isfinite(ratio)
+            state["fallbacks"] += ~valid & ctx.active
+            state["alpha"] = np.clip(np.where(valid, ratio, state["alpha"]), self.min_lr, self.max_lr)
+        state["X"], state["G"] = ctx.X, ctx.G
+        return state["alpha"].copy(), state
