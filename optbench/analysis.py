@@ -1,0 +1,654 @@
+"""Summaries of result sets: leaderboard, fixed-target runtimes, ERT, ECDFs, profiles.
+
+Every function takes the two tidy tables of a result set, ``runs`` (one row per
+run) and ``trace`` (one row per run per recorded iteration), and returns a tidy
+pandas DataFrame. Nothing here runs an optimizer.
+
+Conventions, shared by every table and figure:
+
+- A *solver* is a method with its parameters, its step rule with its parameters
+  and its batch size (``"adam + constant(lr=0.01)"``); a *problem* is a problem
+  with its parameters and dimension (``"quadratic(cond=100, dim=10)"``).
+- Where a problem's ``f_opt`` is unknown (NaN), the best ``f`` over the whole
+  result set (runs that did not diverge or fail) stands in:
+  ``f_gap = f - min f``, and the column ``f_opt_estimated`` says so.
+- Evaluation axes (``AXES``): ``iterations``; ``evaluations`` = f_evals + g_evals
+  (line-search trials are charged, so a method spending ten evaluations per step
+  is shown as it is); ``f_evals``; ``g_evals``; ``epochs``; ``time`` (seconds).
+- A run's runtime to a target ``t`` is the value of the axis at the first
+  recorded trace row where its best-so-far ``f_gap <= t``; infinite if never.
+  With ``record="log"`` the trace holds log-spaced checkpoints, so a runtime is
+  an upper bound, late by at most the checkpoint spacing (about 26 %).
+- ERT (COCO's aRT) at a target = (evaluations spent by successful runs until they
+  first hit it + all evaluations spent by unsuccessful runs) / number of
+  successful runs; infinite when no run succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from optbench.registry import ParameterError, did_you_mean
+
+__all__ = [
+    "AXES",
+    "AXIS_LABELS",
+    "default_targets",
+    "prepare",
+    "first_hits",
+    "runtimes",
+    "ert",
+    "leaderboard",
+    "runtime_ecdf",
+    "convergence",
+    "solve_costs",
+    "performance_profile",
+    "performance_score",
+    "data_profile",
+    "lr_sensitivity",
+    "failures",
+    "ranks",
+]
+
+AXES = ("iterations", "evaluations", "f_evals", "g_evals", "epochs", "time")
+AXIS_LABELS = {
+    "iterations": "iterations",
+    "evaluations": "evaluations (f + gradient calls)",
+    "f_evals": "function evaluations",
+    "g_evals": "gradient evaluations",
+    "epochs": "epochs (passes over the data)",
+    "time": "time (seconds)",
+}
+FINISHED = ("converged", "budget")  # statuses whose final f enters medians
+LABELS = ["problem_label", "solver", "method_label", "step_label"]
+
+
+def default_targets(start: float = 2.0, stop: float = -8.0, step: float = 0.2) -> np.ndarray:
+    """COCO's target ladder ``10**k`` for ``k`` from ``start`` down to ``stop`` in steps of ``step``."""
+    if not step > 0 or not start >= stop:
+        raise ParameterError(f"target ladder needs start >= stop and step > 0, got start={start}, stop={stop}, step={step}")
+    count = int(round((start - stop) / step)) + 1
+    return 10.0 ** (start - step * np.arange(count))
+
+
+def _check_axis(axis: str) -> str:
+    if axis not in AXES:
+        raise ParameterError(f"unknown axis {axis!r}.{did_you_mean(axis, list(AXES))} Valid axes: {', '.join(AXES)}")
+    return axis
+
+
+def _check_targets(targets: Iterable[float] | None) -> np.ndarray:
+    if targets is None:
+        values = default_targets()
+    else:
+        try:
+            values = np.atleast_1d(np.asarray(targets, dtype=float)).ravel()
+        except (TypeError, ValueError):
+            raise ParameterError(f"targets must be a number or a list of numbers, got {targets!r}") from None
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise ParameterError(f"targets must be a non-empty list of finite numbers, got {targets!r}")
+    return np.sort(values)[::-1]  # descending: easiest first
+
+
+# ---------------------------------------------------------------- labels and f_opt
+def _params_text(params: Any) -> str:
+    if params is None or (isinstance(params, float) and math.isnan(params)):
+        return ""
+    if isinstance(params, str):
+        try:
+            params = json.loads(params) if params else {}
+        except json.JSONDecodeError:
+            return params
+    if not isinstance(params, dict):
+        return str(params)
+    return ", ".join(f"{key}={json.dumps(value) if isinstance(value, (list, dict)) else value}" for key, value in params.items())
+
+
+def _with_params(name: str, params: Any, extra: str = "") -> str:
+    text = ", ".join(part for part in (_params_text(params), extra) if part)
+    return f"{name}({text})" if text else str(name)
+
+
+def _batch_text(batch_size: Any) -> str:
+    if batch_size is None or (isinstance(batch_size, float) and math.isnan(batch_size)) or batch_size is pd.NA:
+        return ""
+    return f" [batch {int(batch_size)}]"
+
+
+_DEFAULTS = {"problem_params": "{}", "dim": 0, "method_params": "{}", "step_rule": "none", "step_params": "{}",
+             "batch_size": None, "suite": "", "message": ""}
+_KEYS = ["problem", "problem_params", "dim", "method", "method_params", "step_rule", "step_params", "batch_size"]
+
+
+def _fill_keys(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    missing = [c for c in ("problem", "method", "seed") if c not in frame]
+    if missing:
+        raise ParameterError(f"the {name} table lacks the column(s) {', '.join(missing)}; it needs at least problem, method and seed")
+    frame = frame.copy()
+    for column, default in _DEFAULTS.items():
+        if column not in frame:
+            frame[column] = default
+    return frame
+
+
+def _labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """Label columns for every row, computed once per distinct key."""
+    keys = frame[_KEYS].astype(str)
+    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
+    first = frame.iloc[pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()][_KEYS]
+    rows = []
+    for row in first.itertuples(index=False):
+        has_dim = row.dim and not pd.isna(row.dim) and '"dim"' not in str(row.problem_params)
+        problem = _with_params(row.problem, row.problem_params, f"dim={int(row.dim)}" if has_dim else "")
+        method = _with_params(row.method, row.method_params) + _batch_text(row.batch_size)
+        step = _with_params(row.step_rule, row.step_params) if row.step_rule not in ("none", "", None) else "own loop"
+        solver = method if step == "own loop" else f"{method} + {step}"
+        rows.append((problem, solver, method, step))
+    table = np.array(rows, dtype=object).reshape(len(rows), 4)
+    return pd.DataFrame(table[codes], columns=LABELS, index=frame.index)
+
+
+def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Normalise a result set: label columns, ``evaluations``, ``f_gap`` with estimated ``f_opt`` where unknown.
+
+    Returns copies of ``(runs, trace)`` with the columns ``problem_label``,
+    ``solver``, ``method_label``, ``step_label``, ``run`` (an integer id per run),
+    ``evaluations`` (f_evals + g_evals), ``iterations`` in the trace (its
+    ``iteration``), ``f_opt_used`` and ``f_opt_estimated``. Idempotent.
+    """
+    if "run" in runs and "f_opt_estimated" in runs and (trace is None or "run" in trace):
+        return runs, (trace if trace is not None else _empty_trace(runs))
+    runs = _fill_keys(runs, "runs")
+    for column in ("status", "f", "f_opt", "f_gap", "iterations", "f_evals", "g_evals", "epochs", "time"):
+        if column not in runs:
+            runs[column] = "budget" if column == "status" else np.nan
+    runs = runs.reset_index(drop=True)
+    runs[LABELS] = _labels(runs)
+    duplicated = runs.duplicated(["problem_label", "solver", "seed"])
+    if duplicated.any():
+        example = runs.loc[duplicated, ["problem_label", "solver", "seed"]].iloc[0].tolist()
+        raise ParameterError(f"the runs table has the same run twice (problem, solver, seed) = {example}; concatenate distinct runs only")
+    runs["run"] = np.arange(len(runs), dtype=np.int64)
+    runs["evaluations"] = runs["f_evals"].fillna(0) + runs["g_evals"].fillna(0)
+    if trace is None or len(trace) == 0:
+        trace = _empty_trace(runs)
+    else:
+        trace = _fill_keys(trace, "trace").reset_index(drop=True)
+        trace[LABELS] = _labels(trace)
+        ids = runs.set_index(["problem_label", "solver", "seed"])["run"]
+        index = pd.MultiIndex.from_frame(trace[["problem_label", "solver", "seed"]])
+        trace["run"] = ids.reindex(index).to_numpy()
+        orphans = trace["run"].isna()
+        if orphans.any():
+            example = trace.loc[orphans, ["problem_label", "solver", "seed"]].iloc[0].tolist()
+            raise ParameterError(f"the trace has rows for a run that the runs table lacks: {example}")
+        trace["run"] = trace["run"].astype(np.int64)
+        trace = trace.sort_values(["run", "iteration"], kind="stable").reset_index(drop=True)
+        trace["iterations"] = trace["iteration"]
+        trace["evaluations"] = trace["f_evals"].fillna(0) + trace["g_evals"].fillna(0)
+        if "f_opt" not in trace:
+            trace["f_opt"] = runs["f_opt"].to_numpy()[trace["run"].to_numpy()]
+    _fill_gaps(runs, trace)
+    return runs, trace
+
+
+def _empty_trace(runs: pd.DataFrame) -> pd.DataFrame:
+    columns = ["run", "iteration", "iterations", "evaluations", "f_evals", "g_evals", "epochs", "time", "f", "f_gap", "f_opt"]
+    trace = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    for label in LABELS:
+        trace[label] = pd.Series(dtype=object)
+    trace["run"] = trace["run"].astype(np.int64)
+    return trace
+
+
+def _fill_gaps(runs: pd.DataFrame, trace: pd.DataFrame) -> None:
+    """``f_opt_used`` per problem: the known ``f_opt``, else the best f of non-diverged, non-failed runs."""
+    known = runs.groupby("problem_label")["f_opt"].first()  # first non-NaN
+    healthy = runs["status"].isin(FINISHED + ("timeout",))
+    candidates = [runs.loc[healthy, ["problem_label", "f"]]]
+    if len(trace):
+        healthy_runs = runs.loc[healthy, "run"].to_numpy()
+        rows = trace["run"].isin(healthy_runs)
+        candidates.append(trace.loc[rows, ["problem_label", "f"]])
+    values = pd.concat(candidates)
+    values = values[np.isfinite(values["f"].to_numpy(dtype=float))]
+    best = values.groupby("problem_label")["f"].min()
+    f_opt = known.where(known.notna(), best.reindex(known.index))
+    estimated = known.isna()
+    for frame in (runs, trace):
+        if len(frame) == 0:
+            frame["f_opt_used"] = pd.Series(dtype=float)
+            frame["f_opt_estimated"] = pd.Series(dtype=bool)
+            continue
+        frame["f_opt_used"] = frame["problem_label"].map(f_opt).astype(float)
+        frame["f_opt_estimated"] = frame["problem_label"].map(estimated).astype(bool)
+        recompute = frame["f_opt_estimated"] | frame["f_gap"].isna()
+        frame.loc[recompute, "f_gap"] = frame.loc[recompute, "f"] - frame.loc[recompute, "f_opt_used"]
+
+
+def estimated_problems(runs: pd.DataFrame) -> list[str]:
+    """Problems whose ``f_opt`` was estimated by the best value found (after :func:`prepare`)."""
+    return sorted(runs.loc[runs["f_opt_estimated"], "problem_label"].unique())
+
+
+# ---------------------------------------------------------------- first hits
+def _best_so_far(trace: pd.DataFrame) -> np.ndarray:
+    gap = trace["f_gap"].to_numpy(dtype=float)
+    gap = np.where(np.isnan(gap), np.inf, gap)
+    return pd.Series(gap).groupby(trace["run"].to_numpy(), sort=False).cummin().to_numpy()
+
+
+def first_hits(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,
+               relative: bool = False) -> pd.DataFrame:
+    """One row per run per target: whether the run's best-so-far ``f_gap`` reached it, and when, on every axis.
+
+    ``relative=True`` scales each run's targets by its initial gap (first trace
+    row), Moré and Wild's test ``f - f_opt <= t (f(x0) - f_opt)``. Axis columns
+    (``iterations``, ``evaluations``, ...) hold the value at the first recorded
+    row that meets the target, ``inf`` for a miss.
+    """
+    runs, trace = prepare(runs, trace)
+    ladder = _check_targets(targets)
+    n_targets = len(ladder)
+    ascending = ladder[::-1]
+    gap = _best_so_far(trace)
+    run_ids = trace["run"].to_numpy()
+    if relative:
+        starts = np.r_[True, run_ids[1:] != run_ids[:-1]] if len(run_ids) else np.zeros(0, dtype=bool)
+        scale = trace["f_gap"].to_numpy(dtype=float)[starts]
+        scale = np.repeat(scale, np.diff(np.r_[np.flatnonzero(starts), len(run_ids)]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.where(scale > 0, gap / scale, np.where(gap <= 0, 0.0, np.inf))
+    # level: how many targets the row meets (targets >= gap); non-decreasing along a run
+    level = n_targets - np.searchsorted(ascending, gap, side="left")
+    new_run = np.r_[True, run_ids[1:] != run_ids[:-1]] if len(run_ids) else np.zeros(0, dtype=bool)
+    previous = np.r_[0, level[:-1]] if len(level) else level
+    previous = np.where(new_run, 0, previous)
+    newly = level - previous  # targets first met at this row: indices previous .. level-1
+    rows = np.repeat(np.arange(len(level)), newly)
+    target_index = np.arange(len(rows)) - np.repeat(np.cumsum(newly) - newly, newly) + np.repeat(previous, newly)
+
+    n_runs = len(runs)
+    grid = pd.DataFrame({
+        "run": np.repeat(runs["run"].to_numpy(), n_targets),
+        "target_index": np.tile(np.arange(n_targets), n_runs),
+    })
+    hit_position = np.full(n_runs * n_targets, -1, dtype=np.int64)
+    hit_position[run_ids[rows] * n_targets + target_index] = rows
+    hit = hit_position >= 0
+    out = pd.DataFrame({"run": grid["run"], "target": ladder[grid["target_index"].to_numpy()], "hit": hit})
+    for axis in AXES:
+        values = np.full(len(out), np.inf)
+        if len(trace):
+            column = trace[axis].to_numpy(dtype=float)
+            values[hit] = column[hit_position[hit]]
+        out[axis] = values
+    meta = runs[["run", "seed", "dim", "status", "evaluations", "f_opt_estimated"] + LABELS].rename(columns={"evaluations": "evaluations_spent"})
+    out = out.merge(meta, on="run", how="left")
+    return out
+
+
+def runtimes(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,
+             axis: str = "evaluations", per_dimension: bool = True) -> pd.DataFrame:
+    """Fixed-target runtimes on a target ladder (COCO's by default), one row per (run, target).
+
+    ``runtime`` is the first-hit value on ``axis`` (inf for a miss), divided by the
+    problem dimension when ``per_dimension`` (COCO's evaluations / dimension).
+    """
+    _check_axis(axis)
+    hits = first_hits(runs, trace, targets)
+    runtime = hits[axis].to_numpy(dtype=float)
+    if per_dimension:
+        dim = hits["dim"].to_numpy(dtype=float)
+        runtime = runtime / np.where(dim > 0, dim, 1.0)
+    hits["runtime"] = runtime
+    hits["axis"] = axis
+    return hits
+
+
+def ert(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None) -> pd.DataFrame:
+    """ERT (COCO's aRT) in evaluations per (problem, solver, target), with success counts."""
+    hits = first_hits(runs, trace, targets)
+    spent = np.where(hits["hit"], hits["evaluations"], hits["evaluations_spent"])
+    hits = hits.assign(spent=spent)
+    table = hits.groupby(["problem_label", "solver", "target"], sort=False).agg(
+        method_label=("method_label", "first"), step_label=("step_label", "first"),
+        runs=("hit", "size"), successes=("hit", "sum"), evaluations=("spent", "sum"),
+        f_opt_estimated=("f_opt_estimated", "first"),
+    ).reset_index()
+    with np.errstate(divide="ignore"):
+        table["ert"] = np.where(table["successes"] > 0, table["evaluations"] / table["successes"].clip(lower=1), np.inf)
+    table["success_rate"] = table["successes"] / table["runs"]
+    return table
+
+
+# ---------------------------------------------------------------- leaderboard
+def _target_name(target: float) -> str:
+    return f"{target:.0e}".replace("e-0", "e-").replace("e+0", "e+")
+
+
+def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
+                targets: Sequence[float] = (1e-2, 1e-4, 1e-6, 1e-8), target: float = 1e-6) -> pd.DataFrame:
+    """One row per (problem, solver): final gap, best f, success and failure rates, time and ERT to ``target``.
+
+    Columns: ``n_runs``; ``f_gap_median``, ``f_gap_q25``, ``f_gap_q75`` over runs that
+    finished (converged or budget: diverged, errored and timed-out runs are left out
+    and counted in their rates instead); ``f_best`` (best f of any run, trace
+    included); ``success@t`` for each ``t`` in ``targets`` (fraction of all runs whose
+    best-so-far gap reached t); ``diverged_rate``, ``error_rate``, ``timeout_rate``;
+    medians over successful runs of ``iterations_to_target``,
+    ``evaluations_to_target``, ``epochs_to_target``, ``time_to_target`` at ``target``;
+    ``ert`` (evaluations, inf if no run reached ``target``); ``f_opt_estimated``.
+    """
+    runs, trace = prepare(runs, trace)
+    ladder = sorted(set(float(t) for t in targets) | {float(target)}, reverse=True)
+    hits = first_hits(runs, trace, ladder)
+    keys = ["problem_label", "solver"]
+    grouped = runs.groupby(keys, sort=True)
+    table = grouped.agg(method_label=("method_label", "first"), step_label=("step_label", "first"),
+                        n_runs=("run", "size"), f_opt_estimated=("f_opt_estimated", "first"))
+    finished = runs[runs["status"].isin(FINISHED)]
+    quantiles = _quartiles(finished, keys, table.index)
+    table["f_gap_median"], table["f_gap_q25"], table["f_gap_q75"] = quantiles[0.5], quantiles[0.25], quantiles[0.75]
+    best = pd.concat([runs.loc[np.isfinite(runs["f"].to_numpy(dtype=float)), keys + ["f"]],
+                      trace.loc[np.isfinite(trace["f"].to_numpy(dtype=float)), keys + ["f"]]])
+    table["f_best"] = best.groupby(keys)["f"].min()
+    rates = hits.groupby(keys + ["target"])["hit"].mean().unstack("target")
+    for t in targets:
+        table[f"success@{_target_name(t)}"] = rates[float(t)]
+    for status in ("diverged", "error", "timeout"):
+        table[f"{status}_rate"] = grouped["status"].apply(lambda s, status=status: float((s == status).mean()))
+    at_target = hits[(hits["target"] == float(target)) & hits["hit"]]
+    for axis in ("iterations", "evaluations", "epochs", "time"):
+        table[f"{axis}_to_target"] = at_target.groupby(keys)[axis].median()
+    ert_table = ert(runs, trace, [target]).set_index(keys)["ert"]
+    table["ert"] = ert_table
+    table["target"] = float(target)
+    return table.reset_index()
+
+
+def _quartiles(frame: pd.DataFrame, keys, index: pd.Index) -> pd.DataFrame:
+    """Quartiles of ``f_gap`` per group, float columns 0.25, 0.5, 0.75 aligned on ``index`` (NaN for empty groups)."""
+    if len(frame) == 0:
+        return pd.DataFrame(np.nan, index=index, columns=[0.25, 0.5, 0.75])
+    quantiles = frame.groupby(keys)["f_gap"].quantile([0.25, 0.5, 0.75]).unstack()
+    return quantiles.reindex(index=index, columns=[0.25, 0.5, 0.75]).astype(float)
+
+
+def failures(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs that diverged, errored or timed out, with their message."""
+    runs, _ = prepare(runs, None)
+    columns = ["problem_label", "solver", "seed", "status", "iterations", "evaluations", "f", "message"]
+    bad = runs[runs["status"].isin(("diverged", "error", "timeout"))]
+    return bad[columns].sort_values(["status", "problem_label", "solver", "seed"]).reset_index(drop=True)
+
+
+def ranks(board: pd.DataFrame, column: str = "f_gap_median") -> pd.DataFrame:
+    """Rank of each solver per problem by ``column`` of a leaderboard (1 = best, ties averaged, missing last)."""
+    values = board.pivot(index="solver", columns="problem_label", values=column)
+    return values.rank(axis=0, method="average", na_option="bottom")
+
+
+# ---------------------------------------------------------------- ECDF with bootstrap bands
+def runtime_ecdf(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,
+                 axis: str = "evaluations", per_dimension: bool = True, points: int = 200,
+                 bootstrap: int = 200, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """ECDF per solver of fixed-target runtimes over (problem, target, seed), with bootstrap bands.
+
+    ``proportion(x)`` = mean over problems (each weighted equally) of the mean over
+    the solver's runs on that problem of the fraction of targets hit by runtime x.
+    The band: percentile bootstrap (``bootstrap`` replicates) resampling runs with
+    replacement within each problem; a run carries all of its target runtimes.
+    Returns ``solver, method_label, step_label, x, proportion, lower, upper``
+    on a log-spaced grid of ``points`` values of x (runtime per dimension).
+    """
+    if not 0 < confidence < 1:
+        raise ParameterError(f"confidence must be in (0, 1), got {confidence}")
+    if bootstrap < 0 or points < 2:
+        raise ParameterError(f"bootstrap must be >= 0 and points >= 2, got {bootstrap}, {points}")
+    times = runtimes(runs, trace, targets, axis, per_dimension)
+    n_targets = times["target"].nunique()
+    runs_p, _ = prepare(runs, trace)
+    budget = runs_p[axis if axis in runs_p else "evaluations"].to_numpy(dtype=float)
+    if per_dimension:
+        budget = budget / np.where(runs_p["dim"].to_numpy(dtype=float) > 0, runs_p["dim"].to_numpy(dtype=float), 1.0)
+    finite = times["runtime"].to_numpy()[np.isfinite(times["runtime"].to_numpy())]
+    candidates = np.r_[finite, budget[np.isfinite(budget)]]
+    positive = candidates[candidates > 0]
+    low = positive.min() if positive.size else 1.0
+    high = max(positive.max(), low * 10) if positive.size else 10.0
+    grid = np.geomspace(low, high, points)
+    rng = np.random.default_rng(seed)
+    alpha = (1 - confidence) / 2
+    frames = []
+    for solver, group in times.groupby("solver", sort=True):
+        group = group.sort_values(["run", "target"])
+        matrix = group["runtime"].to_numpy().reshape(-1, n_targets)  # (runs, targets)
+        run_problems = group["problem_label"].to_numpy()[::n_targets]
+        sorted_times = np.sort(matrix, axis=1)
+        # fraction of each run's targets hit by x: (runs, grid)
+        curves = np.stack([np.searchsorted(row, grid, side="right") for row in sorted_times]) / n_targets
+        problems_here, problem_index = np.unique(run_problems, return_inverse=True)
+        counts = np.bincount(problem_index)
+        weights = 1.0 / (len(problems_here) * counts[problem_index])
+        proportion = weights @ curves
+        lower = upper = proportion
+        if bootstrap:
+            boot_weights = np.zeros((bootstrap, len(weights)))
+            for p, m in enumerate(counts):
+                members = np.flatnonzero(problem_index == p)
+                draws = rng.multinomial(m, np.full(m, 1.0 / m), size=bootstrap)
+                boot_weights[:, members] = draws / (len(problems_here) * m)
+            replicates = boot_weights @ curves
+            lower, upper = np.quantile(replicates, [alpha, 1 - alpha], axis=0)
+        frames.append(pd.DataFrame({
+            "solver": solver, "method_label": group["method_label"].iloc[0], "step_label": group["step_label"].iloc[0],
+            "x": grid, "proportion": proportion, "lower": lower, "upper": upper,
+        }))
+    columns = ["solver", "method_label", "step_label", "x", "proportion", "lower", "upper"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+# ---------------------------------------------------------------- convergence curves
+def _column_quantiles(matrix: np.ndarray, qs: Sequence[float]) -> list[np.ndarray]:
+    """Linear-interpolated quantiles of each column, ignoring NaN (NaN where a column is empty), warning-free."""
+    ordered = np.sort(matrix, axis=0)  # NaN sort last
+    count = np.sum(~np.isnan(matrix), axis=0)
+    out = []
+    columns = np.arange(matrix.shape[1])
+    for q in qs:
+        position = q * np.maximum(count - 1, 0)
+        below = np.floor(position).astype(int)
+        above = np.minimum(below + 1, np.maximum(count - 1, 0))
+        fraction = position - below
+        low, high = ordered[below, columns], ordered[above, columns]
+        with np.errstate(invalid="ignore"):
+            value = np.where(fraction > 0, low + fraction * (high - low), low)
+        out.append(np.where(count > 0, value, np.nan))
+    return out
+
+
+def convergence(runs: pd.DataFrame, trace: pd.DataFrame, axis: str = "evaluations", points: int = 80,
+                floor: float = 1e-16) -> pd.DataFrame:
+    """Median and interquartile range over seeds of the best-so-far ``f_gap`` on a common grid of ``axis``.
+
+    Each run's best-so-far gap is a step function of ``axis``, carried forward
+    (a run that stopped keeps its last value) onto a log-spaced grid of ``points``
+    values shared by all solvers of a problem; a grid value before a run's first
+    row is missing for that run. Gaps below ``floor`` are raised to it so that
+    they can be drawn on a log scale. Errored runs (no trace) are absent.
+    Returns ``problem_label, solver, method_label, step_label, x, median, q25, q75, runs``.
+    """
+    _check_axis(axis)
+    runs, trace = prepare(runs, trace)
+    trace = trace[np.isfinite(trace[axis].to_numpy(dtype=float))]
+    columns = ["problem_label", "solver", "method_label", "step_label", "x", "median", "q25", "q75", "runs"]
+    if len(trace) == 0:
+        return pd.DataFrame(columns=columns)
+    gap = np.maximum(_best_so_far(trace), floor)
+    x_all = trace[axis].to_numpy(dtype=float)
+    frames = []
+    for problem, rows in trace.groupby("problem_label", sort=True).indices.items():
+        x = x_all[rows]
+        positive = x[x > 0]
+        if positive.size == 0:
+            grid = np.array([0.0])
+        else:
+            grid = np.unique(np.r_[0.0 if (x <= 0).any() else [], np.geomspace(positive.min(), positive.max(), points)])
+        sub = trace.iloc[rows]
+        for solver, local in sub.groupby("solver", sort=True).indices.items():
+            index = rows[local]
+            run_ids = trace["run"].to_numpy()[index]
+            unique_runs, run_index = np.unique(run_ids, return_inverse=True)
+            # vectorised searchsorted per run: offset each run's x by its index times a span
+            xs = x_all[index]
+            span = (np.nanmax(np.abs(np.r_[xs, grid])) + 1.0) * 2.0
+            keys = run_index * span + xs
+            order = np.lexsort((xs, run_index))
+            keys, gaps = keys[order], gap[index][order]
+            queries = np.arange(len(unique_runs))[:, None] * span + grid[None, :]
+            position = np.searchsorted(keys, queries.ravel(), side="right") - 1
+            valid = position >= 0
+            owner = np.where(valid, run_index[order][np.maximum(position, 0)], -1)
+            same = valid & (owner == np.repeat(np.arange(len(unique_runs)), len(grid)))
+            values = np.where(same, gaps[np.maximum(position, 0)], np.nan).reshape(len(unique_runs), len(grid))
+            median, q25, q75 = _column_quantiles(values, [0.5, 0.25, 0.75])
+            first = sub.iloc[local[0]]
+            frames.append(pd.DataFrame({
+                "problem_label": problem, "solver": solver, "method_label": first["method_label"],
+                "step_label": first["step_label"], "x": grid, "median": median, "q25": q25, "q75": q75,
+                "runs": np.sum(~np.isnan(values), axis=0),
+            }))
+    table = pd.concat(frames, ignore_index=True)
+    return table[table["runs"] > 0].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- profiles
+def solve_costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations") -> pd.DataFrame:
+    """Cost of each solver on each (problem, seed) to pass Moré and Wild's test ``f - f_opt <= tau (f(x0) - f_opt)``.
+
+    One row per problem instance (problem, seed) and solver, ``cost`` = first-hit
+    value on ``axis`` (inf if never; also inf for a solver that did not run that
+    instance). Seeds start every solver from the same point (common random
+    numbers), so (problem, seed) is one test problem of the profile.
+    """
+    _check_axis(axis)
+    if not 0 < tau < 1:
+        raise ParameterError(f"tau must be in (0, 1), got {tau}")
+    hits = first_hits(runs, trace, [tau], relative=True)
+    hits["instance"] = hits["problem_label"] + " | seed " + hits["seed"].astype(str)
+    costs = hits.pivot_table(index=["instance", "problem_label", "dim"], columns="solver", values=axis, aggfunc="first")
+    costs = costs.fillna(np.inf).stack().rename("cost").reset_index()
+    return costs
+
+
+def performance_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations",
+                        max_ratio: float | None = None, points: int = 200) -> pd.DataFrame:
+    """Dolan and Moré's performance profile: fraction of test problems a solver solves within ratio r of the best.
+
+    ``ratio = cost / min over solvers of cost`` per test problem (inf when the
+    solver fails; every solver failing leaves the problem unsolved for all).
+    Returns ``solver, ratio, proportion`` on a log grid from 1 to ``max_ratio``
+    (default: the largest finite ratio, at least 4), with r = 4 included.
+    """
+    ratios = _ratios(solve_costs(runs, trace, tau, axis))
+    finite = ratios["ratio"].to_numpy()[np.isfinite(ratios["ratio"].to_numpy())]
+    top = max_ratio if max_ratio is not None else max(4.0, finite.max() * 1.05 if finite.size else 4.0)
+    grid = np.unique(np.r_[np.geomspace(1.0, top, points), 4.0 if top >= 4 else []])
+    frames = []
+    for solver, group in ratios.groupby("solver", sort=True):
+        values = np.sort(group["ratio"].to_numpy())
+        proportion = np.searchsorted(values, grid, side="right") / len(values)
+        frames.append(pd.DataFrame({"solver": solver, "ratio": grid, "proportion": proportion}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _ratios(costs: pd.DataFrame) -> pd.DataFrame:
+    best = costs.groupby("instance")["cost"].transform("min")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.isfinite(costs["cost"]) & np.isfinite(best),
+                         np.where(best > 0, costs["cost"] / np.where(best > 0, best, 1.0), np.where(costs["cost"] > 0, np.inf, 1.0)),
+                         np.inf)
+    return costs.assign(ratio=ratio)
+
+
+def performance_score(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations",
+                      max_ratio: float = 4.0) -> pd.DataFrame:
+    """AlgoPerf-style score: area under the performance profile over r in [1, max_ratio], divided by max_ratio - 1.
+
+    Exact for the step function: each test problem solved at ratio r <= max_ratio
+    adds (max_ratio - r) / ((max_ratio - 1) * n_problems). 1 is best; a miss counts
+    as infinite time. Returns ``solver, score, solved`` (fraction solved at any ratio).
+    """
+    if not max_ratio > 1:
+        raise ParameterError(f"max_ratio must be > 1, got {max_ratio}")
+    ratios = _ratios(solve_costs(runs, trace, tau, axis))
+    rows = []
+    for solver, group in ratios.groupby("solver", sort=True):
+        r = group["ratio"].to_numpy()
+        inside = r[r <= max_ratio]
+        score = float(np.sum(max_ratio - inside) / ((max_ratio - 1) * len(r)))
+        rows.append((solver, score, float(np.isfinite(r).mean())))
+    return pd.DataFrame(rows, columns=["solver", "score", "solved"]).sort_values("score", ascending=False, ignore_index=True)
+
+
+def data_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations",
+                 points: int = 200) -> pd.DataFrame:
+    """Moré and Wild's data profile: fraction of test problems solved within a budget of kappa (dim + 1) units of ``axis``.
+
+    ``d(kappa) = |{p : cost_p / (dim_p + 1) <= kappa}| / |P|`` (``dim + 1``
+    evaluations make one simplex gradient). Returns ``solver, budget, proportion``.
+    """
+    costs = solve_costs(runs, trace, tau, axis)
+    costs["budget"] = costs["cost"] / (costs["dim"].astype(float).clip(lower=0) + 1.0)
+    finite = costs["budget"].to_numpy()[np.isfinite(costs["budget"].to_numpy())]
+    positive = finite[finite > 0]
+    low = positive.min() if positive.size else 0.1
+    high = max(positive.max() * 1.05, low * 10) if positive.size else 10.0
+    grid = np.unique(np.r_[0.0, np.geomspace(low, high, points)])
+    frames = []
+    for solver, group in costs.groupby("solver", sort=True):
+        values = np.sort(group["budget"].to_numpy())
+        proportion = np.searchsorted(values, grid, side="right") / len(values)
+        frames.append(pd.DataFrame({"solver": solver, "budget": grid, "proportion": proportion}))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------- learning-rate sensitivity
+def lr_sensitivity(runs: pd.DataFrame, parameter: str | None = None) -> pd.DataFrame:
+    """Final ``f_gap`` against the swept step-rule parameter, per (problem, method, step rule).
+
+    The swept parameter is ``parameter``, or else the numeric step-rule parameter
+    that takes more than one value within a (problem, method, step rule) group
+    (``lr`` first when several do). Medians and quartiles are over finished runs;
+    ``diverged_rate`` counts the rest. Empty when nothing is swept.
+    Returns ``problem_label, method_label, step_rule, parameter, value, median, q25, q75, diverged_rate, n_runs``.
+    """
+    runs, _ = prepare(runs, None)
+    columns = ["problem_label", "method_label", "step_rule", "parameter", "value", "median", "q25", "q75", "diverged_rate", "n_runs"]
+    params = runs["step_params"].map(lambda text: json.loads(text) if isinstance(text, str) and text else {})
+    frames = []
+    for (problem, method, rule), index in runs.groupby(["problem_label", "method_label", "step_rule"], sort=True).indices.items():
+        group_params = params.iloc[index]
+        names = sorted({k for p in group_params for k, v in p.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        swept = [n for n in names if len({p.get(n) for p in group_params}) > 1]
+        if parameter is not None:
+            swept = [parameter] if parameter in swept else []
+        if not swept:
+            continue
+        name = "lr" if "lr" in swept else swept[0]
+        sub = runs.iloc[index].assign(value=[p.get(name, np.nan) for p in group_params])
+        sub = sub[sub["value"].notna()]
+        finished = sub[sub["status"].isin(FINISHED)]
+        table = sub.groupby("value").agg(n_runs=("run", "size"),
+                                          diverged_rate=("status", lambda s: float((s == "diverged").mean())))
+        stats = _quartiles(finished, "value", table.index)
+        table["median"], table["q25"], table["q75"] = stats[0.5], stats[0.25], stats[0.75]
+        table = table.reset_index().assign(problem_label=problem, method_label=method, step_rule=rule, parameter=name)
+        frames.append(table[columns])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
