@@ -118,9 +118,13 @@ class StepContext:
     (and the gradient when asked) for all runs and charges one evaluation to the
     runs in ``mask`` (default: all active runs). Evaluating every row keeps each
     run's numbers independent of the others; frozen runs are never charged.
+    ``reuse(mask)`` tells the loop that the rule already evaluated f and the
+    gradient at the accepted point ``X + alpha * D`` for the runs in ``mask`` (with
+    ``line(alpha, need_grad=True)``), so the next iteration does not charge them
+    again for it (full batch only: a minibatch step's next gradient is on a new batch).
     """
 
-    __slots__ = ("k", "X", "F", "G", "D", "f_opt", "batch", "active", "problem", "n_runs", "_loop")
+    __slots__ = ("k", "X", "F", "G", "D", "f_opt", "batch", "active", "problem", "n_runs", "_loop", "reused")
 
     def __init__(self, problem: Problem, loop: "_Loop"):
         self.problem = problem
@@ -131,6 +135,11 @@ class StepContext:
         self.X = self.F = self.G = self.D = None
         self.batch = None
         self.active = None
+        self.reused = None
+
+    def reuse(self, mask: np.ndarray) -> None:
+        """The rule evaluated f and grad at the accepted point for ``mask``: don't charge it twice."""
+        self.reused = mask.copy() if self.reused is None else (self.reused | mask)
 
     def line(self, alpha: np.ndarray, need_grad: bool = False, mask: np.ndarray | None = None):
         """``f(X + alpha * D)`` per run, and ``grad`` too when ``need_grad``; charged to ``mask``."""
@@ -586,6 +595,12 @@ def _batched_loop(problem, method, step_rule, X, recorder, sampler, noise_rngs,
         calls += 1
         if finite_sum:
             samples += problem.n_samples if batch is None else batch.shape[1]
+        if ctx.reused is not None:  # the line search already paid for this point
+            refund = ctx.reused & active
+            loop.g_extra -= refund
+            if finite_sum:
+                loop.samples_extra -= refund * problem.n_samples
+            ctx.reused = None
         if noise_rngs is not None:
             G = G + loop.noise(active)
         if upper is None:
@@ -649,13 +664,17 @@ def _batched_loop(problem, method, step_rule, X, recorder, sampler, noise_rngs,
             if not active.any():
                 break
 
-        # -- one step
+        # -- one step. A row counts what was spent to reach and evaluate x_k, so its counters
+        # and time are read before the step rule searches for the next point.
+        recording = wants(k)
+        if recording:
+            runs = None if all_active else np.flatnonzero(active)
+            spent, elapsed = counters(runs), time.perf_counter() - start
         D, method_state = direction(X, G, method_state, k)
         ctx.k, ctx.X, ctx.F, ctx.G, ctx.D, ctx.batch, ctx.active = k, X, F, G, D, batch, active
         alpha, step_state = step(ctx, step_state)
-        if wants(k):
-            runs = None if all_active else np.flatnonzero(active)
-            recorder.record(k, runs, X, F, G, alpha, *counters(runs), time.perf_counter() - start)
+        if recording:
+            recorder.record(k, runs, X, F, G, alpha, *spent, elapsed)
         if tol_x is not None:
             X_previous = X
         if tol_f is not None:

@@ -317,6 +317,7 @@ class Wolfe(StepRule):
         lo, f_lo, d_lo = np.zeros(n), F0.copy(), slope0.copy()
         hi, f_hi, d_hi = np.zeros(n), F0.copy(), slope0.copy()
         curvature_bound = -self.c2 * slope0
+        accepted_total = np.zeros(n, dtype=bool)
         evals = 0
         with np.errstate(all="ignore"):
             while not done.all() and evals < self.max_evals:
@@ -363,6 +364,9 @@ class Wolfe(StepRule):
                 accepted = accept | accept_z
                 alpha[accepted] = trial[accepted]
                 done |= accepted
+                accepted_total |= accepted
+        if ctx.batch is None:
+            ctx.reuse(accepted_total)  # f and grad at the accepted point are known: not charged again
         unfinished = ~done
         # best point known to satisfy sufficient decrease: lo in zoom, the last extension while bracketing
         alpha[unfinished] = np.where(zooming, lo, a_prev)[unfinished]

@@ -32,6 +32,9 @@ class FakeContext:
         self.f_evals += charged
         return self.problem.value(X)
 
+    def reuse(self, mask):
+        self.reused = mask.copy()
+
 
 def random_points(problem, n=16, seed=0, scale=1.0):
     return 0.5 + scale * np.random.default_rng(seed).standard_normal((n, problem.dim))
@@ -247,10 +250,10 @@ def test_line_search_evaluations_are_charged_to_the_run():
     res = ob.run(problem, "gd", "armijo", seeds=4, x0=X0, max_iter=30, record="all")
     for seed, trace in res.trace.groupby("seed"):
         steps = trace["step_size"].to_numpy()[:-1]
-        expected = np.cumsum(np.round(np.log2(1.0 / steps)).astype(int) + 1)
-        # a row at iteration k is written after k's line search: it includes k's trials
-        np.testing.assert_array_equal(trace["f_evals"].to_numpy()[:-1], expected)
-        assert trace["f_evals"].iloc[-1] == expected[-1]
+        trials = np.round(np.log2(1.0 / steps)).astype(int) + 1
+        # a row at iteration k counts what was spent to reach x_k: the trials of iterations 0..k-1
+        expected = np.concatenate([[0], np.cumsum(trials)])
+        np.testing.assert_array_equal(trace["f_evals"].to_numpy(), expected)
         np.testing.assert_array_equal(trace["g_evals"].to_numpy(), np.arange(1, len(trace) + 1))
 
 
@@ -299,3 +302,13 @@ def test_subgradient_diminishing_step_converges_where_constant_stalls():
 def test_bad_parameters_are_clear_errors(name, params, fragment):
     with pytest.raises(ParameterError, match=fragment):
         ob.step_rules.create(name, **params)
+
+
+def test_wolfe_does_not_charge_the_accepted_point_twice():
+    """On the sphere from D = -g, the first trial a = 0.25 halves x and meets both Wolfe conditions
+    (f drops to 1/4, |slope| to 1/2 of its start): one gradient evaluation per step, plus the first."""
+    result = ob.run(("sphere", {"dim": 3}), "gd", {"name": "wolfe", "lr": 0.25}, seeds=4, max_iter=20, record="all")
+    start = ob.run(("sphere", {"dim": 3}), "gd", seeds=4, max_iter=0).x
+    np.testing.assert_allclose(result.x, start * 0.5**20, rtol=1e-15)
+    assert result.runs["g_evals"].tolist() == [21] * 4 and result.runs["f_evals"].tolist() == [0] * 4
+    assert result.trace.groupby("seed")["g_evals"].apply(list).tolist() == [list(range(1, 22))] * 4
