@@ -37,7 +37,7 @@ def result_set(rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         per_cell = int(per_cell * rows / len(trace)) + 1
 
 
-def time_report(runs: pd.DataFrame, trace: pd.DataFrame, repeat: int) -> tuple[float, dict[str, float]]:
+def measure_report(runs: pd.DataFrame, trace: pd.DataFrame, repeat: int) -> tuple[float, dict[str, float]]:
     totals, stages = [], []
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(repeat):
@@ -56,10 +56,10 @@ def main() -> None:
     args = parser.parse_args()
     runs, trace = result_set(args.rows)
     print(f"result set: {len(runs)} runs, {len(trace)} trace rows, {runs['cell'].nunique()} cells")
-    big, stages = time_report(runs, trace, args.repeat)
+    big, stages = measure_report(runs, trace, args.repeat)
     small_runs = runs[runs["seed"] == 0]
     small_trace = trace[trace["seed"] == 0]
-    small, _ = time_report(small_runs, small_trace, args.repeat)
+    small, _ = measure_report(small_runs, small_trace, args.repeat)
     print(f"report, {len(trace)} trace rows: median {big:.2f} s over {args.repeat} runs")
     for stage, seconds in stages.items():
         print(f"  {stage:<22} {seconds:6.2f} s  ({seconds / big:5.1%})")

@@ -45,7 +45,7 @@ def hand_gd_quadratic(problem, X0, lr, iterations):
     fs = np.empty((iterations + 1, X.shape[0]))
     for k in range(iterations + 1):
         AX = X @ A
-        fs[k] = np.einsum("ij,ij->i", X, 0.5 * AX - b)
+        fs[k] = np.vecdot(X, 0.5 * AX - b)
         if k == iterations:
             break
         X = X - lr * (AX - b)
@@ -74,7 +74,34 @@ def gd_rows():
     return rows
 
 
-EXTRA_ROWS = []  # later sections (backprop, torch) append (label, ours, baseline label, baseline) producers
+def torch_adam_rows():
+    """A whole ob.run of adam on 10-D Rosenbrock against torch.optim.Adam with autograd (1 seed, f every step)."""
+    try:
+        import torch
+    except ImportError:
+        print("(torch not installed: torch rows skipped)")
+        return []
+    torch.set_num_threads(1)
+    problem = ob.problems.create("rosenbrock", dim=10)
+    x0 = ob.run(problem, "adam", seeds=1, max_iter=0).x[0]
+
+    def torch_adam():
+        x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.Adam([x], lr=1e-3)
+        fs = []
+        for _ in range(ITERATIONS):
+            optimizer.zero_grad()
+            f = torch.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+            f.backward()
+            optimizer.step()
+            fs.append(f.item())
+        return fs
+
+    ours = lambda: ob.run(problem, "adam", {"name": "constant", "lr": 1e-3}, x0=x0, max_iter=ITERATIONS, record="all")
+    return [("adam 10-D Rosenbrock, ob.run, record=all", *paired(ours, torch_adam, repeat=5), "torch.optim.Adam + autograd")]
+
+
+EXTRA_ROWS = [torch_adam_rows]  # producers of (label, ours, baseline, ratio, baseline label) rows
 
 
 def main() -> None:

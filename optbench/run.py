@@ -272,7 +272,7 @@ class _Recorder:
             F_r, G_r = F.copy(), G
         else:
             F_r, G_r = F[runs], G[runs]
-        grad_norm = np.sqrt(np.einsum("ij,ij->i", G_r, G_r))
+        grad_norm = np.sqrt(np.vecdot(G_r, G_r))
         if step is not None:
             step = step.copy() if runs is None else step[runs]
         metrics = self.problem.metrics(X_r) if self.has_metrics else None
@@ -287,7 +287,7 @@ class _Recorder:
         F, G = self.problem.value_and_grad(X)
         samples = None if self.problem.n_samples is None else (oracle.f_evals + oracle.g_evals) * self.problem.n_samples
         metrics = self.problem.metrics(X) if self.has_metrics else None
-        grad_norm = np.sqrt(np.einsum("ij,ij->i", G, G))
+        grad_norm = np.sqrt(np.vecdot(G, G))
         self.blocks.append((oracle.iterations, np.array([oracle.run]), np.asarray(F, dtype=float).copy(), grad_norm,
                             None, oracle.f_evals, oracle.g_evals, samples, elapsed, metrics))
         self.overhead += time.perf_counter() - started
@@ -622,7 +622,7 @@ def _batched_loop(problem, method, step_rule, X, recorder, sampler, noise_rngs,
         if tol:
             converged = np.zeros(n_runs, dtype=bool)
             if tol_grad is not None:
-                converged |= np.sqrt(np.einsum("ij,ij->i", G, G)) <= tol_grad
+                converged |= np.sqrt(np.vecdot(G, G)) <= tol_grad
             if tol_gap is not None:
                 converged |= (F - f_opt) <= tol_gap
             if tol_f is not None and F_previous is not None:
@@ -736,18 +736,20 @@ def _own_loop(problem, method, X0, recorder, max_iter, max_evals, tol, timeout, 
     return X, out
 
 
-def _with_keys(frame: pd.DataFrame, cell: dict[str, Any], columns: list[str]) -> pd.DataFrame:
-    """Add the cell's key columns (constant per cell) in front, in the documented order."""
+def _with_keys(columns: dict[str, Any], n_rows: int, cell: dict[str, Any], order: list[str]) -> pd.DataFrame:
+    """One DataFrame: the cell's key columns (constant per cell) first, then ``columns`` in ``order``."""
+    frame: dict[str, Any] = {}
     for column in KEY_COLUMNS:
         value = cell.get(column)
         if column == "batch_size":
-            frame[column] = pd.array([value] * len(frame), dtype="Int64")
+            frame[column] = pd.array([value] * n_rows, dtype="Int64")
         elif column == "dim":
-            frame[column] = np.int64(value)
+            frame[column] = np.full(n_rows, value, dtype=np.int64)
         else:
-            frame[column] = "" if value is None else str(value)
-    ordered = [c for c in columns if c in frame] + [c for c in frame if c not in columns]
-    return frame[ordered]
+            frame[column] = pd.array(np.full(n_rows, "" if value is None else str(value), dtype=object), dtype="str")
+    frame.update((name, columns[name]) for name in order if name in columns)
+    frame.update((name, values) for name, values in columns.items() if name not in frame)
+    return pd.DataFrame(frame)
 
 
 def _result(problem, cell, seeds, X, out, recorder) -> RunResult:
@@ -758,28 +760,26 @@ def _result(problem, cell, seeds, X, out, recorder) -> RunResult:
         with np.errstate(all="ignore"):
             f_final = np.asarray(problem.value(X), dtype=float)
     def runs() -> pd.DataFrame:
-        frame = pd.DataFrame(
-            {
-                "seed": np.asarray(seeds, dtype=np.int64),
-                "status": out["status"].astype(str),
-                "f": f_final,
-                "f_opt": np.full(n_runs, f_opt),
-                "f_gap": f_final - f_opt,
-                "iterations": out["iterations"],
-                "f_evals": out["f_evals"],
-                "g_evals": out["g_evals"],
-                "epochs": out["epochs"],
-                "time": out["time"],
-                "message": [""] * n_runs,
-            }
-        )
-        return _with_keys(frame, cell, RUN_COLUMNS)
+        columns = {
+            "seed": np.asarray(seeds, dtype=np.int64),
+            "status": pd.array(out["status"].astype(str).astype(object), dtype="str"),
+            "f": f_final,
+            "f_opt": np.full(n_runs, f_opt),
+            "f_gap": f_final - f_opt,
+            "iterations": out["iterations"],
+            "f_evals": out["f_evals"],
+            "g_evals": out["g_evals"],
+            "epochs": out["epochs"],
+            "time": out["time"],
+            "message": pd.array(np.full(n_runs, "", dtype=object), dtype="str"),
+        }
+        return _with_keys(columns, n_runs, cell, RUN_COLUMNS)
 
     def trace() -> pd.DataFrame:
         columns = recorder.frame()
         run_index = columns.pop("run")
-        frame = pd.DataFrame({"seed": np.asarray(seeds, dtype=np.int64)[run_index], **columns})
-        frame["f_gap"] = frame["f"] - f_opt
-        return _with_keys(frame, cell, TRACE_COLUMNS).reset_index(drop=True)
+        columns["seed"] = np.asarray(seeds, dtype=np.int64)[run_index]
+        columns["f_gap"] = columns["f"] - f_opt
+        return _with_keys(columns, len(run_index), cell, TRACE_COLUMNS)
 
     return RunResult(x=X, runs=runs, trace=trace, cell=cell)

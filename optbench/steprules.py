@@ -71,7 +71,7 @@ def _fraction(name: str, value: float) -> None:
 
 def _slope(ctx: Any) -> np.ndarray:
     """Directional derivative ``g.d`` per run."""
-    return np.einsum("ij,ij->i", ctx.G, ctx.D)
+    return np.vecdot(ctx.G, ctx.D)
 
 
 def _counters(n_runs: int, *names: str) -> dict[str, np.ndarray]:
@@ -325,7 +325,7 @@ class Wolfe(StepRule):
                 bracketing, in_zoom = searching & ~zooming, searching & zooming
                 trial = np.where(in_zoom, self._interpolate(lo, hi, f_lo, f_hi, d_lo, d_hi), a_next)
                 F_t, G_t = ctx.line(trial, need_grad=True, mask=searching)
-                d_t = np.einsum("ij,ij->i", G_t, ctx.D)
+                d_t = np.vecdot(G_t, ctx.D)
                 state["trials"] += searching
                 evals += 1
                 sufficient = F_t <= F0 + self.c1 * trial * slope0  # False for NaN
@@ -488,12 +488,12 @@ class BarzilaiBorwein(StepRule):
     def step(self, ctx, state):
         if state["X"] is not None:
             s, y = ctx.X - state["X"], ctx.G - state["G"]
-            sy = np.einsum("ij,ij->i", s, y)
+            sy = np.vecdot(s, y)
             with np.errstate(all="ignore"):
                 if self.variant == "long":
-                    ratio = np.einsum("ij,ij->i", s, s) / sy
+                    ratio = np.vecdot(s, s) / sy
                 else:
-                    ratio = sy / np.einsum("ij,ij->i", y, y)
+                    ratio = sy / np.vecdot(y, y)
             valid = (sy > 0) & np.isfinite(ratio)
             state["fallbacks"] += ~valid & ctx.active
             state["alpha"] = np.clip(np.where(valid, ratio, state["alpha"]), self.min_lr, self.max_lr)

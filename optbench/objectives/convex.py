@@ -73,14 +73,14 @@ class Quadratic(Problem):
         self.f_opt = float(0.5 * self.x_opt @ self.A @ self.x_opt - self.b @ self.x_opt)
 
     def value(self, X, batch=None):
-        return np.einsum("ij,ij->i", X, 0.5 * (X @ self.A) - self.b)
+        return np.vecdot(X, 0.5 * (X @ self.A) - self.b)
 
     def grad(self, X, batch=None):
         return X @ self.A - self.b
 
     def value_and_grad(self, X, batch=None):
         AX = X @ self.A
-        return np.einsum("ij,ij->i", X, 0.5 * AX - self.b), AX - self.b
+        return np.vecdot(X, 0.5 * AX - self.b), AX - self.b
 
 
 # ---------------------------------------------------------------- linear models (finite sums)
@@ -149,7 +149,7 @@ class LinearModel(Problem):
         W = X[:, :-1]
         G = np.zeros_like(X)
         G[:, :-1] = l2 * W
-        return 0.5 * l2 * np.einsum("ij,ij->i", W, W), G
+        return 0.5 * l2 * np.vecdot(W, W), G
 
     def _set_optimum(self, x_opt: np.ndarray | None, f_opt: float | None = None) -> None:
         self.x_opt = None if x_opt is None else np.asarray(x_opt, dtype=float)

@@ -36,7 +36,7 @@ PI = np.pi
 
 
 def _rowdot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", A, B)
+    return np.vecdot(A, B)
 
 
 class AnalyticFunction(Problem):

@@ -1,0 +1,41 @@
+"""asv: analysis and the HTML report on a result set made once per benchmark run."""
+
+import tempfile
+
+import pandas as pd
+
+import optbench as ob
+from optbench import analysis
+from optbench.report import report
+
+
+def _results():
+    results = []
+    for problem in ({"name": "rosenbrock", "dim": 5}, {"name": "quadratic", "dim": 20, "condition": 100.0}):
+        for lr in (1e-3, 1e-2, 1e-1):
+            for method in ("gd", "adam", "momentum"):
+                results.append(ob.run(problem, method, {"name": "constant", "lr": lr}, seeds=10, max_iter=500))
+    runs = pd.concat([r.runs for r in results], ignore_index=True)
+    trace = pd.concat([r.trace for r in results], ignore_index=True)
+    return runs, trace
+
+
+class TimeReport:
+    timeout = 300
+
+    def setup_cache(self):
+        return _results()
+
+    def time_leaderboard(self, results):
+        analysis.leaderboard(*results)
+
+    def time_ecdf(self, results):
+        analysis.runtime_ecdf(*results)
+
+    def time_report(self, results):
+        with tempfile.TemporaryDirectory() as out:
+            report(results, out)
+
+    def peakmem_report(self, results):
+        with tempfile.TemporaryDirectory() as out:
+            report(results, out)
