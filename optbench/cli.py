@@ -79,7 +79,89 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list registered problems, methods and step rules")
     listing.add_argument("kind", nargs="?", choices=list(REGISTRIES), help="only this registry")
     listing.set_defaults(func=list_command)
+
+    running = commands.add_parser("run", help="run a benchmark suite (resumes where a previous run stopped)")
+    running.add_argument("suite", nargs="?", default="quick", help="a suite file, or a shipped suite's name (default: quick)")
+    running.add_argument("--out", metavar="DIR", help="output directory (default: reports/<suite name>/)")
+    running.add_argument("--executor", choices=["serial", "processes", "dask"], default="serial")
+    running.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: all cores)")
+    running.add_argument("--scheduler", metavar="ADDR", help="address of a running Dask scheduler, tcp://HOST:PORT")
+    running.add_argument("--force", action="store_true", help="run every cell again, even those already finished")
+    running.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    running.set_defaults(func=run_command)
+
+    reporting = commands.add_parser("report", help="write the self-contained HTML report of a results directory")
+    reporting.add_argument("results", metavar="DIR", help="a results directory (runs.parquet, trace.parquet)")
+    reporting.add_argument("--out", metavar="DIR", help="where index.html goes (default: DIR)")
+    reporting.add_argument("--axis", default="evaluations", help="x axis of curves and runtimes: iterations, "
+                           "evaluations, f_evals, g_evals, epochs or time (default: evaluations)")
+    reporting.set_defaults(func=report_command)
     return parser
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from optbench.report import report
+
+    print(f"report: {report(args.results, out=args.out, axis=args.axis)}")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from optbench.execute import run_suite
+    from optbench.suite import load_suite
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be a positive integer, got {args.jobs}")
+    if args.scheduler and args.executor != "dask":
+        raise UsageError(f"--scheduler applies to --executor dask only, not {args.executor!r}")
+    suite = load_suite(args.suite, getattr(args, "plugin", []))  # validated before anything is written
+    out = Path(args.out) if args.out else Path("reports") / suite.name
+    result = run_suite(suite, out, args.executor, jobs=args.jobs, scheduler=args.scheduler, force=args.force,
+                       command=["optbench", *getattr(args, "argv", sys.argv[1:])])
+    print(result.summary())
+    _print_leaderboard(result.runs)
+    print(f"results: {out}")
+    if not args.no_report:
+        try:
+            from optbench.report import report
+        except ImportError:
+            report = None
+        if report is not None:
+            print(f"report: {report(out, out=out)}")
+    return 0
+
+
+def _print_leaderboard(runs, per_problem: int = 5) -> None:
+    """Per problem instance, the best cells by median final gap (f - f_opt, or f - best f found: marked *)."""
+    if not len(runs):
+        return
+    import numpy as np
+
+    runs = runs.copy()
+    instance = runs["problem"] + runs["problem_params"].where(runs["problem_params"] != "{}", "")
+    best = runs.groupby(instance)["f"].transform("min")
+    runs["gap"] = runs["f_gap"].where(runs["f_gap"].notna(), runs["f"] - best)
+    runs["instance"] = instance + np.where(runs["f_gap"].isna(), " *", "")
+    runs["method_label"] = runs["method"] + runs["method_params"].where(runs["method_params"] != "{}", "")
+    runs["step_label"] = runs["step_rule"] + runs["step_params"].where(runs["step_params"] != "{}", "")
+    runs["batch"] = runs["batch_size"].astype("string").fillna("full")
+    table = runs.groupby(["instance", "method_label", "step_label", "batch"], sort=False).agg(
+        median_gap=("gap", "median"), runs=("seed", "size"),
+        converged=("status", lambda s: int((s == "converged").sum())),
+        diverged=("status", lambda s: int((s == "diverged").sum())),
+        failed=("status", lambda s: int(s.isin(["error", "timeout"]).sum())),
+    ).reset_index()
+    print(f"\n{'problem':<28} {'method':<22} {'step rule':<26} {'batch':>5} {'median gap':>11} {'conv':>5} {'div':>4} {'fail':>4}")
+    for _, group in table.groupby("instance", sort=False):
+        shown = group.sort_values("median_gap", na_position="last")
+        for row in shown.head(per_problem).itertuples():
+            print(f"{row.instance[:28]:<28} {row.method_label[:22]:<22} {row.step_label[:26]:<26} {row.batch:>5} "
+                  f"{row.median_gap:>11.3e} {row.converged:>5} {row.diverged:>4} {row.failed:>4}")
+        if len(shown) > per_problem:
+            print(f"{'':<28} ... {len(shown) - per_problem} more")
+    print()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,11 +180,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from optbench.suite import SuiteError
+
+    args.plugin = list(args.plugin) + extra_plugins
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        for path in list(args.plugin) + extra_plugins:
+        for path in args.plugin:
             load_plugin(path)
         return int(args.func(args) or 0)
-    except (UsageError, ParameterError, RegistryError, FileNotFoundError, ImportError) as exc:
+    except (UsageError, SuiteError, ParameterError, RegistryError, FileNotFoundError, ImportError) as exc:
         print(f"optbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,492 @@
+"""Suite files (TOML) -> a validated list of cells.
+
+A suite names problem instances, methods with their step rules, seeds and a
+budget; every list of values is a grid, and the suite is the product of its
+grids::
+
+    cells = problems x methods x step rules x batch sizes        (each with all seeds)
+
+Everything is validated before anything runs. A mistake raises
+:class:`SuiteError` naming the file, the key path (``quick.toml:
+methods[1].step_rule.lr``), what was wrong, the valid choices and the closest
+match.
+
+Grid rule for a parameter: when the parameter takes a list (its type hint is a
+list or tuple, e.g. ``hidden: list[int]``), a list of lists is its grid and a
+plain list is one value; otherwise any list is a grid.
+
+A shipped suite is found by name (``load_suite("quick")``) inside the installed
+package (``optbench/suites/*.toml``); ``problems/*.toml`` in the source tree is
+the same text (a test keeps them identical). Any other suite is given by path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+import types
+from collections.abc import Sequence as AbcSequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence, Union, get_args, get_origin
+
+from optbench import registry
+from optbench.registry import ParameterError, RegistryError, did_you_mean, load_plugin
+from optbench.run import cell_description
+from optbench.seeding import canonical, key_hash
+
+__all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES"]
+
+TOP_KEYS = ("name", "description", "seeds", "plugins", "budget", "problems", "methods")
+BUDGET_KEYS = ("max_iter", "max_evals", "epochs", "record", "timeout", "tol")
+RECORD_MODES = ("log", "all", "last")
+DEFAULT_MAX_ITER = 1000
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot run: names the file, the key path, and the valid choices."""
+
+
+# ---------------------------------------------------------------- the result of parsing
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: one problem instance x method x step rule x batch size, all seeds batched.
+
+    ``key`` identifies the cell on disk: a hash of its canonical description
+    (problem, method, step rule and their parameters, batch size) together with
+    the suite name, seeds, budget, tolerance and record mode. The timeout and
+    plugin paths are not part of it: they decide how a cell runs, not what it is.
+    """
+
+    key: str
+    index: int
+    suite: str
+    problem: dict[str, Any]
+    method: dict[str, Any]
+    step_rule: dict[str, Any] | None
+    batch_size: int | None
+    seeds: tuple[int, ...]
+    max_iter: int | None
+    max_evals: int | None
+    max_epochs: float | None
+    tol: Any
+    record: str | int
+    timeout: float | None
+    plugins: tuple[str, ...]
+    description: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def label(self) -> str:
+        step = "-" if self.step_rule is None else _label(self.step_rule)
+        batch = "" if self.batch_size is None else f" batch {self.batch_size}"
+        return f"{_label(self.problem)} x {_label(self.method)} x {step}{batch}"
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``optbench.run`` for this cell."""
+        return {
+            "problem": dict(self.problem),
+            "method": dict(self.method),
+            "step_rule": None if self.step_rule is None else dict(self.step_rule),
+            "seeds": list(self.seeds),
+            "max_iter": self.max_iter,
+            "max_evals": self.max_evals,
+            "max_epochs": self.max_epochs,
+            "batch_size": self.batch_size,
+            "tol": self.tol,
+            "record": self.record,
+            "timeout": self.timeout,
+            "suite": self.suite,
+        }
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite: its name, source file and text, and its cells in file order."""
+
+    name: str
+    description: str
+    path: str
+    text: str
+    seeds: tuple[int, ...]
+    plugins: tuple[str, ...]
+    cells: tuple[Cell, ...]
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+
+def _label(spec: dict[str, Any]) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
+    return f"{spec['name']}({params})" if params else spec["name"]
+
+
+# ---------------------------------------------------------------- finding suite files
+def _suites_dir():
+    return resources.files("optbench") / "suites"
+
+
+def shipped_suites() -> list[str]:
+    """Names of the suites shipped inside the package (``optbench run NAME``)."""
+    folder = _suites_dir()
+    try:
+        return sorted(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".toml"))
+    except FileNotFoundError:
+        return []
+
+
+def suite_path(suite: str | Path) -> Path:
+    """The file of a suite given by path, or by the name of a shipped suite."""
+    path = Path(suite).expanduser()
+    if path.is_file():
+        return path.resolve()
+    text = str(suite)
+    names = shipped_suites()
+    if text in names:
+        return Path(str(_suites_dir() / f"{text}.toml"))
+    if text.endswith(".toml") or "/" in text or path.suffix:
+        raise SuiteError(f"suite file {text!r} does not exist. Shipped suites: {', '.join(names)}.")
+    raise SuiteError(
+        f"unknown suite {text!r}: not a file and not a shipped suite.{did_you_mean(text, names)} "
+        f"Shipped suites: {', '.join(names)}."
+    )
+
+
+def load_suite(suite: str | Path, extra_plugins: Sequence[str | Path] = ()) -> Suite:
+    """Read and validate a suite file given by path or shipped name; load its plugin files."""
+    path = suite_path(suite)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SuiteError(f"cannot read suite file {str(path)!r}: {exc}") from None
+    return parse_suite(text, path, extra_plugins)
+
+
+# ---------------------------------------------------------------- validation helpers
+class _Where:
+    """The file name and key path of the value being checked, for error messages."""
+
+    def __init__(self, filename: str, path: str = ""):
+        self.filename, self.path = filename, path
+
+    def __truediv__(self, key: str | int) -> "_Where":
+        if isinstance(key, int):
+            return _Where(self.filename, f"{self.path}[{key}]")
+        return _Where(self.filename, f"{self.path}.{key}" if self.path else key)
+
+    def error(self, message: str) -> SuiteError:
+        where = f"{self.filename}: {self.path}" if self.path else self.filename
+        return SuiteError(f"{where}: {message}")
+
+
+def _type(value: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _check_keys(table: dict, valid: Sequence[str], where: _Where, what: str) -> None:
+    for key in table:
+        if key not in valid:
+            raise (where / key).error(
+                f"unknown key {key!r} in {what}.{did_you_mean(key, list(valid))} Valid keys: {', '.join(valid)}."
+            )
+
+
+def _positive_int(value: Any, where: _Where, allow_zero: bool = False) -> int:
+    low = 0 if allow_zero else 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise where.error(f"expected an integer >= {low}, got {_type(value)} {value!r}")
+    return value
+
+
+def _positive_number(value: Any, where: _Where) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise where.error(f"expected a number > 0, got {_type(value)} {value!r}")
+    return value
+
+
+def _seeds(value: Any, where: _Where) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise where.error(f"expected a positive count of seeds or a list of seeds, got {value!r}")
+        return tuple(range(value))
+    if isinstance(value, list) and value:
+        for i, seed in enumerate(value):
+            if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+                raise (where / i).error(f"a seed must be an integer >= 0, got {_type(seed)} {seed!r}")
+        if len(set(value)) != len(value):
+            raise where.error(f"seeds must not repeat, got {value}")
+        return tuple(value)
+    raise where.error(f"expected a positive count of seeds or a non-empty list of seeds, got {_type(value)} {value!r}")
+
+
+def _budget(table: Any, where: _Where, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise where.error(f"expected a table with keys {', '.join(BUDGET_KEYS)}, got {_type(table)} {table!r}")
+    _check_keys(table, BUDGET_KEYS, where, "budget")
+    budget = dict(base or {})
+    for key, value in table.items():
+        at = where / key
+        if key == "max_iter":
+            budget[key] = _positive_int(value, at, allow_zero=True)
+        elif key == "max_evals":
+            budget[key] = _positive_int(value, at)
+        elif key in ("epochs", "timeout"):
+            budget[key] = _positive_number(value, at)
+        elif key == "record":
+            if isinstance(value, str):
+                if value not in RECORD_MODES:
+                    raise at.error(
+                        f"unknown record mode {value!r}.{did_you_mean(value, list(RECORD_MODES))} "
+                        f"Valid: {', '.join(map(repr, RECORD_MODES))} or a positive integer (every k iterations)."
+                    )
+            else:
+                _positive_int(value, at)
+            budget[key] = value
+        elif key == "tol":
+            if isinstance(value, dict):
+                valid = ("grad", "f", "x", "f_gap")
+                _check_keys(value, valid, at, "tol")
+                for name, number in value.items():
+                    if not isinstance(number, (int, float)) or isinstance(number, bool) or number < 0:
+                        raise (at / name).error(f"expected a number >= 0, got {_type(number)} {number!r}")
+            elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise at.error(f"expected a number >= 0 (gradient-norm tolerance) or a table, got {_type(value)} {value!r}")
+            budget[key] = value
+    return budget
+
+
+def _is_sequence_type(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_is_sequence_type(a) for a in get_args(annotation))
+    return origin in (list, tuple, AbcSequence) or annotation in (list, tuple)
+
+
+def _grid(name: str, params: dict[str, Any], reg: registry.Registry, where: _Where) -> list[dict[str, Any]]:
+    """Every combination of the parameter grids, each checked by ``reg.validate``."""
+    known = reg.parameters(name)
+    axes = []
+    for key, value in params.items():
+        if key not in known:
+            listing = ", ".join(p.describe() for p in known.values()) or "(none)"
+            raise (where / key).error(
+                f"{reg.kind} {name!r} has no parameter {key!r}.{did_you_mean(key, list(known))} Valid parameters: {listing}."
+            )
+        takes_list = _is_sequence_type(known[key].annotation)
+        if isinstance(value, list) and (not takes_list or (value and all(isinstance(v, list) for v in value))):
+            if not value:
+                raise (where / key).error("an empty list is an empty grid; give at least one value")
+            axes.append([(key, v) for v in value])
+        else:
+            axes.append([(key, value)])
+    combos = [dict(combo) for combo in itertools.product(*axes)]
+    for combo in combos:
+        try:
+            reg.validate(name, combo)
+        except ParameterError as exc:
+            bad = next((key for key in combo if f"{key!r}" in str(exc)), None)
+            raise (where / bad if bad else where).error(str(exc)) from None
+    return combos
+
+
+def _name(entry: Any, reg: registry.Registry, where: _Where) -> str:
+    if not isinstance(entry, dict):
+        raise where.error(f"expected a table with a 'name' key, got {_type(entry)} {entry!r}")
+    if "name" not in entry:
+        raise where.error(f"missing key 'name' (the {reg.kind}). Registered {reg.kind}s: {', '.join(reg.names())}.")
+    name = entry["name"]
+    if not isinstance(name, str):
+        raise (where / "name").error(f"expected a string, got {_type(name)} {name!r}")
+    if name not in reg:
+        choices = reg.names()
+        raise (where / "name").error(
+            f"unknown {reg.kind} {name!r}.{did_you_mean(name, choices)} Registered {reg.kind}s: {', '.join(choices)}."
+        )
+    return name
+
+
+def _create(reg: registry.Registry, spec: dict[str, Any], where: _Where) -> Any:
+    try:
+        return registry.resolve(reg, spec)
+    except (ParameterError, RegistryError) as exc:
+        raise where.error(f"{_label(spec)}: {exc}") from None
+
+
+def _step_rules(value: Any, where: _Where) -> list[dict[str, Any]]:
+    entries = value if isinstance(value, list) else [value]
+    if not entries:
+        raise where.error(f"an empty list of step rules. Registered step rules: {', '.join(registry.step_rules.names())}.")
+    specs = []
+    for i, entry in enumerate(entries):
+        at = where / i if isinstance(value, list) else where
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        name = _name(entry, registry.step_rules, at)
+        params = {k: v for k, v in entry.items() if k != "name"}
+        specs += [{"name": name, **combo} for combo in _grid(name, params, registry.step_rules, at)]
+    return specs
+
+
+def _batch_sizes(value: Any, where: _Where) -> list[int | None]:
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise where.error("an empty list of batch sizes; give integers >= 1 or \"full\"")
+    sizes = []
+    for i, size in enumerate(values):
+        at = where / i if isinstance(value, list) else where
+        if size == "full":
+            sizes.append(None)
+        elif isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+            sizes.append(size)
+        else:
+            raise at.error(f"a batch size must be an integer >= 1 or \"full\", got {_type(size)} {size!r}")
+    return sizes
+
+
+# ---------------------------------------------------------------- the parser
+def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence[str | Path] = ()) -> Suite:
+    """Validate the text of a suite file and expand it into cells (nothing runs)."""
+    path = Path(path)
+    where = _Where(path.name)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise where.error(f"not valid TOML: {exc}") from None
+    _check_keys(data, TOP_KEYS, where, "a suite file")
+
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not name:
+        raise (where / "name").error(f"expected a non-empty string, got {_type(name)} {name!r}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise (where / "description").error(f"expected a string, got {_type(description)} {description!r}")
+    seeds = _seeds(data.get("seeds", 1), where / "seeds")
+
+    plugins_value = data.get("plugins", [])
+    if not isinstance(plugins_value, list):
+        raise (where / "plugins").error(f"expected an array of plugin file paths, got {_type(plugins_value)} {plugins_value!r}")
+    plugins = []
+    for i, plugin in enumerate(plugins_value):
+        if not isinstance(plugin, str):
+            raise (where / "plugins" / i).error(f"expected a file path, got {_type(plugin)} {plugin!r}")
+        plugin_path = (path.parent / plugin).expanduser().resolve()
+        try:
+            load_plugin(plugin_path)
+        except (FileNotFoundError, ValueError, ImportError, RegistryError) as exc:
+            raise (where / "plugins" / i).error(str(exc)) from None
+        plugins.append(str(plugin_path))
+    for plugin in extra_plugins:
+        plugin_path = str(Path(plugin).expanduser().resolve())
+        if plugin_path not in plugins:
+            load_plugin(plugin_path)
+            plugins.append(plugin_path)
+
+    budget = _budget(data.get("budget", {}), where / "budget")
+
+    # -- problems: instances, created now (validates values, gives dim and n_samples)
+    problem_entries = data.get("problems")
+    if problem_entries is None:
+        raise (where / "problems").error(
+            f"missing: a suite needs at least one [[problems]] table. Registered problems: {', '.join(registry.problems.names())}."
+        )
+    if not isinstance(problem_entries, list) or not problem_entries:
+        raise (where / "problems").error(f"expected a non-empty array of tables ([[problems]]), got {problem_entries!r}")
+    problems = []  # (spec, instance, budget)
+    for i, entry in enumerate(problem_entries):
+        at = where / "problems" / i
+        problem_name = _name(entry, registry.problems, at)
+        own_budget = _budget(entry["budget"], at / "budget", budget) if "budget" in entry else budget
+        params = {k: v for k, v in entry.items() if k not in ("name", "budget")}
+        for combo in _grid(problem_name, params, registry.problems, at):
+            spec = {"name": problem_name, **combo}
+            problems.append((spec, _create(registry.problems, spec, at), own_budget, at))
+
+    # -- methods: (method spec, [step rule specs or None], [batch sizes])
+    method_entries = data.get("methods")
+    methods = []
+    if method_entries is None:
+        for method_name in registry.methods.names():
+            cls = registry.methods.get(method_name)
+            if getattr(cls, "owns_loop", False):
+                rules = [None]
+            else:
+                default = cls.default_step_rule
+                rules = [{"name": default} if isinstance(default, str) else dict(default)]
+            methods.append(({"name": method_name}, rules, [None], where / "methods"))
+    else:
+        if not isinstance(method_entries, list) or not method_entries:
+            raise (where / "methods").error(f"expected a non-empty array of tables ([[methods]]), got {method_entries!r}")
+        for i, entry in enumerate(method_entries):
+            at = where / "methods" / i
+            method_name = _name(entry, registry.methods, at)
+            cls = registry.methods.get(method_name)
+            params = {k: v for k, v in entry.items() if k not in ("name", "step_rule", "batch_size")}
+            if getattr(cls, "owns_loop", False):
+                if "step_rule" in entry:
+                    raise (at / "step_rule").error(
+                        f"method {method_name!r} runs its own loop (scipy) and takes no step rule; remove this key"
+                    )
+                rules = [None]
+            elif "step_rule" in entry:
+                rules = _step_rules(entry["step_rule"], at / "step_rule")
+            else:
+                default = cls.default_step_rule
+                rules = [{"name": default} if isinstance(default, str) else dict(default)]
+            sizes = _batch_sizes(entry["batch_size"], at / "batch_size") if "batch_size" in entry else [None]
+            for combo in _grid(method_name, params, registry.methods, at):
+                methods.append(({"name": method_name, **combo}, rules, sizes, at))
+
+    # -- the product
+    cells = []
+    seen = {}
+    for problem_spec, problem, problem_budget, problem_at in problems:
+        run_budget = _run_budget(problem_budget, problem, problem_spec, problem_at)
+        for method_spec, rules, sizes, method_at in methods:
+            method = _create(registry.methods, method_spec, method_at)
+            if problem.n_samples is None:
+                sizes = [None]
+            for size in dict.fromkeys(sizes):
+                if size is not None and size > problem.n_samples:
+                    raise (method_at / "batch_size").error(
+                        f"batch size {size} exceeds n_samples={problem.n_samples} of {_label(problem_spec)}"
+                    )
+                for rule_spec in rules:
+                    rule = None if rule_spec is None else _create(registry.step_rules, rule_spec, method_at / "step_rule")
+                    cell = cell_description(problem, method, rule, size)
+                    cell["suite"] = name
+                    key = key_hash(canonical({
+                        "description": cell, "seeds": list(seeds),
+                        **{k: run_budget[k] for k in ("max_iter", "max_evals", "max_epochs", "tol", "record")},
+                    }))
+                    if key in seen:
+                        continue  # the same cell named twice runs once
+                    seen[key] = True
+                    cells.append(Cell(
+                        key=key, index=len(cells), suite=name, problem=problem_spec, method=method_spec,
+                        step_rule=rule_spec, batch_size=size, seeds=seeds, plugins=tuple(plugins),
+                        description=cell, **run_budget,
+                    ))
+    return Suite(name=name, description=description, path=str(path), text=text, seeds=seeds,
+                 plugins=tuple(plugins), cells=tuple(cells))
+
+
+def _run_budget(budget: dict[str, Any], problem: Any, spec: dict[str, Any], where: _Where) -> dict[str, Any]:
+    """The budget of a problem's cells as ``optbench.run`` arguments (epochs only for finite sums)."""
+    epochs = budget.get("epochs") if problem.n_samples is not None else None
+    max_iter = budget.get("max_iter")
+    max_evals = budget.get("max_evals")
+    tol = budget.get("tol")
+    if max_iter is None and max_evals is None and epochs is None and tol is None:
+        if "epochs" in budget:
+            raise (where / "budget").error(
+                f"{_label(spec)} is not a finite sum, so 'epochs' does not apply to it; give it max_iter or max_evals "
+                f"(a [problems.budget] table overrides the suite's budget)"
+            )
+        max_iter = DEFAULT_MAX_ITER
+    if isinstance(tol, dict) and "f_gap" in tol and problem.f_opt is None:
+        raise (where / "budget" / "tol" / "f_gap").error(f"{_label(spec)} has no known f_opt, so tol 'f_gap' does not apply")
+    return {
+        "max_iter": max_iter, "max_evals": max_evals, "max_epochs": epochs, "tol": tol,
+        "record": budget.get("record", "log"), "timeout": budget.get("timeout"),
+    }
