@@ -2,7 +2,9 @@
 
     import optbench as ob
     res = ob.run("rosenbrock", "adam", {"name": "constant", "lr": 0.01}, seeds=16)
-    res.runs, res.trace
+    res.runs, res.trace                          # pandas tables
+    results = ob.run_suite("quick", out="reports/quick")
+    ob.report(results, out="reports/quick")      # the self-contained index.html
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -23,6 +25,30 @@ from optbench.registry import (
 )
 from optbench.run import Oracle, RunResult, StepContext, run
 from optbench.steprules import StepRule
+
+_LAZY = {  # heavy imports (pandas analysis, matplotlib, seaborn, dask) happen on first use
+    "run_suite": ("optbench.execute", "run_suite"),
+    "report": ("optbench.report", "report"),
+    "analysis": ("optbench.analysis", None),
+    "backprop": ("optbench.backprop", None),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(module_name)
+        value = module if attribute is None else getattr(module, attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'optbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 try:
     __version__ = version("optbench")
@@ -45,6 +71,10 @@ __all__ = [
     "Oracle",
     "RunResult",
     "run",
+    "run_suite",
+    "report",
+    "analysis",
+    "backprop",
     "finite_difference_grad",
     "gradient_error",
     "RegistryError",

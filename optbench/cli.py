@@ -117,6 +117,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.scheduler and args.executor != "dask":
         raise UsageError(f"--scheduler applies to --executor dask only, not {args.executor!r}")
     suite = load_suite(args.suite, getattr(args, "plugin", []))  # validated before anything is written
+    for note in suite.skipped:
+        print(f"note: {note}", file=sys.stderr)
     out = Path(args.out) if args.out else Path("reports") / suite.name
     result = run_suite(suite, out, args.executor, jobs=args.jobs, scheduler=args.scheduler, force=args.force,
                        command=["optbench", *getattr(args, "argv", sys.argv[1:])])

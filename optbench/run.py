@@ -16,12 +16,14 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from optbench.problem import Problem
+
+if TYPE_CHECKING:  # pandas is imported when a table is first built, to keep `import optbench` light
+    import pandas as pd
 from optbench.registry import ParameterError, methods, problems, resolve, spec_of, step_rules
 from optbench.seeding import canonical, key_hash, run_generators
 
@@ -738,6 +740,8 @@ def _own_loop(problem, method, X0, recorder, max_iter, max_evals, tol, timeout, 
 
 def _with_keys(columns: dict[str, Any], n_rows: int, cell: dict[str, Any], order: list[str]) -> pd.DataFrame:
     """One DataFrame: the cell's key columns (constant per cell) first, then ``columns`` in ``order``."""
+    import pandas as pd
+
     frame: dict[str, Any] = {}
     for column in KEY_COLUMNS:
         value = cell.get(column)
@@ -760,6 +764,8 @@ def _result(problem, cell, seeds, X, out, recorder) -> RunResult:
         with np.errstate(all="ignore"):
             f_final = np.asarray(problem.value(X), dtype=float)
     def runs() -> pd.DataFrame:
+        import pandas as pd
+
         columns = {
             "seed": np.asarray(seeds, dtype=np.int64),
             "status": pd.array(out["status"].astype(str).astype(object), dtype="str"),

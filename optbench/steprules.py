@@ -175,6 +175,11 @@ class Polyak(StepRule):
     counter of the state goes up).
     """
 
+    @property
+    def needs_f_opt(self) -> bool:
+        """True unless ``estimate``: suites leave this rule out on problems whose f_opt is unknown."""
+        return not self.estimate
+
     def __init__(self, max_lr: float | None = None, estimate: bool = False, gamma: float = 1.0):
         if max_lr is not None:
             _positive("max_lr", max_lr)

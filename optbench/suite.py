@@ -111,6 +111,7 @@ class Suite:
     seeds: tuple[int, ...]
     plugins: tuple[str, ...]
     cells: tuple[Cell, ...]
+    skipped: tuple[str, ...] = ()  # combinations that cannot run, left out with the reason
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -439,6 +440,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
 
     # -- the product
     cells = []
+    skipped: list[str] = []
     seen = {}
     for problem_spec, problem, problem_budget, problem_at in problems:
         run_budget = _run_budget(problem_budget, problem, problem_spec, problem_at)
@@ -453,6 +455,12 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
                     )
                 for rule_spec in rules:
                     rule = None if rule_spec is None else _create(registry.step_rules, rule_spec, method_at / "step_rule")
+                    if getattr(rule, "needs_f_opt", False) and problem.f_opt is None:
+                        skipped.append(
+                            f"{_label(rule_spec)} left out on {_label(problem_spec)}: it needs the problem's f_opt, "
+                            f"which is unknown (use {{ name = \"{rule_spec['name']}\", estimate = true }} where the rule has an estimate)"
+                        )
+                        continue
                     cell = cell_description(problem, method, rule, size)
                     cell["suite"] = name
                     key = key_hash(canonical({
@@ -467,8 +475,10 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
                         step_rule=rule_spec, batch_size=size, seeds=seeds, plugins=tuple(plugins),
                         description=cell, **run_budget,
                     ))
+    if not cells:
+        raise where.error("no cell can run: " + "; ".join(skipped) if skipped else "the suite has no cells")
     return Suite(name=name, description=description, path=str(path), text=text, seeds=seeds,
-                 plugins=tuple(plugins), cells=tuple(cells))
+                 plugins=tuple(plugins), cells=tuple(cells), skipped=tuple(dict.fromkeys(skipped)))
 
 
 def _run_budget(budget: dict[str, Any], problem: Any, spec: dict[str, Any], where: _Where) -> dict[str, Any]:

@@ -244,3 +244,38 @@ def test_the_wheel_ships_the_suites(tmp_path):
 def test_stepsize_suite_runs_every_registered_step_rule():
     rules = {cell.step_rule["name"] for cell in load_suite("stepsize").cells if cell.step_rule is not None}
     assert rules == set(ob.step_rules.names())
+
+
+def test_a_rule_that_needs_f_opt_is_left_out_where_f_opt_is_unknown(tmp_path):
+    path = write(tmp_path, '''
+name = "s"
+seeds = 2
+[budget]
+max_iter = 5
+[[problems]]
+name = "sphere"
+[[problems]]
+name = "mlp-xor"
+[[methods]]
+name = "gd"
+step_rule = ["polyak", { name = "polyak", estimate = true }]
+''')
+    suite = load_suite(path)
+    cells = {(c.problem["name"], c.step_rule.get("estimate", False)) for c in suite.cells}
+    assert cells == {("sphere", False), ("sphere", True), ("mlp-xor", True)}
+    assert len(suite.skipped) == 1
+    assert "polyak left out on mlp-xor: it needs the problem's f_opt, which is unknown" in suite.skipped[0]
+    assert 'estimate = true' in suite.skipped[0]
+
+
+def test_a_suite_where_no_cell_can_run_is_an_error(tmp_path):
+    path = write(tmp_path, '''
+name = "s"
+[[problems]]
+name = "mlp-xor"
+[[methods]]
+name = "gd"
+step_rule = "polyak"
+''')
+    with pytest.raises(SuiteError, match="no cell can run: polyak left out on mlp-xor"):
+        load_suite(path)

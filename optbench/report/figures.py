@@ -230,9 +230,10 @@ def sensitivity_plot(results: Any, parameter: str | None = None, styles: Styles 
                 ax.plot(row["value"], top, marker="x", ms=9, mew=2, color=styles.colors[row["method_label"]], clip_on=False)
         ax.set_title(problem, fontsize=10)
         ax.set_xlabel(f"step-rule parameter {frame['parameter'].iloc[0]}")
-        ax.set_ylabel("final f − f_opt (median, IQR)")
+        first_column = axes.index(ax) % min(len(names), wrap) == 0
+        ax.set_ylabel("final f − f_opt (median, IQR)" if first_column else "")
     fig.text(0.0, -0.02, "x at the top: most runs diverged at that value", fontsize=8, ha="left", va="top")
-    fig.subplots_adjust(wspace=0.3, hspace=0.45)  # fixed spacing: tight_layout costs a full draw
+    fig.subplots_adjust(wspace=0.4, hspace=0.5)  # fixed spacing: tight_layout costs a full draw
     _legend(fig, styles, table)
     return fig
 
@@ -250,9 +251,10 @@ def final_gap_plot(results: Any, kind: str = "box", styles: Styles | None = None
     names = sorted(data.runs["problem_label"].unique())
     solvers = sorted(data.runs["solver"].unique())
     fig, axes = _facets(len(names), wrap, height=0.35 * len(solvers) + 1.6)
-    for ax, problem in zip(axes, names):
+    columns = min(len(names), wrap)
+    for index, (ax, problem) in enumerate(zip(axes, names)):
         frame = runs[runs["problem_label"] == problem]
-        order = [s for s in solvers if s in set(data.runs.loc[data.runs["problem_label"] == problem, "solver"])]
+        order = solvers  # the same rows in every facet, so solver labels are given once per row of facets
         if len(frame):
             plot = sns.boxplot if kind == "box" else sns.stripplot
             extra = {"fliersize": 2, "linewidth": 0.8} if kind == "box" else {"size": 3, "jitter": 0.2}
@@ -267,8 +269,10 @@ def final_gap_plot(results: Any, kind: str = "box", styles: Styles | None = None
         ax.set_title(problem, fontsize=10)
         ax.set_xlabel("final f − f_opt (finished runs)")
         ax.set_ylabel("")
-        ax.tick_params(axis="y", labelsize=8)
-    fig.subplots_adjust(wspace=0.3, hspace=0.45)  # fixed spacing: tight_layout costs a full draw
+        ax.tick_params(axis="y", labelsize=8, labelleft=index % columns == 0)
+    # room on the left for the longest solver label (about 0.075 inch a character at 8 pt)
+    label_width = 0.075 * max(len(s) for s in solvers) + 0.3
+    fig.subplots_adjust(left=min(0.5, label_width / fig.get_figwidth()), right=0.98, wspace=0.12, hspace=0.45)
     return fig
 
 
