@@ -50,3 +50,23 @@ def track_evals_nesterov_quadratic_to_1e_6():
 
 
 track_evals_nesterov_quadratic_to_1e_6.unit = "evaluations (median of 10 seeds)"
+
+
+def track_ecdf_area_quick_suite():
+    """Normalised area under the runtime ECDF (log x axis), averaged over the quick suite's solvers: 1 is perfect."""
+    import tempfile
+
+    from optbench import analysis
+
+    with tempfile.TemporaryDirectory() as out:
+        results = ob.run_suite("quick", out=out, progress=False)
+    ecdf = analysis.runtime_ecdf(results.runs, results.trace, bootstrap=0)
+    areas = []
+    for _, curve in ecdf.groupby("solver"):
+        log_x = np.log10(curve["x"].to_numpy())
+        areas.append(np.trapezoid(curve["proportion"].to_numpy(), log_x) / (log_x[-1] - log_x[0]))
+    return float(np.mean(areas))
+
+
+track_ecdf_area_quick_suite.unit = "area (0 to 1)"
+track_ecdf_area_quick_suite.timeout = 300
