@@ -693,9 +693,12 @@ def _batched_loop(problem, method, step_rule, X, recorder, sampler, noise_rngs,
     else:
         f_evals, g_evals, samples_total = np.zeros(n_runs, dtype=np.int64), stop_calls, stop_samples
     epochs = samples_total / problem.n_samples if finite_sum else np.full(n_runs, np.nan)
+    step_counters = {
+        f"step_{name}": np.asarray(step_state[name]).copy() for name in getattr(step_rule, "counters", ())
+    }
     return X, {
         "status": status, "iterations": stop_iter, "time": stop_time, "f": final_F,
-        "f_evals": f_evals, "g_evals": g_evals, "epochs": epochs,
+        "f_evals": f_evals, "g_evals": g_evals, "epochs": epochs, "step_counters": step_counters,
     }
 
 
@@ -778,6 +781,7 @@ def _result(problem, cell, seeds, X, out, recorder) -> RunResult:
             "epochs": out["epochs"],
             "time": out["time"],
             "message": pd.array(np.full(n_runs, "", dtype=object), dtype="str"),
+            **out.get("step_counters", {}),  # a step rule's per-run fallbacks, failures, trials
         }
         return _with_keys(columns, n_runs, cell, RUN_COLUMNS)
 

@@ -28,6 +28,9 @@ class StepRule:
 
     name: ClassVar[str] = ""
     tags: ClassVar[frozenset[str]] = frozenset()
+    # Keys of the state dict that count per-run events (fallbacks, failed searches, trials):
+    # ob.run copies them into the runs table as columns step_<name>.
+    counters: ClassVar[tuple[str, ...]] = ()
 
     def init(self, n_runs: int) -> Any:
         return None
@@ -175,6 +178,8 @@ class Polyak(StepRule):
     counter of the state goes up).
     """
 
+    counters = ('fallbacks',)
+
     @property
     def needs_f_opt(self) -> bool:
         """True unless ``estimate``: suites leave this rule out on problems whose f_opt is unknown."""
@@ -229,6 +234,8 @@ class Armijo(StepRule):
     (``alpha = 0``, ``failures``). ``backtracks`` counts the shrinks.
     """
 
+    counters = ('non_descent', 'failures', 'backtracks')
+
     def __init__(self, lr: float = 1.0, c: float = 1e-4, shrink: float = 0.5, max_backtracks: int = 30,
                  warm_start: bool = False, grow: float = 2.0):
         _positive("lr", lr)
@@ -280,6 +287,8 @@ class Wolfe(StepRule):
     (``non_descent``); a search that runs out of ``max_evals`` trials takes the best
     point it has that satisfies sufficient decrease (possibly 0; ``failures``).
     """
+
+    counters = ('non_descent', 'failures', 'trials')
 
     def __init__(self, lr: float = 1.0, c1: float = 1e-4, c2: float = 0.9, expand: float = 2.0,
                  max_lr: float = 1e10, max_evals: int = 30):
@@ -392,6 +401,8 @@ class Exact(StepRule):
     ``g.d >= 0`` takes no step (``non_descent`` counter).
     """
 
+    counters = ('non_descent', 'trials')
+
     def __init__(self, lr: float = 1.0, xtol: float = 1e-10, max_expand: int = 60, max_evals: int = 200):
         _positive("lr", lr)
         _fraction("xtol", xtol)
@@ -474,6 +485,8 @@ class BarzilaiBorwein(StepRule):
     (``fallbacks`` counter); every step is clipped to ``[min_lr, max_lr]``.
     Meant for ``gd`` (``d = -g``), where it is a quasi-Newton scaling.
     """
+
+    counters = ('fallbacks',)
 
     def __init__(self, variant: Literal["long", "short"] = "long", lr: float = 1e-3, min_lr: float = 1e-10, max_lr: float = 1e10):
         if variant not in ("long", "short"):

@@ -312,3 +312,31 @@ def test_wolfe_does_not_charge_the_accepted_point_twice():
     np.testing.assert_allclose(result.x, start * 0.5**20, rtol=1e-15)
     assert result.runs["g_evals"].tolist() == [21] * 4 and result.runs["f_evals"].tolist() == [0] * 4
     assert result.trace.groupby("seed")["g_evals"].apply(list).tolist() == [list(range(1, 22))] * 4
+
+
+class Ascent(ob.Method):
+    """D = +g: never a descent direction (g.d = ||g||^2 > 0)."""
+
+    def direction(self, X, G, state, k):
+        return G.copy(), state
+
+
+@pytest.mark.parametrize("rule", ["armijo", "wolfe", "exact"])
+def test_line_search_fallbacks_are_recorded_in_the_runs_table(rule):
+    """A non-descent direction takes no step, and every such step is counted in the runs table."""
+    result = ob.run(("sphere", {"dim": 3}), Ascent(), rule, seeds=3, max_iter=7)
+    start = ob.run(("sphere", {"dim": 3}), "gd", seeds=3, max_iter=0).x
+    np.testing.assert_array_equal(result.x, start)
+    assert result.runs["step_non_descent"].tolist() == [7, 7, 7]
+    assert result.runs["f_evals"].tolist() == [0, 0, 0]  # no trial spent on a direction that cannot descend
+
+
+def test_armijo_counters_count_backtracks():
+    """Armijo from lr=1 (shrink 1/2) on the sphere with D = -g, so x + a D = (1 - 2a) x: a = 1 fails
+    ((1-2a)^2 = 1), a = 1/2 passes and lands exactly on 0. From there g = 0, g.d = 0: no descent direction."""
+    result = ob.run(("sphere", {"dim": 2}), "gd", {"name": "armijo", "lr": 1.0, "shrink": 0.5}, seeds=2, max_iter=5)
+    assert result.x.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    assert result.runs["step_backtracks"].tolist() == [1, 1]
+    assert result.runs["step_non_descent"].tolist() == [4, 4]
+    assert result.runs["step_failures"].tolist() == [0, 0]
+    assert result.runs["f_evals"].tolist() == [2, 2]
