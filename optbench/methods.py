@@ -99,6 +99,16 @@ def _with_decay(G: np.ndarray, X: np.ndarray, weight_decay: float) -> np.ndarray
     return G
 
 
+def _update_moments(state: dict, G: np.ndarray, beta1: float, beta2: float) -> tuple[np.ndarray, np.ndarray]:
+    """Adam's moment estimates, in place and in torch's arithmetic order:
+    ``m <- m + (1 - beta1) (g - m)`` (torch's ``lerp``), ``v <- beta2 v + (1 - beta2) g^2``."""
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    exp_avg += (1.0 - beta1) * (G - exp_avg)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1.0 - beta2) * (G * G)
+    return exp_avg, exp_avg_sq
+
+
 # ---------------------------------------------------------------- SGD family
 @register_method("momentum")
 class Momentum(Method):
@@ -327,10 +337,7 @@ class Adam(Method):
         t = k + 1
         if not self.decoupled_weight_decay:
             G = _with_decay(G, X, self.weight_decay)
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1.0 - self.beta1) * (G - exp_avg)
-        exp_avg_sq *= self.beta2
-        exp_avg_sq += (1.0 - self.beta2) * (G * G)
+        exp_avg, exp_avg_sq = _update_moments(state, G, self.beta1, self.beta2)
         if self.amsgrad:
             second = state["max_exp_avg_sq"]
             np.maximum(second, exp_avg_sq, out=second)
@@ -439,10 +446,7 @@ class NAdam(Method):
         mu_next = self.beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * self.momentum_decay))
         mu_product = state["mu_product"] * mu
         state["mu_product"] = mu_product
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1.0 - self.beta1) * (G - exp_avg)
-        exp_avg_sq *= self.beta2
-        exp_avg_sq += (1.0 - self.beta2) * (G * G)
+        exp_avg, exp_avg_sq = _update_moments(state, G, self.beta1, self.beta2)
         denom = exp_avg_sq / (1.0 - self.beta2**t)
         np.sqrt(denom, out=denom)
         denom += self.eps
@@ -479,10 +483,7 @@ class RAdam(Method):
         t = k + 1
         if not self.decoupled_weight_decay:
             G = _with_decay(G, X, self.weight_decay)
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1.0 - self.beta1) * (G - exp_avg)
-        exp_avg_sq *= self.beta2
-        exp_avg_sq += (1.0 - self.beta2) * (G * G)
+        exp_avg, exp_avg_sq = _update_moments(state, G, self.beta1, self.beta2)
         bias_correction1 = 1.0 - self.beta1**t
         bias_correction2 = 1.0 - self.beta2**t
         rho_inf = 2.0 / (1.0 - self.beta2) - 1.0
