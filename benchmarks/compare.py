@@ -101,7 +101,46 @@ def torch_adam_rows():
     return [("adam 10-D Rosenbrock, ob.run, record=all", *paired(ours, torch_adam, repeat=5), "torch.optim.Adam + autograd")]
 
 
-EXTRA_ROWS = [torch_adam_rows]  # producers of (label, ours, baseline, ratio, baseline label) rows
+def backprop_rows():
+    """Forward + backward of MLP([2, 32, 32, 1]) on 256 samples: hand-written numpy, torch eager; 16 runs batched."""
+    from bench_backprop import SIZES, hand_written  # this folder is on sys.path when run as a script
+
+    from optbench.backprop import MLP
+
+    rng = np.random.default_rng(0)
+    net = MLP(SIZES, hidden="relu", output="sigmoid", loss="mse")
+    X = rng.normal(size=(256, SIZES[0]))
+    y = (X[:, 0] * X[:, 1] > 0).astype(float)
+    theta, thetas = net.init_params(rng), net.init_params(rng, n_runs=16)
+    params = [a.copy() for Wb in net.unflatten(theta) for a in Wb]
+    ours = lambda: net.loss_and_grad(theta, X, y)
+    repeat = lambda fn, n=100: (lambda: [fn() for _ in range(n)])
+    rows = [
+        ("backprop [2,32,32,1], 256 samples (x100)", *paired(repeat(ours), repeat(lambda: hand_written(X, y[:, None], *params))),
+         "hand-written numpy net (x100)"),
+        ("backprop, 16 runs in one call (x20)", *paired(repeat(lambda: net.loss_and_grad(thetas, X, y), 20),
+                                                        repeat(lambda: [net.loss_and_grad(t, X, y) for t in thetas], 20)),
+         "16 single-run calls (x20)"),
+    ]
+    try:
+        import torch
+    except ImportError:
+        return rows
+    tensors = [torch.tensor(a, requires_grad=True) for a in params]
+    tX, ty = torch.tensor(X), torch.tensor(y[:, None])
+
+    def torch_step():
+        W1, b1, W2, b2, W3, b3 = tensors
+        h = torch.relu(tX @ W1 + b1)
+        h = torch.relu(h @ W2 + b2)
+        loss = torch.nn.functional.mse_loss(torch.sigmoid(h @ W3 + b3), ty)
+        return loss.item(), torch.autograd.grad(loss, tensors)
+
+    rows.append(("backprop [2,32,32,1], 256 samples (x100)", *paired(repeat(ours), repeat(torch_step)), "torch eager autograd (x100)"))
+    return rows
+
+
+EXTRA_ROWS = [torch_adam_rows, backprop_rows]  # producers of (label, ours, baseline, ratio, baseline label) rows
 
 
 def main() -> None:
