@@ -60,16 +60,17 @@ def gd_rows():
     hand_1 = lambda: hand_gd_quadratic(problem, X1, 0.05, ITERATIONS)
     hand_64 = lambda: hand_gd_quadratic(problem, X64, 0.05, ITERATIONS)
     run_1 = lambda record: lambda: ob.run(problem, "gd", rule, seeds=1, max_iter=ITERATIONS, record=record)
-    run_64 = lambda: ob.run(problem, "gd", rule, seeds=64, max_iter=ITERATIONS, record="all")
+    run_64 = lambda record: lambda: ob.run(problem, "gd", rule, seeds=64, max_iter=ITERATIONS, record=record)
     with_tables = lambda: (lambda r: (r.runs, r.trace))(run_1("all")())
     separate_64 = lambda: [ob.run(problem, "gd", rule, seeds=[s], max_iter=ITERATIONS) for s in range(64)]
     rows = [
         ("gd 10-D quadratic, 1 seed, record=log", *paired(run_1("log"), hand_1), "hand loop, 1 seed"),
         ("gd 10-D quadratic, 1 seed, record=all", *paired(run_1("all"), hand_1), "hand loop, 1 seed"),
         ("  same, building .runs and .trace", *paired(with_tables, hand_1), "hand loop, 1 seed"),
-        ("gd, 64 seeds batched, record=all", *paired(run_64, run_1("all")), "ob.run, 1 seed, record=all"),
-        ("gd, 64 seeds batched, record=all", *paired(run_64, hand_64), "hand loop on (64, 10)"),
-        ("gd, 64 separate ob.run calls", *paired(separate_64, run_64, repeat=3), "64 seeds batched"),
+        ("gd, 64 seeds batched, record=log", *paired(run_64("log"), run_1("log")), "ob.run, 1 seed, record=log"),
+        ("gd, 64 seeds batched, record=log", *paired(run_64("log"), hand_64), "hand loop on (64, 10)"),
+        ("gd, 64 seeds batched, record=all", *paired(run_64("all"), hand_64), "hand loop on (64, 10)"),
+        ("gd, 64 separate ob.run calls", *paired(separate_64, run_64("log"), repeat=3), "64 seeds batched"),
     ]
     return rows
 
