@@ -558,6 +558,7 @@ def _batched_loop(problem, method, step_rule, X, recorder, sampler, noise_rngs,
     F_previous = X_previous = None
     epochs_before_batch = sampler is not None and max_epochs is not None
     largest, smallest = np.maximum.reduce, np.minimum.reduce
+    single_run = n_runs == 1
     alpha_seen = alpha_column = None
     start = time.perf_counter()
 
@@ -614,9 +615,11 @@ def _batched_loop(problem, method, step_rule, X, recorder, sampler, noise_rngs,
         # -- which runs stop here. max(F) is NaN if any F is: one reduction screens for NaN,
         # +inf and growth; the full check (-inf, non-finite x) runs when it trips or every 16th step.
         stop = None
-        if not largest(F) <= upper_min or (
-            k & 15 == 0 and not (smallest(F) >= lower_max and np.isfinite(X).all())
-        ):
+        if single_run:  # a Python comparison beats a numpy reduction on one element
+            suspicious = not lower_max <= F.item() <= upper_min
+        else:
+            suspicious = not largest(F) <= upper_min or (k & 15 == 0 and not smallest(F) >= lower_max)
+        if suspicious or (k & 15 == 0 and not np.isfinite(X).all()):
             diverged = active & ~((F <= upper) & (F >= lower) & np.isfinite(X).all(axis=1))
             if diverged.any():
                 stop = diverged
