@@ -105,7 +105,7 @@ class LinearModel(Problem):
 
     # -- to implement
     def loss(self, Z: np.ndarray, Y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement loss(Z, Y, need_grad) -> (per-sample loss, dloss/dZ)")
 
     def penalty(self, X: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
         """Value ``(n_runs,)`` and gradient ``(n_runs, dim)`` of the regulariser (0 by default)."""

@@ -78,7 +78,7 @@ class AnalyticFunction(Problem):
         return np.tile(bounds, (dim, 1)) if bounds.ndim == 1 else bounds.copy()
 
     def minimisers(self, dim: int) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement minimisers(dim) -> (k, dim) global minimisers")
 
     @property
     def x_opt_all(self) -> np.ndarray:
