@@ -123,7 +123,7 @@ def run_command(args: argparse.Namespace) -> int:
     result = run_suite(suite, out, args.executor, jobs=args.jobs, scheduler=args.scheduler, force=args.force,
                        command=["optbench", *getattr(args, "argv", sys.argv[1:])])
     print(result.summary())
-    _print_leaderboard(result.runs)
+    _print_leaderboard(result.runs, result.trace)
     print(f"results: {out}")
     if not args.no_report:
         try:
@@ -135,35 +135,35 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_leaderboard(runs, per_problem: int = 5) -> None:
-    """Per problem instance, the best cells by median final gap (f - f_opt, or f - best f found: marked *)."""
+def _print_leaderboard(runs, trace, per_problem: int = 5) -> None:
+    """Per problem, the best solvers by median final gap over finished runs (as the report computes it).
+
+    Diverged, errored and timed-out runs are counted, not folded into the median;
+    ``*`` marks a problem whose f_opt is unknown (the best value found stands in).
+    """
     if not len(runs):
         return
-    import numpy as np
+    from optbench import analysis
 
-    runs = runs.copy()
-    instance = runs["problem"] + runs["problem_params"].where(runs["problem_params"] != "{}", "")
-    best = runs.groupby(instance)["f"].transform("min")
-    runs["gap"] = runs["f_gap"].where(runs["f_gap"].notna(), runs["f"] - best)
-    runs["instance"] = instance + np.where(runs["f_gap"].isna(), " *", "")
-    runs["method_label"] = runs["method"] + runs["method_params"].where(runs["method_params"] != "{}", "")
-    runs["step_label"] = runs["step_rule"] + runs["step_params"].where(runs["step_params"] != "{}", "")
-    runs["batch"] = runs["batch_size"].astype("string").fillna("full")
-    table = runs.groupby(["instance", "method_label", "step_label", "batch"], sort=False).agg(
-        median_gap=("gap", "median"), runs=("seed", "size"),
-        converged=("status", lambda s: int((s == "converged").sum())),
-        diverged=("status", lambda s: int((s == "diverged").sum())),
-        failed=("status", lambda s: int(s.isin(["error", "timeout"]).sum())),
-    ).reset_index()
-    print(f"\n{'problem':<28} {'method':<22} {'step rule':<26} {'batch':>5} {'median gap':>11} {'conv':>5} {'div':>4} {'fail':>4}")
-    for _, group in table.groupby("instance", sort=False):
-        shown = group.sort_values("median_gap", na_position="last")
+    board = analysis.leaderboard(runs, trace)
+    board["problem"] = board["problem_label"] + board["f_opt_estimated"].map({True: " *", False: ""})
+    width = min(40, max(len("problem"), board["problem"].str.len().max()))
+    solver_width = min(48, max(len("solver"), board["solver"].str.len().max()))
+    print(f"\n{'problem':<{width}}  {'solver':<{solver_width}}  {'median gap':>10}  {'q25':>9}  {'q75':>9}"
+          f"  {'diverged':>8}  {'failed':>6}")
+    for _, group in board.groupby("problem", sort=False):
+        shown = group.sort_values("f_gap_median", na_position="last")
         for row in shown.head(per_problem).itertuples():
-            print(f"{row.instance[:28]:<28} {row.method_label[:22]:<22} {row.step_label[:26]:<26} {row.batch:>5} "
-                  f"{row.median_gap:>11.3e} {row.converged:>5} {row.diverged:>4} {row.failed:>4}")
+            failed = (row.error_rate + row.timeout_rate) * row.n_runs
+            number = lambda value, spec: "-" if value != value else format(value, spec)  # NaN: no finished run
+            print(f"{row.problem[:width]:<{width}}  {row.solver[:solver_width]:<{solver_width}}  "
+                  f"{number(row.f_gap_median, '.3e'):>10}  {number(row.f_gap_q25, '.2e'):>9}  "
+                  f"{number(row.f_gap_q75, '.2e'):>9}  {row.diverged_rate * row.n_runs:>8.0f}  {failed:>6.0f}")
         if len(shown) > per_problem:
-            print(f"{'':<28} ... {len(shown) - per_problem} more")
-    print()
+            print(f"{'':<{width}}  ... {len(shown) - per_problem} more")
+    if board["f_opt_estimated"].any():
+        print("* f_opt unknown: gaps are to the best value found in these results")
+    print("median gap: over finished runs (converged or budget); diverged and failed runs are counted apart\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
