@@ -547,6 +547,16 @@ def solve_costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis
     return costs
 
 
+def _fraction_solved(table: pd.DataFrame, column: str, grid: np.ndarray) -> pd.DataFrame:
+    """Per solver, the fraction of its rows with ``column <= x`` at each x of ``grid`` (a profile's step function)."""
+    frames = []
+    for solver, group in table.groupby("solver", sort=True):
+        values = np.sort(group[column].to_numpy())
+        proportion = np.searchsorted(values, grid, side="right") / len(values)
+        frames.append(pd.DataFrame({"solver": solver, column: grid, "proportion": proportion}))
+    return pd.concat(frames, ignore_index=True)
+
+
 def performance_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations",
                         max_ratio: float | None = None, points: int = 200) -> pd.DataFrame:
     """Dolan and Moré's performance profile: fraction of test problems a solver solves within ratio r of the best.
@@ -560,12 +570,7 @@ def performance_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e
     finite = ratios["ratio"].to_numpy()[np.isfinite(ratios["ratio"].to_numpy())]
     top = max_ratio if max_ratio is not None else max(4.0, finite.max() * 1.05 if finite.size else 4.0)
     grid = np.unique(np.r_[np.geomspace(1.0, top, points), 4.0 if top >= 4 else []])
-    frames = []
-    for solver, group in ratios.groupby("solver", sort=True):
-        values = np.sort(group["ratio"].to_numpy())
-        proportion = np.searchsorted(values, grid, side="right") / len(values)
-        frames.append(pd.DataFrame({"solver": solver, "ratio": grid, "proportion": proportion}))
-    return pd.concat(frames, ignore_index=True)
+    return _fraction_solved(ratios, "ratio", grid)
 
 
 def _ratios(costs: pd.DataFrame) -> pd.DataFrame:
@@ -611,12 +616,7 @@ def data_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axi
     low = positive.min() if positive.size else 0.1
     high = max(positive.max() * 1.05, low * 10) if positive.size else 10.0
     grid = np.unique(np.r_[0.0, np.geomspace(low, high, points)])
-    frames = []
-    for solver, group in costs.groupby("solver", sort=True):
-        values = np.sort(group["budget"].to_numpy())
-        proportion = np.searchsorted(values, grid, side="right") / len(values)
-        frames.append(pd.DataFrame({"solver": solver, "budget": grid, "proportion": proportion}))
-    return pd.concat(frames, ignore_index=True)
+    return _fraction_solved(costs, "budget", grid)
 
 
 # ---------------------------------------------------------------- learning-rate sensitivity
