@@ -15,7 +15,6 @@ and type hints are the registry's documentation and validation.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib.util
 import inspect
@@ -45,27 +44,7 @@ __all__ = [
 ]
 
 
-class RegistryError(LookupError):
-    """An unknown name, or a name claimed twice."""
-
-
-class ParameterError(ValueError):
-    """A parameter that a class does not take, or of the wrong type or value."""
-
-
-class PluginWarning(UserWarning):
-    """A plugin could not be imported; the rest of the registry still works."""
-
-
-def closest(name: str, choices: list[str]) -> str | None:
-    """The closest match of ``name`` among ``choices`` (difflib), or None."""
-    found = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    return found[0] if found else None
-
-
-def did_you_mean(name: str, choices: list[str]) -> str:
-    match = closest(name, choices)
-    return f" Did you mean {match!r}?" if match else ""
+from optbench.errors import ParameterError, PluginWarning, RegistryError, closest, did_you_mean  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------- parameters

@@ -44,8 +44,7 @@ RECORD_MODES = ("log", "all", "last")
 DEFAULT_MAX_ITER = 1000
 
 
-class SuiteError(ValueError):
-    """A suite file that cannot run: names the file, the key path, and the valid choices."""
+from optbench.errors import SuiteError  # noqa: E402  (defined once, in errors.py)
 
 
 # ---------------------------------------------------------------- the result of parsing
