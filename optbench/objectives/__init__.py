@@ -1,3 +1,4 @@
 """Built-in problems, one module per family; importing this package registers them."""
 
 from optbench.objectives import convex, data, neural, nonsmooth, testfunctions  # noqa: F401
+from optbench.objectives import transforms  # noqa: F401  (wrappers of any problem)
