@@ -19,6 +19,16 @@ Conventions, shared by every table and figure:
   recorded trace row where its best-so-far ``f_gap <= t``; infinite if never.
   With ``record="log"`` the trace holds log-spaced checkpoints, so a runtime is
   an upper bound, late by at most the checkpoint spacing (about 26 %).
+  When the ``hits`` table (exact first hits recorded in the loop) is passed,
+  runtimes to the targets of its ladder are exact; other targets use the trace.
+- Gap tolerance: a gap at or below ``gap_tol`` (default ``1e-12 * max(1, |f_opt|)``
+  per problem) counts as 0 for ranks, successes and tests, so round-off never
+  picks a winner and a negative gap is never better than 0. Tables show gaps as computed.
+- Common coverage: aggregates over problems (ECDFs, profiles, scores) use by
+  default the largest block of solvers x problems in which every solver ran every
+  problem (:func:`coverage`); the solvers and problems left out are named in the
+  returned table's ``attrs["coverage"]``. ``coverage="each"`` averages each solver
+  over the problems it ran, as asked.
 - ERT (COCO's aRT) at a target = (evaluations spent by successful runs until they
   first hit it + all evaluations spent by unsuccessful runs) / number of
   successful runs; infinite when no run succeeds.
@@ -28,7 +38,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,6 +63,13 @@ __all__ = [
     "lr_sensitivity",
     "failures",
     "ranks",
+    "tolerance",
+    "coverage",
+    "Coverage",
+    "fair_axes",
+    "fixed_budget",
+    "budget_ecdf",
+    "default_budgets",
 ]
 
 AXES = ("iterations", "evaluations", "f_evals", "g_evals", "epochs", "time")
@@ -179,15 +196,7 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
         trace = _empty_trace(runs)
     else:
         trace = _fill_keys(trace, "trace").reset_index(drop=True)
-        trace[LABELS] = _labels(trace)
-        ids = runs.set_index(["problem_label", "solver", "seed"])["run"]
-        index = pd.MultiIndex.from_frame(trace[["problem_label", "solver", "seed"]])
-        trace["run"] = ids.reindex(index).to_numpy()
-        orphans = trace["run"].isna()
-        if orphans.any():
-            example = trace.loc[orphans, ["problem_label", "solver", "seed"]].iloc[0].tolist()
-            raise ParameterError(f"the trace has rows for a run that the runs table lacks: {example}")
-        trace["run"] = trace["run"].astype(np.int64)
+        _attach_runs(runs, trace, "trace")
         trace = trace.sort_values(["run", "iteration"], kind="stable").reset_index(drop=True)
         trace["iterations"] = trace["iteration"]
         trace["evaluations"] = trace["f_evals"].fillna(0) + trace["g_evals"].fillna(0)
@@ -195,6 +204,51 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
             trace["f_opt"] = runs["f_opt"].to_numpy()[trace["run"].to_numpy()]
     _fill_gaps(runs, trace)
     return runs, trace
+
+
+def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str) -> None:
+    """Add the label columns and ``run`` (the id of the run in ``runs``) to a trace or hits table, in place."""
+    frame[LABELS] = _labels(frame)
+    ids = runs.set_index(["problem_label", "solver", "seed"])["run"]
+    index = pd.MultiIndex.from_frame(frame[["problem_label", "solver", "seed"]])
+    run = ids.reindex(index).to_numpy()
+    orphans = pd.isna(run)
+    if orphans.any():
+        example = frame.loc[orphans, ["problem_label", "solver", "seed"]].iloc[0].tolist()
+        raise ParameterError(f"the {name} has rows for a run that the runs table lacks: {example}")
+    frame["run"] = run.astype(np.int64)
+
+
+def _prepare_hits(runs: pd.DataFrame, hits: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The hits table with ``run`` ids and ``evaluations`` (None when absent or empty)."""
+    if hits is None or len(hits) == 0:
+        return None
+    if "run" not in hits:
+        hits = _fill_keys(hits, "hits").reset_index(drop=True)
+        _attach_runs(runs, hits, "hits table")
+    hits["iterations"] = hits["iteration"]
+    hits["evaluations"] = hits["f_evals"].fillna(0) + hits["g_evals"].fillna(0)
+    return hits
+
+
+def tolerance(frame: pd.DataFrame, gap_tol: float | None = None) -> np.ndarray:
+    """Gap tolerance per row of a prepared table: ``gap_tol`` if given, else ``1e-12 * max(1, |f_opt|)``.
+
+    ``f_opt`` is the problem's known optimum or its estimate (``f_opt_used``).
+    A gap ``<= tolerance`` counts as 0 (see :func:`tolerant`).
+    """
+    if gap_tol is not None:
+        if not (isinstance(gap_tol, (int, float)) and math.isfinite(gap_tol) and gap_tol >= 0):
+            raise ParameterError(f"gap_tol must be a finite number >= 0 (or None for 1e-12 * max(1, |f_opt|)), got {gap_tol!r}")
+        return np.full(len(frame), float(gap_tol))
+    f_opt = np.abs(frame["f_opt_used"].to_numpy(dtype=float)) if len(frame) else np.zeros(0)
+    return 1e-12 * np.maximum(1.0, np.nan_to_num(f_opt, nan=1.0, posinf=1.0))
+
+
+def tolerant(gap: np.ndarray, tol: np.ndarray | float) -> np.ndarray:
+    """``0`` where ``gap <= tol`` (round-off and negative gaps), ``gap`` elsewhere (NaN stays NaN)."""
+    gap = np.asarray(gap, dtype=float)
+    return np.where(gap <= tol, 0.0, gap)
 
 
 def _empty_trace(runs: pd.DataFrame) -> pd.DataFrame:
@@ -244,19 +298,23 @@ def _best_so_far(trace: pd.DataFrame) -> np.ndarray:
 
 
 def first_hits(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,
-               relative: bool = False) -> pd.DataFrame:
+               relative: bool = False, hits: pd.DataFrame | None = None,
+               gap_tol: float | None = None) -> pd.DataFrame:
     """One row per run per target: whether the run's best-so-far ``f_gap`` reached it, and when, on every axis.
 
     ``relative=True`` scales each run's targets by its initial gap (first trace
     row), Moré and Wild's test ``f - f_opt <= t (f(x0) - f_opt)``. Axis columns
     (``iterations``, ``evaluations``, ...) hold the value at the first recorded
-    row that meets the target, ``inf`` for a miss.
+    row that meets the target, ``inf`` for a miss. Best-so-far gaps at or below
+    the gap tolerance (:func:`tolerance`) count as 0. With ``hits`` (the engine's
+    exact first hits), the targets of its ladder are taken from it, exactly, for
+    every cell it covers whose ``f_opt`` is known; other targets and cells use the trace.
     """
     runs, trace = prepare(runs, trace)
     ladder = _check_targets(targets)
     n_targets = len(ladder)
     ascending = ladder[::-1]
-    gap = _best_so_far(trace)
+    gap = tolerant(_best_so_far(trace), tolerance(trace, gap_tol))
     run_ids = trace["run"].to_numpy()
     if relative:
         starts = np.r_[True, run_ids[1:] != run_ids[:-1]] if len(run_ids) else np.zeros(0, dtype=bool)
@@ -288,20 +346,50 @@ def first_hits(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float]
             column = trace[axis].to_numpy(dtype=float)
             values[hit] = column[hit_position[hit]]
         out[axis] = values
+    if not relative:
+        _use_hits(out, runs, _prepare_hits(runs, hits), ladder)
     meta = runs[["run", "seed", "dim", "status", "evaluations", "f_opt_estimated"] + LABELS].rename(columns={"evaluations": "evaluations_spent"})
     out = out.merge(meta, on="run", how="left")
     return out
 
 
+def _use_hits(out: pd.DataFrame, runs: pd.DataFrame, hits: pd.DataFrame | None, ladder: np.ndarray) -> None:
+    """Overwrite ``out`` (run-major, one row per run per target of ``ladder``) with exact hits, in place."""
+    if hits is None:
+        return
+    n_targets = len(ladder)
+    recorded, inverse = np.unique(hits["target"].to_numpy(dtype=float), return_inverse=True)
+    distance = np.abs(np.log10(recorded)[:, None] - np.log10(ladder)[None, :])
+    nearest = distance.argmin(axis=1)
+    matched = distance[np.arange(len(recorded)), nearest] < 1e-9
+    in_ladder = np.zeros(n_targets, dtype=bool)
+    in_ladder[nearest[matched]] = True
+    covered_cells = set(zip(hits["problem_label"], hits["solver"]))
+    covered = np.fromiter(((p, s) in covered_cells for p, s in zip(runs["problem_label"], runs["solver"])), bool, len(runs))
+    covered &= ~runs["f_opt_estimated"].to_numpy(dtype=bool)
+    replace = (covered[:, None] & in_ladder[None, :]).ravel()
+    out.loc[replace, "hit"] = False
+    for axis in AXES:
+        out.loc[replace, axis] = np.inf
+    row_target = np.where(matched[inverse], nearest[inverse], -1)
+    row_run = hits["run"].to_numpy()
+    keep = (row_target >= 0) & covered[row_run]
+    position = row_run[keep] * n_targets + row_target[keep]
+    out.loc[position, "hit"] = True
+    for axis in AXES:
+        out.loc[position, axis] = hits[axis].to_numpy(dtype=float)[keep] if axis in hits else np.nan
+
+
 def runtimes(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,
-             axis: str = "evaluations", per_dimension: bool = True) -> pd.DataFrame:
+             axis: str = "evaluations", per_dimension: bool = True, hits: pd.DataFrame | None = None,
+             gap_tol: float | None = None) -> pd.DataFrame:
     """Fixed-target runtimes on a target ladder (COCO's by default), one row per (run, target).
 
     ``runtime`` is the first-hit value on ``axis`` (inf for a miss), divided by the
     problem dimension when ``per_dimension`` (COCO's evaluations / dimension).
     """
     _check_axis(axis)
-    hits = first_hits(runs, trace, targets)
+    hits = first_hits(runs, trace, targets, hits=hits, gap_tol=gap_tol)
     runtime = hits[axis].to_numpy(dtype=float)
     if per_dimension:
         dim = hits["dim"].to_numpy(dtype=float)
@@ -311,9 +399,10 @@ def runtimes(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] |
     return hits
 
 
-def ert(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None) -> pd.DataFrame:
+def ert(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,
+        hits: pd.DataFrame | None = None, gap_tol: float | None = None) -> pd.DataFrame:
     """ERT (COCO's aRT) in evaluations per (problem, solver, target), with success counts."""
-    hits = first_hits(runs, trace, targets)
+    hits = first_hits(runs, trace, targets, hits=hits, gap_tol=gap_tol)
     spent = np.where(hits["hit"], hits["evaluations"], hits["evaluations_spent"])
     hits = hits.assign(spent=spent)
     table = hits.groupby(["problem_label", "solver", "target"], sort=False).agg(
@@ -333,43 +422,77 @@ def _target_name(target: float) -> str:
 
 
 def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
-                targets: Sequence[float] = (1e-2, 1e-4, 1e-6, 1e-8), target: float = 1e-6) -> pd.DataFrame:
-    """One row per (problem, solver): final gap, best f, success and failure rates, time and ERT to ``target``.
+                targets: Sequence[float] = (1e-2, 1e-4, 1e-6, 1e-8), target: float = 1e-6,
+                hits: pd.DataFrame | None = None, gap_tol: float | None = None) -> pd.DataFrame:
+    """One row per (problem, solver), sorted by problem then ``rank``: final gaps, ranks, rates, time and ERT.
 
-    Columns: ``n_runs``; ``f_gap_median``, ``f_gap_q25``, ``f_gap_q75`` over runs that
-    finished (converged or budget: diverged, errored and timed-out runs are left out
-    and counted in their rates instead); ``f_best`` (best f of any run, trace
-    included); ``success@t`` for each ``t`` in ``targets`` (fraction of all runs whose
-    best-so-far gap reached t); ``diverged_rate``, ``error_rate``, ``timeout_rate``;
-    medians over successful runs of ``iterations_to_target``,
-    ``evaluations_to_target``, ``epochs_to_target``, ``time_to_target`` at ``target``;
-    ``ert`` (evaluations, inf if no run reached ``target``); ``f_opt_estimated``.
+    Columns: ``n_runs``, ``n_finished``; ``rank`` (1 = best, ties averaged) of the
+    solver on its problem, ordered by ``f_gap_median_all``'s tolerant value: the
+    median final gap over **all** runs, where a diverged, errored or timed-out run
+    counts as +inf and a gap at or below the gap tolerance counts as 0 (so a
+    solver with more than half its runs failed ranks behind every solver with a
+    finite median, and round-off never wins); ``f_gap_median_all`` (that median,
+    gaps as computed); ``f_gap_median``, ``f_gap_q25``, ``f_gap_q75``: the
+    quartiles over finished runs only (converged or budget); ``f_best`` (best f of
+    any run, trace included); ``success@t`` for each ``t`` in ``targets`` (fraction
+    of all runs whose tolerant best-so-far gap reached t); ``diverged_rate``,
+    ``error_rate``, ``timeout_rate``; medians over successful runs of
+    ``iterations_to_target``, ``evaluations_to_target``, ``epochs_to_target``,
+    ``time_to_target`` at ``target``; ``ert`` (evaluations, inf if no run reached
+    ``target``); ``f_opt_estimated``; ``gap_tol`` (the tolerance used).
     """
     runs, trace = prepare(runs, trace)
     ladder = sorted(set(float(t) for t in targets) | {float(target)}, reverse=True)
-    hits = first_hits(runs, trace, ladder)
+    first = first_hits(runs, trace, ladder, hits=hits, gap_tol=gap_tol)
     keys = ["problem_label", "solver"]
     grouped = runs.groupby(keys, sort=True)
     table = grouped.agg(method_label=("method_label", "first"), step_label=("step_label", "first"),
                         n_runs=("run", "size"), f_opt_estimated=("f_opt_estimated", "first"))
     finished = runs[runs["status"].isin(FINISHED)]
+    table["n_finished"] = finished.groupby(keys).size().reindex(table.index, fill_value=0)
+    _rank_columns(table, runs, gap_tol)
     quantiles = _quartiles(finished, keys, table.index)
     table["f_gap_median"], table["f_gap_q25"], table["f_gap_q75"] = quantiles[0.5], quantiles[0.25], quantiles[0.75]
     best = pd.concat([runs.loc[np.isfinite(runs["f"].to_numpy(dtype=float)), keys + ["f"]],
                       trace.loc[np.isfinite(trace["f"].to_numpy(dtype=float)), keys + ["f"]]])
     table["f_best"] = best.groupby(keys)["f"].min()
-    rates = hits.groupby(keys + ["target"])["hit"].mean().unstack("target")
+    rates = first.groupby(keys + ["target"])["hit"].mean().unstack("target")
     for t in targets:
         table[f"success@{_target_name(t)}"] = rates[float(t)]
     for status in ("diverged", "error", "timeout"):
-        table[f"{status}_rate"] = grouped["status"].apply(lambda s, status=status: float((s == status).mean()))
-    at_target = hits[(hits["target"] == float(target)) & hits["hit"]]
+        table[f"{status}_rate"] = (runs["status"] == status).groupby([runs[k] for k in keys]).mean()
+    at_target = first[(first["target"] == float(target)) & first["hit"]]
     for axis in ("iterations", "evaluations", "epochs", "time"):
         table[f"{axis}_to_target"] = at_target.groupby(keys)[axis].median()
-    ert_table = ert(runs, trace, [target]).set_index(keys)["ert"]
-    table["ert"] = ert_table
+    table["ert"] = ert(runs, trace, [target], hits=hits, gap_tol=gap_tol).set_index(keys)["ert"]
     table["target"] = float(target)
-    return table.reset_index()
+    table = table.reset_index()
+    return table.sort_values(["problem_label", "rank", "solver"], kind="stable", ignore_index=True)
+
+
+FAILED = ("diverged", "error", "timeout")  # statuses that count as an infinite final gap in ranks
+
+
+def final_gaps(runs: pd.DataFrame, gap_tol: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per run of a prepared runs table: (final gap with failures as +inf, the same made tolerant).
+
+    A run counts as failed (+inf) when its status is diverged, error or timeout,
+    or its final gap is not a number.
+    """
+    gap = runs["f_gap"].to_numpy(dtype=float)
+    failed = runs["status"].isin(FAILED).to_numpy() | np.isnan(gap)
+    shown = np.where(failed, np.inf, gap)
+    return shown, np.where(failed, np.inf, tolerant(gap, tolerance(runs, gap_tol)))
+
+
+def _rank_columns(table: pd.DataFrame, runs: pd.DataFrame, gap_tol: float | None) -> None:
+    """Add ``f_gap_median_all``, ``gap_tol`` and ``rank`` to a leaderboard indexed by (problem, solver), in place."""
+    shown, ranked = final_gaps(runs, gap_tol)
+    groups = [runs["problem_label"], runs["solver"]]
+    table["f_gap_median_all"] = pd.Series(shown, index=runs.index).groupby(groups).median()
+    table["gap_tol"] = pd.Series(tolerance(runs, gap_tol), index=runs.index).groupby(groups).first()
+    value = pd.Series(ranked, index=runs.index).groupby(groups).median().reindex(table.index)
+    table["rank"] = value.groupby(level="problem_label").rank(method="average")
 
 
 def _quartiles(frame: pd.DataFrame, keys, index: pd.Index) -> pd.DataFrame:
@@ -388,35 +511,150 @@ def failures(runs: pd.DataFrame) -> pd.DataFrame:
     return bad[columns].sort_values(["status", "problem_label", "solver", "seed"]).reset_index(drop=True)
 
 
-def ranks(board: pd.DataFrame, column: str = "f_gap_median") -> pd.DataFrame:
-    """Rank of each solver per problem by ``column`` of a leaderboard (1 = best, ties averaged, missing last)."""
+def ranks(board: pd.DataFrame, column: str = "rank") -> pd.DataFrame:
+    """Solvers x problems matrix of ranks from a leaderboard (1 = best, ties averaged); blank (NaN) where a solver never ran.
+
+    ``column="rank"`` takes the leaderboard's failure-aware ranks as they are;
+    any other column is ranked within each problem (smaller is better, ties
+    averaged, a NaN value of a solver that ran ranked last).
+    """
     values = board.pivot(index="solver", columns="problem_label", values=column)
-    return values.rank(axis=0, method="average", na_option="bottom")
+    if column == "rank":
+        return values
+    ran = board.pivot(index="solver", columns="problem_label", values="n_runs").notna()
+    return values.rank(axis=0, method="average", na_option="bottom").where(ran)
+
+
+# ---------------------------------------------------------------- common coverage
+COVERAGE_MODES = ("common", "each")
+
+
+class Coverage(NamedTuple):
+    """Which solvers and problems an aggregate over problems compares.
+
+    ``problems``: the problems used; ``solvers``: the solvers compared on them;
+    ``left_out``: solvers left out, each labelled with its coverage
+    (``"gd + polyak (5 of 6 problems)"``); ``left_out_problems``: problems of
+    the result set not used; ``labels``: solver -> label, with the coverage
+    appended for every solver that did not run every problem; ``n_problems``:
+    problems in the result set; ``mode``: "common" or "each".
+    """
+
+    problems: list[str]
+    solvers: list[str]
+    left_out: list[str]
+    left_out_problems: list[str]
+    labels: dict[str, str]
+    n_problems: int
+    mode: str
+
+    def note(self) -> str:
+        """One sentence for a caption: what was compared, and what was left out."""
+        text = f"{len(self.solvers)} solvers on {len(self.problems)} of {self.n_problems} problems"
+        if self.mode == "each":
+            return text + " (each solver averaged over the problems it ran)"
+        if self.left_out:
+            text += "; left out for partial coverage: " + "; ".join(self.left_out)
+        if self.left_out_problems:
+            text += "; problems not run by every compared solver: " + "; ".join(self.left_out_problems)
+        return text
+
+
+def coverage(runs: pd.DataFrame, mode: str = "common") -> Coverage:
+    """The solvers x problems block an aggregate compares.
+
+    ``mode="common"``: the largest block (solvers x problems, by number of cells;
+    ties favour more solvers, then more problems) in which every solver ran every
+    problem. Candidate problem sets are each solver's own set and the set all
+    solvers share. ``mode="each"``: every solver on every problem it ran.
+    """
+    if mode not in COVERAGE_MODES:
+        raise ParameterError(f"unknown coverage {mode!r}.{did_you_mean(str(mode), list(COVERAGE_MODES))} Valid: common, each")
+    runs, _ = prepare(runs, None)
+    pairs = runs[["problem_label", "solver"]].drop_duplicates()
+    everything = sorted(pairs["problem_label"].unique())
+    sets = {solver: frozenset(group) for solver, group in pairs.groupby("solver")["problem_label"]}
+    n = len(everything)
+    labels = {solver: solver if len(ran) == n else f"{solver} ({len(ran)} of {n} problems)" for solver, ran in sets.items()}
+    if mode == "each" or not sets:
+        return Coverage(everything, sorted(sets), [], [], labels, n, mode)
+    candidates = set(sets.values()) | {frozenset.intersection(*sets.values())}
+
+    def size(problems: frozenset) -> tuple:
+        members = sum(problems <= ran for ran in sets.values())
+        return (members * len(problems), members, len(problems), sorted(problems))
+
+    chosen = max(candidates, key=size)
+    solvers = sorted(s for s, ran in sets.items() if chosen <= ran and chosen)
+    left_out = [labels[s] for s in sorted(sets) if s not in solvers]
+    return Coverage(sorted(chosen), solvers, left_out, [p for p in everything if p not in chosen], labels, n, mode)
+
+
+_cover = coverage  # for functions whose ``coverage`` argument shadows the name
+
+
+def _restrict(table: pd.DataFrame, cover: Coverage) -> pd.DataFrame:
+    """Rows of ``table`` inside the coverage block, with ``attrs["coverage"]`` set."""
+    inside = table["problem_label"].isin(cover.problems) & table["solver"].isin(cover.solvers)
+    table = table[inside.to_numpy()].reset_index(drop=True)
+    table.attrs["coverage"] = cover
+    return table
 
 
 # ---------------------------------------------------------------- ECDF with bootstrap bands
+def _ecdf_bands(curves: np.ndarray, run_problems: np.ndarray, bootstrap: int, rng: np.random.Generator,
+                confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean curve over problems (each weighted equally) of the mean over its runs, and its bootstrap band.
+
+    ``curves`` is (runs, grid). The band: percentile bootstrap, ``bootstrap``
+    replicates resampling runs with replacement within each problem.
+    """
+    problems_here, problem_index = np.unique(run_problems, return_inverse=True)
+    counts = np.bincount(problem_index)
+    weights = 1.0 / (len(problems_here) * counts[problem_index])
+    proportion = weights @ curves
+    if not bootstrap:
+        return proportion, proportion, proportion
+    boot_weights = np.zeros((bootstrap, len(weights)))
+    for p, m in enumerate(counts):
+        members = np.flatnonzero(problem_index == p)
+        draws = rng.multinomial(m, np.full(m, 1.0 / m), size=bootstrap)
+        boot_weights[:, members] = draws / (len(problems_here) * m)
+    alpha = (1 - confidence) / 2
+    lower, upper = np.quantile(boot_weights @ curves, [alpha, 1 - alpha], axis=0)
+    return proportion, lower, upper
+
+
+def _check_band(bootstrap: int, confidence: float, points: int = 2) -> None:
+    if not 0 < confidence < 1:
+        raise ParameterError(f"confidence must be in (0, 1), got {confidence}")
+    if bootstrap < 0 or points < 2:
+        raise ParameterError(f"bootstrap must be >= 0 and points >= 2, got {bootstrap}, {points}")
+
+
 def runtime_ecdf(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,
                  axis: str = "evaluations", per_dimension: bool = True, points: int = 200,
-                 bootstrap: int = 200, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+                 bootstrap: int = 200, confidence: float = 0.95, seed: int = 0, *,
+                 coverage: str = "common", hits: pd.DataFrame | None = None,
+                 gap_tol: float | None = None) -> pd.DataFrame:
     """ECDF per solver of fixed-target runtimes over (problem, target, seed), with bootstrap bands.
 
     ``proportion(x)`` = mean over problems (each weighted equally) of the mean over
     the solver's runs on that problem of the fraction of targets hit by runtime x.
     The band: percentile bootstrap (``bootstrap`` replicates) resampling runs with
     replacement within each problem; a run carries all of its target runtimes.
-    Returns ``solver, method_label, step_label, x, proportion, lower, upper``
+    Problems and solvers follow :func:`coverage` (``attrs["coverage"]`` says which).
+    Returns ``solver, method_label, step_label, x, proportion, lower, upper, axis``
     on a log-spaced grid of ``points`` values of x (runtime per dimension).
     """
-    if not 0 < confidence < 1:
-        raise ParameterError(f"confidence must be in (0, 1), got {confidence}")
-    if bootstrap < 0 or points < 2:
-        raise ParameterError(f"bootstrap must be >= 0 and points >= 2, got {bootstrap}, {points}")
-    times = runtimes(runs, trace, targets, axis, per_dimension)
+    _check_band(bootstrap, confidence, points)
+    runs, trace = prepare(runs, trace)
+    cover = _cover(runs, coverage)
+    times = _restrict(runtimes(runs, trace, targets, axis, per_dimension, hits=hits, gap_tol=gap_tol), cover)
     n_targets = times["target"].nunique()
-    runs_p, _ = prepare(runs, trace)
-    budget = runs_p[axis if axis in runs_p else "evaluations"].to_numpy(dtype=float)
+    budget = runs[axis if axis in runs else "evaluations"].to_numpy(dtype=float)
     if per_dimension:
-        budget = budget / np.where(runs_p["dim"].to_numpy(dtype=float) > 0, runs_p["dim"].to_numpy(dtype=float), 1.0)
+        budget = budget / np.where(runs["dim"].to_numpy(dtype=float) > 0, runs["dim"].to_numpy(dtype=float), 1.0)
     finite = times["runtime"].to_numpy()[np.isfinite(times["runtime"].to_numpy())]
     candidates = np.r_[finite, budget[np.isfinite(budget)]]
     positive = candidates[candidates > 0]
@@ -424,34 +662,20 @@ def runtime_ecdf(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[floa
     high = max(positive.max(), low * 10) if positive.size else 10.0
     grid = np.geomspace(low, high, points)
     rng = np.random.default_rng(seed)
-    alpha = (1 - confidence) / 2
     frames = []
     for solver, group in times.groupby("solver", sort=True):
         group = group.sort_values(["run", "target"])
-        matrix = group["runtime"].to_numpy().reshape(-1, n_targets)  # (runs, targets)
-        run_problems = group["problem_label"].to_numpy()[::n_targets]
-        sorted_times = np.sort(matrix, axis=1)
-        # fraction of each run's targets hit by x: (runs, grid)
+        sorted_times = np.sort(group["runtime"].to_numpy().reshape(-1, n_targets), axis=1)  # (runs, targets)
         curves = np.stack([np.searchsorted(row, grid, side="right") for row in sorted_times]) / n_targets
-        problems_here, problem_index = np.unique(run_problems, return_inverse=True)
-        counts = np.bincount(problem_index)
-        weights = 1.0 / (len(problems_here) * counts[problem_index])
-        proportion = weights @ curves
-        lower = upper = proportion
-        if bootstrap:
-            boot_weights = np.zeros((bootstrap, len(weights)))
-            for p, m in enumerate(counts):
-                members = np.flatnonzero(problem_index == p)
-                draws = rng.multinomial(m, np.full(m, 1.0 / m), size=bootstrap)
-                boot_weights[:, members] = draws / (len(problems_here) * m)
-            replicates = boot_weights @ curves
-            lower, upper = np.quantile(replicates, [alpha, 1 - alpha], axis=0)
+        proportion, lower, upper = _ecdf_bands(curves, group["problem_label"].to_numpy()[::n_targets], bootstrap, rng, confidence)
         frames.append(pd.DataFrame({
             "solver": solver, "method_label": group["method_label"].iloc[0], "step_label": group["step_label"].iloc[0],
-            "x": grid, "proportion": proportion, "lower": lower, "upper": upper,
+            "x": grid, "proportion": proportion, "lower": lower, "upper": upper, "axis": axis,
         }))
-    columns = ["solver", "method_label", "step_label", "x", "proportion", "lower", "upper"]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    columns = ["solver", "method_label", "step_label", "x", "proportion", "lower", "upper", "axis"]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    table.attrs["coverage"] = cover
+    return table
 
 
 # ---------------------------------------------------------------- convergence curves
@@ -529,48 +753,59 @@ def convergence(runs: pd.DataFrame, trace: pd.DataFrame, axis: str = "evaluation
 
 
 # ---------------------------------------------------------------- profiles
-def solve_costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations") -> pd.DataFrame:
+def solve_costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations", *,
+                coverage: str = "common", gap_tol: float | None = None) -> pd.DataFrame:
     """Cost of each solver on each (problem, seed) to pass Moré and Wild's test ``f - f_opt <= tau (f(x0) - f_opt)``.
 
     One row per problem instance (problem, seed) and solver, ``cost`` = first-hit
     value on ``axis`` (inf if never; also inf for a solver that did not run that
     instance). Seeds start every solver from the same point (common random
-    numbers), so (problem, seed) is one test problem of the profile.
+    numbers), so (problem, seed) is one test problem of the profile. Problems
+    and solvers follow :func:`coverage` (``attrs["coverage"]``); gaps at or below
+    the gap tolerance count as 0.
     """
     _check_axis(axis)
     if not 0 < tau < 1:
         raise ParameterError(f"tau must be in (0, 1), got {tau}")
-    hits = first_hits(runs, trace, [tau], relative=True)
+    runs, trace = prepare(runs, trace)
+    cover = _cover(runs, coverage)
+    hits = _restrict(first_hits(runs, trace, [tau], relative=True, gap_tol=gap_tol), cover)
     hits["instance"] = hits["problem_label"] + " | seed " + hits["seed"].astype(str)
     costs = hits.pivot_table(index=["instance", "problem_label", "dim"], columns="solver", values=axis, aggfunc="first")
     costs = costs.fillna(np.inf).stack().rename("cost").reset_index()
+    costs.attrs["coverage"] = cover
     return costs
 
 
-def _fraction_solved(table: pd.DataFrame, column: str, grid: np.ndarray) -> pd.DataFrame:
+def _fraction_solved(table: pd.DataFrame, column: str, grid: np.ndarray, cover: Coverage) -> pd.DataFrame:
     """Per solver, the fraction of its rows with ``column <= x`` at each x of ``grid`` (a profile's step function)."""
     frames = []
     for solver, group in table.groupby("solver", sort=True):
         values = np.sort(group[column].to_numpy())
         proportion = np.searchsorted(values, grid, side="right") / len(values)
         frames.append(pd.DataFrame({"solver": solver, column: grid, "proportion": proportion}))
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["solver", column, "proportion"])
+    out.attrs["coverage"] = cover
+    return out
 
 
 def performance_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations",
-                        max_ratio: float | None = None, points: int = 200) -> pd.DataFrame:
+                        max_ratio: float | None = None, points: int = 200, *, coverage: str = "common",
+                        gap_tol: float | None = None) -> pd.DataFrame:
     """Dolan and Moré's performance profile: fraction of test problems a solver solves within ratio r of the best.
 
     ``ratio = cost / min over solvers of cost`` per test problem (inf when the
     solver fails; every solver failing leaves the problem unsolved for all).
     Returns ``solver, ratio, proportion`` on a log grid from 1 to ``max_ratio``
     (default: the largest finite ratio, at least 4), with r = 4 included.
+    Coverage and gap tolerance as in :func:`solve_costs`.
     """
-    ratios = _ratios(solve_costs(runs, trace, tau, axis))
+    costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
+    ratios = _ratios(costs)
     finite = ratios["ratio"].to_numpy()[np.isfinite(ratios["ratio"].to_numpy())]
     top = max_ratio if max_ratio is not None else max(4.0, finite.max() * 1.05 if finite.size else 4.0)
     grid = np.unique(np.r_[np.geomspace(1.0, top, points), 4.0 if top >= 4 else []])
-    return _fraction_solved(ratios, "ratio", grid)
+    return _fraction_solved(ratios, "ratio", grid, costs.attrs["coverage"])
 
 
 def _ratios(costs: pd.DataFrame) -> pd.DataFrame:
@@ -583,7 +818,7 @@ def _ratios(costs: pd.DataFrame) -> pd.DataFrame:
 
 
 def performance_score(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations",
-                      max_ratio: float = 4.0) -> pd.DataFrame:
+                      max_ratio: float = 4.0, *, coverage: str = "common", gap_tol: float | None = None) -> pd.DataFrame:
     """AlgoPerf-style score: area under the performance profile over r in [1, max_ratio], divided by max_ratio - 1.
 
     Exact for the step function: each test problem solved at ratio r <= max_ratio
@@ -592,31 +827,34 @@ def performance_score(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3
     """
     if not max_ratio > 1:
         raise ParameterError(f"max_ratio must be > 1, got {max_ratio}")
-    ratios = _ratios(solve_costs(runs, trace, tau, axis))
+    costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
+    ratios = _ratios(costs)
     rows = []
     for solver, group in ratios.groupby("solver", sort=True):
         r = group["ratio"].to_numpy()
         inside = r[r <= max_ratio]
         score = float(np.sum(max_ratio - inside) / ((max_ratio - 1) * len(r)))
         rows.append((solver, score, float(np.isfinite(r).mean())))
-    return pd.DataFrame(rows, columns=["solver", "score", "solved"]).sort_values("score", ascending=False, ignore_index=True)
+    table = pd.DataFrame(rows, columns=["solver", "score", "solved"]).sort_values("score", ascending=False, ignore_index=True)
+    table.attrs["coverage"] = costs.attrs["coverage"]
+    return table
 
 
 def data_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations",
-                 points: int = 200) -> pd.DataFrame:
+                 points: int = 200, *, coverage: str = "common", gap_tol: float | None = None) -> pd.DataFrame:
     """Moré and Wild's data profile: fraction of test problems solved within a budget of kappa (dim + 1) units of ``axis``.
 
     ``d(kappa) = |{p : cost_p / (dim_p + 1) <= kappa}| / |P|`` (``dim + 1``
     evaluations make one simplex gradient). Returns ``solver, budget, proportion``.
     """
-    costs = solve_costs(runs, trace, tau, axis)
+    costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
     costs["budget"] = costs["cost"] / (costs["dim"].astype(float).clip(lower=0) + 1.0)
     finite = costs["budget"].to_numpy()[np.isfinite(costs["budget"].to_numpy())]
     positive = finite[finite > 0]
     low = positive.min() if positive.size else 0.1
     high = max(positive.max() * 1.05, low * 10) if positive.size else 10.0
     grid = np.unique(np.r_[0.0, np.geomspace(low, high, points)])
-    return _fraction_solved(costs, "budget", grid)
+    return _fraction_solved(costs, "budget", grid, costs.attrs["coverage"])
 
 
 # ---------------------------------------------------------------- learning-rate sensitivity
