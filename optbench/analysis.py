@@ -697,6 +697,25 @@ def _column_quantiles(matrix: np.ndarray, qs: Sequence[float]) -> list[np.ndarra
     return out
 
 
+def _carry_forward(run_index: np.ndarray, n_runs: int, xs: np.ndarray, ys: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """(n_runs, len(grid)): for each run and grid value g, ``ys`` at the run's last row with ``xs <= g`` (NaN if none).
+
+    Rows belong to runs ``run_index`` (0 .. n_runs - 1), in any order. One
+    searchsorted for all runs: each run's x is offset by its index times a span.
+    """
+    if len(xs) == 0 or len(grid) == 0:
+        return np.full((n_runs, len(grid)), np.nan)
+    span = (np.nanmax(np.abs(np.r_[xs, grid])) + 1.0) * 2.0
+    order = np.lexsort((xs, run_index))
+    keys, values, owners = (run_index * span + xs)[order], ys[order], run_index[order]
+    queries = np.arange(n_runs)[:, None] * span + grid[None, :]
+    position = np.searchsorted(keys, queries.ravel(), side="right") - 1
+    valid = position >= 0
+    owner = np.where(valid, owners[np.maximum(position, 0)], -1)
+    same = valid & (owner == np.repeat(np.arange(n_runs), len(grid)))
+    return np.where(same, values[np.maximum(position, 0)], np.nan).reshape(n_runs, len(grid))
+
+
 def convergence(runs: pd.DataFrame, trace: pd.DataFrame, axis: str = "evaluations", points: int = 80,
                 floor: float = 1e-16) -> pd.DataFrame:
     """Median and interquartile range over seeds of the best-so-far ``f_gap`` on a common grid of ``axis``.
@@ -729,18 +748,7 @@ def convergence(runs: pd.DataFrame, trace: pd.DataFrame, axis: str = "evaluation
             index = rows[local]
             run_ids = trace["run"].to_numpy()[index]
             unique_runs, run_index = np.unique(run_ids, return_inverse=True)
-            # vectorised searchsorted per run: offset each run's x by its index times a span
-            xs = x_all[index]
-            span = (np.nanmax(np.abs(np.r_[xs, grid])) + 1.0) * 2.0
-            keys = run_index * span + xs
-            order = np.lexsort((xs, run_index))
-            keys, gaps = keys[order], gap[index][order]
-            queries = np.arange(len(unique_runs))[:, None] * span + grid[None, :]
-            position = np.searchsorted(keys, queries.ravel(), side="right") - 1
-            valid = position >= 0
-            owner = np.where(valid, run_index[order][np.maximum(position, 0)], -1)
-            same = valid & (owner == np.repeat(np.arange(len(unique_runs)), len(grid)))
-            values = np.where(same, gaps[np.maximum(position, 0)], np.nan).reshape(len(unique_runs), len(grid))
+            values = _carry_forward(run_index, len(unique_runs), x_all[index], gap[index], grid)
             median, q25, q75 = _column_quantiles(values, [0.5, 0.25, 0.75])
             first = sub.iloc[local[0]]
             frames.append(pd.DataFrame({
@@ -750,6 +758,179 @@ def convergence(runs: pd.DataFrame, trace: pd.DataFrame, axis: str = "evaluation
             }))
     table = pd.concat(frames, ignore_index=True)
     return table[table["runs"] > 0].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- fixed budget
+BUDGET_QUANTILES = {"gap_q10": 0.1, "gap_q25": 0.25, "gap_median": 0.5, "gap_q75": 0.75, "gap_q90": 0.9}
+
+
+def default_budgets(dim: int, largest: float) -> np.ndarray:
+    """IOHprofiler-style budgets ``dim * 10^j``, j = 0, 1, ..., up to the first one >= ``largest`` (at least one)."""
+    base = float(max(int(dim), 1))
+    count = 1
+    while base * 10.0 ** (count - 1) < largest and count < 30:
+        count += 1
+    return base * 10.0 ** np.arange(count)
+
+
+def _check_budgets(budgets: Iterable[float] | None) -> np.ndarray | None:
+    if budgets is None:
+        return None
+    try:
+        values = np.unique(np.atleast_1d(np.asarray(budgets, dtype=float)).ravel())
+    except (TypeError, ValueError):
+        raise ParameterError(f"budgets must be a list of numbers, got {budgets!r}") from None
+    if values.size == 0 or not np.all(np.isfinite(values) & (values >= 0)):
+        raise ParameterError(f"budgets must be a non-empty list of finite numbers >= 0, got {budgets!r}")
+    return values
+
+
+def _quantiles_inf(matrix: np.ndarray, qs: Sequence[float]) -> list[np.ndarray]:
+    """Linear-interpolated quantiles of each column (numpy's default method) where values may be +inf.
+
+    An interpolation between a finite value and +inf is +inf; NaN never occurs.
+    """
+    ordered = np.sort(matrix, axis=0)
+    n = matrix.shape[0]
+    out = []
+    for q in qs:
+        position = q * (n - 1)
+        below = int(np.floor(position))
+        above = min(below + 1, n - 1)
+        low, high = ordered[below], ordered[above]
+        fraction = position - below
+        same = (low == high) | (fraction == 0)
+        with np.errstate(invalid="ignore"):
+            value = np.where(same, low, low + fraction * (np.where(same, low, high) - low))
+        out.append(np.where(np.isinf(high) & ~same, np.inf, value))
+    return out
+
+
+def _gaps_at_budgets(runs: pd.DataFrame, trace: pd.DataFrame, budgets: np.ndarray | None, axis: str):
+    """Per problem: (problem, run ids, budgets, best-so-far gap of each run at each budget, still running).
+
+    The gap at budget B is the run's best-so-far gap at its last trace row with
+    axis value <= B; +inf when it has none (no row yet, or no trace at all).
+    A run is still running at B when its total on ``axis`` exceeds B.
+    """
+    x_all = trace[axis].to_numpy(dtype=float)
+    usable = np.isfinite(x_all)
+    gap = _best_so_far(trace)
+    trace_run = trace["run"].to_numpy()
+    total = runs[axis].to_numpy(dtype=float)
+    for problem, members in runs.groupby("problem_label", sort=True).indices.items():
+        run_ids = runs["run"].to_numpy()[members]
+        local = np.full(len(runs), -1)
+        local[run_ids] = np.arange(len(run_ids))
+        rows = np.flatnonzero(usable & (local[trace_run] >= 0))
+        grid = budgets
+        if grid is None:
+            largest = max(np.nanmax(total[run_ids], initial=0.0), np.max(x_all[rows], initial=0.0))
+            grid = default_budgets(int(runs["dim"].to_numpy()[members[0]]), largest)
+        values = _carry_forward(local[trace_run[rows]], len(run_ids), x_all[rows], gap[rows], grid)
+        values = np.where(np.isnan(values), np.inf, values)
+        running = total[run_ids][:, None] > grid[None, :]
+        yield problem, run_ids, grid, values, running
+
+
+def fixed_budget(runs: pd.DataFrame, trace: pd.DataFrame, budgets: Iterable[float] | None = None,
+                 axis: str = "evaluations", *, gap_tol: float | None = None) -> pd.DataFrame:
+    """Fixed-budget view (IOHprofiler): the best-so-far gap each solver reached at each budget.
+
+    One row per (problem_label, solver, budget). A run's gap at budget B is its
+    best-so-far ``f_gap`` at the last trace row whose ``axis`` value is <= B
+    (+inf if it has none yet, or never recorded one: an errored run); the
+    columns ``gap_q10, gap_q25, gap_median, gap_q75, gap_q90`` are its
+    quantiles over the solver's runs (numpy's linear interpolation; +inf
+    propagates), gaps as computed. ``running``: the fraction of runs whose total
+    on ``axis`` exceeds B (still running there). ``budgets``: absolute values
+    on ``axis`` for every problem, or None for ``dim * 10^j`` per problem, j = 0,
+    1, ... up to the largest value any run reached. Also ``n_runs``, ``axis``,
+    ``budget_per_dim`` (budget / dim), ``below_tol`` (fraction of runs whose gap
+    is at or below the gap tolerance there, i.e. solved up to round-off).
+    """
+    _check_axis(axis)
+    grid = _check_budgets(budgets)
+    runs, trace = prepare(runs, trace)
+    tol = tolerance(runs, gap_tol)
+    frames = []
+    for problem, run_ids, budget, gaps, running in _gaps_at_budgets(runs, trace, grid, axis):
+        solvers = runs["solver"].to_numpy()[run_ids]
+        for solver in np.unique(solvers):
+            mine = solvers == solver
+            first = runs.iloc[run_ids[mine][0]]
+            table = {"problem_label": problem, "solver": solver, "method_label": first["method_label"],
+                     "step_label": first["step_label"], "axis": axis, "budget": budget,
+                     "budget_per_dim": budget / max(int(first["dim"]), 1), "n_runs": int(mine.sum())}
+            for name, value in zip(BUDGET_QUANTILES, _quantiles_inf(gaps[mine], list(BUDGET_QUANTILES.values()))):
+                table[name] = value
+            table["running"] = running[mine].mean(axis=0)
+            table["below_tol"] = (gaps[mine] <= tol[run_ids[mine]][:, None]).mean(axis=0)
+            frames.append(pd.DataFrame(table))
+    columns = ["problem_label", "solver", "method_label", "step_label", "axis", "budget", "budget_per_dim", "n_runs",
+               *BUDGET_QUANTILES, "running", "below_tol"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def budget_ecdf(runs: pd.DataFrame, trace: pd.DataFrame, budgets: Iterable[float] | None = None,
+                axis: str = "evaluations", targets: Iterable[float] | None = None, bootstrap: int = 200,
+                confidence: float = 0.95, seed: int = 0, *, coverage: str = "common",
+                gap_tol: float | None = None) -> pd.DataFrame:
+    """Fixed-budget ECDF per solver: fraction of (problem, budget, seed) triples whose gap is <= each target.
+
+    Gaps at budgets as in :func:`fixed_budget`, made tolerant (at or below the
+    gap tolerance counts as 0). ``proportion(t)`` = mean over problems (each
+    weighted equally) of the mean over the solver's runs there of the fraction
+    of budgets at which the run's gap is <= t, for each target t of the ladder
+    (COCO's by default). Bands: the same percentile bootstrap as
+    :func:`runtime_ecdf` (runs resampled within problems). Problems and solvers
+    follow :func:`coverage`. Returns ``solver, method_label, step_label, target,
+    proportion, lower, upper, axis``, targets descending (easiest first).
+    """
+    _check_axis(axis)
+    _check_band(bootstrap, confidence)
+    ladder = _check_targets(targets)
+    grid = _check_budgets(budgets)
+    runs, trace = prepare(runs, trace)
+    cover = _cover(runs, coverage)
+    tol = tolerance(runs, gap_tol)
+    curves, owners = [], []
+    for problem, run_ids, _, gaps, _ in _gaps_at_budgets(runs, trace, grid, axis):
+        if problem not in cover.problems:
+            continue
+        gaps = tolerant(gaps, tol[run_ids][:, None])
+        curves.append((gaps[:, :, None] <= ladder[None, None, :]).mean(axis=1))  # (runs, targets)
+        owners.append(run_ids)
+    frames = []
+    if curves:
+        curves_all, run_ids = np.concatenate(curves), np.concatenate(owners)
+        solvers, problems = runs["solver"].to_numpy()[run_ids], runs["problem_label"].to_numpy()[run_ids]
+        rng = np.random.default_rng(seed)
+        for solver in cover.solvers:
+            mine = solvers == solver
+            proportion, lower, upper = _ecdf_bands(curves_all[mine], problems[mine], bootstrap, rng, confidence)
+            first = runs.iloc[run_ids[mine][0]]
+            frames.append(pd.DataFrame({"solver": solver, "method_label": first["method_label"], "step_label": first["step_label"],
+                                        "target": ladder, "proportion": proportion, "lower": lower, "upper": upper, "axis": axis}))
+    columns = ["solver", "method_label", "step_label", "target", "proportion", "lower", "upper", "axis"]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    table.attrs["coverage"] = cover
+    return table
+
+
+# ---------------------------------------------------------------- fair axes
+def fair_axes(runs: pd.DataFrame, default: str = "evaluations") -> dict[str, str]:
+    """The default axis per problem: ``"epochs"`` where full-batch and minibatch solvers meet, else ``default``.
+
+    On a finite sum, a full-batch gradient costs n_samples sample gradients and
+    a minibatch one batch_size; only epochs (sample gradients / n_samples) put
+    them on one scale. Returns problem_label -> axis.
+    """
+    _check_axis(default)
+    runs, _ = prepare(runs, None)
+    minibatch = runs["batch_size"].notna() & (runs["batch_size"].astype("Float64").fillna(0) > 0)
+    mixed = minibatch.groupby(runs["problem_label"]).agg(lambda m: bool(m.any() and not m.all()))
+    return {problem: ("epochs" if is_mixed else default) for problem, is_mixed in mixed.items()}
 
 
 # ---------------------------------------------------------------- profiles
