@@ -1,26 +1,33 @@
-"""Executors: run the cells of a suite serially, in worker processes, or on Dask.
+"""Executors: run the units of a suite serially, in worker processes, or on Dask.
 
-One cell (all its seeds, batched) is the unit of work. Whichever executor runs
-it, a cell gives the same bits: its random streams come from its key and seeds.
+A *unit* is a tuple of cells that run together (a batch group; today one cell
+each unless the suite groups them). ``run_unit(cells)`` gives each cell's tables.
+Whichever executor runs it, a cell gives the same bits: its random streams come
+from its key and seeds.
 
-- ``serial``: in this process, in suite order. A cell's timeout is enforced by
-  ``SIGALRM`` (main thread, POSIX), which interrupts Python code.
+- ``serial``: in this process, in suite order. A unit with a timeout runs in a
+  child process (``python -m optbench.execute``) killed at the deadline, so a
+  plugin can neither swallow the timeout nor end the suite (``os._exit``, a
+  segfault). Without a timeout it runs here: an exception or ``SystemExit`` is
+  the cell's ``error``; ``os._exit`` or a segfault ends the suite (give the suite
+  a timeout to contain such plugins).
 - ``processes``: ``jobs`` long-lived worker processes (``spawn`` context, one
-  BLAS thread each), one cell at a time per worker. A cell over its deadline is
-  stopped by terminating its worker, which is then replaced.
+  BLAS thread each), one unit at a time per worker. A unit over its deadline is
+  stopped by killing its worker, which is then replaced.
 - ``dask``: ``distributed`` futures, on a ``LocalCluster`` started here or on a
-  running cluster (``scheduler="tcp://host:port"``). A cell with a timeout runs
-  in a child process of the Dask worker (``python -m optbench.execute``) that is
-  killed at the deadline, because a hung task in a Dask worker thread cannot be
-  stopped; a cell without a timeout runs in the worker thread directly.
+  running cluster (``scheduler="tcp://host:port"``). A unit with a timeout runs
+  in a child process of the Dask worker, killed at the deadline or when the task
+  is cancelled (the driver died or stopped); a unit without a timeout runs in the
+  worker thread.
 
-The hard deadline of a cell is ``timeout + 1 s + timeout / 4``: ``optbench.run``
-itself stops a cell whose loop is still iterating at ``timeout`` (status
-``timeout`` with the iterates reached), and the kill is for code that hangs.
+The hard deadline of a cell is ``timeout + 1 s + timeout / 4`` (a unit's: the sum
+over its cells): ``optbench.run`` itself stops a loop still iterating at
+``timeout`` (status ``timeout`` with the iterates reached), and the kill is for
+code that hangs.
 
-Failures stay inside their cell: an exception gives status ``error`` with the
-message and traceback for every seed, a kill gives ``timeout``, a dead worker
-``error``; the suite goes on. Only the driver writes results (``optbench.store``).
+No orphans: every worker and child process dies with its parent (Linux
+``PR_SET_PDEATHSIG`` and a watchdog thread polling the parent PID); the driver
+turns SIGTERM/SIGHUP into an interruption that stops its children.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from __future__ import annotations
 import collections
 import os
 import pickle
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,46 +50,103 @@ from multiprocessing import connection
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-import numpy as np
 import pandas as pd
 
+from optbench.engine import tables as _tables
+from optbench.engine.tables import FAILED_STATUSES, CellTables
 from optbench.registry import ParameterError, did_you_mean, load_plugin
-from optbench.run import RUN_COLUMNS, TRACE_COLUMNS, run
-from optbench.store import FAILED_STATUSES, Store, provenance
+from optbench.store import FolderLock, Store, _concat, prepare_folder, provenance
 from optbench.suite import Cell, Suite, load_suite
 
-__all__ = ["EXECUTORS", "run_cell", "run_suite", "SuiteResult", "hard_deadline", "failed_cell"]
+__all__ = ["EXECUTORS", "run_cell", "run_unit", "run_suite", "SuiteResult", "hard_deadline", "failed_cell",
+           "Interrupted", "ExecutorLost", "size_estimate"]
 
 EXECUTORS = ("serial", "processes", "dask")
-CellOutput = tuple[pd.DataFrame, pd.DataFrame]
+Unit = tuple[Cell, ...]
+Finished = tuple[Cell, CellTables]
 _loaded_plugins: set[str] = set()  # plugin files already imported in this process
+_BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class Interrupted(KeyboardInterrupt):
+    """The driver got SIGINT, SIGTERM or SIGHUP; ``signum`` says which (exit status 128 + signum)."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class ExecutorLost(RuntimeError):
+    """The executor went away (a lost Dask scheduler, no workers): unfinished cells were left not run."""
 
 
 def hard_deadline(timeout: float | None) -> float | None:
-    """Seconds after which a cell with ``timeout`` is killed."""
+    """Seconds after which a cell with ``timeout`` is killed: ``timeout + 1 + timeout / 4``."""
     return None if timeout is None else timeout + 1.0 + 0.25 * timeout
 
 
-# ---------------------------------------------------------------- one cell
-def failed_cell(cell: Cell, status: str, message: str) -> CellOutput:
+def unit_deadline(unit: Sequence[Cell]) -> float | None:
+    """The sum of the hard deadlines of the unit's cells (None if one has no timeout)."""
+    limits = [hard_deadline(cell.timeout) for cell in unit]
+    return None if any(limit is None for limit in limits) else float(sum(limits))
+
+
+# ---------------------------------------------------------------- dying with the parent
+def die_with_parent(parent: int, cleanup: Callable[[], None] | None = None) -> None:
+    """End this process when ``parent`` ends: ``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread.
+
+    ``cleanup`` runs first (e.g. removing a temporary folder) when the watchdog sees the parent gone.
+    """
+    def leave(*_):
+        if cleanup is not None:
+            cleanup()
+        os._exit(1)
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            deathsig = signal.SIGKILL if cleanup is None else signal.SIGTERM
+            if cleanup is not None:
+                signal.signal(signal.SIGTERM, leave)
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(deathsig), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError, ValueError):
+            pass
+    if os.getppid() != parent:  # the parent died before we could ask
+        leave()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        leave()
+
+    threading.Thread(target=watch, name="optbench-parent-watch", daemon=True).start()
+
+
+@contextmanager
+def _signals_interrupt():
+    """In the main thread, SIGTERM and SIGHUP raise :class:`Interrupted` (so children are stopped)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# ---------------------------------------------------------------- one cell, one unit
+def failed_cell(cell: Cell, status: str, message: str) -> CellTables:
     """The tables of a cell that produced no result: one row per seed with ``status`` and ``message``."""
-    n = len(cell.seeds)
-    keys = {column: [cell.description.get(column)] * n for column in RUN_COLUMNS if column in cell.description}
-    runs = pd.DataFrame({
-        **keys,
-        "seed": np.asarray(cell.seeds, dtype=np.int64),
-        "status": [status] * n,
-        "f": np.full(n, np.nan), "f_opt": np.full(n, np.nan), "f_gap": np.full(n, np.nan),
-        "iterations": np.zeros(n, dtype=np.int64), "f_evals": np.zeros(n, dtype=np.int64),
-        "g_evals": np.zeros(n, dtype=np.int64), "epochs": np.full(n, np.nan), "time": np.full(n, np.nan),
-        "message": [message] * n,
-    })[RUN_COLUMNS]
-    trace = pd.DataFrame({column: pd.Series(dtype=object if column in cell.description else float) for column in TRACE_COLUMNS})
-    return runs, trace
-
-
-class _Timeout(BaseException):
-    """Raised by SIGALRM in the serial executor (a BaseException, so cell code cannot swallow it)."""
+    description = dict(cell.description)
+    return CellTables(_tables.failed_runs(description, cell.seeds, status, message),
+                      _tables.empty_table("trace", description), _tables.empty_table("hits", description))
 
 
 def _load_plugins(paths: Sequence[str]) -> None:
@@ -90,73 +156,167 @@ def _load_plugins(paths: Sequence[str]) -> None:
             _loaded_plugins.add(path)
 
 
-def run_cell(cell: Cell) -> CellOutput:
-    """Run one cell; never raises for a failure inside the cell (status ``error``)."""
+def _error_message(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+
+
+def run_cell(cell: Cell) -> CellTables:
+    """Run one cell; a failure inside it (an exception, ``SystemExit``, a bad table) is status ``error``."""
+    import optbench as ob
+
     try:
         _load_plugins(cell.plugins)
-        result = run(**cell.run_kwargs())
-    except _Timeout:
-        raise
-    except Exception as exc:  # noqa: BLE001 -- a failing cell must not stop the suite
-        message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
-        return failed_cell(cell, "error", message)
-    return result.runs, result.trace
+        result = ob.run(**cell.run_kwargs())
+        hits = getattr(result, "hits", None)
+        if hits is None:
+            hits = _tables.empty_table("hits", dict(cell.description))
+        tables = CellTables(result.runs, result.trace, hits)
+        pickle.dumps(tables)  # a table that cannot travel back to the driver fails here, in its cell
+        return tables
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- a failing cell must not stop the suite
+        return failed_cell(cell, "error", _error_message(exc))
+
+
+def run_unit(cells: Sequence[Cell]) -> list[Finished]:
+    """Run the cells of one unit (a batch group): ``[(cell, CellTables), ...]`` in the unit's order."""
+    return [(cell, run_cell(cell)) for cell in cells]
 
 
 def _timeout_message(cell: Cell) -> str:
     return f"cell exceeded its timeout of {cell.timeout:g} s and was stopped after {hard_deadline(cell.timeout):g} s"
 
 
-@contextmanager
-def _alarm(seconds: float | None):
-    usable = seconds is not None and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield
-        return
-
-    def ring(signum, frame):
-        raise _Timeout()
-
-    previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+def _unit_failed(unit: Sequence[Cell], status: str, message: str | None = None) -> list[Finished]:
+    return [(cell, failed_cell(cell, status, message or _timeout_message(cell))) for cell in unit]
 
 
-# ---------------------------------------------------------------- executors (generators of finished cells)
-def _serial(cells: Sequence[Cell], jobs: int, scheduler: str | None) -> Iterator[tuple[Cell, CellOutput]]:
-    for cell in cells:
+# ---------------------------------------------------------------- a unit in a child process
+def _child_environment() -> dict[str, str]:
+    env = {**os.environ}
+    for name in _BLAS_THREADS:
+        env.setdefault(name, "1")
+    return env
+
+
+def _exit_description(code: int | None) -> str:
+    if code is not None and code < 0:
         try:
-            with _alarm(hard_deadline(cell.timeout)):
-                output = run_cell(cell)
-        except _Timeout:
-            output = failed_cell(cell, "timeout", _timeout_message(cell))
-        yield cell, output
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
-def _worker_loop(conn) -> None:
-    """A processes-executor worker: receive a cell, send back its tables, until told to stop."""
+def run_unit_in_child(unit: Sequence[Cell], startup_limit: float = 120.0,
+                      cancelled: Callable[[], bool] | None = None) -> list[Finished]:
+    """``python -m optbench.execute`` on ``unit``, killed ``unit_deadline`` seconds after its imports end.
+
+    The child touches a marker file once its imports are done, so the deadline does
+    not count the interpreter's start-up. ``cancelled()``, polled, stops the child early
+    (the result is then the unit's ``error``). The child dies with this process.
+    """
+    folder = tempfile.mkdtemp(prefix="optbench-cell-")
+    try:
+        source, target, marker = (Path(folder) / name for name in ("unit.pickle", "result.pickle", "started"))
+        source.write_bytes(pickle.dumps(tuple(unit)))
+        with tempfile.TemporaryFile(mode="w+", dir=folder) as errors:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "optbench.execute", str(source), str(target), str(marker), str(os.getpid())],
+                stdout=subprocess.DEVNULL, stderr=errors, stdin=subprocess.DEVNULL, env=_child_environment(),
+            )
+            try:
+                outcome = _watch_child(child, unit, target, marker, startup_limit, cancelled)
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait(10)
+            if outcome is not None:
+                return outcome
+            if child.returncode != 0 or not target.is_file():
+                errors.seek(0)
+                return _unit_failed(unit, "error", f"the cell's process failed ({_exit_description(child.returncode)}): "
+                                                   f"{errors.read()[-2000:]}")
+        return pickle.loads(target.read_bytes())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _watch_child(child, unit, target: Path, marker: Path, startup_limit: float, cancelled) -> list[Finished] | None:
+    """Wait for ``child``; the unit's failed tables if it had to be killed, None when it ended by itself."""
+    launched, started = time.monotonic(), None
+    deadline = unit_deadline(unit)
+    while child.poll() is None:
+        if target.exists():  # finished; the interpreter is shutting down
+            child.wait(60)
+            return None
+        now = time.monotonic()
+        if started is None and marker.exists():
+            started = now
+        if started is None:
+            limit = launched + startup_limit
+        else:
+            limit = None if deadline is None else started + deadline
+        if cancelled is not None and cancelled():
+            child.kill()
+            return _unit_failed(unit, "error", "the task was cancelled")
+        if limit is not None and now > limit:
+            child.kill()
+            child.wait(10)
+            if started is None:
+                return _unit_failed(unit, "error", f"the cell's process did not start within {startup_limit:g} s")
+            return _unit_failed(unit, "timeout")
+        time.sleep(0.02)
+    return None
+
+
+def _subprocess_main(argv: list[str]) -> int:
+    """``python -m optbench.execute UNIT.pickle RESULT.pickle STARTED PARENT_PID``: run one unit in a fresh process."""
+    source, target = Path(argv[0]), Path(argv[1])
+    if len(argv) > 3:
+        die_with_parent(int(argv[3]), cleanup=lambda: shutil.rmtree(source.parent, ignore_errors=True))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
+    unit = pickle.loads(source.read_bytes())
+    for cell in unit:
+        _load_plugins(cell.plugins)
+    if len(argv) > 2:
+        Path(argv[2]).touch()  # imports done: the unit's clock starts now
+    output = run_unit(unit)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_bytes(pickle.dumps(output))
+    os.replace(temporary, target)
+    return 0
+
+
+# ---------------------------------------------------------------- serial
+def _serial(units: Sequence[Unit], jobs: int, options: dict[str, Any]) -> Iterator[Finished]:
+    for unit in units:
+        if unit_deadline(unit) is not None:
+            yield from run_unit_in_child(unit)
+        else:
+            yield from run_unit(unit)
+
+
+# ---------------------------------------------------------------- processes
+def _worker_loop(conn, parent: int) -> None:
+    """A processes-executor worker: receive a unit, send back its tables, until told to stop."""
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
-    conn.send("ready")  # imports done: cells sent from now on are timed from when they are sent
+    conn.send("ready")  # imports done: units sent from now on are timed from when they are sent
     while True:
         try:
-            cell = conn.recv()
+            unit = conn.recv()
         except EOFError:
             return
-        if cell is None:
+        if unit is None:
             return
-        conn.send((cell.key, run_cell(cell)))
+        conn.send(run_unit(unit))
 
 
 @contextmanager
 def _single_threaded_blas():
     """Worker processes inherit one BLAS/OpenMP thread each (unless the user chose otherwise)."""
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {name: os.environ.get(name) for name in names}
-    for name in names:
+    saved = {name: os.environ.get(name) for name in _BLAS_THREADS}
+    for name in _BLAS_THREADS:
         os.environ.setdefault(name, "1")
     try:
         yield
@@ -170,167 +330,196 @@ def _single_threaded_blas():
 class _Slot:
     process: Any
     conn: Any
-    cell: Cell | None = None
+    unit: Unit | None = None
     deadline: float | None = None
     ready: bool = False
 
 
-def _processes(cells: Sequence[Cell], jobs: int, scheduler: str | None) -> Iterator[tuple[Cell, CellOutput]]:
-    if not cells:
-        return
-    import multiprocessing
+class _Pool:
+    """The worker processes of the ``processes`` executor."""
 
-    context = multiprocessing.get_context("spawn")
+    def __init__(self, size: int):
+        import multiprocessing
 
-    def start() -> _Slot:
-        parent, child = context.Pipe()
+        self.context = multiprocessing.get_context("spawn")
+        self.slots = [self.start() for _ in range(size)]
+
+    def start(self) -> _Slot:
+        parent, child = self.context.Pipe()
         with _single_threaded_blas():
-            process = context.Process(target=_worker_loop, args=(child,), daemon=True, name="optbench-worker")
+            process = self.context.Process(target=_worker_loop, args=(child, os.getpid()), daemon=True,
+                                           name="optbench-worker")
             process.start()
         child.close()
         return _Slot(process, parent)
 
+    def replace(self, index: int, kill: bool) -> None:
+        slot = self.slots[index]
+        if kill:
+            slot.process.kill()
+        self.stop(slot, 5)
+        self.slots[index] = self.start()
+
+    @staticmethod
     def stop(slot: _Slot, wait: float) -> None:
         try:
             slot.conn.send(None)
         except (OSError, ValueError):
             pass
         slot.process.join(wait)
-        if slot.process.is_alive():
-            slot.process.terminate()
-            slot.process.join(5)
-        if slot.process.is_alive():
-            slot.process.kill()
-            slot.process.join(5)
+        for end in (slot.process.terminate, slot.process.kill):
+            if slot.process.is_alive():
+                end()
+                slot.process.join(5)
         slot.conn.close()
 
-    pending = collections.deque(cells)
-    slots = [start() for _ in range(max(1, min(jobs, len(cells))))]
+    def close(self) -> None:
+        for slot in self.slots:
+            if slot.unit is not None:  # interrupted: do not wait for unfinished units
+                slot.process.kill()
+            self.stop(slot, 5)
+
+
+def _processes(units: Sequence[Unit], jobs: int, options: dict[str, Any]) -> Iterator[Finished]:
+    if not units:
+        return
+    pending = collections.deque(units)
+    pool = _Pool(max(1, min(jobs, len(units))))
     try:
-        while pending or any(slot.cell is not None for slot in slots):
-            for slot in slots:
-                if slot.ready and slot.cell is None and pending:
-                    slot.cell = pending.popleft()
-                    limit = hard_deadline(slot.cell.timeout)
-                    slot.deadline = None if limit is None else time.monotonic() + limit
-                    slot.conn.send(slot.cell)
-            busy = [slot for slot in slots if slot.cell is not None or not slot.ready]
+        while pending or any(slot.unit is not None for slot in pool.slots):
+            _dispatch(pool, pending)
+            busy = [slot for slot in pool.slots if slot.unit is not None or not slot.ready]
             deadlines = [slot.deadline for slot in busy if slot.deadline is not None]
             wait = 1.0 if not deadlines else max(0.0, min(1.0, min(deadlines) - time.monotonic()))
             ready = connection.wait([slot.conn for slot in busy], timeout=wait)
-            for index, slot in enumerate(slots):
-                if not slot.ready and slot.conn in ready:
-                    try:
-                        slot.ready = slot.conn.recv() == "ready"
-                    except (EOFError, OSError):
-                        raise RuntimeError(f"an optbench worker process failed to start (exit code {slot.process.exitcode})") from None
-                    continue
-                if slot.cell is None:
-                    continue
-                cell = slot.cell
-                if slot.conn in ready:
-                    try:
-                        key, output = slot.conn.recv()
-                    except (EOFError, OSError):
-                        code = slot.process.exitcode
-                        slot.process.join(5)
-                        slot.cell = None
-                        stop(slot, 0)
-                        slots[index] = start()
-                        yield cell, failed_cell(cell, "error", f"the worker process died while running this cell (exit code {slot.process.exitcode if code is None else code})")
-                        continue
-                    slot.cell = None
-                    yield cell, output
-                elif slot.deadline is not None and time.monotonic() >= slot.deadline:
-                    slot.cell = None
-                    slot.process.kill()
-                    stop(slot, 5)
-                    slots[index] = start()
-                    yield cell, failed_cell(cell, "timeout", _timeout_message(cell))
+            for index in range(len(pool.slots)):
+                yield from _collect(pool, index, ready)
     finally:
-        for slot in slots:
-            if slot.cell is not None:  # interrupted: do not wait for unfinished cells
-                slot.process.kill()
-            stop(slot, 5)
+        pool.close()
 
 
-def _dask_task(cell: Cell) -> CellOutput:
-    """Runs on a Dask worker: the cell in this thread, or in a child process when it has a timeout."""
-    if cell.timeout is None:
-        return run_cell(cell)
-    return _run_in_child_process(cell)
+def _dispatch(pool: _Pool, pending: collections.deque) -> None:
+    for slot in pool.slots:
+        if slot.ready and slot.unit is None and pending:
+            slot.unit = pending.popleft()
+            limit = unit_deadline(slot.unit)
+            slot.deadline = None if limit is None else time.monotonic() + limit
+            slot.conn.send(slot.unit)
 
 
-def _run_in_child_process(cell: Cell, startup_limit: float = 120.0) -> CellOutput:
-    """``python -m optbench.execute`` on ``cell``, killed ``hard_deadline`` seconds after the cell starts.
-
-    The child touches a marker file once its imports are done, so the deadline
-    does not count the interpreter's start-up.
-    """
-    with tempfile.TemporaryDirectory(prefix="optbench-cell-") as folder:
-        source, target, marker = (Path(folder) / name for name in ("cell.pickle", "result.pickle", "started"))
-        source.write_bytes(pickle.dumps(cell))
-        env = {**os.environ}
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env.setdefault(name, "1")
-        with tempfile.TemporaryFile(mode="w+") as errors:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "optbench.execute", str(source), str(target), str(marker)],
-                stdout=subprocess.DEVNULL, stderr=errors, env=env,
-            )
-            try:
-                launched, started = time.monotonic(), None
-                while child.poll() is None:
-                    if target.exists():  # finished; the interpreter is shutting down
-                        child.wait(60)
-                        break
-                    now = time.monotonic()
-                    if started is None and marker.exists():
-                        started = now
-                    limit = launched + startup_limit if started is None else started + hard_deadline(cell.timeout)
-                    if now > limit:
-                        child.kill()
-                        child.wait(10)
-                        if started is None:
-                            return failed_cell(cell, "error", f"the cell's process did not start within {startup_limit:g} s")
-                        return failed_cell(cell, "timeout", _timeout_message(cell))
-                    time.sleep(0.02)
-            finally:
-                if child.poll() is None:
-                    child.kill()
-                    child.wait(10)
-            if child.returncode != 0 or not target.is_file():
-                errors.seek(0)
-                return failed_cell(cell, "error", f"the cell's process failed (exit code {child.returncode}): {errors.read()[-2000:]}")
-        return pickle.loads(target.read_bytes())
+def _collect(pool: _Pool, index: int, ready: list) -> Iterator[Finished]:
+    """What slot ``index`` has to give: a unit's tables, a dead worker's or a killed unit's failures."""
+    slot = pool.slots[index]
+    if not slot.ready and slot.conn in ready:
+        try:
+            slot.ready = slot.conn.recv() == "ready"
+        except (EOFError, OSError):
+            raise RuntimeError(f"an optbench worker process failed to start ({_exit_description(slot.process.exitcode)})") from None
+        return
+    unit = slot.unit
+    if unit is None:
+        return
+    if slot.conn in ready:
+        try:
+            output = slot.conn.recv()
+        except (EOFError, OSError):
+            slot.process.join(5)
+            code = slot.process.exitcode
+            slot.unit = None
+            pool.replace(index, kill=False)
+            yield from _unit_failed(unit, "error", f"the worker process died while running this cell ({_exit_description(code)})")
+            return
+        slot.unit = None
+        yield from output
+    elif slot.deadline is not None and time.monotonic() >= slot.deadline:
+        slot.unit = None
+        pool.replace(index, kill=True)
+        yield from _unit_failed(unit, "timeout")
 
 
-def _dask(cells: Sequence[Cell], jobs: int, scheduler: str | None) -> Iterator[tuple[Cell, CellOutput]]:
-    if not cells:
+# ---------------------------------------------------------------- dask
+_ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://[^\s/:]+:\d{1,5}$")
+
+
+def _task_cancelled() -> bool:
+    """Inside a Dask task: whether the scheduler has let go of it (the client died or cancelled it)."""
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+
+        worker, key = get_worker(), thread_state.key
+    except Exception:  # noqa: BLE001 -- not in a Dask task
+        return False
+    task = worker.state.tasks.get(key)
+    return task is None or task.state in ("cancelled", "released", "forgotten")
+
+
+def _dask_task(unit: Unit) -> list[Finished]:
+    """Runs on a Dask worker: the unit in this thread, or in a child process when it has a timeout."""
+    if unit_deadline(unit) is None:
+        return run_unit(unit)
+    return run_unit_in_child(unit, cancelled=_task_cancelled)
+
+
+def _connect(scheduler: str | None, jobs: int, options: dict[str, Any]):
+    from distributed import Client, LocalCluster
+
+    if not scheduler:
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(cluster), cluster
+    if not _ADDRESS.match(scheduler):
+        raise ParameterError(f"--scheduler {scheduler!r} is not a scheduler address; expected tcp://HOST:PORT")
+    seconds = options.get("connect_timeout", 10.0)
+    try:
+        client = Client(scheduler, timeout=seconds)
+    except (OSError, TimeoutError) as exc:
+        raise ParameterError(f"cannot reach the Dask scheduler at {scheduler} within {seconds:g} s "
+                             f"({type(exc).__name__}); check --scheduler and that `dask scheduler` is running") from None
+    return client, None
+
+
+def _wait_for_workers(client, scheduler: str, options: dict[str, Any]) -> None:
+    """Return once a worker is connected; say so after a few seconds; give up after ``worker_timeout``."""
+    limit = options.get("worker_timeout")
+    notice = min(5.0, limit) if limit is not None else 5.0
+    try:
+        client.wait_for_workers(1, timeout=notice)
+        return
+    except (TimeoutError, OSError):
+        pass
+    notify = options.get("notify") or (lambda text: print(text, file=sys.stderr, flush=True))
+    wait = "" if limit is None else f" (giving up after {limit:g} s)"
+    notify(f"optbench: no Dask worker is connected to {scheduler}; waiting for one{wait}: start one with "
+           f"`dask worker {scheduler}`")
+    try:
+        client.wait_for_workers(1, timeout=None if limit is None else max(0.0, limit - notice))
+    except (TimeoutError, OSError):
+        raise ExecutorLost(f"no Dask worker connected to {scheduler} within {limit:g} s; nothing was run") from None
+
+
+def _dask(units: Sequence[Unit], jobs: int, options: dict[str, Any]) -> Iterator[Finished]:
+    if not units:
         return
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import as_completed
     except ImportError:  # pragma: no cover -- distributed is in the [dask] extra
         raise ParameterError("the dask executor needs the 'distributed' package: pip install 'optbench[dask]'") from None
-    cluster = None
-    if scheduler:
-        client = Client(scheduler, timeout=30)
-    else:
-        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
+    scheduler = options.get("scheduler")
+    client, cluster = _connect(scheduler, jobs, options)
     futures = {}
     try:
+        if scheduler:
+            _wait_for_workers(client, scheduler, options)
         run_id = os.urandom(4).hex()
-        for cell in cells:
-            futures[client.submit(_dask_task, cell, key=f"optbench-{cell.key}-{run_id}", pure=False)] = cell
+        for number, unit in enumerate(units):
+            futures[client.submit(_dask_task, unit, key=f"optbench-{unit[0].key}-{run_id}-{number}", pure=False)] = unit
+        left = len(futures)
         for future in as_completed(list(futures)):
-            cell = futures[future]
-            try:
-                output = future.result()
-            except Exception as exc:  # noqa: BLE001 -- e.g. the worker died
-                output = failed_cell(cell, "error", f"the Dask task failed: {type(exc).__name__}: {exc}")
+            unit = futures[future]
+            output = _dask_output(client, future, unit, scheduler, left)
             future.release()
-            yield cell, output
+            left -= 1
+            yield from output
     finally:
         for future in futures:
             future.cancel()
@@ -339,9 +528,37 @@ def _dask(cells: Sequence[Cell], jobs: int, scheduler: str | None) -> Iterator[t
             cluster.close()
 
 
-_EXECUTORS: dict[str, Callable[..., Iterator[tuple[Cell, CellOutput]]]] = {
-    "serial": _serial, "processes": _processes, "dask": _dask,
-}
+def _dask_output(client, future, unit: Unit, scheduler: str | None, left: int) -> list[Finished]:
+    """A finished future's tables; a lost scheduler raises :class:`ExecutorLost` (cells left not run)."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 -- a dead worker, a lost scheduler
+        if future.status == "cancelled" or client.status != "running" or "cancel" in type(exc).__name__.lower():
+            raise ExecutorLost(
+                f"lost the Dask scheduler{'' if not scheduler else ' at ' + scheduler} ({type(exc).__name__}); "
+                f"{left} unit(s) were not run; finished cells are saved: run the same command again to resume"
+            ) from None
+        return _unit_failed(unit, "error", f"the Dask task failed: {type(exc).__name__}: {exc}")
+
+
+_EXECUTORS: dict[str, Callable[..., Iterator[Finished]]] = {"serial": _serial, "processes": _processes, "dask": _dask}
+
+
+# ---------------------------------------------------------------- sizes
+def size_estimate(suite: Suite) -> dict[str, float]:
+    """Rough sizes of a suite before it runs: cells, bytes of the largest cell's arrays, stored rows.
+
+    A cell holds about ``12 * n_runs * dim`` float64 numbers at once (iterate, gradient,
+    direction, method state, line-search trials); the trace stores about 60 rows per
+    run with ``record = "log"`` (``max_iter + 1`` with ``"all"``).
+    """
+    largest, rows = 0.0, 0.0
+    for cell in suite.cells:
+        n_runs = len(cell.seeds)
+        largest = max(largest, 12.0 * 8.0 * n_runs * float(cell.description.get("dim") or 1))
+        per_run = (cell.max_iter or 1000) + 1 if cell.record == "all" else 60
+        rows += n_runs * (1 + per_run)
+    return {"cells": len(suite.cells), "cell_bytes": largest, "rows": rows}
 
 
 # ---------------------------------------------------------------- the driver
@@ -358,6 +575,8 @@ class SuiteResult:
     cells_failed: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
+    hits: pd.DataFrame | None = None
+    damaged: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(self.status_counts.items()))
@@ -365,6 +584,22 @@ class SuiteResult:
             f"suite {self.suite.name!r}: {len(self.suite.cells)} cells ({self.cells_run} run, {self.cells_skipped} "
             f"already done, {self.cells_failed} failed); runs: {counts or 'none'}; {self.elapsed:.1f} s"
         )
+
+
+def _units(suite: Suite, todo: set[str]) -> list[Unit]:
+    """The units to run: the suite's batch groups (``suite.groups`` when present) restricted to ``todo``."""
+    groups = getattr(suite, "groups", None) or [(cell,) for cell in suite.cells]
+    units = [tuple(cell for cell in group if cell.key in todo) for group in groups]
+    return [unit for unit in units if unit]
+
+
+def _check_arguments(executor: str, jobs: int | None, scheduler: str | None) -> None:
+    if executor not in EXECUTORS:
+        raise ParameterError(f"unknown executor {executor!r}.{did_you_mean(str(executor), list(EXECUTORS))} Valid executors: {', '.join(EXECUTORS)}.")
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise ParameterError(f"jobs must be a positive integer, got {jobs!r}")
+    if scheduler is not None and executor != "dask":
+        raise ParameterError(f"a scheduler address applies to the dask executor only, not {executor!r}")
 
 
 def run_suite(
@@ -378,86 +613,106 @@ def run_suite(
     plugins: Sequence[str | Path] = (),
     progress: bool | None = None,
     command: list[str] | None = None,
+    wait: bool = False,
+    worker_timeout: float | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> SuiteResult:
-    """Run every cell of ``suite`` and return the consolidated ``runs`` and ``trace`` tables.
+    """Run every cell of ``suite`` and return the consolidated ``runs``, ``trace`` and ``hits`` tables.
 
     ``suite``: a :class:`~optbench.suite.Suite`, a suite file, or a shipped suite's
-    name. ``out``: directory for results (one Parquet file pair per finished cell,
-    then ``runs.parquet``, ``trace.parquet``, ``provenance.json``); a cell already
-    finished there is skipped unless ``force`` (cells that ended in ``error`` or
-    ``timeout`` run again). ``out=None`` keeps results in memory only.
+    name. ``out``: directory for results (three Parquet files per finished cell,
+    then ``runs.parquet``, ``trace.parquet``, ``hits.parquet``, ``provenance.json``);
+    a sound finished cell there is skipped unless ``force`` (cells that ended in
+    ``error`` or ``timeout``, and damaged cells, run again). ``out=None`` keeps
+    results in memory only. The folder is locked while the suite runs: another run
+    on it raises :class:`~optbench.store.StoreError` naming its PID, or waits (``wait``).
     ``executor``: ``serial``, ``processes`` (``jobs`` workers, default all cores)
-    or ``dask`` (``scheduler`` address, or a LocalCluster with ``jobs`` workers).
+    or ``dask`` (``scheduler`` address, or a LocalCluster with ``jobs`` workers;
+    ``worker_timeout``: seconds to wait for a worker, default forever).
     ``progress``: a progress bar on stderr (default: only when stderr is a terminal).
+    ``notify``: where notes go (damaged cells, waiting), default stderr.
     """
-    if executor not in EXECUTORS:
-        raise ParameterError(f"unknown executor {executor!r}.{did_you_mean(str(executor), list(EXECUTORS))} Valid executors: {', '.join(EXECUTORS)}.")
-    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
-        raise ParameterError(f"jobs must be a positive integer, got {jobs!r}")
-    if scheduler is not None and executor != "dask":
-        raise ParameterError(f"a scheduler address applies to the dask executor only, not {executor!r}")
+    _check_arguments(executor, jobs, scheduler)
     if not isinstance(suite, Suite):
         suite = load_suite(suite, plugins)
     elif plugins:
         for path in plugins:
             load_plugin(path)
-    jobs = jobs or os.cpu_count() or 1
+    notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
+    options = {"scheduler": scheduler, "worker_timeout": worker_timeout, "notify": notify}
     started = time.perf_counter()
-    meta = provenance(suite.path, suite.text, command)
-    meta["suite"] = suite.name
-    meta["executor"] = executor
-    store = Store(out) if out is not None else None
-    memory: dict[str, CellOutput] = {}
-    keys = [cell.key for cell in suite.cells]
-    done = set() if (store is None or force) else store.finished(keys)
-    todo = [cell for cell in suite.cells if cell.key not in done]
-    if store is not None:
-        store.create()
-    if progress is None:
-        progress = sys.stderr.isatty()
+    with _signals_interrupt():
+        if out is None:
+            return _run_in_memory(suite, executor, jobs or os.cpu_count() or 1, options, progress, started)
+        prepare_folder(out)
+        with FolderLock(out, wait=wait, notify=notify):
+            return _run_stored(suite, Store(out), executor, jobs or os.cpu_count() or 1, options, force, progress,
+                               command, started)
 
+
+def _progress_bar(total: int, suite: Suite, progress: bool | None):
     from tqdm import tqdm
 
+    show = sys.stderr.isatty() if progress is None else progress
+    return tqdm(total=total, desc=suite.name, unit="cell", disable=not show, file=sys.stderr)
+
+
+def _execute(units: list[Unit], executor: str, jobs: int, options: dict[str, Any], bar, keep) -> int:
+    """Run ``units``, passing each finished cell to ``keep``; the number of failed cells."""
     failed = 0
-    with tqdm(total=len(todo), desc=suite.name, unit="cell", disable=not progress, file=sys.stderr) as bar:
-        # closing(): on Ctrl-C the executor stops its workers at once; finished cells are already on disk
-        with closing(_EXECUTORS[executor](todo, jobs, scheduler)) as finished_cells:
-            for cell, (runs, trace) in finished_cells:
-                if store is not None:
-                    store.write_cell(cell.key, runs, trace, {**meta, "cell": cell.description})
-                else:
-                    memory[cell.key] = (runs, trace)
-                if runs["status"].isin(FAILED_STATUSES).any():
-                    failed += 1
-                    bar.set_postfix(failed=failed)
-                bar.update(1)
-    if store is not None:
-        runs, trace = store.consolidate(keys, meta)
-    else:
-        from optbench.store import _concat
+    # closing(): on Ctrl-C the executor stops its workers at once; finished cells are already kept
+    with closing(_EXECUTORS[executor](units, jobs, options)) as finished_cells:
+        for cell, tables in finished_cells:
+            keep(cell, tables)
+            if tables.runs["status"].isin(FAILED_STATUSES).any():
+                failed += 1
+                bar.set_postfix(failed=failed)
+            bar.update(1)
+    return failed
 
-        runs = _concat([memory[key][0] for key in keys])
-        trace = _concat([memory[key][1] for key in keys])
+
+def _run_in_memory(suite, executor, jobs, options, progress, started) -> SuiteResult:
+    memory: dict[str, CellTables] = {}
+    keys = [cell.key for cell in suite.cells]
+    with _progress_bar(len(keys), suite, progress) as bar:
+        failed = _execute(_units(suite, set(keys)), executor, jobs, options, bar,
+                          lambda cell, tables: memory.__setitem__(cell.key, tables))
+    frames = [_concat([memory[key][i] for key in keys]) for i in range(3)]
+    return _result(suite, CellTables(*frames), None, len(keys), 0, failed, started, {})
+
+
+def _run_stored(suite, store, executor, jobs, options, force, progress, command, started) -> SuiteResult:
+    meta = {**provenance(suite.path, suite.text, command), "suite": suite.name, "executor": executor}
+    store.recover()
+    store.clean_temporaries()
+    keys = [cell.key for cell in suite.cells]
+    done, damaged = (set(), {}) if force else store.scan({cell.key: len(cell.seeds) for cell in suite.cells})
+    for cell in suite.cells:
+        if cell.key in damaged:
+            options["notify"](f"note: cell {cell.label} ({cell.key}) is damaged: {damaged[cell.key]}; running it again")
+    todo = [cell for cell in suite.cells if cell.key not in done]
+
+    def keep(cell: Cell, tables: CellTables) -> None:
+        store.write_cell(cell.key, tables.runs, tables.trace, {**meta, "cell": cell.description}, hits=tables.hits)
+
+    lost = None
+    with _progress_bar(len(todo), suite, progress) as bar:
+        try:
+            failed = _execute(_units(suite, {cell.key for cell in todo}), executor, jobs, options, bar, keep)
+        except ExecutorLost as exc:
+            lost, failed = exc, 0
+    tables = store.consolidate_tables(keys, meta)
+    if lost is not None:
+        raise lost
+    return _result(suite, tables, store.out, len(todo), len(done), failed, started, damaged)
+
+
+def _result(suite, tables: CellTables, out, run, skipped, failed, started, damaged) -> SuiteResult:
+    runs = tables.runs
     counts = {str(k): int(v) for k, v in runs["status"].value_counts().items()} if len(runs) else {}
-    return SuiteResult(
-        suite=suite, runs=runs, trace=trace, out=None if out is None else Path(out),
-        cells_run=len(todo), cells_skipped=len(suite.cells) - len(todo), cells_failed=failed,
-        status_counts=counts, elapsed=time.perf_counter() - started,
-    )
-
-
-def _subprocess_main(argv: list[str]) -> int:
-    """``python -m optbench.execute CELL.pickle RESULT.pickle [STARTED]``: run one cell in a fresh process."""
-    source, target = Path(argv[0]), Path(argv[1])
-    cell = pickle.loads(source.read_bytes())
-    _load_plugins(cell.plugins)
-    if len(argv) > 2:
-        Path(argv[2]).touch()  # imports done: the cell's clock starts now
-    output = run_cell(cell)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_bytes(pickle.dumps(output))
-    os.replace(temporary, target)
-    return 0
+    return SuiteResult(suite=suite, runs=runs, trace=tables.trace, hits=tables.hits, out=out, cells_run=run,
+                       cells_skipped=skipped, cells_failed=failed, status_counts=counts,
+                       elapsed=time.perf_counter() - started, damaged=damaged)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,44 @@
-"""Results on disk: one pair of Parquet files per finished cell, written atomically.
+"""Results on disk: three Parquet files per finished cell, written atomically; one writer per folder.
 
 Layout of an output directory ``OUT``::
 
+    OUT/.lock                       held (flock) by the one ``optbench run`` writing here; holds its PID
     OUT/cells/<key>.trace.parquet   the cell's trace rows
+    OUT/cells/<key>.hits.parquet    the cell's first hits of the target ladder
     OUT/cells/<key>.runs.parquet    the cell's run rows -- written last: its presence means "finished"
     OUT/runs.parquet                every cell of the suite, consolidated in suite order
-    OUT/trace.parquet
+    OUT/trace.parquet, OUT/hits.parquet
     OUT/provenance.json             versions, git commit, machine, date, suite file and command line
 
-Every file is written under a temporary name (``*.tmp``) and renamed with
-``os.replace``, so a reader (or a resumed run) never sees half a file: a cell
-killed while writing leaves at most a stray ``.tmp`` or a trace without runs,
-and it is run again. Only the driver writes; workers return tables.
-Provenance is also stored as Parquet key-value metadata (key ``optbench``).
+Safety rules:
+
+- Every file is written under a unique temporary name (``.<name>.<pid>.<random>.tmp``),
+  flushed and ``fsync``-ed, then renamed with ``os.replace`` (and the folder fsynced).
+- Each file of a cell records, as Parquet metadata (key ``optbench.check``), the
+  id of the write it belongs to and the row counts of all three files. A cell is
+  *sound* when its three files are readable, carry the same write id, have the
+  recorded row counts and the table's columns; otherwise it is *damaged* and a
+  resumed run computes it again (saying which and why).
+- Consolidation writes the three tables and provenance under temporary names,
+  then a marker ``consolidating.json`` listing them, then renames them all and
+  removes the marker. A run that finds the marker finishes the renames first, and
+  readers refuse a folder whose marker is present or whose tables carry different
+  write ids, so a mismatched pair is never read.
+
+Only the driver writes; workers return tables. Provenance is also stored as
+Parquet key-value metadata (key ``optbench``).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import platform
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -30,10 +46,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["Store", "provenance", "read_results", "FAILED_STATUSES"]
+from optbench.engine import tables as _tables
+from optbench.engine.tables import FAILED_STATUSES, CellTables
 
-FAILED_STATUSES = ("error", "timeout")  # cells with these are recorded but run again on resume
+__all__ = ["Store", "StoreError", "FolderLock", "provenance", "read_results", "read_tables", "check_folder",
+           "FAILED_STATUSES", "TABLES"]
+
 METADATA_KEY = b"optbench"
+CHECK_KEY = b"optbench.check"
+MARKER = "consolidating.json"
+LOCK_NAME = ".lock"
+TABLES = ("runs", "trace", "hits")
+_REQUIRED = {"runs": ["cell", "seed", "status"], "trace": ["cell", "seed", "iteration"], "hits": ["cell", "seed", "target"]}
+
+
+class StoreError(Exception):
+    """A results folder that cannot be used as asked (busy, not a folder, not writable, damaged)."""
 
 
 def _git_commit(folder: Path) -> str | None:
@@ -83,22 +111,135 @@ def provenance(suite_path: str | None = None, suite_text: str | None = None, com
     }
 
 
-def _write_table(frame: pd.DataFrame, path: Path, metadata: dict[str, Any] | None = None) -> None:
-    """Write ``frame`` to ``path`` atomically (temporary name, then rename)."""
+# ---------------------------------------------------------------- atomic files
+def _temporary_name(path: Path) -> Path:
+    """A name no other writer uses: ``.<name>.<pid>.<random>.tmp`` beside ``path``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _write_temporary(frame: pd.DataFrame, path: Path, metadata: dict[str, Any] | None, check: dict[str, Any]) -> Path:
+    """Write ``frame`` under a fresh temporary name beside ``path``, fsynced; return that name."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    extra = {CHECK_KEY: json.dumps(check).encode()}
     if metadata is not None:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(metadata).encode()})
-    temporary = path.with_name(path.name + ".tmp")
-    pq.write_table(table, temporary)
-    os.replace(temporary, path)
+        extra[METADATA_KEY] = json.dumps(metadata, default=str).encode()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+    temporary = _temporary_name(path)
+    try:
+        with open(temporary, "wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _write_text(path: Path, text: str) -> Path:
+    temporary = _temporary_name(path)
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return temporary
+
+
+def _check_of(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The ``optbench.check`` metadata and column names of a Parquet file (raises if unreadable)."""
+    schema = pq.read_schema(path)
+    return json.loads((schema.metadata or {}).get(CHECK_KEY, b"{}")), schema.names
 
 
 def _read(path: Path) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
 
 
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+
+
+# ---------------------------------------------------------------- the lock
+class FolderLock:
+    """An exclusive ``flock`` on ``OUT/.lock``, held while one run writes into ``OUT``.
+
+    A second run on the same folder fails at once naming the holder's PID, or
+    (``wait=True``) waits until the first one ends. The lock goes with the
+    process: a killed run leaves no stale lock.
+    """
+
+    def __init__(self, out: str | Path, wait: bool = False, notify=None):
+        self.path = Path(out) / LOCK_NAME
+        self.wait, self.notify, self.handle = wait, notify, None
+
+    def acquire(self) -> "FolderLock":
+        import fcntl
+
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self.path.read_text(encoding="utf-8").strip() or "unknown"
+            if not self.wait:
+                handle.close()
+                raise StoreError(
+                    f"results folder {str(self.path.parent)!r} is in use by another optbench run (PID {holder}); "
+                    f"wait for it to finish, or pass --wait to wait for it"
+                ) from None
+            if self.notify is not None:
+                self.notify(f"waiting for the optbench run with PID {holder} to release {str(self.path.parent)!r}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing the file releases the flock
+            self.handle = None
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def prepare_folder(out: str | Path) -> Path:
+    """Create ``out/cells`` or raise :class:`StoreError` saying why it cannot be a results folder."""
+    out = Path(out)
+    for parent in [out, *out.parents]:
+        if parent.exists() and not parent.is_dir():
+            what = "is a file" if parent == out else f"is under {str(parent)!r}, which is a file"
+            raise StoreError(f"--out {str(out)!r} {what}; give a folder")
+    try:
+        (out / "cells").mkdir(parents=True, exist_ok=True)
+        probe = _write_text(out / "probe", "")
+        probe.unlink()
+    except OSError as exc:
+        raise StoreError(f"cannot write results to {str(out)!r}: {exc.strerror or exc}") from None
+    return out
+
+
+# ---------------------------------------------------------------- the store
 class Store:
-    """The output directory of one suite: write finished cells, find them again, consolidate."""
+    """The output directory of one suite: write finished cells, check them, consolidate."""
 
     def __init__(self, out: str | Path):
         self.out = Path(out)
@@ -107,55 +248,149 @@ class Store:
     def create(self) -> None:
         self.cells_dir.mkdir(parents=True, exist_ok=True)
 
+    def path(self, key: str, table: str) -> Path:
+        return self.cells_dir / f"{key}.{table}.parquet"
+
     def runs_path(self, key: str) -> Path:
-        return self.cells_dir / f"{key}.runs.parquet"
+        return self.path(key, "runs")
 
     def trace_path(self, key: str) -> Path:
-        return self.cells_dir / f"{key}.trace.parquet"
+        return self.path(key, "trace")
 
     def has(self, key: str) -> bool:
-        """Whether the cell ``key`` finished (its runs file exists)."""
+        """Whether the cell ``key`` finished (its runs file exists; see :meth:`damage` for soundness)."""
         return self.runs_path(key).is_file()
 
-    def finished(self, keys: Iterable[str], retry_failed: bool = True) -> set[str]:
-        """The keys among ``keys`` that need not run again: finished, and (with ``retry_failed``) not failed."""
-        done = set()
-        for key in keys:
+    def damage(self, key: str, n_rows: int | None = None) -> str | None:
+        """Why the finished cell ``key`` cannot be used (None when sound): a file unreadable, missing, cut short...
+
+        ``n_rows``: the number of runs the cell must hold (its seeds), when known.
+        """
+        checks = {}
+        for table in TABLES:
+            path = self.path(key, table)
+            if not path.is_file():
+                return f"its {table} file is missing"
+            if path.stat().st_size == 0:
+                return f"its {table} file is empty (0 bytes)"
+            try:
+                checks[table], names = _check_of(path)
+                rows = pq.ParquetFile(path).metadata.num_rows
+            except Exception as exc:  # noqa: BLE001 -- any failure to read is damage
+                return f"its {table} file is unreadable ({_short(exc)})"
+            missing = [column for column in _REQUIRED[table] if column not in names]
+            if missing:
+                return f"its {table} file lacks the columns {', '.join(missing)}"
+            expected = checks[table].get("rows", {}).get(table)
+            if expected is not None and rows != expected:
+                return f"its {table} file holds {rows} rows, {expected} were written"
+        writes = {table: check.get("write") for table, check in checks.items()}
+        if len(set(writes.values())) != 1 or None in writes.values():
+            return "its files come from different writes (" + ", ".join(f"{t} {w}" for t, w in writes.items()) + ")"
+        if n_rows is not None and checks["runs"]["rows"]["runs"] != n_rows:
+            return f"it holds {checks['runs']['rows']['runs']} runs, its seeds need {n_rows}"
+        return None
+
+    def scan(self, seeds_of: dict[str, int], retry_failed: bool = True) -> tuple[set[str], dict[str, str]]:
+        """``(done, damaged)`` among the keys of ``seeds_of`` (key -> number of runs).
+
+        ``done``: sound finished cells that need not run again (with ``retry_failed``, cells with an
+        ``error`` or ``timeout`` run are not done). ``damaged``: key -> why it must run again.
+        """
+        done, damaged = set(), {}
+        for key, n_rows in seeds_of.items():
             if not self.has(key):
+                continue
+            reason = self.damage(key, n_rows)
+            if reason is not None:
+                damaged[key] = reason
                 continue
             if retry_failed:
                 status = pq.read_table(self.runs_path(key), columns=["status"]).column("status").to_pylist()
                 if any(s in FAILED_STATUSES for s in status):
                     continue
             done.add(key)
-        return done
+        return done, damaged
 
-    def write_cell(self, key: str, runs: pd.DataFrame, trace: pd.DataFrame, metadata: dict[str, Any] | None = None) -> None:
-        """Write one finished cell: trace first, runs last (the commit marker), each atomically."""
+    def finished(self, keys: Iterable[str], retry_failed: bool = True) -> set[str]:
+        """The keys among ``keys`` that need not run again: finished, sound, and (with ``retry_failed``) not failed."""
+        return self.scan({key: None for key in keys}, retry_failed)[0]
+
+    def write_cell(self, key: str, runs: pd.DataFrame, trace: pd.DataFrame, metadata: dict[str, Any] | None = None,
+                   hits: pd.DataFrame | None = None) -> None:
+        """Write one finished cell: trace and hits first, runs last (the commit marker), each atomically."""
         self.create()
-        _write_table(trace, self.trace_path(key), metadata)
-        _write_table(runs, self.runs_path(key), metadata)
+        if hits is None:
+            hits = _tables.empty_table("hits")
+        frames = {"trace": trace, "hits": hits, "runs": runs}
+        check = {"write": uuid.uuid4().hex, "rows": {name: len(frame) for name, frame in frames.items()}}
+        for name, frame in frames.items():
+            temporary = _write_temporary(frame, self.path(key, name), metadata, {**check, "table": name})
+            os.replace(temporary, self.path(key, name))
+        _fsync_folder(self.cells_dir)
 
     def read_cell(self, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         return _read(self.runs_path(key)), _read(self.trace_path(key))
 
+    def read_cell_tables(self, key: str) -> CellTables:
+        hits = self.path(key, "hits")
+        return CellTables(_read(self.runs_path(key)), _read(self.trace_path(key)),
+                          _read(hits) if hits.is_file() else _tables.empty_table("hits"))
+
+    def clean_temporaries(self) -> int:
+        """Remove temporary files left by killed writers (call while holding the folder's lock)."""
+        stray = [*self.out.glob(".*.tmp"), *self.cells_dir.glob(".*.tmp")]
+        for path in stray:
+            path.unlink(missing_ok=True)
+        return len(stray)
+
+    def recover(self) -> bool:
+        """Finish a consolidation that was interrupted between its renames; True when there was one."""
+        marker = self.out / MARKER
+        if not marker.is_file():
+            return False
+        try:
+            pending = json.loads(marker.read_text(encoding="utf-8"))["files"]
+        except (OSError, ValueError, KeyError):
+            pending = {}
+        for temporary, final in pending.items():
+            if (self.out / temporary).is_file():
+                os.replace(self.out / temporary, self.out / final)
+        _fsync_folder(self.out)
+        marker.unlink()
+        return True
+
     def consolidate(self, keys: Iterable[str], metadata: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Concatenate the cells ``keys`` (in that order) into ``runs.parquet`` and ``trace.parquet``."""
-        runs, traces = [], []
+        """Concatenate the cells ``keys`` (in that order) into ``runs``, ``trace`` and ``hits.parquet``."""
+        return self.consolidate_tables(keys, metadata)[:2]
+
+    def consolidate_tables(self, keys: Iterable[str], metadata: dict[str, Any]) -> CellTables:
+        """Write every table under a temporary name, then a marker, then rename them all, then drop the marker."""
+        parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
         for key in keys:
             if self.has(key):
-                cell_runs, cell_trace = self.read_cell(key)
-                runs.append(cell_runs)
-                traces.append(cell_trace)
-        runs_frame = _concat(runs)
-        trace_frame = _concat(traces)
+                for name, frame in zip(TABLES, self.read_cell_tables(key)):
+                    parts[name].append(frame)
+        frames = {name: _concat(parts[name]) if parts[name] else _tables.empty_table(name) for name in TABLES}
         self.out.mkdir(parents=True, exist_ok=True)
-        _write_table(trace_frame, self.out / "trace.parquet", metadata)
-        _write_table(runs_frame, self.out / "runs.parquet", metadata)
-        temporary = self.out / "provenance.json.tmp"
-        temporary.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(temporary, self.out / "provenance.json")
-        return runs_frame, trace_frame
+        self.recover()
+        check = {"write": uuid.uuid4().hex, "rows": {name: len(frame) for name, frame in frames.items()}}
+        written = {}
+        try:
+            for name, frame in frames.items():
+                written[name + ".parquet"] = _write_temporary(frame, self.out / f"{name}.parquet", metadata,
+                                                              {**check, "table": name})
+            text = json.dumps(metadata, indent=2, default=str) + "\n"
+            written["provenance.json"] = _write_text(self.out / "provenance.json", text)
+            marker = {"write": check["write"], "files": {path.name: final for final, path in written.items()}}
+            os.replace(_write_text(self.out / MARKER, json.dumps(marker)), self.out / MARKER)
+        except BaseException:
+            for path in written.values():
+                path.unlink(missing_ok=True)
+            raise
+        _fsync_folder(self.out)
+        self.recover()
+        return CellTables(*(frames[name] for name in TABLES))
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -171,12 +406,69 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return frame
 
 
-def read_results(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """``(runs, trace, provenance)`` of a consolidated output directory."""
+# ---------------------------------------------------------------- readers
+def read_tables(out: str | Path) -> tuple[CellTables, dict[str, Any]]:
+    """``(CellTables(runs, trace, hits), provenance)`` of a consolidated output directory.
+
+    Refuses (``StoreError``) a folder whose consolidation was interrupted or whose
+    tables come from different consolidations. A folder written before hits were
+    stored gives an empty hits table.
+    """
     out = Path(out)
     runs_file = out / "runs.parquet"
     if not runs_file.is_file():
         raise FileNotFoundError(f"no results in {str(out)!r}: {runs_file.name} is missing (run `optbench run` first)")
-    table = pq.read_table(runs_file)
-    meta = json.loads((table.schema.metadata or {}).get(METADATA_KEY, b"{}"))
-    return table.to_pandas(), _read(out / "trace.parquet"), meta
+    if (out / MARKER).is_file():
+        raise StoreError(f"the consolidation of {str(out)!r} was interrupted; run the same `optbench run` again to finish it")
+    present = [name for name in TABLES if (out / f"{name}.parquet").is_file()]
+    try:
+        frames = {name: pq.read_table(out / f"{name}.parquet") for name in present}
+    except Exception as exc:  # noqa: BLE001
+        raise StoreError(f"cannot read the results in {str(out)!r} ({_short(exc)}); `optbench check {out}` tells more") from None
+    writes = {name: json.loads((frames[name].schema.metadata or {}).get(CHECK_KEY, b"{}")).get("write") for name in present}
+    if len(set(writes.values())) > 1:
+        raise StoreError(f"the tables in {str(out)!r} come from different runs ({writes}); run `optbench run` again to rebuild them")
+    if "trace" not in frames:
+        raise StoreError(f"the results in {str(out)!r} are incomplete: trace.parquet is missing")
+    meta = json.loads((frames["runs"].schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    hits = frames["hits"].to_pandas() if "hits" in frames else _tables.empty_table("hits")
+    return CellTables(frames["runs"].to_pandas(), frames["trace"].to_pandas(), hits), meta
+
+
+def read_results(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """``(runs, trace, provenance)`` of a consolidated output directory (see :func:`read_tables` for hits)."""
+    tables, meta = read_tables(out)
+    return tables.runs, tables.trace, meta
+
+
+def check_folder(out: str | Path) -> tuple[int, dict[str, str], list[str]]:
+    """Verify a results folder: ``(sound cells, damaged cells {key: why}, problems of the consolidated tables)``.
+
+    Raises ``FileNotFoundError`` when ``out`` is not a results folder at all.
+    """
+    out = Path(out)
+    store = Store(out)
+    if not out.is_dir() or not (store.cells_dir.is_dir() or (out / "runs.parquet").is_file()):
+        raise FileNotFoundError(f"{str(out)!r} is not a results folder: no cells/ and no runs.parquet")
+    keys = sorted({path.name.split(".")[0] for path in store.cells_dir.glob("*.parquet")}) if store.cells_dir.is_dir() else []
+    damaged = {}
+    for key in keys:
+        reason = store.damage(key) if store.has(key) else "its runs file is missing (the cell never finished)"
+        if reason is not None:
+            damaged[key] = reason
+    problems = []
+    if (out / "runs.parquet").is_file():
+        try:
+            read_tables(out)
+        except (StoreError, OSError) as exc:
+            problems.append(str(exc))
+    return len(keys) - len(damaged), damaged, problems
+
+
+def describe_os_error(exc: OSError, out: str | Path) -> str:
+    """One line for a failed write into ``out`` (full disk, read-only, permissions)."""
+    hint = {errno.ENOSPC: "free some space", errno.EROFS: "choose a writable --out",
+            errno.EACCES: "choose a writable --out", errno.EPERM: "choose a writable --out"}.get(exc.errno, "")
+    return (f"cannot write results to {str(out)!r}: {exc.strerror or exc}"
+            + (f"; {hint}, then rerun the same command to resume (finished cells are kept)" if hint else ""))
+

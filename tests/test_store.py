@@ -46,7 +46,7 @@ def test_write_cell_is_atomic_and_round_trips(tmp_path):
     assert not store.has("abc")
     store.write_cell("abc", result.runs, result.trace, {"x": 1})
     assert store.has("abc")
-    assert sorted(p.name for p in (tmp_path / "out" / "cells").iterdir()) == ["abc.runs.parquet", "abc.trace.parquet"]
+    assert sorted(p.name for p in (tmp_path / "out" / "cells").iterdir()) == ["abc.hits.parquet", "abc.runs.parquet", "abc.trace.parquet"]
     runs, trace = store.read_cell("abc")
     pd.testing.assert_frame_equal(runs, result.runs, check_dtype=False, check_exact=True)
     pd.testing.assert_frame_equal(trace, result.trace, check_dtype=False, check_exact=True)
