@@ -23,7 +23,10 @@ from optbench.registry import (
     register_step_rule,
     step_rules,
 )
-from optbench.run import Oracle, RunResult, StepContext, run
+from optbench.engine.context import StepContext
+from optbench.engine.own_loop import Oracle
+from optbench.engine.result import RunResult
+from optbench.engine.run import run
 from optbench.steprules import StepRule
 
 _LAZY = {  # heavy imports (pandas analysis, matplotlib, seaborn, dask) happen on first use

@@ -1,7 +1,7 @@
 """scipy.optimize.minimize methods as optbench methods that own their loop.
 
 Each run is one call of ``scipy.optimize.minimize`` from that run's start. f and
-gradients go through the run's counting oracle (``optbench.run.Oracle``), so
+gradients go through the run's counting oracle (``optbench.Oracle``), so
 evaluation counts are ours, not scipy's ``nit``/``nfev``; scipy's callback calls
 ``oracle.iteration(x)``, which records the trace. Gradient methods ask for f and
 the gradient together (``jac=True``: one gradient evaluation per call).

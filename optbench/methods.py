@@ -28,7 +28,7 @@ class Method:
     Implement ``init(X) -> state`` and ``direction(X, G, state, k) -> (D, state)``.
     A method that owns its loop (scipy's) sets ``owns_loop = True`` and implements
     ``minimize(oracle, x0, max_iter, tol) -> (status, x)`` instead; it takes no
-    step rule. ``oracle`` (``optbench.run.Oracle``) counts every f and gradient
+    step rule. ``oracle`` (``optbench.Oracle``) counts every f and gradient
     call of one run, and its ``iteration(x)`` records the trace; ``status`` is
     ``"converged"``, ``"budget"`` or ``"diverged"``.
     """

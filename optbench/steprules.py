@@ -2,7 +2,7 @@
 
 A rule gives one step size per run: ``init(n_runs) -> state`` and
 ``step(ctx, state) -> (alpha, state)`` with ``alpha`` of shape ``(n_runs,)``.
-``ctx`` (see ``optbench.run.StepContext``) carries the iteration ``k``, ``X``,
+``ctx`` (see ``optbench.StepContext``) carries the iteration ``k``, ``X``,
 the values ``F``, the gradient ``G``, the direction ``D``, the problem's ``f_opt``,
 the minibatch, the mask of ``active`` runs, and ``line(alpha, need_grad=False,
 mask=None)`` which evaluates ``f(X + alpha * D)`` on the same minibatch and

@@ -33,7 +33,7 @@ from typing import Any, Sequence, Union, get_args, get_origin
 
 from optbench import registry
 from optbench.registry import ParameterError, RegistryError, did_you_mean, load_plugin
-from optbench.run import cell_description
+from optbench.engine.cell import describe as cell_description
 from optbench.seeding import canonical, key_hash
 
 __all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES"]

@@ -6,7 +6,7 @@ import pytest
 
 import optbench as ob
 from optbench.registry import ParameterError
-from optbench.run import RUN_COLUMNS, TRACE_COLUMNS
+from optbench.engine.tables import RUN_COLUMNS, TRACE_COLUMNS
 
 from conftest import MeanSquares
 
@@ -161,7 +161,7 @@ def test_minibatch_trace_records_the_full_objective():
 
 
 def test_input_errors_are_clear():
-    with pytest.raises(ParameterError, match=r"x0 must have shape \(2,\) or \(n_runs, dim\) = \(3, 2\), got \(3,\)"):
+    with pytest.raises(ParameterError, match=r"x0 must have shape \(2,\) or \(n_seeds, dim\) = \(3, 2\), got \(3,\)"):
         ob.run("sphere", "gd", seeds=3, x0=[1.0, 2.0, 3.0])
     with pytest.raises(ParameterError, match="seeds must be a positive count"):
         ob.run("sphere", "gd", seeds=0)

@@ -156,3 +156,40 @@ def failed_runs(description: dict[str, Any], seeds: Sequence[int], status: str, 
         "g_evals": zero.copy(), "epochs": nan.copy(), "time": nan.copy(), "message": _column("message", message, n),
     }
     return pd.DataFrame(columns)[RUN_COLUMNS]
+
+
+def _keys_by_row(descriptions: Sequence[dict[str, Any]], config: np.ndarray) -> dict[str, Any]:
+    """Key columns for rows that belong to ``descriptions[config[row]]``."""
+    import pandas as pd
+
+    n_rows = len(config)
+    keys: dict[str, Any] = {}
+    for column in KEY_COLUMNS:
+        per_config = [description.get(column) for description in descriptions]
+        dtype = DTYPES[column]
+        if dtype == "str":
+            values = np.array(["" if v is None else str(v) for v in per_config], dtype=object)[config]
+            keys[column] = pd.array(values, dtype="str")
+        elif dtype == "Int64":
+            values = np.array(per_config, dtype=object)[config] if n_rows else []
+            keys[column] = pd.array(list(values), dtype="Int64")
+        else:
+            keys[column] = np.asarray(per_config, dtype=dtype)[config] if n_rows else np.zeros(0, dtype=dtype)
+    return keys
+
+
+def build(table: str, descriptions: Sequence[dict[str, Any]], config: np.ndarray, columns: dict[str, Any]) -> "pd.DataFrame":
+    """The ``runs``, ``trace`` or ``hits`` table of rows ``columns`` whose cell is ``descriptions[config[row]]``.
+
+    The table's own columns come in their defined order, then any extra columns
+    (a step rule's counters, a problem's metrics) in the order given.
+    """
+    import pandas as pd
+
+    order = _COLUMNS[table]
+    frame = _keys_by_row(descriptions, np.asarray(config, dtype=np.int64))
+    for name in order[len(KEY_COLUMNS):]:
+        if name in columns:
+            frame[name] = _column(name, columns[name], len(config)) if DTYPES.get(name) == "str" else columns[name]
+    frame.update((name, values) for name, values in columns.items() if name not in frame)
+    return pd.DataFrame(frame)

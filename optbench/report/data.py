@@ -76,7 +76,7 @@ def _here_provenance() -> dict[str, Any]:
 
 def load_results(results: Any) -> ResultSet:
     """A :class:`ResultSet` from a directory path, a ResultSet, a RunResult, a list of RunResults or a (runs, trace) pair."""
-    from optbench.run import RunResult
+    from optbench.engine.result import RunResult
 
     if isinstance(results, ResultSet):
         return results

@@ -1,0 +1,132 @@
+"""What a step rule sees (``StepContext``) and the evaluator that charges every oracle call.
+
+The evaluator is the only code that calls the problem during a descent loop. It
+keeps per-run counters (``f_evals``, ``g_evals``, ``samples``) and charges each
+call to the runs it serves: a call evaluates every row of the batch (so a run's
+numbers never depend on the others) but is charged only to the runs in its
+mask. With a per-run evaluation budget it refuses, per run, any trial that would
+spend past it: those rows come back as ``+inf`` (no trial was made for them) and
+the runs are listed in ``refused``, so the loop stops them where they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from optbench.problem import Problem
+
+__all__ = ["StepContext", "Evaluator"]
+
+
+class Evaluator:
+    """Calls ``problem`` for a batch of ``n_runs`` and charges each call per run.
+
+    Counters (``(n_runs,)`` int64): ``f_evals`` value-only calls, ``g_evals``
+    value-and-gradient calls, ``samples`` data points touched (finite sums).
+    ``max_evals``: each run's budget of ``f_evals + g_evals`` (None: unlimited).
+    """
+
+    def __init__(self, problem: Problem, n_runs: int, noise_rngs: list | None, max_evals: int | None):
+        self.problem = problem
+        self.n_runs = n_runs
+        self.noise_rngs = noise_rngs
+        self.max_evals = max_evals
+        self.f_evals = np.zeros(n_runs, dtype=np.int64)
+        self.g_evals = np.zeros(n_runs, dtype=np.int64)
+        self.samples = np.zeros(n_runs, dtype=np.int64)
+        self.refused = np.zeros(n_runs, dtype=bool)  # runs a line trial was refused to (budget)
+        self.finite_sum = problem.n_samples is not None
+
+    def spent(self) -> np.ndarray:
+        """Evaluations spent per run, ``f_evals + g_evals``."""
+        return self.f_evals + self.g_evals
+
+    def affordable(self, mask: np.ndarray) -> np.ndarray:
+        """The runs of ``mask`` that can pay for one more evaluation."""
+        if self.max_evals is None:
+            return mask
+        return mask & (self.spent() < self.max_evals)
+
+    def _charge(self, counter: np.ndarray, mask: np.ndarray, batch: np.ndarray | None) -> None:
+        counter += mask
+        if self.finite_sum:
+            self.samples += mask * (self.problem.n_samples if batch is None else batch.shape[1])
+
+    def _noise(self, mask: np.ndarray) -> np.ndarray:
+        """Gradient noise, drawn only for the runs in ``mask`` from their own streams."""
+        dim = self.problem.dim
+        noise = np.zeros((self.n_runs, dim))
+        for i in np.flatnonzero(mask):
+            noise[i] = self.noise_rngs[i].standard_normal(dim)
+        return self.problem.noise_std * noise
+
+    def gradient(self, X: np.ndarray, batch: np.ndarray | None, charged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``f`` and ``grad f`` at ``X`` (every row), one gradient evaluation charged to ``charged``."""
+        F, G = self.problem.value_and_grad(X, batch)
+        self._charge(self.g_evals, charged, batch)
+        if self.noise_rngs is not None:
+            G = G + self._noise(charged)
+        return F, G
+
+    def line(self, X: np.ndarray, batch: np.ndarray | None, mask: np.ndarray, need_grad: bool):
+        """A line-search trial at ``X`` charged to ``mask``; rows refused for budget are ``+inf``."""
+        allowed = self.affordable(mask)
+        refused = mask & ~allowed
+        if refused.any():
+            self.refused |= refused
+        if need_grad:
+            F, G = self.gradient(X, batch, allowed)
+            if refused.any():
+                F = np.where(refused, np.inf, F)
+            return F, G
+        F = self.problem.value(X, batch)
+        self._charge(self.f_evals, allowed, batch)
+        return np.where(refused, np.inf, F) if refused.any() else F
+
+    def refund_gradient(self, mask: np.ndarray) -> None:
+        """Take back one full-batch gradient evaluation from ``mask`` (it was already paid for)."""
+        self.g_evals -= mask
+        if self.finite_sum:
+            self.samples -= mask * self.problem.n_samples
+
+
+class StepContext:
+    """What a step rule sees at iteration ``k`` (fields may be added, never removed).
+
+    ``k`` iteration (from 0); ``X``, ``F``, ``G``, ``D``: iterate ``(n_runs, dim)``,
+    values ``(n_runs,)``, gradient and direction of every run (read-only arrays);
+    ``f_opt``: the problem's optimal value or None; ``batch``: the minibatch in use
+    (None for full batch); ``active``: mask of runs still running; ``n_runs``.
+    ``line(alpha, need_grad=False, mask=None)`` evaluates ``f(X + alpha[:, None] * D)``
+    (and the gradient when asked) for every row and charges one evaluation to the
+    runs in ``mask`` (default: all active runs); a run with no evaluation left in
+    its budget is not evaluated (its row is ``+inf``) and is stopped by the loop.
+    ``reuse(mask)`` says the rule evaluated f and the gradient at the accepted point
+    ``X + alpha * D`` for the runs in ``mask`` (with ``line(alpha, need_grad=True)``),
+    so the next iteration does not charge them again (full batch only).
+    """
+
+    __slots__ = ("k", "X", "F", "G", "D", "f_opt", "batch", "active", "n_runs", "reused", "_evaluator")
+
+    def __init__(self, f_opt: float | None, evaluator: Evaluator):
+        self.f_opt = f_opt
+        self.n_runs = evaluator.n_runs
+        self._evaluator = evaluator
+        self.k = 0
+        self.X = self.F = self.G = self.D = None
+        self.batch = None
+        self.active = None
+        self.reused = None
+
+    def reuse(self, mask: np.ndarray) -> None:
+        """The rule evaluated f and grad at the accepted point for ``mask``: don't charge it twice."""
+        self.reused = mask.copy() if self.reused is None else (self.reused | mask)
+
+    def line(self, alpha: Any, need_grad: bool = False, mask: np.ndarray | None = None):
+        """``f(X + alpha * D)`` per run, and ``grad`` too when ``need_grad``; charged to ``mask``."""
+        alpha = np.asarray(alpha, dtype=float)
+        X_trial = self.X + alpha[:, None] * self.D
+        charged = self.active if mask is None else (mask & self.active)
+        return self._evaluator.line(X_trial, self.batch, charged, need_grad)

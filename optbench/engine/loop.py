@@ -1,0 +1,312 @@
+"""The descent loop, in small named stages, and the own-loop path of scipy-like methods.
+
+Each iteration ``k`` of ``DescentLoop.run``::
+
+    evaluate   F, G = f(X), grad f(X)        one gradient evaluation charged to each active run
+    screen     runs whose f or x left the finite range are diverged
+    converge   runs that meet a tolerance are converged
+    budget     runs out of iterations, evaluations, epochs or time stop (budget / timeout)
+    hits       the first iteration at which each run's best-so-far gap meets each target
+    freeze     stopped runs keep their iterate; a trace row records where they stopped
+    step       D = direction(X, G); alpha = step_rule(ctx); X = X + alpha * D (active runs)
+
+A trace row counts what was spent to reach and evaluate ``x_k``; line-search
+trials made from ``x_k`` appear in the next row. What plugins return is checked
+here (shapes, finite non-negative steps, no writes into ``X`` or ``G``), and a
+violation stops the cell with a ``PluginError`` that names the plugin.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from optbench.engine.context import Evaluator, StepContext
+from optbench.engine.trace import HitTracker, Recorder
+from optbench.errors import PluginError
+from optbench.problem import Problem
+from optbench.registry import spec_of
+
+__all__ = ["Budget", "DescentLoop", "Sampler", "DIVERGENCE"]
+
+# A run is diverged when f leaves [f0 - limit, f0 + limit] with limit = DIVERGENCE * (1 + |f0|), or is not finite.
+DIVERGENCE = 1e12
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When runs stop: iterations, evaluations (f + gradient calls), epochs, seconds, tolerances."""
+
+    max_iter: int | None = 1000
+    max_evals: int | None = None
+    max_epochs: float | None = None
+    timeout: float | None = None
+    tol: dict[str, float] = field(default_factory=dict)
+
+
+class Sampler:
+    """Minibatches without replacement within each epoch, each run its own permutation.
+
+    All runs take the same number of samples per iteration; the last batch of an
+    epoch is smaller when ``batch_size`` does not divide ``n_samples``.
+    """
+
+    def __init__(self, n_samples: int, batch_size: int, rngs: list[np.random.Generator]):
+        self.n_samples, self.batch_size, self.rngs = n_samples, batch_size, rngs
+        self.position = n_samples  # forces a new permutation at the first call
+        self.order = None
+
+    def next(self) -> np.ndarray:
+        if self.position >= self.n_samples:
+            self.order = np.stack([rng.permutation(self.n_samples) for rng in self.rngs])
+            self.position = 0
+        batch = self.order[:, self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return batch
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+class DescentLoop:
+    """One batch of ``n_runs`` descending together; ``run()`` returns the final X and per-run outcome arrays."""
+
+    def __init__(self, problem: Problem, method: Any, step_rule: Any, X0: np.ndarray, budget: Budget,
+                 recorder: Recorder, hits: HitTracker | None, sampler: Sampler | None, noise_rngs: list | None):
+        self.problem, self.method, self.step_rule, self.budget = problem, method, step_rule, budget
+        self.recorder, self.hits, self.sampler = recorder, hits, sampler
+        self.n_runs = n = X0.shape[0]
+        self.X = _readonly(np.array(X0, dtype=float))
+        self.evaluator = Evaluator(problem, n, noise_rngs, budget.max_evals)
+        self.ctx = StepContext(problem.f_opt, self.evaluator)
+        self.active = np.ones(n, dtype=bool)
+        self.all_active = True
+        self.status = np.array(["budget"] * n, dtype=object)
+        self.stopped_at = {"iterations": np.zeros(n, dtype=np.int64), "time": np.zeros(n), "f": np.full(n, np.nan),
+                           "f_evals": np.zeros(n, dtype=np.int64), "g_evals": np.zeros(n, dtype=np.int64),
+                           "samples": np.zeros(n, dtype=np.int64)}
+        self.bounds = None  # divergence bounds, set from f(x_0)
+        self.F_previous = self.X_previous = None
+        self.alpha_seen = self.alpha_column = None
+        self.start = time.perf_counter()
+
+    # ------------------------------------------------------------ stages
+    def evaluate(self, batch: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """f and grad at X for every row; charged to the active runs that can still pay."""
+        charged = self.evaluator.affordable(self.active)
+        F, G = self.evaluator.gradient(self.X, batch, charged)
+        if self.ctx.reused is not None:  # the line search already paid for this point
+            self.evaluator.refund_gradient(self.ctx.reused & charged)
+            self.ctx.reused = None
+        if F.shape != (self.n_runs,) or G.shape != self.X.shape:
+            raise PluginError(f"problem {spec_of(self.problem)[0]!r} returned f of shape {F.shape} and a gradient of "
+                              f"shape {G.shape} for X of shape {self.X.shape}; expected ({self.n_runs},) and {self.X.shape}")
+        if G.flags.writeable:
+            _readonly(G)
+        return F, G
+
+    def screen(self, k: int, F: np.ndarray) -> np.ndarray | None:
+        """Diverged runs: f not finite or outside ``f0 +- 1e12 (1 + |f0|)``, or x not finite."""
+        if self.bounds is None:
+            limit = DIVERGENCE * (1.0 + np.abs(F))
+            upper, lower = F + limit, F - limit
+            upper_min = float(np.min(upper)) if np.isfinite(upper).all() else -math.inf
+            lower_max = float(np.max(lower)) if np.isfinite(lower).all() else math.inf
+            self.bounds = (upper, lower, upper_min, lower_max)
+        upper, lower, upper_min, lower_max = self.bounds
+        # one reduction screens for NaN, +inf and growth; the full check runs when it trips or every 16th step
+        if self.n_runs == 1:
+            suspicious = not lower_max <= F.item() <= upper_min
+        else:
+            suspicious = not np.max(F) <= upper_min or (k & 15 == 0 and not np.min(F) >= lower_max)
+        if not (suspicious or (k & 15 == 0 and not np.isfinite(self.X).all())):
+            return None
+        diverged = self.active & ~((F <= upper) & (F >= lower) & np.isfinite(self.X).all(axis=1))
+        if not diverged.any():
+            return None
+        self.status[diverged] = "diverged"
+        return diverged
+
+    def converge(self, F: np.ndarray, G: np.ndarray, stop: np.ndarray | None) -> np.ndarray | None:
+        """Runs that meet a tolerance: ``grad``, ``f_gap``, ``f`` (relative change), ``x`` (relative move)."""
+        tol = self.budget.tol
+        if not tol:
+            return stop
+        met = np.zeros(self.n_runs, dtype=bool)
+        if "grad" in tol:
+            met |= np.sqrt(np.vecdot(G, G)) <= tol["grad"]
+        if "f_gap" in tol:
+            met |= (F - self.problem.f_opt) <= tol["f_gap"]
+        if "f" in tol and self.F_previous is not None:
+            met |= np.abs(F - self.F_previous) <= tol["f"] * (1.0 + np.abs(F))
+        if "x" in tol and self.X_previous is not None:
+            met |= np.linalg.norm(self.X - self.X_previous, axis=1) <= tol["x"] * (1.0 + np.linalg.norm(self.X, axis=1))
+        met &= self.active if stop is None else (self.active & ~stop)
+        if not met.any():
+            return stop
+        self.status[met] = "converged"
+        return met if stop is None else (stop | met)
+
+    def out_of_budget(self, k: int, stop: np.ndarray | None) -> np.ndarray | None:
+        """Runs out of iterations, evaluations, epochs (full batch) or time."""
+        budget, evaluator = self.budget, self.evaluator
+        spent = None
+        if budget.max_iter is not None and k >= budget.max_iter:
+            spent = self.active.copy()
+        else:
+            if budget.max_evals is not None:
+                spent = evaluator.spent() >= budget.max_evals
+            if budget.max_epochs is not None and self.sampler is None:
+                epochs = evaluator.samples / self.problem.n_samples >= budget.max_epochs - 1e-12
+                spent = epochs if spent is None else (spent | epochs)
+            if budget.timeout is not None and time.perf_counter() - self.start > budget.timeout:
+                spent = self.active.copy()
+                self.status[self.active] = "timeout"
+        if spent is None:
+            return stop
+        spent &= self.active if stop is None else (self.active & ~stop)
+        return spent if stop is None else (stop | spent)
+
+    def counters(self, runs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """f_evals, g_evals, samples of ``runs`` (None: every run), as copies."""
+        evaluator = self.evaluator
+        pick = slice(None) if runs is None else runs
+        samples = evaluator.samples[pick].copy() if evaluator.finite_sum else None
+        return evaluator.f_evals[pick].copy(), evaluator.g_evals[pick].copy(), samples
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def freeze(self, stop: np.ndarray, k: int, F: np.ndarray | None, G: np.ndarray | None) -> None:
+        """Stop the runs in ``stop`` at iteration ``k`` and record where they stopped."""
+        elapsed = self.elapsed()
+        runs = np.flatnonzero(stop)
+        f_evals, g_evals, samples = self.counters(runs)
+        at = self.stopped_at
+        at["iterations"][runs], at["time"][runs] = k, elapsed - self.recorder.overhead
+        at["f_evals"][runs], at["g_evals"][runs] = f_evals, g_evals
+        if samples is not None:
+            at["samples"][runs] = samples
+        if F is not None:
+            at["f"][runs] = F[runs]
+        self.recorder.record(k, runs, self.X, F, G, None, f_evals, g_evals, samples, elapsed)
+        self.active = self.active & ~stop
+        self.all_active = False
+
+    def direction(self, G: np.ndarray, method_state: Any, k: int) -> tuple[np.ndarray, Any]:
+        """The method's direction, checked: a ``(D, state)`` pair with ``D`` of the iterate's shape."""
+        try:
+            result = self.method.direction(self.X, G, method_state, k)
+        except ValueError as exc:
+            if "read-only" not in str(exc):
+                raise
+            raise PluginError(f"method {spec_of(self.method)[0]!r} wrote into its input X or G in place ({exc}); "
+                              f"copy it first (e.g. G = G + ...)") from exc
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise PluginError(f"method {spec_of(self.method)[0]!r}: direction() must return (D, state), "
+                              f"got {type(result).__name__}")
+        D = result[0]
+        if not isinstance(D, np.ndarray) or D.shape != self.X.shape:
+            shape = getattr(D, "shape", type(D).__name__)
+            raise PluginError(f"method {spec_of(self.method)[0]!r}: direction D has shape {shape}, "
+                              f"expected (n_runs, dim) = {self.X.shape}")
+        return result
+
+    def step_size(self, step_state: Any) -> tuple[np.ndarray, Any]:
+        """The step rule's step sizes, checked: ``(n_runs,)``, finite and >= 0 for active runs."""
+        try:
+            alpha, step_state = self.step_rule.step(self.ctx, step_state)
+        except ValueError as exc:
+            if "read-only" not in str(exc):
+                raise
+            raise PluginError(f"step rule {spec_of(self.step_rule)[0]!r} wrote into a read-only input of ctx ({exc})") from exc
+        if alpha is not self.alpha_seen:  # constant rules return the same array every step: checked once
+            if not isinstance(alpha, np.ndarray) or alpha.shape != (self.n_runs,):
+                shape = getattr(alpha, "shape", type(alpha).__name__)
+                raise PluginError(f"step rule {spec_of(self.step_rule)[0]!r}: step() must return alpha of shape "
+                                  f"(n_runs,) = ({self.n_runs},), got {shape}")
+            live = alpha if self.all_active else alpha[self.active]
+            if not ((live >= 0) & (live < np.inf)).all():
+                bad = live[~((live >= 0) & (live < np.inf))][0]
+                raise PluginError(f"step rule {spec_of(self.step_rule)[0]!r} returned the step size {bad!r}; "
+                                  f"a step size must be finite and >= 0")
+        return alpha, step_state
+
+    def move(self, alpha: np.ndarray, D: np.ndarray) -> None:
+        """``X = X + alpha * D`` for active runs; runs refused a trial for budget stay where they are."""
+        refused = self.evaluator.refused
+        if refused.any():
+            alpha = np.where(refused, 0.0, alpha)
+            refused[:] = False
+        if alpha is not self.alpha_seen:
+            self.alpha_seen, self.alpha_column = alpha, alpha[:, None]
+        X_next = self.X + self.alpha_column * D
+        self.X = _readonly(X_next if self.all_active else np.where(self.active[:, None], X_next, self.X))
+
+    # ------------------------------------------------------------ the loop
+    def stop_before_batch(self, k: int) -> bool:
+        """Minibatch runs out of epochs stop before drawing a batch (no evaluation needed at their last point)."""
+        if self.sampler is None or self.budget.max_epochs is None:
+            return False
+        spent = self.active & (self.evaluator.samples / self.problem.n_samples >= self.budget.max_epochs - 1e-12)
+        if spent.any():
+            self.freeze(spent, k, None, None)
+        return not self.active.any()
+
+    def iterate(self, k: int, method_state: Any, step_state: Any) -> tuple[bool, Any, Any]:
+        """One iteration; returns (finished, method_state, step_state)."""
+        if self.stop_before_batch(k):
+            return True, method_state, step_state
+        batch = self.sampler.next() if self.sampler is not None else None
+        F, G = self.evaluate(batch)
+        diverged = self.screen(k, F)
+        stop = self.out_of_budget(k, self.converge(F, G, diverged))
+        if self.hits is not None:
+            self.hits.update(k, F, self.active if diverged is None else self.active & ~diverged, self.counters, self.elapsed() - self.recorder.overhead)
+        if stop is not None and stop.any():
+            self.freeze(stop, k, F, G)
+            if not self.active.any():
+                return True, method_state, step_state
+        recording = self.recorder.wants(k)
+        if recording:
+            runs = None if self.all_active else np.flatnonzero(self.active)
+            spent, elapsed = self.counters(runs), self.elapsed()
+        D, method_state = self.direction(G, method_state, k)
+        ctx = self.ctx
+        ctx.k, ctx.X, ctx.F, ctx.G, ctx.D, ctx.batch, ctx.active = k, self.X, F, G, D, batch, self.active
+        alpha, step_state = self.step_size(step_state)
+        if recording:
+            self.recorder.record(k, runs, self.X, F, G, alpha, *spent, elapsed)
+        if "x" in self.budget.tol:
+            self.X_previous = self.X
+        if "f" in self.budget.tol:
+            self.F_previous = F
+        self.move(alpha, D)
+        return False, method_state, step_state
+
+    def run(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """Iterate until no run is active; the final X and the per-run outcome."""
+        method_state = self.method.init(self.X)
+        step_state = self.step_rule.init(self.n_runs)
+        k, finished = 0, False
+        while not finished:
+            finished, method_state, step_state = self.iterate(k, method_state, step_state)
+            k += 1
+        return self.X, self.outcome(step_state)
+
+    def outcome(self, step_state: Any) -> dict[str, Any]:
+        at = self.stopped_at
+        n_samples = self.problem.n_samples
+        return {
+            "status": self.status, "iterations": at["iterations"], "time": at["time"], "f": at["f"],
+            "f_evals": at["f_evals"], "g_evals": at["g_evals"],
+            "epochs": at["samples"] / n_samples if n_samples is not None else np.full(self.n_runs, np.nan),
+            "step_counters": {f"step_{name}": np.asarray(step_state[name]).copy()
+                              for name in getattr(self.step_rule, "counters", ())},
+        }

@@ -1,0 +1,260 @@
+"""``ob.run``: resolve the cell, check it, and dispatch its runs as batches.
+
+The runs of a call are the product of the sweeps (``sweep={"step_rule.lr": [...]}``)
+times the seeds. Configurations that differ only in batchable parameters run as
+one array of shape ``(n_configs * n_seeds, dim)``, configuration-major; others run
+one batch each. A run's numbers never depend on its batch: its starting point,
+minibatches and noise come from the problem's key and its seed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from optbench.engine import cell as cells
+from optbench.engine.loop import Budget, DescentLoop, Sampler
+from optbench.engine.own_loop import run_own_loop
+from optbench.engine.result import RunResult
+from optbench.engine.sweep import batch_groups, batched_instance, sweep_configs
+from optbench.engine.tables import target_ladder
+from optbench.engine.trace import HitTracker, Recorder, hits_from_trace
+from optbench.errors import ParameterError
+from optbench.problem import Problem
+from optbench.registry import did_you_mean, methods, problems, resolve, spec_of, step_rules
+from optbench.seeding import canonical, run_generators
+
+__all__ = ["run", "run_group", "check_seeds", "check_tol"]
+
+TOLERANCES = ("grad", "f", "x", "f_gap")
+
+
+# ---------------------------------------------------------------- argument checks
+def check_seeds(seeds: Any) -> list[int]:
+    """A positive count (seeds ``0..n-1``) or a list of distinct integers in ``[0, 2**63)``."""
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ParameterError(f"seeds must be a positive count or a list of seeds, got {seeds}")
+        return list(range(int(seeds)))
+    try:
+        seed_list = [int(s) for s in seeds]
+    except (TypeError, ValueError, OverflowError):
+        raise ParameterError(f"seeds must be a positive count or a list of non-negative integers, got {seeds!r}") from None
+    if not seed_list or any(not 0 <= s < 2**63 for s in seed_list) or any(s != t for s, t in zip(seed_list, seeds)):
+        raise ParameterError(f"seeds must be a positive count or a list of integers in [0, 2**63), got {seeds!r}")
+    if len(set(seed_list)) != len(seed_list):
+        raise ParameterError(f"seeds must not repeat, got {seed_list}")
+    return seed_list
+
+
+def check_tol(tol: Any) -> dict[str, float]:
+    """A gradient-norm tolerance, or a dict of tolerances (``grad``, ``f``, ``x``, ``f_gap``), each finite and >= 0."""
+    if tol is None:
+        return {}
+    if isinstance(tol, (int, float)) and not isinstance(tol, bool):
+        tol = {"grad": tol}
+    if not isinstance(tol, dict):
+        raise ParameterError(f"tol must be a number (gradient-norm tolerance) or a dict, got {tol!r}")
+    for key, value in tol.items():
+        if key not in TOLERANCES:
+            raise ParameterError(f"unknown tolerance {key!r}.{did_you_mean(str(key), list(TOLERANCES))} "
+                                 f"Valid tolerances: {', '.join(TOLERANCES)}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
+            raise ParameterError(f"tolerance {key!r} must be a finite number >= 0, got {value!r}")
+    return {key: float(value) for key, value in tol.items()}
+
+
+def _positive(name: str, value: Any, integer: bool = False) -> None:
+    if value is None:
+        return
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if not isinstance(value, kinds) or isinstance(value, bool) or not 0 < value < float("inf"):
+        what = "a positive integer" if integer else "a finite positive number"
+        raise ParameterError(f"{name} must be {what} or None, got {value!r}")
+
+
+def _budget(max_iter, max_evals, max_epochs, timeout, tol) -> Budget:
+    if max_iter is not None and (not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 0):
+        raise ParameterError(f"max_iter must be a non-negative integer or None, got {max_iter!r}")
+    _positive("max_evals", max_evals, integer=True)
+    _positive("max_epochs", max_epochs)
+    _positive("timeout", timeout)
+    tolerances = check_tol(tol)
+    if max_iter is None and max_evals is None and max_epochs is None and not tolerances and timeout is None:
+        raise ParameterError("give a budget: max_iter, max_evals, max_epochs, tol or timeout (all are None)")
+    return Budget(None if max_iter is None else int(max_iter), None if max_evals is None else int(max_evals),
+                  max_epochs, timeout, tolerances)
+
+
+def _batch_size(batch_size: Any, problem: Problem) -> int | None:
+    if batch_size is None or problem.n_samples is None:
+        return batch_size  # the cell check says why a batch size does not apply
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or not 1 <= batch_size <= problem.n_samples:
+        raise ParameterError(f"batch_size must be an integer from 1 to n_samples={problem.n_samples}, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _initial_points(problem: Problem, description: dict, seeds: list[int], x0: Any) -> np.ndarray:
+    """``(n_seeds, dim)``: each seed's own start from ``problem.initial_point``, or the given ``x0``."""
+    if x0 is None:
+        key = cells.problem_key(description)
+        return np.stack([problem.initial_point(rng, 1)[0] for rng in run_generators("x0", key, seeds)])
+    X0 = np.array(x0, dtype=float)
+    if X0.shape == (problem.dim,):
+        return np.tile(X0, (len(seeds), 1))
+    if X0.shape != (len(seeds), problem.dim):
+        raise ParameterError(f"x0 must have shape ({problem.dim},) or (n_seeds, dim) = ({len(seeds)}, {problem.dim}), got {X0.shape}")
+    return X0
+
+
+# ---------------------------------------------------------------- one batch
+def _run_batch(problem: Problem, pairs: list[tuple[Any, Any]], descriptions: list[dict], seeds: list[int],
+               X0: np.ndarray, budget: Budget, record: Any, batch_size: int | None) -> RunResult:
+    """The configurations ``pairs`` (one batch group) times ``seeds``, as one array."""
+    n_configs, n_seeds = len(pairs), len(seeds)
+    method = batched_instance([m for m, _ in pairs], n_seeds, column=True)
+    run_seeds = list(seeds) * n_configs
+    key = cells.problem_key(descriptions[0])
+    noise_rngs = None
+    if getattr(problem, "noise_std", 0.0):
+        noise_rngs = run_generators("noise", canonical([key, batch_size]), run_seeds)
+    recorder = Recorder(problem, n_configs * n_seeds, record, full_objective=batch_size is not None)
+    X_start = np.tile(X0, (n_configs, 1))
+    tracker = None
+    if problem.f_opt is not None and batch_size is None and not getattr(method, "owns_loop", False):
+        tracker = HitTracker(problem.f_opt, target_ladder(), len(run_seeds), problem.n_samples)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if getattr(method, "owns_loop", False):
+            X, out = run_own_loop(problem, method, X_start, recorder, budget.max_iter, budget.max_evals, budget.tol,
+                                  budget.timeout, noise_rngs)
+        else:
+            step_rule = batched_instance([s for _, s in pairs], n_seeds, column=False)
+            sampler = None
+            if batch_size is not None:
+                sampler = Sampler(problem.n_samples, batch_size, run_generators("batch", canonical([key, batch_size]), run_seeds))
+            X, out = DescentLoop(problem, method, step_rule, X_start, budget, recorder, tracker, sampler, noise_rngs).run()
+        if batch_size is not None:  # minibatch runs: the final f is the full objective at the final iterate
+            out["f"] = np.asarray(problem.value(X), dtype=float)
+    trace = recorder.frame()
+    if tracker is not None:
+        hits = tracker.frame()
+    elif problem.f_opt is not None:
+        hits = hits_from_trace(trace, problem.f_opt, target_ladder(), problem.n_samples)
+    else:  # f_opt unknown: analysis computes hits after the fact against an estimate
+        hits = hits_from_trace({}, 0.0, target_ladder(), problem.n_samples)
+    return RunResult(X, descriptions, np.repeat(np.arange(n_configs), n_seeds), np.asarray(run_seeds, dtype=np.int64),
+                     problem.f_opt, out, trace, hits)
+
+
+def _resolve(problem: Any, method: Any, step_rule: Any) -> tuple[Problem, Any, Any]:
+    problem = resolve(problems, problem)
+    if not isinstance(problem, Problem):
+        raise ParameterError(f"problem must be a registered name, a dict or an optbench.Problem, got {problem!r}")
+    method = resolve(methods, method)
+    if getattr(method, "owns_loop", False):
+        if step_rule is not None:
+            raise ParameterError(f"method {spec_of(method)[0]!r} runs its own loop (scipy) and takes no step rule; "
+                                 f"got step_rule={step_rule!r}")
+        return problem, method, None
+    return problem, method, resolve(step_rules, step_rule if step_rule is not None else method.default_step_rule)
+
+
+def _configured(method: Any, step_rule: Any, sweep: dict | None) -> list[tuple[Any, Any]]:
+    """The (method, step rule) instance of every configuration of the sweep, each validated as a scalar."""
+    if not sweep:
+        return [(method, step_rule)]
+    pairs = []
+    for config in sweep_configs(method, step_rule, sweep):
+        m = methods.create(spec_of(method)[0], **config["method"])
+        s = None if step_rule is None else step_rules.create(spec_of(step_rule)[0], **config["step_rule"])
+        pairs.append((m, s))
+    return pairs
+
+
+# ---------------------------------------------------------------- the public entry points
+def run(
+    problem: Any,
+    method: Any,
+    step_rule: Any = None,
+    *,
+    seeds: int | Sequence[int] = 1,
+    x0: np.ndarray | None = None,
+    max_iter: int | None = 1000,
+    max_evals: int | None = None,
+    max_epochs: float | None = None,
+    batch_size: int | None = None,
+    tol: float | dict[str, float] | None = None,
+    record: str | int = "log",
+    timeout: float | None = None,
+    sweep: dict[str, Sequence[Any]] | None = None,
+    suite: str = "",
+) -> RunResult:
+    """Run every seed of one cell (times every configuration of ``sweep``) as batches; a :class:`RunResult`.
+
+    ``problem``, ``method``, ``step_rule``: a registered name, an instance, or a
+    ``{"name": ..., **params}`` dict; ``step_rule=None`` takes the method's default.
+    ``seeds``: a count (seeds 0..n-1) or a list. ``x0``: ``(dim,)`` for every run or
+    ``(n_seeds, dim)``; by default each seed draws its own from ``problem.initial_point``.
+    Budget: ``max_iter`` iterations, ``max_evals`` evaluations (f plus gradient calls,
+    never exceeded, line searches included), ``max_epochs`` passes over the data;
+    a run stops at the first one reached (status ``budget``). ``batch_size``:
+    minibatch size for finite sums. ``tol``: a gradient-norm tolerance, or a dict
+    with any of ``grad`` (||g|| <= tol), ``f`` (|f_k - f_k-1| <= tol (1 + |f_k|)),
+    ``x`` (||x_k - x_k-1|| <= tol (1 + ||x_k||)), ``f_gap`` (f - f_opt <= tol).
+    ``record``: ``"log"``, ``"all"``, ``"last"`` or every k iterations (exact first
+    hits of the targets are recorded whatever it says). ``timeout``: seconds per batch.
+    ``sweep``: ``{"step_rule.lr": [...], "method.betas": [...]}``; the product of the
+    sweeps times the seeds is the batch, and the runs table gives each run its own
+    parameters, so a swept result reads like the cells run one by one.
+    """
+    problem, method, step_rule = _resolve(problem, method, step_rule)
+    seed_list = check_seeds(seeds)
+    budget = _budget(max_iter, max_evals, max_epochs, timeout, tol)
+    batch_size = _batch_size(batch_size, problem)
+    pairs = _configured(method, step_rule, sweep)
+    descriptions = []
+    for m, s in pairs:
+        problem_text = cells.incompatibility(problem, m, s, batch_size, budget.max_epochs, budget.tol)
+        if problem_text:
+            raise ParameterError(problem_text)
+        descriptions.append({**cells.describe(problem, m, s, batch_size), "suite": suite})
+    X0 = _initial_points(problem, descriptions[0], seed_list, x0)
+    parts = [_run_batch(problem, [pairs[i] for i in group], [descriptions[i] for i in group], seed_list, X0, budget,
+                        record, batch_size) for group in batch_groups(pairs)]
+    return parts[0] if len(parts) == 1 else RunResult.concat(parts)
+
+
+def run_group(specs: Sequence[dict[str, Any]]) -> list[RunResult]:
+    """Run cells that share problem, seeds, budget and batch size (a suite's batch group) in as few batches as possible.
+
+    ``specs``: ``ob.run`` keyword arguments, one dict per cell. Returns one
+    RunResult per spec, in order, each holding only that cell's runs.
+    """
+    first = specs[0]
+    shared = {key: value for key, value in first.items() if key not in ("method", "step_rule")}
+    for spec in specs[1:]:
+        if {key: value for key, value in spec.items() if key not in ("method", "step_rule")} != shared:
+            raise ValueError("run_group: cells of a group must share everything but the method and step rule")
+    problem, _, _ = _resolve(first["problem"], first["method"], first["step_rule"])
+    pairs = [_resolve(problem, spec["method"], spec["step_rule"])[1:] for spec in specs]
+    seed_list = check_seeds(first["seeds"])
+    budget = _budget(first.get("max_iter", 1000), first.get("max_evals"), first.get("max_epochs"),
+                     first.get("timeout"), first.get("tol"))
+    batch_size = _batch_size(first.get("batch_size"), problem)
+    descriptions = []
+    for m, s in pairs:
+        problem_text = cells.incompatibility(problem, m, s, batch_size, budget.max_epochs, budget.tol)
+        if problem_text:
+            raise ParameterError(problem_text)
+        descriptions.append({**cells.describe(problem, m, s, batch_size), "suite": first.get("suite", "")})
+    X0 = _initial_points(problem, descriptions[0], seed_list, first.get("x0"))
+    results: list[RunResult | None] = [None] * len(specs)
+    for group in batch_groups(pairs):
+        part = _run_batch(problem, [pairs[i] for i in group], [descriptions[i] for i in group], seed_list, X0, budget,
+                          first.get("record", "log"), batch_size)
+        for position, index in enumerate(group):
+            results[index] = part.config(position)
+    return results

@@ -1,0 +1,142 @@
+"""Hyperparameters as a batch axis: sweeps, batch groups, and the batched instance.
+
+A method or step rule declares the parameters that only change numbers
+(``batchable = ("lr", ...)``). Cells that differ only in those run together as one
+array: the engine builds one *batched instance* whose batchable attributes hold one
+value per run, an ``(n_runs, 1)`` column for a method (so ``buffer *= self.momentum``
+serves a scalar and a column alike) and an ``(n_runs,)`` vector for a step rule
+(one step size per run); a pair such as ``betas`` becomes a pair of those. Every
+per-run value is first validated as a scalar by creating the instance that a cell
+run alone would create, so validation is never weakened by batching. A plugin that
+declares nothing is still correct: its cells run one by one.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any, Sequence
+
+import numpy as np
+
+from optbench.errors import ParameterError
+from optbench.registry import did_you_mean, parameters_of, spec_of
+
+__all__ = ["SWEEP_TARGETS", "sweep_configs", "batch_groups", "batched_instance"]
+
+SWEEP_TARGETS = ("method", "step_rule")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists (what the registries validate)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _check_path(path: Any, objects: dict[str, Any]) -> tuple[str, str]:
+    if not isinstance(path, str) or path.count(".") != 1:
+        raise ParameterError(f"sweep key {path!r} must be 'method.<parameter>' or 'step_rule.<parameter>'")
+    target, name = path.split(".")
+    if target not in SWEEP_TARGETS:
+        raise ParameterError(f"sweep key {path!r}: {target!r} is not sweepable.{did_you_mean(target, list(SWEEP_TARGETS))} "
+                             f"Valid: 'method.<parameter>', 'step_rule.<parameter>'")
+    obj = objects[target]
+    if obj is None:
+        raise ParameterError(f"sweep key {path!r}: this method owns its loop and has no step rule")
+    valid = list(parameters_of(type(obj)))
+    if name not in valid:
+        raise ParameterError(f"sweep key {path!r}: {spec_of(obj)[0]!r} has no parameter {name!r}.{did_you_mean(name, valid)} "
+                             f"Valid parameters: {', '.join(valid) or '(none)'}")
+    return target, name
+
+
+def sweep_configs(method: Any, step_rule: Any, sweep: dict[str, Sequence[Any]] | None) -> list[dict[str, dict[str, Any]]]:
+    """The product of the sweeps: one ``{"method": params, "step_rule": params}`` per configuration.
+
+    ``params`` are the instances' own parameters with the swept values set; the
+    first sweep key varies slowest. No sweep gives one configuration.
+    """
+    base = {"method": spec_of(method)[1], "step_rule": spec_of(step_rule)[1] if step_rule is not None else None}
+    if not sweep:
+        return [base]
+    if not isinstance(sweep, dict):
+        raise ParameterError(f"sweep must be a dict from 'method.<parameter>' or 'step_rule.<parameter>' to values, got {sweep!r}")
+    axes = []
+    for path, values in sweep.items():
+        target, name = _check_path(path, {"method": method, "step_rule": step_rule})
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+            raise ParameterError(f"sweep key {path!r} needs a non-empty list or array of values, got {values!r}")
+        axes.append([(target, name, _plain(v)) for v in values])
+    configs = []
+    for combination in itertools.product(*axes):
+        config = {"method": dict(base["method"]), "step_rule": None if base["step_rule"] is None else dict(base["step_rule"])}
+        for target, name, value in combination:
+            config[target][name] = value
+        configs.append(config)
+    return configs
+
+
+def _differing(instances: Sequence[Any]) -> set[str]:
+    """The parameters whose values differ among ``instances`` (all of one class)."""
+    names = set()
+    for name in parameters_of(type(instances[0])):
+        first = getattr(instances[0], name, None)
+        if any(not _equal(getattr(other, name, None), first) for other in instances[1:]):
+            names.add(name)
+    return names
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
+    except Exception:  # noqa: BLE001 -- incomparable values are different
+        return a is b
+
+
+def _groupable(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    if type(a) is not type(b) or spec_of(a)[0] != spec_of(b)[0]:
+        return False
+    return _differing([a, b]) <= set(getattr(type(a), "batchable", ()))
+
+
+def batch_groups(pairs: Sequence[tuple[Any, Any]]) -> list[list[int]]:
+    """Indices of ``(method, step_rule)`` pairs grouped so that each group differs only in batchable parameters."""
+    groups: list[list[int]] = []
+    for index, (method, step_rule) in enumerate(pairs):
+        for group in groups:
+            method_0, step_0 = pairs[group[0]]
+            if _groupable(method_0, method) and _groupable(step_0, step_rule):
+                group.append(index)
+                break
+        else:
+            groups.append([index])
+    return groups
+
+
+def _per_run(values: list[Any], repeats: int, column: bool) -> Any:
+    """One value per run: a column ``(n, 1)`` (methods) or a vector ``(n,)`` (step rules); pairs stay pairs."""
+    if isinstance(values[0], (tuple, list)):
+        return tuple(_per_run([v[i] for v in values], repeats, column) for i in range(len(values[0])))
+    vector = np.repeat(np.asarray(values, dtype=float), repeats)
+    return vector[:, None] if column else vector
+
+
+def batched_instance(instances: Sequence[Any], repeats: int, column: bool) -> Any:
+    """One instance whose batchable attributes hold per-run values (each instance's value ``repeats`` times).
+
+    With a single instance (or none differing) the instance itself is returned.
+    """
+    if len(instances) == 1:
+        return instances[0]
+    differing = _differing(instances)
+    if not differing:
+        return instances[0]
+    clone = copy.copy(instances[0])
+    for name in sorted(differing):
+        setattr(clone, name, _per_run([getattr(obj, name) for obj in instances], repeats, column))
+    return clone

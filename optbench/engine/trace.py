@@ -1,0 +1,212 @@
+"""What is recorded, and when: trace rows at chosen iterations, and exact first hits of targets.
+
+``Recorder`` keeps one light block per recorded iteration and expands the blocks
+into columns once, at the end, so that recording every iteration stays cheap.
+Evaluations made for the record (the full objective of a minibatch run, metrics)
+are not charged, and the time they take is kept in ``overhead`` and subtracted
+from the clock.
+
+``HitTracker`` follows every run's best-so-far gap ``b_k = min_{j <= k} f(x_j) - f_opt``
+at every iteration, whatever is recorded, and notes for each target ``t`` of the
+ladder the first iteration with ``b_k <= t``, with the evaluations, epochs and time
+spent to reach it. Fixed-target runtimes read from it are exact, not bounded by
+the recorded checkpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from optbench.errors import ParameterError
+from optbench.problem import Problem
+
+__all__ = ["Recorder", "HitTracker", "hits_from_trace", "record_schedule", "LOG_POINTS"]
+
+# about ten log-spaced iterations per decade, up to 10^12
+LOG_POINTS = frozenset(int(round(10 ** (j / 10))) for j in range(0, 121)) | {0}
+
+
+def record_schedule(record: str | int) -> Callable[[int], bool]:
+    """Whether iteration ``k`` is recorded: ``"log"``, ``"all"``, ``"last"`` (first and last) or every ``k``."""
+    if record == "all":
+        return lambda k: True
+    if record == "log":
+        return LOG_POINTS.__contains__
+    if record == "last":
+        return lambda k: k == 0
+    if isinstance(record, (int, np.integer)) and not isinstance(record, bool) and record >= 1:
+        every = int(record)
+        return lambda k: k % every == 0
+    raise ParameterError(f"record must be 'log', 'all', 'last' or a positive integer (every k iterations), got {record!r}")
+
+
+class Recorder:
+    """Collects trace rows of a batch of ``n_runs``.
+
+    ``record(k, runs, X, F, G, step, f_evals, g_evals, samples, elapsed)`` adds the
+    rows of iteration ``k`` for ``runs`` (an index array, or None for every run);
+    counters are per-run arrays already restricted to ``runs`` (``samples`` None
+    when the problem is not a finite sum). ``full_objective``: re-evaluate f on all
+    samples (minibatch runs), uncharged.
+    """
+
+    def __init__(self, problem: Problem, n_runs: int, record: str | int, full_objective: bool):
+        self.problem = problem
+        self.n_runs = n_runs
+        self.full_objective = full_objective
+        self.has_metrics = type(problem).metrics is not Problem.metrics
+        self.blocks: list[tuple] = []
+        self.overhead = 0.0
+        self.wants = record_schedule(record)
+
+    def record(self, k, runs, X, F, G, step, f_evals, g_evals, samples, elapsed) -> None:
+        started = time.perf_counter()
+        X_r = X if runs is None else X[runs]
+        if self.full_objective:
+            F_r, G_r = self.problem.value_and_grad(X_r)
+        elif runs is None:
+            F_r, G_r = F.copy(), G
+        else:
+            F_r, G_r = F[runs], G[runs]
+        grad_norm = np.sqrt(np.vecdot(G_r, G_r))
+        if step is not None:
+            step = step.copy() if runs is None else step[runs]
+        metrics = self.problem.metrics(X_r) if self.has_metrics else None
+        self.blocks.append((k, runs, F_r, grad_norm, step, f_evals, g_evals, samples, elapsed - self.overhead, metrics))
+        self.overhead += time.perf_counter() - started
+
+    def record_single(self, run: int, iteration: int, x: np.ndarray, f_evals: int, g_evals: int, elapsed: float) -> None:
+        """One row for run ``run`` of an own-loop method (every call touches all samples of a finite sum)."""
+        started = time.perf_counter()
+        X = x.reshape(1, -1)
+        F, G = self.problem.value_and_grad(X)
+        samples = None if self.problem.n_samples is None else (f_evals + g_evals) * self.problem.n_samples
+        metrics = self.problem.metrics(X) if self.has_metrics else None
+        self.blocks.append((iteration, np.array([run]), np.asarray(F, dtype=float).copy(), np.sqrt(np.vecdot(G, G)),
+                            None, f_evals, g_evals, samples, elapsed, metrics))
+        self.overhead += time.perf_counter() - started
+
+    def last_f(self) -> float:
+        """f of the last recorded row (own-loop methods compare it with their final point)."""
+        return float(self.blocks[-1][2][0])
+
+    def frame(self) -> dict[str, np.ndarray]:
+        """The recorded rows as columns (``run`` is the row's index in the batch), sorted by run and iteration."""
+        if not self.blocks:
+            return {}
+        every_run = np.arange(self.n_runs)
+        sizes = np.array([self.n_runs if b[1] is None else len(b[1]) for b in self.blocks])
+        columns = {
+            "run": np.concatenate([every_run if b[1] is None else b[1] for b in self.blocks]),
+            "iteration": np.repeat(np.array([b[0] for b in self.blocks], dtype=np.int64), sizes),
+        }
+
+        def expand(position, dtype):
+            return np.concatenate([np.broadcast_to(np.asarray(b[position], dtype=dtype), (n,)) for b, n in zip(self.blocks, sizes)])
+
+        columns["f_evals"] = expand(5, np.int64)
+        columns["g_evals"] = expand(6, np.int64)
+        if self.problem.n_samples is None:
+            columns["epochs"] = np.full(len(columns["run"]), np.nan)
+        else:
+            columns["epochs"] = expand(7, np.int64) / self.problem.n_samples
+        columns["time"] = np.repeat(np.array([b[8] for b in self.blocks]), sizes)
+        columns["f"] = np.concatenate([np.asarray(b[2], dtype=float) for b in self.blocks])
+        columns["grad_norm"] = np.concatenate([b[3] for b in self.blocks])
+        columns["step_size"] = np.concatenate(
+            [np.full(n, np.nan) if b[4] is None else np.asarray(b[4], dtype=float) for b, n in zip(self.blocks, sizes)]
+        )
+        if self.has_metrics:
+            names = list(dict.fromkeys(name for b in self.blocks for name in (b[9] or {})))
+            for name in names:
+                columns[name] = np.concatenate(
+                    [np.asarray((b[9] or {}).get(name, np.full(n, np.nan)), dtype=float) for b, n in zip(self.blocks, sizes)]
+                )
+        order = np.lexsort((columns["iteration"], columns["run"]))
+        return {key: values[order] for key, values in columns.items()}
+
+
+class HitTracker:
+    """Exact first hits of ``targets`` (a descending ladder of gaps) by each run's best-so-far gap."""
+
+    def __init__(self, f_opt: float, targets: np.ndarray, n_runs: int, n_samples: int | None):
+        self.f_opt = float(f_opt)
+        self.targets = np.asarray(targets, dtype=float)
+        self.negated = -self.targets  # ascending, for searchsorted
+        self.next_threshold = np.append(self.targets, -np.inf)
+        self.best = np.full(n_runs, np.inf)
+        self.reached = np.zeros(n_runs, dtype=np.int64)  # how many targets each run has met
+        self.n_samples = n_samples
+        self.blocks: list[tuple] = []
+
+    def update(self, k: int, F: np.ndarray, mask: np.ndarray, counters: Callable, elapsed: float) -> None:
+        """Iteration ``k`` evaluated ``F`` for the runs in ``mask``; note the targets they meet first here."""
+        gap = np.where(mask, F - self.f_opt, np.inf)
+        np.fmin(self.best, gap, out=self.best)
+        new = self.best <= self.next_threshold[self.reached]
+        if not new.any():
+            return
+        runs = np.flatnonzero(new)
+        met = np.searchsorted(self.negated, -self.best[runs], side="right")
+        f_evals, g_evals, samples = counters(runs)
+        self.blocks.append((k, runs, self.reached[runs].copy(), met, f_evals, g_evals, samples, elapsed))
+        self.reached[runs] = met
+
+    def frame(self) -> dict[str, np.ndarray]:
+        """One row per run per target met: run, target, iteration, f_evals, g_evals, epochs, time."""
+        return _expand_hits(self.blocks, self.targets, self.n_samples)
+
+
+def _expand_hits(blocks: list[tuple], targets: np.ndarray, n_samples: int | None) -> dict[str, np.ndarray]:
+    names = ("run", "target", "iteration", "f_evals", "g_evals", "epochs", "time")
+    if not blocks:
+        empty = {name: np.zeros(0, dtype=np.int64) for name in names}
+        return {**empty, "target": np.zeros(0), "epochs": np.zeros(0), "time": np.zeros(0)}
+    runs = np.concatenate([b[1] for b in blocks])
+    first = np.concatenate([b[2] for b in blocks])
+    last = np.concatenate([b[3] for b in blocks])
+    counts = last - first
+
+    def per_run(position, dtype):
+        return np.concatenate([np.broadcast_to(np.asarray(b[position], dtype=dtype), (len(b[1]),)) for b in blocks])
+
+    rows = np.repeat(np.arange(len(runs)), counts)
+    offsets = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    columns = {
+        "run": runs[rows],
+        "target": targets[first[rows] + offsets],
+        "iteration": per_run(0, np.int64)[rows],
+        "f_evals": per_run(4, np.int64)[rows],
+        "g_evals": per_run(5, np.int64)[rows],
+        "epochs": (per_run(6, np.int64)[rows] / n_samples) if n_samples else np.full(len(rows), np.nan),
+        "time": per_run(7, float)[rows],
+    }
+    order = np.lexsort((-columns["target"], columns["run"]))
+    return {name: values[order] for name, values in columns.items()}
+
+
+def hits_from_trace(trace: dict[str, np.ndarray], f_opt: float, targets: np.ndarray, n_samples: int | None) -> dict[str, np.ndarray]:
+    """First hits read off recorded rows (``trace`` sorted by run and iteration, as ``Recorder.frame``).
+
+    Exact when every iteration is recorded (own-loop methods record each one);
+    otherwise each hit is the first recorded row that meets the target.
+    """
+    blocks = []
+    if trace:
+        runs = trace["run"]
+        starts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]])
+        ends = np.r_[starts[1:], len(runs)]
+        for start, end in zip(starts, ends):
+            gap = trace["f"][start:end] - f_opt
+            best = np.fmin.accumulate(np.where(np.isnan(gap), np.inf, gap))
+            met = np.searchsorted(-targets, -best, side="right")  # targets met by each row
+            previous = np.r_[0, met[:-1]]
+            for row in np.flatnonzero(met > previous):
+                i = start + row
+                samples = None if not n_samples else int(round(trace["epochs"][i] * n_samples))
+                blocks.append((int(trace["iteration"][i]), runs[i : i + 1], previous[row : row + 1], met[row : row + 1],
+                               trace["f_evals"][i], trace["g_evals"][i], samples, float(trace["time"][i])))
+    return _expand_hits(blocks, np.asarray(targets, dtype=float), n_samples)
