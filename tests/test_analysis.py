@@ -213,3 +213,178 @@ def test_bad_input_names_the_problem():
         analysis.prepare(pd.concat([runs, runs]), trace)
     with pytest.raises(ParameterError, match="tau must be in"):
         analysis.solve_costs(runs, trace, tau=2.0)
+
+
+# ---------------------------------------------------------------- issue 13: honest rankings
+def _finals(gaps_by_solver, problem="p", dim=2, f_opt=0.0, statuses=None):
+    """A runs table with one run per (solver, seed) and the given final gaps (no trace)."""
+    rows = []
+    for solver, gaps in gaps_by_solver.items():
+        for seed, gap in enumerate(gaps):
+            status = (statuses or {}).get((solver, seed), "budget")
+            rows.append({"problem": problem, "dim": dim, "method": "gd", "step_rule": "constant",
+                         "step_params": f'{{"lr":{solver}}}', "seed": seed, "status": status, "f": f_opt + gap,
+                         "f_opt": f_opt, "f_gap": gap, "iterations": 10, "f_evals": 0, "g_evals": 10,
+                         "epochs": np.nan, "time": 1.0, "message": ""})
+    return pd.DataFrame(rows)
+
+
+def test_quick_suite_case_a_solver_with_7_of_8_runs_diverged_ranks_behind_one_with_none():
+    # rosenbrock(dim=2), as in the quick suite: gd + constant(lr=0.001) diverges on 7 of 8 seeds
+    gd = ob.run({"name": "rosenbrock", "dim": 2}, "gd", {"name": "constant", "lr": 0.001}, seeds=8, max_iter=500)
+    adam = ob.run({"name": "rosenbrock", "dim": 2}, "adam", {"name": "constant", "lr": 0.01}, seeds=8, max_iter=500)
+    assert (gd.runs["status"] == "diverged").sum() == 7 and (adam.runs["status"] != "diverged").all()
+    runs = pd.concat([gd.runs, adam.runs], ignore_index=True)
+    trace = pd.concat([gd.trace, adam.trace], ignore_index=True)
+    board = analysis.leaderboard(runs, trace).set_index("solver")
+    gd_label, adam_label = "gd + constant(lr=0.001)", "adam + constant(lr=0.01)"
+    # its one survivor beats adam's median over finished runs, the column that used to rank ...
+    survivor = gd.runs.loc[gd.runs["status"] == "budget", "f_gap"].iloc[0]
+    assert board.loc[gd_label, "f_gap_median"] == survivor < board.loc[adam_label, "f_gap_median"]
+    # ... but over all runs, failures as +inf, its median is inf and it ranks last
+    assert board.loc[gd_label, "f_gap_median_all"] == np.inf
+    assert board.loc[adam_label, "f_gap_median_all"] == pytest.approx(np.median(adam.runs["f_gap"]))
+    assert board.loc[adam_label, "rank"] == 1 and board.loc[gd_label, "rank"] == 2
+    assert analysis.leaderboard(runs, trace)["solver"].tolist() == [adam_label, gd_label]  # sorted by rank
+
+
+def test_negative_round_off_gaps_tie_with_zero():
+    # the stepsize suite's "wins" at -4.66e-15 and -1.11e-16 are round-off: they tie with 0 and 1e-16
+    runs = _finals({"0.1": [-4.66e-15] * 3, "0.2": [0.0] * 3, "0.3": [1e-16] * 3, "0.4": [1e-3] * 3}, f_opt=-1.5)
+    board = analysis.leaderboard(runs).set_index("solver")
+    ranks = board["rank"].rename(lambda s: s.split("lr=")[1][:-1])
+    assert ranks.to_dict() == {"0.1": 2.0, "0.2": 2.0, "0.3": 2.0, "0.4": 4.0}  # average of ranks 1, 2, 3
+    # tables show the gap as computed
+    assert board["f_gap_median_all"].min() == pytest.approx(-4.66e-15, rel=1e-9, abs=0)
+    assert board["gap_tol"].eq(1e-12 * 1.5).all()
+    # a stricter explicit tolerance separates them again, and negative still never beats 0
+    strict = analysis.leaderboard(runs, gap_tol=1e-17).set_index("solver")["rank"].rename(lambda s: s.split("lr=")[1][:-1])
+    assert strict["0.1"] == strict["0.2"] == 1.5 and strict["0.3"] == 3.0
+
+
+def test_successes_count_gaps_within_the_tolerance():
+    runs, trace = _tables({("0.1", 0): {"status": "budget", "rows": [(1, 1.0), (2, 5e-13)]}})
+    board = analysis.leaderboard(runs, trace, targets=(1e-13,), target=1e-13)
+    assert board.loc[0, "success@1e-13"] == 1.0  # 5e-13 <= 1e-12: counts as 0
+    assert analysis.leaderboard(runs, trace, targets=(1e-13,), target=1e-13, gap_tol=0.0).loc[0, "success@1e-13"] == 0.0
+    with pytest.raises(ParameterError, match="gap_tol must be a finite number >= 0"):
+        analysis.leaderboard(runs, trace, gap_tol=-1.0)
+
+
+def test_rank_matrix_leaves_cells_that_never_ran_blank():
+    runs = pd.concat([_finals({"0.1": [1.0], "0.2": [2.0]}, problem="p"), _finals({"0.1": [3.0]}, problem="q")])
+    matrix = analysis.ranks(analysis.leaderboard(runs))
+    assert matrix.loc["gd + constant(lr=0.2)", "q(dim=2)"] != matrix.loc["gd + constant(lr=0.2)", "q(dim=2)"]  # NaN
+    assert matrix.loc["gd + constant(lr=0.1)", "q(dim=2)"] == 1.0
+    by_median = analysis.ranks(analysis.leaderboard(runs), "f_gap_median")
+    assert np.isnan(by_median.loc["gd + constant(lr=0.2)", "q(dim=2)"]) and by_median.loc["gd + constant(lr=0.2)", "p(dim=2)"] == 2
+
+
+def test_exact_hits_replace_checkpoint_runtimes():
+    # the trace records iterations 0 and 3 only (log checkpoints); the exact first hit of 1e0 was at iteration 2
+    runs, trace = _tables({("0.1", 0): {"status": "budget", "rows": [(1, 10.0), (2, 5.0), (3, 0.5), (4, 0.01)]}})
+    trace = trace[trace["iteration"].isin([0, 3])]
+    hits = trace.iloc[:0][["problem", "dim", "method", "step_rule", "step_params", "seed"]].copy()
+    hits = pd.DataFrame([{**runs.iloc[0][["problem", "dim", "method", "step_rule", "step_params", "seed"]].to_dict(),
+                          "target": t, "iteration": it, "f_evals": 0, "g_evals": ev, "epochs": np.nan, "time": 0.1 * ev,
+                          "estimated": False} for t, it, ev in [(10.0, 0, 1), (1.0, 2, 3), (0.1, 3, 4)]])
+    from_trace = analysis.first_hits(runs, trace, [10.0, 1.0, 0.1, 1e-3]).set_index("target")
+    exact = analysis.first_hits(runs, trace, [10.0, 1.0, 0.1, 1e-3], hits=hits).set_index("target")
+    assert from_trace.loc[1.0, "evaluations"] == 4 and exact.loc[1.0, "evaluations"] == 3
+    assert exact.loc[1.0, "iterations"] == 2 and exact.loc[1.0, "time"] == pytest.approx(0.3)
+    assert not exact.loc[1e-3, "hit"]  # in neither
+    assert analysis.ert(runs, trace, [1.0], hits=hits).loc[0, "ert"] == 3
+
+
+def _budget_trace():
+    """Two solvers on p (dim 2): A with three runs, B with two; rows (evaluations, gap)."""
+    spec = {("0.1", 0): {"status": "budget", "rows": [(1, 9.0), (3, 4.0), (7, 5.0), (12, 0.5)]},
+            ("0.1", 1): {"status": "budget", "rows": [(1, 8.0), (2, 2.0), (4, 1.0)]},
+            ("0.1", 2): {"status": "budget", "rows": [(1, 7.0), (5, 3.0), (9, 0.25), (20, 0.125)]},
+            ("0.2", 0): {"status": "budget", "rows": [(1, 9.0), (10, 0.1)]},
+            ("0.2", 1): {"status": "budget", "rows": [(1, 8.0), (6, 0.2)]}}
+    return spec, *_tables(spec)
+
+
+def test_fixed_budget_quantiles_equal_a_direct_computation():
+    spec, runs, trace = _budget_trace()
+    budgets = [2, 6, 10, 100]
+    table = analysis.fixed_budget(runs, trace, budgets=budgets)
+    assert set(table["axis"]) == {"evaluations"}
+    for solver in ("0.1", "0.2"):
+        rows = table[table["solver"] == f"gd + constant(lr={solver})"].set_index("budget")
+        seeds = [seed for (s, seed) in spec if s == solver]
+        for budget in budgets:
+            reached = [min(g for e, g in spec[(solver, seed)]["rows"] if e <= budget) for seed in seeds]
+            quantiles = np.quantile(reached, [0.1, 0.25, 0.5, 0.75, 0.9])
+            got = rows.loc[budget, ["gap_q10", "gap_q25", "gap_median", "gap_q75", "gap_q90"]].to_numpy(dtype=float)
+            np.testing.assert_allclose(got, quantiles, rtol=1e-12)
+            totals = [spec[(solver, seed)]["rows"][-1][0] for seed in seeds]
+            assert rows.loc[budget, "running"] == pytest.approx(np.mean([t > budget for t in totals]))
+    # a budget before a run's first record: its gap is unknown there, counted as +inf
+    early = analysis.fixed_budget(runs, trace, budgets=[0.5])
+    assert (early["gap_median"] == np.inf).all()
+
+
+def test_fixed_budget_default_budgets_are_dim_times_powers_of_ten():
+    _, runs, trace = _budget_trace()
+    table = analysis.fixed_budget(runs, trace)
+    assert sorted(table["budget"].unique()) == [2.0, 20.0]  # dim 2; the largest run spent 20 evaluations
+    np.testing.assert_allclose(analysis.default_budgets(10, 1e4), [10, 100, 1e3, 1e4])
+
+
+def test_budget_ecdf_hand_values():
+    _, runs, trace = _budget_trace()
+    table = analysis.budget_ecdf(runs, trace, budgets=[2, 10], targets=[1.0, 0.2], bootstrap=0)
+    b = table[table["solver"] == "gd + constant(lr=0.2)"].set_index("target")["proportion"]
+    # B at budget 2: gaps 9, 8; at budget 10: 0.1, 0.2 -> target 1: 2 of 4 triples, target 0.2: 2 of 4
+    assert b[1.0] == pytest.approx(0.5) and b[0.2] == pytest.approx(0.5)
+    a = table[table["solver"] == "gd + constant(lr=0.1)"].set_index("target")["proportion"]
+    # A at 2: 9, 2, 7; at 10: 4, 1, 0.25 -> target 1: 2 of 6 (1 and 0.25); target 0.2: 0
+    assert a[1.0] == pytest.approx(2 / 6) and a[0.2] == 0.0
+
+
+def test_ecdf_of_two_solvers_with_different_coverage_uses_the_common_problems_and_names_the_other():
+    spec_p = {("0.1", 0): {"status": "budget", "rows": [(1, 10.0), (4, 0.5)]},
+              ("0.2", 0): {"status": "budget", "rows": [(1, 10.0), (8, 0.05)]}}
+    spec_q = {("0.1", 0): {"status": "budget", "rows": [(1, 10.0), (2, 0.01)]}}  # only solver A ran q
+    runs_p, trace_p = _tables(spec_p)
+    runs_q, trace_q = _tables(spec_q, problem="q")
+    runs, trace = pd.concat([runs_p, runs_q]), pd.concat([trace_p, trace_q])
+    table = analysis.runtime_ecdf(runs, trace, targets=[1.0, 0.1], bootstrap=0)
+    cover = table.attrs["coverage"]
+    assert cover.problems == ["p(dim=2)"] and cover.left_out_problems == ["q(dim=2)"]
+    assert cover.labels["gd + constant(lr=0.2)"] == "gd + constant(lr=0.2) (1 of 2 problems)"
+    assert "q(dim=2)" in cover.note()
+    a = table[table["solver"] == "gd + constant(lr=0.1)"]
+    at = lambda frame, x: frame.loc[frame["x"] <= x, "proportion"].iloc[-1]  # noqa: E731
+    # on p alone A hits target 1 at 4 evaluations (x = 2) and never 0.1: 0.5 at the end (q would give 1.0 for its part)
+    assert at(a, 2.5) == pytest.approx(0.5) and a["proportion"].max() == pytest.approx(0.5)
+    each = analysis.runtime_ecdf(runs, trace, targets=[1.0, 0.1], bootstrap=0, coverage="each")
+    assert each[each["solver"] == "gd + constant(lr=0.1)"]["proportion"].max() == pytest.approx(0.75)
+
+
+def test_coverage_leaves_out_a_partial_solver_and_names_it():
+    runs = pd.concat([_finals({"0.1": [1.0], "0.2": [2.0], "0.3": [3.0]}, problem="p"),
+                      _finals({"0.1": [1.0], "0.2": [2.0]}, problem="q")])
+    cover = analysis.coverage(runs)
+    assert cover.solvers == ["gd + constant(lr=0.1)", "gd + constant(lr=0.2)"]
+    assert cover.left_out == ["gd + constant(lr=0.3) (1 of 2 problems)"] and cover.problems == ["p(dim=2)", "q(dim=2)"]
+    with pytest.raises(ParameterError, match="unknown coverage 'comon'.*Did you mean 'common'"):
+        analysis.coverage(runs, "comon")
+
+
+def test_profiles_use_common_coverage():
+    runs, trace = _profile_tables()
+    extra_runs, extra_trace = _tables({("0.1", 0): {"status": "budget", "rows": [(1, 10.0), (2, 0.5)]}}, problem="q", dim=1)
+    runs, trace = pd.concat([runs, extra_runs]), pd.concat([trace, extra_trace])
+    scores = analysis.performance_score(runs, trace, tau=0.1)
+    assert scores.attrs["coverage"].left_out_problems == ["q(dim=1)"]
+    # the same hand values as without q (test_performance_profile_and_score_hand_values)
+    assert scores.set_index("solver")["score"].filter(like="0.1").iloc[0] == pytest.approx(3 / 6)
+
+
+def test_fair_axes_use_epochs_where_full_batch_meets_minibatch():
+    runs = pd.concat([_finals({"0.1": [1.0]}, problem="p"), _finals({"0.1": [1.0], "0.2": [2.0]}, problem="q")])
+    runs["batch_size"] = pd.array([None, None, 32], dtype="Int64")
+    assert analysis.fair_axes(runs) == {"p(dim=2)": "evaluations", "q(dim=2)": "epochs"}
