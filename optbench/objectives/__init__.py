@@ -1,4 +1,5 @@
 """Built-in problems, one module per family; importing this package registers them."""
 
 from optbench.objectives import convex, data, neural, nonsmooth, testfunctions  # noqa: F401
+from optbench.objectives import bbob  # noqa: F401  (COCO's bbob suite with gradients)
 from optbench.objectives import transforms  # noqa: F401  (wrappers of any problem)
