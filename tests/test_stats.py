@@ -1,0 +1,152 @@
+"""Significance against independent implementations: scipy's Wilcoxon and Friedman, statsmodels' Holm, Demšar's table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+from statsmodels.stats.multitest import multipletests
+
+from optbench import analysis, stats
+from optbench.registry import ParameterError
+
+
+def _runs(gaps_by_solver, problem="p", f_opt=0.0, failed=()):
+    """One run per (solver, seed) with final gaps; (solver, seed) pairs in ``failed`` diverged."""
+    rows = []
+    for solver, gaps in gaps_by_solver.items():
+        for seed, gap in enumerate(gaps):
+            status = "diverged" if (solver, seed) in failed else "budget"
+            rows.append({"problem": problem, "dim": 2, "method": solver, "seed": seed, "status": status,
+                         "f": f_opt + gap, "f_opt": f_opt, "f_gap": gap, "iterations": 5, "f_evals": 0, "g_evals": 5,
+                         "epochs": np.nan, "time": 1.0, "message": ""})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def three_problems():
+    rng = np.random.default_rng(7)
+    frames = []
+    for index, problem in enumerate(("p", "q", "r")):
+        base = 10.0 ** rng.uniform(-6, 0, size=20)
+        frames.append(_runs({"a": base, "b": base * 10.0 ** rng.normal(0.4 * index, 1.0, size=20),
+                             "c": base * 10.0 ** rng.normal(-0.5, 1.0, size=20)}, problem=problem))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_pairwise_p_values_equal_scipy_wilcoxon_on_log_differences(three_problems):
+    table = stats.pairwise(three_problems)
+    assert len(table) == 9 and (table["n_pairs"] == 20).all()
+    runs = three_problems
+    for row in table.itertuples():
+        name = row.problem_label.split("(")[0]
+        a = runs[(runs["problem"] == name) & (runs["method"] == row.solver_a)].sort_values("seed")["f_gap"].to_numpy()
+        b = runs[(runs["problem"] == name) & (runs["method"] == row.solver_b)].sort_values("seed")["f_gap"].to_numpy()
+        expected = scipy.stats.wilcoxon(np.log10(np.maximum(a, 1e-12)) - np.log10(np.maximum(b, 1e-12)))
+        assert row.p_value == pytest.approx(expected.pvalue, rel=1e-12)
+        assert row.statistic == pytest.approx(expected.statistic, rel=1e-12)
+
+
+def test_p_adjusted_equals_statsmodels_holm(three_problems):
+    table = stats.pairwise(three_problems, alpha=0.05)
+    reject, adjusted, _, _ = multipletests(table["p_value"], alpha=0.05, method="holm")
+    np.testing.assert_allclose(table["p_adjusted"], adjusted, rtol=1e-12)
+    assert ((table["better"] != "") == reject).all()
+    assert (table["better"] != "").any() and (table["better"] == "").any()  # the data give both outcomes
+
+
+def test_holm_hand_values_and_nan():
+    # m = 3 non-NaN: 0.01 * 3 = 0.03; 0.02 * 2 = 0.04; 0.04 * 1 -> max(0.04, 0.04) = 0.04
+    np.testing.assert_allclose(stats.holm([0.04, np.nan, 0.01, 0.02]), [0.04, np.nan, 0.03, 0.04])
+
+
+def test_effect_is_the_matched_pairs_rank_biserial_correlation():
+    # differences a - b = -1, -2, +3 -> ranks 1, 2, 3: (1 + 2 - 3) / 6 = 0
+    table = stats.pairwise(_runs({"a": [10.0 ** -1, 10.0 ** -2, 10.0 ** 3], "b": [1.0, 1.0, 1.0]}))
+    assert table.loc[0, "effect"] == pytest.approx(0.0)
+    # a always smaller: W+ = 0, r = 1 and a is the better side once significant (8 pairs: exact p = 2 / 2^8)
+    table = stats.pairwise(_runs({"a": [1e-3] * 8, "b": [10.0 ** k for k in range(8)]}))
+    assert table.loc[0, "effect"] == 1.0 and table.loc[0, "p_value"] == pytest.approx(2 / 2 ** 8)
+    assert table.loc[0, "better"] == "a"
+
+
+def test_failed_runs_rank_worse_than_any_finished_run_and_tie_with_each_other():
+    # b failed on seeds 0-5; a finished everywhere but far worse than b's finished runs
+    a = [1e3] * 8
+    b = [1e-9, 1e-9, 1e-9, 1e-9, 1e-9, 1e-9, 1e-9, 1e-9]
+    table = stats.pairwise(_runs({"a": a, "b": b}, failed={("b", s) for s in range(6)}))
+    row = table.iloc[0]
+    assert row["n_failed_b"] == 6 and row["n_failed_a"] == 0
+    # six pairs favour a (failed b), two favour b: the failures are the larger differences
+    assert row["effect"] == pytest.approx((3 + 4 + 5 + 6 + 7 + 8 - 1 - 2) / 36)
+    both_failed = stats.pairwise(_runs({"a": [1.0] * 4, "b": [1.0] * 4}, failed={(s, k) for s in "ab" for k in range(4)}))
+    assert both_failed.loc[0, "p_value"] == 1.0 and both_failed.loc[0, "better"] == ""
+
+
+def test_round_off_gaps_are_equal_in_the_tests():
+    table = stats.pairwise(_runs({"a": [-4.66e-15, -1.11e-16, 0.0, 5e-13], "b": [0.0, 1e-16, -1e-15, 0.0]}))
+    assert table.loc[0, "p_value"] == 1.0 and table.loc[0, "effect"] == 0.0
+
+
+def test_friedman_equals_scipy_on_the_rank_matrix(three_problems):
+    board = analysis.leaderboard(three_problems)
+    extra = pd.concat([three_problems, _runs({"d": [1.0] * 20}, problem="p")])  # d ran only p: left out
+    result = stats.friedman(analysis.leaderboard(extra))
+    assert result.coverage.left_out == ["d (1 of 3 problems)"]
+    matrix = board.pivot(index="problem_label", columns="solver", values="rank")
+    expected = scipy.stats.friedmanchisquare(*matrix.to_numpy().T)
+    assert result.statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12)
+    pd.testing.assert_series_equal(result.average_ranks.sort_index(), matrix.mean().sort_index(), check_names=False)
+    assert result.n_problems == 3 and result.n_solvers == 3
+
+
+def test_friedman_with_ties_equals_scipy():
+    ranks = pd.DataFrame({"problem_label": np.repeat(["p", "q", "r", "s"], 4), "solver": list("abcd") * 4,
+                          "rank": [1, 2.5, 2.5, 4, 1, 2, 3, 4, 1.5, 1.5, 3, 4, 2, 1, 3.5, 3.5]})
+    result = stats.friedman(ranks)
+    expected = scipy.stats.friedmanchisquare(*ranks.pivot(index="problem_label", columns="solver", values="rank").to_numpy().T)
+    assert result.statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12)
+
+
+@pytest.mark.parametrize("k, q_table", [(2, 1.960), (3, 2.343), (4, 2.569), (5, 2.728), (10, 3.164)])
+def test_critical_difference_matches_demsars_table_and_the_formula(k, q_table):
+    # Demšar (2006), Table 5(a): q_0.05 of the two-tailed Nemenyi test
+    n = 12
+    assert stats.critical_difference(k, n) == pytest.approx(q_table * np.sqrt(k * (k + 1) / (6 * n)), rel=1e-3)
+    q = scipy.stats.studentized_range.ppf(0.95, k, np.inf) / np.sqrt(2)
+    assert stats.critical_difference(k, n) == pytest.approx(q * np.sqrt(k * (k + 1) / (6 * n)), rel=1e-12)
+
+
+def test_cliques_group_solvers_within_the_critical_difference():
+    ranks = pd.DataFrame({"problem_label": np.repeat([f"p{i}" for i in range(10)], 3), "solver": list("abc") * 10,
+                          "rank": [1, 2, 3] * 10})
+    result = stats.friedman(ranks)
+    # average ranks 1, 2, 3 and CD = 2.343 * sqrt(12 / 60) = 1.048: a-b and b-c are within it, a-c is not
+    assert result.cd == pytest.approx(2.343 * np.sqrt(3 * 4 / 60), rel=1e-3)
+    assert result.cliques == [["a", "b"], ["b", "c"]]
+
+
+def test_marks_and_headlines():
+    runs = pd.concat([_runs({"a": [1e-6] * 8, "b": [1e-6 * 1.0001] * 7 + [1e-7], "c": [1.0] * 8}, problem="p"),
+                      _runs({"a": [1.0] * 8, "b": [1e-3] * 8, "c": [1e-3] * 8}, problem="q")])
+    board = analysis.leaderboard(runs)
+    tests = stats.pairwise(runs)
+    marked = stats.marks(board, tests).set_index(["problem_label", "solver"])["mark"]
+    # p: a best (rank 1); b not significantly worse (7 of 8 pairs, p = 0.078 before correction); c beaten
+    assert marked[("p(dim=2)", "a")] == "best" and marked[("p(dim=2)", "b")] == "tied" and marked[("p(dim=2)", "c")] == ""
+    # q: b and c tie for best
+    assert marked[("q(dim=2)", "b")] == marked[("q(dim=2)", "c")] == "best" and marked[("q(dim=2)", "a")] == ""
+    lines = stats.headlines(board, tests, stats.friedman(board))
+    assert lines["problems"]["q(dim=2)"].startswith("b and c are best")
+    assert lines["overall"].startswith("b is best or tied on 2 of 2 problems; Friedman p = ")
+
+
+def test_bad_arguments_name_the_choices():
+    runs = _runs({"a": [1.0, 2.0], "b": [2.0, 3.0]})
+    with pytest.raises(ParameterError, match="unknown metric 'fgap'.*Did you mean 'f_gap'"):
+        stats.pairwise(runs, metric="fgap")
+    with pytest.raises(ParameterError, match=r"alpha must be a number in \(0, 1\)"):
+        stats.pairwise(runs, alpha=5)
