@@ -23,6 +23,7 @@ the same text (a test keeps them identical). Any other suite is given by path.
 from __future__ import annotations
 
 import itertools
+import math
 import tomllib
 import types
 from collections.abc import Sequence as AbcSequence
@@ -42,6 +43,11 @@ TOP_KEYS = ("name", "description", "seeds", "plugins", "budget", "problems", "me
 BUDGET_KEYS = ("max_iter", "max_evals", "epochs", "record", "timeout", "tol")
 RECORD_MODES = ("log", "all", "last")
 DEFAULT_MAX_ITER = 1000
+MAX_SEED = 2**63 - 1  # seeds are stored as int64
+MAX_TIMEOUT = 31 * 24 * 3600.0  # seconds: a cell's timeout beyond a month is a mistake
+MAX_CELLS = 100_000  # a larger grid needs max_cells=None (`optbench run --yes`)
+MAX_NAME = 100
+MAX_SEEDS = 10_000_000  # seeds of one suite; sizes below this are checked by `optbench run` (--yes)
 
 
 from optbench.errors import SuiteError  # noqa: E402  (defined once, in errors.py)
@@ -152,14 +158,16 @@ def suite_path(suite: str | Path) -> Path:
     )
 
 
-def load_suite(suite: str | Path, extra_plugins: Sequence[str | Path] = ()) -> Suite:
+def load_suite(suite: str | Path, extra_plugins: Sequence[str | Path] = (), **limits: Any) -> Suite:
     """Read and validate a suite file given by path or shipped name; load its plugin files."""
     path = suite_path(suite)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SuiteError(f"cannot read suite file {str(path)!r}: {exc}") from None
-    return parse_suite(text, path, extra_plugins)
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"{path.name}: not a text (UTF-8) TOML file: byte {exc.start} cannot be decoded") from None
+    return parse_suite(text, path, extra_plugins, **limits)
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -199,21 +207,49 @@ def _positive_int(value: Any, where: _Where, allow_zero: bool = False) -> int:
     return value
 
 
-def _positive_number(value: Any, where: _Where) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise where.error(f"expected a number > 0, got {_type(value)} {value!r}")
+def _positive_number(value: Any, where: _Where, most: float = math.inf) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= most or not math.isfinite(value):
+        bound = "" if most == math.inf else f" and at most {most:.0f}"
+        raise where.error(f"expected a number > 0{bound} (finite), got {_type(value)} {value!r}")
     return value
+
+
+def _label_name(name: Any, where: _Where) -> None:
+    """A suite name is a label (used in file names after slugifying), never a path."""
+    if not isinstance(name, str) or not name.strip():
+        raise where.error(f"expected a non-empty string, got {_type(name)} {name!r}")
+    bad = sorted({c for c in name if c in "/\\" or not c.isprintable()})
+    if bad or name.strip(".") == "" or len(name) > MAX_NAME:
+        raise where.error(
+            f"the suite name is a label, not a path: at most {MAX_NAME} printable characters, no '/' or '\\', "
+            f"not '.' or '..'; got {name[:60]!r}{'...' if len(name) > 60 else ''} (choose the folder with --out)"
+        )
+
+
+def _finite(value: Any, where: _Where) -> None:
+    """Parameter values from a suite are finite numbers (inf and nan are refused, also inside lists)."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _finite(item, where / i)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise where.error(f"expected a finite number, got {value!r}")
+
+
+def _check_size(count: int, max_cells: int | None, where: _Where) -> None:
+    if max_cells is not None and count > max_cells:
+        raise where.error(f"this suite expands to about {count:,} cells, more than the limit of {max_cells:,}; "
+                          f"split it, or pass --yes (max_cells=None) to run it anyway")
 
 
 def _seeds(value: Any, where: _Where) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise where.error(f"expected a positive count of seeds or a list of seeds, got {value!r}")
+        if not 1 <= value <= MAX_SEEDS:
+            raise where.error(f"expected a positive count of seeds (at most {MAX_SEEDS:,}) or a list of seeds, got {value!r}")
         return tuple(range(value))
     if isinstance(value, list) and value:
         for i, seed in enumerate(value):
-            if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-                raise (where / i).error(f"a seed must be an integer >= 0, got {_type(seed)} {seed!r}")
+            if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+                raise (where / i).error(f"a seed must be an integer >= 0 and <= 2**63 - 1 (int64), got {_type(seed)} {seed!r}")
         if len(set(value)) != len(value):
             raise where.error(f"seeds must not repeat, got {value}")
         return tuple(value)
@@ -232,7 +268,7 @@ def _budget(table: Any, where: _Where, base: dict[str, Any] | None = None) -> di
         elif key == "max_evals":
             budget[key] = _positive_int(value, at)
         elif key in ("epochs", "timeout"):
-            budget[key] = _positive_number(value, at)
+            budget[key] = _positive_number(value, at, MAX_TIMEOUT if key == "timeout" else math.inf)
         elif key == "record":
             if isinstance(value, str):
                 if value not in RECORD_MODES:
@@ -248,10 +284,10 @@ def _budget(table: Any, where: _Where, base: dict[str, Any] | None = None) -> di
                 valid = ("grad", "f", "x", "f_gap")
                 _check_keys(value, valid, at, "tol")
                 for name, number in value.items():
-                    if not isinstance(number, (int, float)) or isinstance(number, bool) or number < 0:
+                    if not isinstance(number, (int, float)) or isinstance(number, bool) or not 0 <= number < math.inf:
                         raise (at / name).error(f"expected a number >= 0, got {_type(number)} {number!r}")
-            elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise at.error(f"expected a number >= 0 (gradient-norm tolerance) or a table, got {_type(value)} {value!r}")
+            elif not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
+                raise at.error(f"expected a finite number >= 0 (gradient-norm tolerance) or a table, got {_type(value)} {value!r}")
             budget[key] = value
     return budget
 
@@ -273,6 +309,7 @@ def _grid(name: str, params: dict[str, Any], reg: registry.Registry, where: _Whe
             raise (where / key).error(
                 f"{reg.kind} {name!r} has no parameter {key!r}.{did_you_mean(key, list(known))} Valid parameters: {listing}."
             )
+        _finite(value, where / key)
         takes_list = _is_sequence_type(known[key].annotation)
         if isinstance(value, list) and (not takes_list or (value and all(isinstance(v, list) for v in value))):
             if not value:
@@ -345,7 +382,8 @@ def _batch_sizes(value: Any, where: _Where) -> list[int | None]:
 
 
 # ---------------------------------------------------------------- the parser
-def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence[str | Path] = ()) -> Suite:
+def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence[str | Path] = (),
+                max_cells: int | None = MAX_CELLS) -> Suite:
     """Validate the text of a suite file and expand it into cells (nothing runs)."""
     path = Path(path)
     where = _Where(path.name)
@@ -353,11 +391,12 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise where.error(f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise where.error("not a suite: arrays or tables are nested too deeply") from None
     _check_keys(data, TOP_KEYS, where, "a suite file")
 
     name = data.get("name", path.stem)
-    if not isinstance(name, str) or not name:
-        raise (where / "name").error(f"expected a non-empty string, got {_type(name)} {name!r}")
+    _label_name(name, where / "name")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise (where / "description").error(f"expected a string, got {_type(description)} {description!r}")
@@ -438,6 +477,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
                 methods.append(({"name": method_name, **combo}, rules, sizes, at))
 
     # -- the product
+    _check_size(len(problems) * sum(len(rules) * len(sizes) for _, rules, sizes, _ in methods), max_cells, where)
     cells = []
     skipped: list[str] = []
     seen = {}
