@@ -153,11 +153,23 @@ def _fill_keys(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame
 
 
+def _key_codes(frame: pd.DataFrame) -> np.ndarray:
+    """One integer per row, equal for rows with equal key columns (factorized column by column)."""
+    codes = np.zeros(len(frame), dtype=np.int64)
+    for column in _KEYS:
+        column_codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        codes = codes * (len(uniques) + 1) + (column_codes + 1)
+        codes = pd.factorize(codes)[0].astype(np.int64)  # keep the radix small
+    return codes
+
+
 def _labels(frame: pd.DataFrame) -> pd.DataFrame:
     """Label columns for every row, computed once per distinct key."""
-    keys = frame[_KEYS].astype(str)
-    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
-    first = frame.iloc[pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()][_KEYS]
+    codes = _key_codes(frame)
+    n_keys = int(codes.max()) + 1 if len(codes) else 0
+    first_rows = np.full(n_keys, len(frame), dtype=np.int64)
+    np.minimum.at(first_rows, codes, np.arange(len(frame)))
+    first = frame.iloc[first_rows][_KEYS]
     rows = []
     for row in first.itertuples(index=False):
         has_dim = row.dim and not pd.isna(row.dim) and '"dim"' not in str(row.problem_params)
@@ -209,14 +221,20 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
 def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str) -> None:
     """Add the label columns and ``run`` (the id of the run in ``runs``) to a trace or hits table, in place."""
     frame[LABELS] = _labels(frame)
-    ids = runs.set_index(["problem_label", "solver", "seed"])["run"]
-    index = pd.MultiIndex.from_frame(frame[["problem_label", "solver", "seed"]])
-    run = ids.reindex(index).to_numpy()
-    orphans = pd.isna(run)
+    n = len(runs)
+    both = {column: np.concatenate([runs[column].to_numpy(dtype=object), frame[column].to_numpy(dtype=object)])
+            for column in ("problem_label", "solver")}
+    seeds = np.concatenate([runs["seed"].to_numpy(dtype=np.int64), frame["seed"].to_numpy(dtype=np.int64)])
+    key = np.zeros(len(seeds), dtype=np.int64)
+    for values in (both["problem_label"], both["solver"], seeds):
+        codes, uniques = pd.factorize(values)
+        key = pd.factorize(key * len(uniques) + codes)[0].astype(np.int64)
+    position = pd.Index(key[:n]).get_indexer(key[n:])
+    orphans = position < 0
     if orphans.any():
         example = frame.loc[orphans, ["problem_label", "solver", "seed"]].iloc[0].tolist()
         raise ParameterError(f"the {name} has rows for a run that the runs table lacks: {example}")
-    frame["run"] = run.astype(np.int64)
+    frame["run"] = runs["run"].to_numpy()[position]
 
 
 def _prepare_hits(runs: pd.DataFrame, hits: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -312,49 +330,53 @@ def first_hits(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float]
     """
     runs, trace = prepare(runs, trace)
     ladder = _check_targets(targets)
-    n_targets = len(ladder)
-    ascending = ladder[::-1]
-    gap = tolerant(_best_so_far(trace), tolerance(trace, gap_tol))
-    run_ids = trace["run"].to_numpy()
-    if relative:
-        starts = np.r_[True, run_ids[1:] != run_ids[:-1]] if len(run_ids) else np.zeros(0, dtype=bool)
-        scale = trace["f_gap"].to_numpy(dtype=float)[starts]
-        scale = np.repeat(scale, np.diff(np.r_[np.flatnonzero(starts), len(run_ids)]))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gap = np.where(scale > 0, gap / scale, np.where(gap <= 0, 0.0, np.inf))
-    # level: how many targets the row meets (targets >= gap); non-decreasing along a run
-    level = n_targets - np.searchsorted(ascending, gap, side="left")
-    new_run = np.r_[True, run_ids[1:] != run_ids[:-1]] if len(run_ids) else np.zeros(0, dtype=bool)
-    previous = np.r_[0, level[:-1]] if len(level) else level
-    previous = np.where(new_run, 0, previous)
-    newly = level - previous  # targets first met at this row: indices previous .. level-1
-    rows = np.repeat(np.arange(len(level)), newly)
-    target_index = np.arange(len(rows)) - np.repeat(np.cumsum(newly) - newly, newly) + np.repeat(previous, newly)
-
-    n_runs = len(runs)
-    grid = pd.DataFrame({
-        "run": np.repeat(runs["run"].to_numpy(), n_targets),
-        "target_index": np.tile(np.arange(n_targets), n_runs),
-    })
-    hit_position = np.full(n_runs * n_targets, -1, dtype=np.int64)
-    hit_position[run_ids[rows] * n_targets + target_index] = rows
-    hit = hit_position >= 0
-    out = pd.DataFrame({"run": grid["run"], "target": ladder[grid["target_index"].to_numpy()], "hit": hit})
+    hit, values = _hit_matrix(runs, trace, ladder, AXES, relative, hits, gap_tol)
+    n_runs, n_targets = hit.shape
+    run = np.repeat(runs["run"].to_numpy(), n_targets)
+    out = pd.DataFrame({"run": run, "target": np.tile(ladder, n_runs), "hit": hit.ravel()})
     for axis in AXES:
-        values = np.full(len(out), np.inf)
-        if len(trace):
-            column = trace[axis].to_numpy(dtype=float)
-            values[hit] = column[hit_position[hit]]
-        out[axis] = values
-    if not relative:
-        _use_hits(out, runs, _prepare_hits(runs, hits), ladder)
-    meta = runs[["run", "seed", "dim", "status", "evaluations", "f_opt_estimated"] + LABELS].rename(columns={"evaluations": "evaluations_spent"})
-    out = out.merge(meta, on="run", how="left")
+        out[axis] = values[axis].ravel()
+    meta = runs[["seed", "dim", "status", "evaluations", "f_opt_estimated"] + LABELS].rename(columns={"evaluations": "evaluations_spent"})
+    for column in meta:
+        out[column] = meta[column].to_numpy()[run]
     return out
 
 
-def _use_hits(out: pd.DataFrame, runs: pd.DataFrame, hits: pd.DataFrame | None, ladder: np.ndarray) -> None:
-    """Overwrite ``out`` (run-major, one row per run per target of ``ladder``) with exact hits, in place."""
+def _hit_matrix(runs: pd.DataFrame, trace: pd.DataFrame, ladder: np.ndarray, axes: Sequence[str], relative: bool,
+                hits: pd.DataFrame | None, gap_tol: float | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(hit, {axis: value}) as (n_runs, n_targets) arrays for prepared tables and a descending ``ladder``."""
+    n_runs, n_targets = len(runs), len(ladder)
+    gap = tolerant(_best_so_far(trace), tolerance(trace, gap_tol))
+    run_ids = trace["run"].to_numpy()
+    new_run = np.r_[True, run_ids[1:] != run_ids[:-1]] if len(run_ids) else np.zeros(0, dtype=bool)
+    if relative:
+        scale = trace["f_gap"].to_numpy(dtype=float)[new_run]
+        scale = np.repeat(scale, np.diff(np.r_[np.flatnonzero(new_run), len(run_ids)]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.where(scale > 0, gap / scale, np.where(gap <= 0, 0.0, np.inf))
+    # level: how many targets the row meets (targets >= gap); non-decreasing along a run
+    level = n_targets - np.searchsorted(ladder[::-1], gap, side="left")
+    previous = np.where(new_run, 0, np.r_[0, level[:-1]] if len(level) else level)
+    newly = level - previous  # targets first met at this row: indices previous .. level-1
+    rows = np.repeat(np.arange(len(level)), newly)
+    target_index = np.arange(len(rows)) - np.repeat(np.cumsum(newly) - newly, newly) + np.repeat(previous, newly)
+    hit_position = np.full(n_runs * n_targets, -1, dtype=np.int64)
+    hit_position[run_ids[rows] * n_targets + target_index] = rows
+    hit = hit_position >= 0
+    values = {}
+    for axis in axes:
+        column = np.full(n_runs * n_targets, np.inf)
+        column[hit] = trace[axis].to_numpy(dtype=float)[hit_position[hit]]
+        values[axis] = column
+    del hit_position
+    if not relative:
+        _use_hits(hit, values, runs, _prepare_hits(runs, hits), ladder)
+    return hit.reshape(n_runs, n_targets), {axis: v.reshape(n_runs, n_targets) for axis, v in values.items()}
+
+
+def _use_hits(hit: np.ndarray, values: dict[str, np.ndarray], runs: pd.DataFrame, hits: pd.DataFrame | None,
+              ladder: np.ndarray) -> None:
+    """Overwrite ``hit`` and ``values`` (flat, run-major over ``ladder``) with exact first hits, in place."""
     if hits is None:
         return
     n_targets = len(ladder)
@@ -364,20 +386,19 @@ def _use_hits(out: pd.DataFrame, runs: pd.DataFrame, hits: pd.DataFrame | None, 
     matched = distance[np.arange(len(recorded)), nearest] < 1e-9
     in_ladder = np.zeros(n_targets, dtype=bool)
     in_ladder[nearest[matched]] = True
-    covered_cells = set(zip(hits["problem_label"], hits["solver"]))
-    covered = np.fromiter(((p, s) in covered_cells for p, s in zip(runs["problem_label"], runs["solver"])), bool, len(runs))
-    covered &= ~runs["f_opt_estimated"].to_numpy(dtype=bool)
-    replace = (covered[:, None] & in_ladder[None, :]).ravel()
-    out.loc[replace, "hit"] = False
-    for axis in AXES:
-        out.loc[replace, axis] = np.inf
-    row_target = np.where(matched[inverse], nearest[inverse], -1)
     row_run = hits["run"].to_numpy()
+    cell = pd.factorize(pd.MultiIndex.from_arrays([runs["problem_label"], runs["solver"]]))[0]
+    covered = np.isin(cell, np.unique(cell[row_run])) & ~runs["f_opt_estimated"].to_numpy(dtype=bool)
+    replace = (covered[:, None] & in_ladder[None, :]).ravel()
+    hit[replace] = False
+    for column in values.values():
+        column[replace] = np.inf
+    row_target = np.where(matched[inverse], nearest[inverse], -1)
     keep = (row_target >= 0) & covered[row_run]
     position = row_run[keep] * n_targets + row_target[keep]
-    out.loc[position, "hit"] = True
-    for axis in AXES:
-        out.loc[position, axis] = hits[axis].to_numpy(dtype=float)[keep] if axis in hits else np.nan
+    hit[position] = True
+    for axis, column in values.items():
+        column[position] = hits[axis].to_numpy(dtype=float)[keep] if axis in hits else np.nan
 
 
 def runtimes(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,
@@ -442,6 +463,7 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
     ``target``); ``f_opt_estimated``; ``gap_tol`` (the tolerance used).
     """
     runs, trace = prepare(runs, trace)
+    hits = _prepare_hits(runs, hits)
     ladder = sorted(set(float(t) for t in targets) | {float(target)}, reverse=True)
     first = first_hits(runs, trace, ladder, hits=hits, gap_tol=gap_tol)
     keys = ["problem_label", "solver"]
@@ -648,34 +670,48 @@ def runtime_ecdf(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[floa
     on a log-spaced grid of ``points`` values of x (runtime per dimension).
     """
     _check_band(bootstrap, confidence, points)
+    _check_axis(axis)
     runs, trace = prepare(runs, trace)
     cover = _cover(runs, coverage)
-    times = _restrict(runtimes(runs, trace, targets, axis, per_dimension, hits=hits, gap_tol=gap_tol), cover)
-    n_targets = times["target"].nunique()
-    budget = runs[axis if axis in runs else "evaluations"].to_numpy(dtype=float)
+    ladder = _check_targets(targets)
+    _, values = _hit_matrix(runs, trace, ladder, [axis], False, _prepare_hits(runs, hits), gap_tol)
+    times, budget = values[axis], runs[axis].to_numpy(dtype=float)
     if per_dimension:
-        budget = budget / np.where(runs["dim"].to_numpy(dtype=float) > 0, runs["dim"].to_numpy(dtype=float), 1.0)
-    finite = times["runtime"].to_numpy()[np.isfinite(times["runtime"].to_numpy())]
-    candidates = np.r_[finite, budget[np.isfinite(budget)]]
+        dim = runs["dim"].to_numpy(dtype=float)
+        scale = np.where(dim > 0, dim, 1.0)
+        times, budget = times / scale[:, None], budget / scale
+    inside = (runs["problem_label"].isin(cover.problems) & runs["solver"].isin(cover.solvers)).to_numpy()
+    finite = times[inside][np.isfinite(times[inside])]
+    candidates = np.r_[finite, budget[inside & np.isfinite(budget)]]
     positive = candidates[candidates > 0]
     low = positive.min() if positive.size else 1.0
     high = max(positive.max(), low * 10) if positive.size else 10.0
     grid = np.geomspace(low, high, points)
     rng = np.random.default_rng(seed)
+    solvers, problems = runs["solver"].to_numpy(), runs["problem_label"].to_numpy()
     frames = []
-    for solver, group in times.groupby("solver", sort=True):
-        group = group.sort_values(["run", "target"])
-        sorted_times = np.sort(group["runtime"].to_numpy().reshape(-1, n_targets), axis=1)  # (runs, targets)
-        curves = np.stack([np.searchsorted(row, grid, side="right") for row in sorted_times]) / n_targets
-        proportion, lower, upper = _ecdf_bands(curves, group["problem_label"].to_numpy()[::n_targets], bootstrap, rng, confidence)
+    for solver in cover.solvers:
+        mine = np.flatnonzero(inside & (solvers == solver))
+        curves = _fraction_reached(times[mine], grid)
+        proportion, lower, upper = _ecdf_bands(curves, problems[mine], bootstrap, rng, confidence)
+        first = runs.iloc[mine[0]]
         frames.append(pd.DataFrame({
-            "solver": solver, "method_label": group["method_label"].iloc[0], "step_label": group["step_label"].iloc[0],
+            "solver": solver, "method_label": first["method_label"], "step_label": first["step_label"],
             "x": grid, "proportion": proportion, "lower": lower, "upper": upper, "axis": axis,
         }))
     columns = ["solver", "method_label", "step_label", "x", "proportion", "lower", "upper", "axis"]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     table.attrs["coverage"] = cover
     return table
+
+
+def _fraction_reached(times: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """(runs, grid): the fraction of each run's targets with runtime <= x, for each x of an ascending ``grid``."""
+    n_runs, n_targets = times.shape
+    first_index = np.searchsorted(grid, times, side="left")  # first grid value >= runtime (len(grid): never)
+    counts = np.bincount((np.arange(n_runs)[:, None] * (len(grid) + 1) + first_index).ravel(),
+                         minlength=n_runs * (len(grid) + 1)).reshape(n_runs, len(grid) + 1)
+    return np.cumsum(counts[:, :-1], axis=1) / n_targets
 
 
 # ---------------------------------------------------------------- convergence curves
