@@ -32,6 +32,7 @@ from optbench.steprules import StepRule
 _LAZY = {  # heavy imports (pandas analysis, matplotlib, seaborn, dask) happen on first use
     "run_suite": ("optbench.execute", "run_suite"),
     "report": ("optbench.report", "report"),
+    "compare": ("optbench.report.comparison", "compare"),
     "analysis": ("optbench.analysis", None),
     "backprop": ("optbench.backprop", None),
 }
@@ -76,6 +77,7 @@ __all__ = [
     "run",
     "run_suite",
     "report",
+    "compare",
     "analysis",
     "backprop",
     "finite_difference_grad",

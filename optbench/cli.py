@@ -17,6 +17,7 @@ from optbench.registry import ParameterError, RegistryError, load_plugin
 __all__ = ["main", "build_parser"]
 
 REGISTRIES = {"problems": "problems", "methods": "methods", "step-rules": "step_rules"}
+ROW_LIMIT = 50_000_000  # stored result rows above which `optbench run` asks for --yes
 
 
 class UsageError(Exception):
@@ -88,51 +89,191 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--scheduler", metavar="ADDR", help="address of a running Dask scheduler, tcp://HOST:PORT")
     running.add_argument("--force", action="store_true", help="run every cell again, even those already finished")
     running.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    running.add_argument("--wait", action="store_true", help="if another run holds the output folder, wait for it "
+                         "(default: stop at once, naming its PID)")
+    running.add_argument("--yes", action="store_true", help="run a suite even when its estimated size is over the limits")
+    running.add_argument("--allow-failures", action="store_true", help="exit 0 even when some cells ended in error or timeout")
+    running.add_argument("--timeout", type=float, metavar="SECONDS", help="with --executor dask: give up when no worker "
+                         "has connected after SECONDS (default: wait, with a message after 5 s)")
     running.set_defaults(func=run_command)
+
+    checking = commands.add_parser("check", help="verify a results folder: every cell readable, complete and consistent")
+    checking.add_argument("results", metavar="DIR", help="a results directory (cells/, runs.parquet)")
+    checking.set_defaults(func=check_command)
 
     reporting = commands.add_parser("report", help="write the self-contained HTML report of a results directory")
     reporting.add_argument("results", metavar="DIR", help="a results directory (runs.parquet, trace.parquet)")
     reporting.add_argument("--out", metavar="DIR", help="where index.html goes (default: DIR)")
     reporting.add_argument("--axis", default="evaluations", help="x axis of curves and runtimes: iterations, "
                            "evaluations, f_evals, g_evals, epochs or time (default: evaluations)")
+    reporting.add_argument("--target", type=float, default=1e-6, metavar="GAP",
+                           help="gap f - f_opt of the leaderboard's success, runtimes and ERT (default: 1e-6)")
+    reporting.add_argument("--tau", type=float, default=1e-3, help="tolerance of the performance and data profiles: "
+                           "solved when f - f_opt <= tau (f(x0) - f_opt) (default: 1e-3)")
+    reporting.add_argument("--bootstrap", type=int, default=200, metavar="N", help="bootstrap replicates of the ECDF bands")
     reporting.set_defaults(func=report_command)
+
+    comparing = commands.add_parser("compare", help="compare two results directories cell by cell (better, worse, unchanged)")
+    comparing.add_argument("base", metavar="BASE", help="the results directory before the change")
+    comparing.add_argument("new", metavar="NEW", help="the results directory after the change")
+    comparing.add_argument("--out", metavar="DIR", default="reports/compare", help="where index.html goes (default: reports/compare)")
+    comparing.add_argument("--target", type=float, default=1e-6, metavar="GAP", help="gap of the success rate and ERT (default: 1e-6)")
+    comparing.add_argument("--alpha", type=float, default=0.05, help="level of the Holm-corrected paired tests (default: 0.05)")
+    comparing.set_defaults(func=compare_command)
+
+    exporting = commands.add_parser("export", help="write a results directory in COCO's (cocopp) or IOHprofiler's (IOHanalyzer) format")
+    exporting.add_argument("results", metavar="DIR", help="a results directory written by optbench run")
+    exporting.add_argument("--format", default="coco", help="coco (.info/.dat/.tdat, for cocopp) or ioh (.json/.dat, for IOHanalyzer)")
+    exporting.add_argument("--out", metavar="EXPORT", help="a new or empty folder (default: DIR-<format>)")
+    exporting.add_argument("--gradient-cost", type=int, default=1, metavar="N",
+                           help="evaluations charged per gradient: runtime = f_evals + N x g_evals (default: 1)")
+    exporting.add_argument("--function-ids", default="auto", help="auto, stable or cocopp: how problems that are not "
+                           "bbob's are numbered (default auto: cocopp's 1-24 for coco, stable ids for ioh)")
+    exporting.set_defaults(func=export_command)
     return parser
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from optbench.export import export
+
+    out = args.out or f"{str(args.results).rstrip('/')}-{args.format}"
+    path = export(args.results, out, format=args.format, gradient_cost=args.gradient_cost, function_ids=args.function_ids)
+    print(f"export ({args.format}): {path}")
+    return 0
 
 
 def report_command(args: argparse.Namespace) -> int:
     from optbench.report import report
 
-    print(f"report: {report(args.results, out=args.out, axis=args.axis)}")
+    if args.bootstrap < 0:
+        raise UsageError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    path = report(args.results, out=args.out, axis=args.axis, target=args.target, tau=args.tau, bootstrap=args.bootstrap)
+    print(f"report: {path}")
     return 0
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    from optbench.report.comparison import compare
+
+    print(f"comparison: {compare(args.base, args.new, args.out, target=args.target, alpha=args.alpha)}")
+    return 0
+
+
+def slug(name: str) -> str:
+    """A suite name as one folder name: letters, digits, ``.``, ``_`` and ``-``; other runs of characters become ``-``."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:100] or "suite"
+
+
+def _check_run_options(args: argparse.Namespace) -> None:
+    import os
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be a positive integer, got {args.jobs}")
+    if args.scheduler and args.executor != "dask":
+        raise UsageError(f"--scheduler applies to --executor dask only, not {args.executor!r}")
+    if args.timeout is not None and (args.executor != "dask" or not 0 < args.timeout < float("inf")):
+        raise UsageError(f"--timeout takes a finite number of seconds > 0 and applies to --executor dask only, "
+                         f"got {args.timeout} with {args.executor!r}")
+    cores = os.cpu_count() or 1
+    if args.jobs is not None and args.jobs > cores and args.executor == "processes":
+        print(f"warning: --jobs {args.jobs} is more than the {cores} cores of this machine; cells will compete "
+              f"for them and take longer each", file=sys.stderr)
+
+
+def _check_size(suite, allow: bool) -> None:
+    """Refuse (unless --yes) a suite whose estimated size is over the limits, naming the estimate."""
+    import os
+
+    from optbench.execute import size_estimate
+
+    size = size_estimate(suite)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 8 * 2**30
+    over = []
+    if size["cell_bytes"] > memory / 4:
+        over.append(f"its largest cell needs about {size['cell_bytes'] / 2**30:.3g} GiB of arrays "
+                    f"(this machine has {memory / 2**30:.3g} GiB)")
+    if size["rows"] > ROW_LIMIT:
+        over.append(f"it would store about {size['rows']:,.0f} result rows (limit {ROW_LIMIT:,})")
+    if over and not allow:
+        raise UsageError(f"suite {suite.name!r} is too large: {'; '.join(over)} ({size['cells']:,} cells); "
+                         f"make it smaller, or pass --yes to run it anyway")
 
 
 def run_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from optbench.execute import run_suite
-    from optbench.suite import load_suite
+    from optbench.suite import MAX_CELLS, load_suite
 
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be a positive integer, got {args.jobs}")
-    if args.scheduler and args.executor != "dask":
-        raise UsageError(f"--scheduler applies to --executor dask only, not {args.executor!r}")
-    suite = load_suite(args.suite, getattr(args, "plugin", []))  # validated before anything is written
+    _check_run_options(args)
+    # validated before anything is written
+    suite = load_suite(args.suite, getattr(args, "plugin", []), max_cells=None if args.yes else MAX_CELLS)
+    _check_size(suite, args.yes)
     for note in suite.skipped:
         print(f"note: {note}", file=sys.stderr)
-    out = Path(args.out) if args.out else Path("reports") / suite.name
+    out = Path(args.out) if args.out else Path("reports") / slug(suite.name)
     result = run_suite(suite, out, args.executor, jobs=args.jobs, scheduler=args.scheduler, force=args.force,
-                       command=["optbench", *getattr(args, "argv", sys.argv[1:])])
-    print(result.summary())
-    _print_leaderboard(result.runs, result.trace)
-    print(f"results: {out}")
-    if not args.no_report:
+                       command=["optbench", *getattr(args, "argv", sys.argv[1:])], wait=args.wait,
+                       worker_timeout=args.timeout)
+    report_path = None
+    if not args.no_report:  # written before anything is printed, so a closed stdout cannot prevent it
         try:
             from optbench.report import report
         except ImportError:
             report = None
         if report is not None:
-            print(f"report: {report(out, out=out)}")
+            report_path = report(out, out=out)
+    _say(result.summary())
+    try:
+        _print_leaderboard(result.runs, result.trace)
+    except BrokenPipeError:
+        _silence_stdout()
+    _say(f"results: {out}")
+    if report_path is not None:
+        _say(f"report: {report_path}")
+    if result.cells_failed and not args.allow_failures:
+        print(f"optbench: {result.cells_failed} cell(s) failed (error or timeout); exit status 1 "
+              f"(--allow-failures exits 0)", file=sys.stderr)
+        return 1
     return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """``optbench check DIR``: exit 0 when every cell and table is sound, 1 when something is damaged."""
+    from optbench.store import check_folder
+
+    sound, damaged, problems = check_folder(args.results)
+    for key, reason in damaged.items():
+        _say(f"damaged: cell {key}: {reason}")
+    for problem in problems:
+        _say(f"damaged: {problem}")
+    state = "ok" if not damaged and not problems else "damaged"
+    _say(f"{args.results}: {state}: {sound} sound cell(s), {len(damaged)} damaged"
+         + ("" if state == "ok" else "; `optbench run` with the same suite and --out runs damaged cells again"))
+    return 0 if state == "ok" else 1
+
+
+def _say(text: str) -> None:
+    """Print to stdout; once stdout is closed (``| head``), stay quiet instead of failing."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _print_leaderboard(runs, trace, per_problem: int = 5) -> None:
@@ -182,20 +323,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from optbench.suite import SuiteError
-
     args.plugin = list(args.plugin) + extra_plugins
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:  # `optbench list | head -1`: the reader has all it wants
+        _silence_stdout()
+        return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the subcommand; map what went wrong to one line and an exit status (see README, exit statuses)."""
+    from optbench.execute import ExecutorLost, Interrupted
+    from optbench.store import StoreError, describe_os_error
+    from optbench.suite import SuiteError
+
     try:
         for path in args.plugin:
             load_plugin(path)
         return int(args.func(args) or 0)
-    except (UsageError, SuiteError, ParameterError, RegistryError, FileNotFoundError, ImportError) as exc:
+    except (UsageError, SuiteError, ParameterError, RegistryError, FileNotFoundError, ImportError, StoreError) as exc:
         print(f"optbench: error: {exc}", file=sys.stderr)
         return 2
+    except ExecutorLost as exc:
+        print(f"optbench: error: {exc}", file=sys.stderr)
+        return 1
+    except Interrupted as exc:
+        print(f"optbench: interrupted ({signal_name(exc.signum)}); finished cells are saved, "
+              f"run the same command again to resume", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
-        print("optbench: interrupted", file=sys.stderr)
+        print("optbench: interrupted; finished cells are saved, run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a full disk, a folder made read-only while running
+        print(f"optbench: error: {describe_os_error(exc, getattr(args, 'out', None) or '.')}", file=sys.stderr)
+        return 2
+
+
+def signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
 
 
 if __name__ == "__main__":  # pragma: no cover

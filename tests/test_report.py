@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -105,8 +106,41 @@ class DevTools:
         os.close(self._write)
 
 
-def open_in_chromium(page: Path, tmp: Path) -> dict:
-    """Load ``page`` from a file URL; return console errors, image status, leaderboard rows and a screenshot path."""
+PROBE = """JSON.stringify({
+    images: Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth})),
+    leaderboard: Array.from(document.querySelectorAll('table.leaderboard tbody tr')).filter(r => !r.hidden).map(
+        r => Array.from(r.cells).slice(0, 3).map(c => c.textContent.trim())),
+    headers: Array.from(document.querySelectorAll('table.leaderboard thead th')).map(h => h.textContent.trim()),
+    failures: Array.from(document.querySelectorAll('table.failures tbody tr')).map(
+        r => Array.from(r.cells).map(c => c.textContent.trim())),
+    csv: (document.querySelector('#table-leaderboard a.csv') || {}).href || '',
+    scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth,
+    innerWidth: window.innerWidth,
+    title: document.title})"""
+
+
+def _column_values(column: str) -> str:
+    """JavaScript: the data-v (or text) of ``column`` of the leaderboard's visible rows, in page order."""
+    return f"""(() => {{
+        const heads = Array.from(document.querySelectorAll('table.leaderboard thead th')).map(h => h.textContent.trim());
+        const i = heads.indexOf({json.dumps(column)});
+        return JSON.stringify(Array.from(document.querySelectorAll('table.leaderboard tbody tr')).filter(r => !r.hidden)
+            .map(r => r.cells[i].getAttribute('data-v') ?? r.cells[i].textContent.trim()));
+    }})()"""
+
+
+INTERACT = {  # name -> JavaScript run after the first probe, in this order
+    "sorted": """(() => { const th = Array.from(document.querySelectorAll('table.leaderboard thead th'))
+                    .find(h => h.textContent.trim() === 'final gap median'); th.click(); return 'ok'; })()""",
+    "sorted_values": _column_values("final gap median"),
+    "filtered": """(() => { const box = document.querySelector('#table-leaderboard input[data-filter="step"]');
+                      box.value = 'lr=0.45'; box.dispatchEvent(new Event('input')); return 'ok'; })()""",
+    "filtered_rows": _column_values("solver"),
+}
+
+
+def open_in_chromium(page: Path, tmp: Path, width: int = 1400, interact: bool = True) -> dict:
+    """Load ``page`` at ``width`` px; return console errors, probe results, interactions and a full-page screenshot."""
     browser = DevTools(tmp)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -114,21 +148,22 @@ def open_in_chromium(page: Path, tmp: Path) -> dict:
         for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
             browser.send(domain, session=session)
         browser.send("Emulation.setDeviceMetricsOverride",
-                     {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
+                     {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
         browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
         browser.wait_event("Page.loadEventFired")
-        probe = """JSON.stringify({
-            images: Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth})),
-            leaderboard: Array.from(document.querySelectorAll('table.leaderboard tbody tr')).map(
-                r => Array.from(r.cells).slice(0, 2).map(c => c.textContent.trim())),
-            failures: Array.from(document.querySelectorAll('table.failures tbody tr')).map(
-                r => Array.from(r.cells).map(c => c.textContent.trim())),
-            title: document.title})"""
-        result = browser.send("Runtime.evaluate", {"expression": probe, "returnByValue": True}, session=session)
-        state = json.loads(result["result"]["value"])
+
+        def evaluate(expression: str):
+            result = browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
+            return result["result"].get("value")
+
+        state = json.loads(evaluate(PROBE))
         shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=session)
         screenshot = tmp / "report.png"
         screenshot.write_bytes(base64.b64decode(shot["data"]))
+        if interact:
+            for name, expression in INTERACT.items():
+                value = evaluate(expression)
+                state[name] = json.loads(value) if name.endswith(("_values", "_rows")) else value
         errors = []
         for event in browser.events:
             method, params = event.get("method"), event.get("params", {})
@@ -180,33 +215,86 @@ def opened(results, tmp_path_factory):
     return page, runs, trace, open_in_chromium(page, tmp)
 
 
+def _independent_medians(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (problem, solver): numpy median of the finished runs' final gaps and the counts of failures, from raw columns."""
+    prepared, _ = analysis.prepare(runs, None)
+    rows = []
+    for (problem, solver), group in prepared.groupby(["problem_label", "solver"]):
+        finished = group[group["status"].isin(["converged", "budget"])]["f_gap"].to_numpy(dtype=float)
+        with_failures = np.where(group["status"].isin(["converged", "budget"]), group["f_gap"].to_numpy(dtype=float), np.inf)
+        rows.append({"problem_label": problem, "solver": solver, "median": np.median(finished) if finished.size else np.nan,
+                     "median_all": np.median(with_failures),
+                     "diverged": int((group["status"] == "diverged").sum())})
+    return pd.DataFrame(rows)
+
+
 def test_report_opens_in_headless_chromium(opened, tmp_path):
-    page, _, _, state = opened
+    page, runs, _, state = opened
     assert page.name == "index.html"
     assert state["errors"] == []
     assert len(state["images"]) >= 6
     assert all(image["complete"] and image["width"] > 0 for image in state["images"])
     expected = {("sphere(dim=2)", f"gd + constant(lr={lr})") for lr in LRS}
     expected |= {("quadratic(dim=5)", f"gd + constant(lr={lr})") for lr in LRS[:2]}
-    assert len(state["leaderboard"]) == len(expected) and {tuple(r) for r in state["leaderboard"]} == expected
+    assert {(r[1], r[2]) for r in state["leaderboard"]} == expected and len(state["leaderboard"]) == len(expected)
+    # nothing wider than the page at 1400 px: no horizontal scrolling (the vertical scroll bar takes its width)
+    assert state["innerWidth"] == 1400 and state["scrollWidth"] == state["clientWidth"] > 1300
     assert state["screenshot"].stat().st_size > 10_000
     shutil.copy(state["screenshot"], tmp_path / "report.png")  # kept in this test's temporary folder
     # self-contained: nothing is fetched from anywhere
     assert not re.search(r"""(src|href)=["'](?!data:|#)""", page.read_text())
 
 
-def test_failures_table_and_medians_not_poisoned(opened, results):
+def test_leaderboard_first_rows_are_the_best(opened):
+    _, runs, _, state = opened
+    truth = _independent_medians(runs)
+    for problem, group in truth.groupby("problem_label"):
+        # rank: median over all runs, a failed run counting as +inf; gaps within round-off of each other tie
+        best = set(group.loc[group["median_all"] <= group["median_all"].min() + 1e-10, "solver"])
+        first = next(row for row in state["leaderboard"] if row[1] == problem)
+        assert first[2] in best
+        ranks = [float(row[0]) for row in state["leaderboard"] if row[1] == problem]
+        assert ranks == sorted(ranks)  # sorted by rank within the problem
+
+
+def test_clicking_a_header_sorts_and_typing_filters(opened):
+    _, runs, _, state = opened
+    values = [float(v) for v in state["sorted_values"]]
+    finite = [v for v in values if not np.isnan(v)]
+    assert finite == sorted(finite) and all(np.isnan(v) for v in values[len(finite):])  # NaN (no finished run) last
+    assert len(finite) < len(values)  # lr=1.2 diverged everywhere: its median is missing
+    wanted = {s for s in _independent_medians(runs)["solver"] if "lr=0.45" in s}
+    assert state["filtered_rows"] and set(state["filtered_rows"]) == wanted
+    assert len(state["filtered_rows"]) == int((_independent_medians(runs)["solver"].isin(wanted)).sum())
+
+
+def test_csv_link_parses_back_to_the_table(opened):
+    _, runs, _, state = opened
+    assert state["csv"].startswith("data:text/csv;base64,")
+    table = pd.read_csv(io.BytesIO(base64.b64decode(state["csv"].split(",", 1)[1])))
+    truth = _independent_medians(runs).set_index(["problem_label", "solver"])
+    table = table.set_index(["problem_label", "solver"])
+    assert set(table.index) == set(truth.index)
+    for key, row in truth.iterrows():
+        got = table.loc[key]
+        assert (np.isnan(row["median"]) and np.isnan(got["f_gap_median"])) or got["f_gap_median"] == pytest.approx(row["median"], rel=1e-12)
+        assert got["diverged"] == row["diverged"]
+    shown = [(r[1], r[2]) for r in state["leaderboard"]]
+    assert shown == [tuple(k) for k in table.index]  # the CSV is the table shown, in its order
+
+
+def test_failures_grouped_by_cell_and_medians_not_poisoned(opened, results):
     _, runs, trace, state = opened
-    statuses = sorted(row[3] for row in state["failures"])
-    assert statuses == ["diverged"] * 4 + ["error"] * 2 + ["timeout"]
-    messages = " ".join(" ".join(row) for row in state["failures"])
-    assert "FloatingPointError: overflow in step" in messages and "cell exceeded timeout=60 s" in messages
+    groups = {(row[1], row[2]): (int(row[3]), row[6]) for row in state["failures"]}
+    assert groups[("gd + constant(lr=1.2)", "diverged")][0] == 4
+    assert groups[("gd + constant(lr=0.1)", "error")] == (2, "FloatingPointError: overflow in step")
+    assert groups[("gd + constant(lr=0.1)", "timeout")] == (1, "cell exceeded timeout=60 s")
+    assert len(groups) == 3
     board = analysis.leaderboard(runs, trace).set_index(["problem_label", "solver"])
     row = board.loc[("sphere(dim=2)", "gd + constant(lr=0.1)")]
     clean = results[1].runs["f_gap"].to_numpy()
     assert row["f_gap_median"] == pytest.approx(np.median(clean), rel=1e-12)  # 1e300 and NaN left out
     assert row["n_runs"] == 7 and row["error_rate"] == pytest.approx(2 / 7) and row["timeout_rate"] == pytest.approx(1 / 7)
-    assert board.loc[("sphere(dim=2)", "gd + constant(lr=1.2)"), "diverged_rate"] == 1.0
 
 
 def test_report_from_directory_and_cli(results, tmp_path):
@@ -234,15 +322,15 @@ def test_unknown_f_opt_is_said_in_the_report(tmp_path):
 
 def test_figure_functions_return_matplotlib_figures(results):
     styles = figures.styles_for(results)
-    for plot in (figures.convergence_plot, figures.ecdf_plot, figures.performance_profile_plot,
-                 figures.data_profile_plot, figures.sensitivity_plot, figures.final_gap_plot, figures.rank_heatmap):
-        fig = plot(results) if plot is figures.rank_heatmap else plot(results, styles=styles)
+    for plot in (figures.convergence_plot, figures.ecdf_plot, figures.performance_profile_plot, figures.step_size_plot,
+                 figures.grad_norm_plot, figures.data_profile_plot, figures.sensitivity_plot, figures.final_gap_plot):
+        fig = plot(results, styles=styles)
         assert isinstance(fig, plt.Figure) and fig.axes
         plt.close(fig)
-    # one colour per method in every figure: the lines drawn are the method's colour from the shared styles
+    fig = figures.rank_heatmap(results)
+    assert isinstance(fig, plt.Figure)
+    plt.close(fig)
     fig = figures.convergence_plot(results, axis="iterations", styles=styles)
-    colors = {tuple(line.get_color()) for ax in fig.axes for line in ax.get_lines()}
-    assert colors == {tuple(styles.colors["gd"])}
     assert fig.axes[0].get_xlabel() == "iterations"
     plt.close(fig)
 

@@ -1,0 +1,110 @@
+"""The report's later sections: one collapsible section per problem, failures grouped by cell, provenance.
+
+A problem section holds its leaderboard rows, the convergence curves
+(diverged runs marked where they diverged), the final-gap distribution (when
+more than one solver ran), step size and gradient norm over iterations, and
+accuracy for classification networks. What cannot be drawn (no finite value of
+f in any run, say) is said in the section instead of stopping the report.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optbench.report import figures
+from optbench.report.sections import BOARD_COLUMNS, Context, figure_html
+from optbench.report.tables import html_table
+
+__all__ = ["problem_section", "failures", "provenance"]
+
+
+def _finite(frame: pd.DataFrame, column: str) -> bool:
+    return column in frame and bool(np.isfinite(frame[column].to_numpy(dtype=float)).any())
+
+
+def _summary_line(rows: pd.DataFrame) -> str:
+    best = rows.sort_values("rank").iloc[0]
+    gap = "no finished run" if np.isnan(best["f_gap_median"]) else f"median final gap {best['f_gap_median']:.3g}"
+    return f"best: {html.escape(best['solver'])} ({gap}); {len(rows)} solvers"
+
+
+def _figures(ctx: Context, problem: str, runs: pd.DataFrame, trace: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The problem's figures and the list of what could not be drawn, with why."""
+    data, styles, one = ctx.data, ctx.styles, [problem]
+    parts, missing = [], []
+    if _finite(trace, "f_gap") or _finite(runs, "f_gap"):
+        parts.append(figure_html(figures.convergence_plot(data, ctx.axis, one, styles), f"convergence on {problem}",
+                                 "Best-so-far gap: median and interquartile band over the seeds that did not diverge; "
+                                 "a curve stops where its runs stopped; X marks where a run diverged."))
+        if runs["solver"].nunique() > 1:
+            parts.append(figure_html(figures.final_gap_plot(data, one, styles=styles), f"final gaps on {problem}",
+                                     "Final gap of finished runs per solver; n = finished runs / all runs."))
+    else:
+        missing.append("convergence curves and final gaps: f (and so f − f_opt) is not finite in any run or trace row")
+    columns = [c for c in ("step_size", "grad_norm", "accuracy") if _finite(trace, c)]
+    missing += [f"{what}: no finite value recorded" for c, what in (("step_size", "step size"), ("grad_norm", "gradient norm"))
+                if c not in columns]
+    if columns:
+        what = ", ".join(c.replace("_", " ") for c in columns)
+        parts.append(figure_html(figures.iterations_plot(data, problem, columns, styles), f"{what} on {problem}",
+                                 f"{what.capitalize()} over iterations: median and interquartile band over seeds"
+                                 + (" (accuracy on the whole data set)." if "accuracy" in columns else ".")))
+    return parts, missing
+
+
+def problem_section(ctx: Context, index: int, problem: str, open_: bool) -> str:
+    """One ``<details>`` section for ``problem``: its leaderboard rows, figures, and what could not be drawn."""
+    runs = ctx.data.runs[ctx.data.runs["problem_label"] == problem]
+    trace = ctx.data.trace[ctx.data.trace["problem_label"] == problem]
+    rows = ctx.board[ctx.board["problem_label"] == problem]
+    columns = [c for c in ("rank", "solver", "n_runs", "f_gap_median", "f_gap_q25", "f_gap_q75", "diverged", "error",
+                           "timeout", "ert") if c in rows]
+    parts, missing = _figures(ctx, problem, runs, trace)
+    notes = "".join(f'<p class="missing">Not drawn: {html.escape(m)}.</p>' for m in missing)
+    table = html_table(rows[columns], f"problem-{index}", filters=rows, headers=BOARD_COLUMNS)
+    return (f'<details class="problem" id="problem-{index}"{" open" if open_ else ""}>'
+            f"<summary>{html.escape(problem)} <span>— {_summary_line(rows)}</span></summary>"
+            + notes + table + "".join(parts) + "</details>")
+
+
+def failures(ctx: Context) -> str:
+    """Failed runs grouped by (problem, solver, status): count, seeds, first iteration and first message."""
+    runs = ctx.data.runs
+    bad = runs[runs["status"].isin(("diverged", "error", "timeout"))]
+    parts = ['<h2 id="failures">Failures</h2>', "<p>Runs that diverged, raised an error or timed out, grouped by cell "
+             "and status; the message is the first run's.</p>"]
+    if bad.empty:
+        return "\n".join(parts + ["<p>None.</p>"])
+    grouped = bad.sort_values("seed").groupby(["problem_label", "solver", "status"], sort=True)
+    table = grouped.agg(runs=("seed", "size"), seeds=("seed", lambda s: _seeds(s.tolist())),
+                        first_iteration=("iterations", "min"), message=("message", _first_message),
+                        method_label=("method_label", "first"), step_label=("step_label", "first")).reset_index()
+    shown = table.drop(columns=["method_label", "step_label"])
+    return "\n".join(parts + [html_table(shown, "failures", "failures", filters=table,
+                                         headers={"problem_label": "problem", "first_iteration": "stopped at iteration"})])
+
+
+def _seeds(seeds: list[int]) -> str:
+    return ", ".join(map(str, seeds[:8])) + (f", … ({len(seeds)})" if len(seeds) > 8 else "")
+
+
+def _first_message(messages: pd.Series) -> str:
+    text = next((str(m) for m in messages if isinstance(m, str) and m), "")
+    return text.splitlines()[0][:200] if text else ""
+
+
+def provenance(provenance: dict[str, Any], source: str) -> str:
+    """Where the results came from: versions, commit, machine, date, command, the suite file."""
+    items = {"source": source, **{k: v for k, v in provenance.items() if k != "suite_text"}}
+    rows = "".join(
+        f'<tr><th class="text">{html.escape(str(k))}</th><td class="text">'
+        f"{html.escape(' '.join(map(str, v)) if isinstance(v, list) else str(v))}</td></tr>"
+        for k, v in items.items() if v not in (None, "")
+    )
+    suite = provenance.get("suite_text")
+    suite_html = f"<details><summary>suite file</summary><pre>{html.escape(suite)}</pre></details>" if suite else ""
+    return f'<h2 id="provenance">Provenance</h2><table class="provenance">{rows}</table>{suite_html}'

@@ -1,0 +1,65 @@
+"""Figure canvases with a legend panel of their own, so that legends never cover data and are always saved.
+
+A canvas is ``n`` plot panels in rows of ``wrap`` plus, on the right, one axes
+spanning all rows that holds only the legend. Constrained layout keeps labels
+apart; the figure grows taller when the legend needs it, so a saved figure
+(``savefig`` with or without ``bbox_inches``) contains every legend entry.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Iterable, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
+
+from optbench.report.styles import Styles
+
+__all__ = ["canvas", "legend_panel", "LEGEND_WIDTH"]
+
+LEGEND_WIDTH = 3.9  # inches: about 44 characters at 9 pt
+ENTRY_HEIGHT = 0.21  # inches per legend line at 9 pt
+
+
+def canvas(n: int, wrap: int = 3, panel: tuple[float, float] = (4.4, 3.4),
+           legend: bool = True) -> tuple[plt.Figure, list, plt.Axes | None]:
+    """A figure with ``n`` panels of ``panel`` inches in rows of ``wrap``, and a legend axes on the right."""
+    columns = max(1, min(n, wrap))
+    rows = -(-n // columns)
+    width = columns * panel[0] + (LEGEND_WIDTH if legend else 0.0)
+    fig = plt.figure(figsize=(width, rows * panel[1]), layout="constrained")
+    grid = fig.add_gridspec(rows, columns + int(legend),
+                            width_ratios=[panel[0]] * columns + ([LEGEND_WIDTH] if legend else []))
+    axes = [fig.add_subplot(grid[i // columns, i % columns]) for i in range(n)]
+    side = fig.add_subplot(grid[:, columns]) if legend else None
+    if side is not None:
+        side.axis("off")
+    return fig, axes, side
+
+
+def _wrap(label: str, width: int = 44) -> str:
+    return "\n".join(textwrap.wrap(label, width, break_long_words=True, subsequent_indent="  ")) or label
+
+
+def legend_panel(side: plt.Axes, styles: Styles, solvers: Iterable[str], notes: Sequence[str | Line2D],
+                 labels: dict[str, str] | None = None) -> None:
+    """The solvers' legend (full ones, then faded ones) and ``notes`` (text, or ready handles), in the legend axes."""
+    solvers = list(solvers)
+    handles = styles.handles(solvers)
+    full, faded = styles.shown(solvers)
+    for handle in handles:
+        handle.set_label(_wrap((labels or {}).get(handle.get_label(), handle.get_label())))
+    title = "solver" if not faded else f"solver ({len(full)} best in full, {len(faded)} faded)"
+    extra = [note if isinstance(note, Line2D) else Line2D([], [], color="none", label=_wrap(note)) for note in notes if note]
+    if not handles and not extra:
+        side.text(0, 1, "nothing to draw", va="top", fontsize=9)
+        return
+    legend = side.legend(handles=handles + extra, loc="upper left", bbox_to_anchor=(0.0, 1.0), frameon=False,
+                         fontsize=9, title=title, title_fontsize=9, alignment="left", borderaxespad=0.0)
+    lines = sum(h.get_label().count("\n") + 1 for h in handles + extra) + 2
+    needed = ENTRY_HEIGHT * lines + 0.4
+    fig = side.figure
+    if fig.get_figheight() < needed:
+        fig.set_figheight(needed)
+    legend.set_in_layout(True)

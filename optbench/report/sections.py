@@ -1,0 +1,141 @@
+"""The report's first sections, each a function returning HTML: summary (headline, ranking, leaderboard), aggregates.
+
+Leaderboard columns: the rank of a solver on a problem (``rank`` of
+:func:`optbench.analysis.leaderboard` where it gives one, else the rank of the
+median final gap, 1 = best, a solver without finished runs last); failure
+columns are *counts* of runs, as in the terminal leaderboard.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from optbench import analysis
+from optbench.report import figures
+from optbench.report.data import ResultSet
+from optbench.report.styles import Styles
+from optbench.report.tables import html_table
+
+__all__ = ["Context", "with_rank", "headline", "summary", "aggregates", "figure_html"]
+
+BOARD_COLUMNS = {
+    "rank": "rank", "problem_label": "problem", "solver": "solver", "n_runs": "runs",
+    "f_gap_median": "final gap median", "f_gap_q25": "q25", "f_gap_q75": "q75",
+    "diverged": "diverged", "error": "errors", "timeout": "timeouts",
+    "evaluations_to_target": "evals to target", "ert": "ERT (evals)",
+}
+
+
+@dataclass
+class Context:
+    """What every section needs: the data, the leaderboard, the styles and the user's options."""
+
+    data: ResultSet
+    board: pd.DataFrame
+    styles: Styles
+    axis: str
+    target: float
+    targets: Any
+    tau: float
+    bootstrap: int
+
+
+def with_rank(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard with a ``rank`` column (kept if analysis gives one) and failure counts, sorted by problem, rank."""
+    board = board.copy()
+    if "rank" not in board:
+        board["rank"] = board.groupby("problem_label")["f_gap_median"].rank(method="min", na_option="bottom")
+    for status in ("diverged", "error", "timeout"):
+        board[status] = np.rint(board[f"{status}_rate"] * board["n_runs"]).astype(np.int64)
+    return board.sort_values(["problem_label", "rank", "solver"], ignore_index=True)
+
+
+def figure_html(fig: plt.Figure | None, alt: str, caption: str = "", dpi: int = 80) -> str:
+    """A figure as an embedded PNG (``<figure>`` with caption); empty for None."""
+    if fig is None:
+        return ""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    text = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">{text}</figure>'
+
+
+def _board_table(board: pd.DataFrame, name: str) -> str:
+    success = [c for c in board if c.startswith("success@")]
+    columns = [c for c in BOARD_COLUMNS if c in board]
+    columns = columns[:7] + success + columns[7:]
+    frame = board[columns]
+    best = (board["rank"] == 1).to_numpy()
+    styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    styles.loc[best, ["solver", "f_gap_median"]] = "font-weight: bold; background: #d9f2d9"
+    return html_table(frame, name, "leaderboard", filters=board, cell_styles=styles, headers=BOARD_COLUMNS)
+
+
+def _overall(board: pd.DataFrame) -> pd.DataFrame:
+    table = board.groupby("solver").agg(mean_rank=("rank", "mean"), problems=("problem_label", "nunique"),
+                                        wins=("rank", lambda r: int((r == 1).sum())), runs=("n_runs", "sum"),
+                                        diverged=("diverged", "sum"), errors=("error", "sum"), timeouts=("timeout", "sum"),
+                                        method_label=("method_label", "first"), step_label=("step_label", "first"))
+    return table.sort_values(["mean_rank", "solver"]).reset_index()
+
+
+def headline(ctx: Context) -> str:
+    """One paragraph: the best solver overall, how many problems it wins, and the failures."""
+    overall = _overall(ctx.board)
+    runs = ctx.data.runs
+    counts = runs["status"].value_counts()
+    failed = ", ".join(f"{counts[s]} {s}" for s in ("diverged", "error", "timeout") if counts.get(s, 0)) or "no failures"
+    best = overall.iloc[0]
+    text = (f"<b>{html.escape(best['solver'])}</b> ranks best overall (mean rank {best['mean_rank']:.2f} over "
+            f"{best['problems']} problems, best on {best['wins']})")
+    if len(overall) > 1:
+        second = overall.iloc[1]
+        text += f"; next: {html.escape(second['solver'])} (mean rank {second['mean_rank']:.2f})"
+    return (f'<p class="headline">{text}. {len(runs)} runs of {runs["solver"].nunique()} solvers on '
+            f'{runs["problem_label"].nunique()} problems: {failed}.</p>')
+
+
+def summary(ctx: Context) -> str:
+    """Headline, overall ranking and the leaderboard sorted by rank."""
+    overall = _overall(ctx.board)
+    parts = ['<h2 id="summary">Summary</h2>', headline(ctx), '<h3 id="ranking">Overall ranking</h3>',
+             "<p>Mean over problems of each solver's rank (1 = best median final gap on that problem).</p>",
+             html_table(overall.drop(columns=["method_label", "step_label"]), "ranking", filters=overall),
+             '<h3 id="leaderboard">Leaderboard</h3>',
+             f"<p>Per problem, solvers by rank; the best of each problem highlighted. Final gaps are over finished runs; "
+             f"diverged, errors, timeouts are counts of runs. Success: fraction of runs reaching f − f_opt ≤ t; "
+             f"runtimes and ERT at f − f_opt ≤ {ctx.target:g}. Click a header to sort, type to filter.</p>",
+             _board_table(ctx.board, "leaderboard")]
+    return "\n".join(parts)
+
+
+def aggregates(ctx: Context) -> str:
+    """Figures over all problems; those that compare solvers are left out when there is only one."""
+    data, styles = ctx.data, ctx.styles
+    parts = ['<h2 id="aggregates">Across problems</h2>']
+    if data.runs["solver"].nunique() < 2:
+        return parts[0] + "<p>One solver: the figures that compare solvers (ECDF, profiles, ranks) are left out.</p>"
+    parts.append(figure_html(figures.ecdf_plot(data, ctx.targets, axis=ctx.axis, styles=styles, bootstrap=ctx.bootstrap),
+                             "runtime ECDF", "Fraction of (problem, target, seed) triples solved against runtime per "
+                             "dimension, 95 % bootstrap bands (runs resampled within each problem)."))
+    parts.append(figure_html(figures.performance_profile_plot(data, tau=ctx.tau, axis=ctx.axis, styles=styles),
+                             "performance profile", "Dolan–Moré performance profile; the score of each solver is in the legend."))
+    parts.append(figure_html(figures.data_profile_plot(data, tau=ctx.tau, axis=ctx.axis, styles=styles), "data profile",
+                             "Moré–Wild data profile."))
+    if data.runs["problem_label"].nunique() > 1:
+        parts.append(figure_html(figures.rank_heatmap(data), "rank heatmap", "Rank of each solver per problem."))
+    sensitivity = figures.sensitivity_plot(data)
+    if sensitivity is not None:
+        parts.append('<h3 id="sensitivity">Learning-rate sensitivity</h3>'
+                     + figure_html(sensitivity, "learning-rate sensitivity"))
+    return "\n".join(parts)
