@@ -128,20 +128,21 @@ def bbob_fopt(function: int, instance: int) -> float:
 
 
 # ---------------------------------------------------------------- transformations and their derivatives
-def _osz(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``T_osz`` elementwise and its derivative ``T_osz(x)/x (1 + 0.049 (c1 cos(c1 u) + c2 cos(c2 u)))``."""
+def _osz(X: np.ndarray, grad: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """``T_osz`` elementwise and (if ``grad``) its derivative ``T_osz(x)/x (1 + 0.049 (c1 cos(c1 u) + c2 cos(c2 u)))``."""
     pos = X > 0
     nonzero = X != 0
     u = np.log(np.where(nonzero, np.abs(X), 1.0))
     c1, c2 = np.where(pos, 10.0, 5.5), np.where(pos, 7.9, 3.1)
     T = np.sign(X) * np.exp(u + 0.049 * (np.sin(c1 * u) + np.sin(c2 * u)))
+    if not grad:
+        return T, None
     slope = 1.0 + 0.049 * (c1 * np.cos(c1 * u) + c2 * np.cos(c2 * u))
-    dT = np.where(nonzero, T / np.where(nonzero, X, 1.0) * slope, 1.0)
-    return T, dT
+    return T, np.where(nonzero, T / np.where(nonzero, X, 1.0) * slope, 1.0)
 
 
-def _asy(X: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
-    """``T_asy^beta`` elementwise and its derivative ``y (e / x + log(x) a / (2 sqrt x))`` for x > 0 (else 1)."""
+def _asy(X: np.ndarray, beta: float, grad: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """``T_asy^beta`` elementwise and (if ``grad``) its derivative ``y (e / x + log(x) a / (2 sqrt x))`` for x > 0, else 1."""
     dim = X.shape[-1]
     a = beta * np.arange(dim) / (dim - 1.0)
     pos = X > 0
@@ -149,6 +150,8 @@ def _asy(X: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
     root = np.sqrt(xp)
     e = 1.0 + a * root
     Y = xp**e
+    if not grad:
+        return np.where(pos, Y, X), None
     dY = Y * (e / xp + np.log(xp) * a / (2.0 * root))
     return np.where(pos, Y, X), np.where(pos, dY, 1.0)
 
@@ -164,12 +167,12 @@ def _penalty(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.sum(excess * excess, axis=1), 2.0 * excess * np.sign(X)
 
 
-def _rastrigin(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``10 (d - sum cos(2 pi z_i)) + sum z_i^2`` and its gradient ``20 pi sin(2 pi z) + 2 z``."""
+def _rastrigin(Z: np.ndarray, grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """``10 (d - sum cos(2 pi z_i)) + sum z_i^2`` and (if ``grad``) its gradient ``20 pi sin(2 pi z) + 2 z``."""
     dim = Z.shape[1]
     angle = 2.0 * math.pi * Z
     f = 10.0 * (dim - np.sum(np.cos(angle), axis=1)) + np.sum(Z * Z, axis=1)
-    return f, 20.0 * math.pi * np.sin(angle) + 2.0 * Z
+    return f, (20.0 * math.pi * np.sin(angle) + 2.0 * Z if grad else None)
 
 
 def _ellipsoid(Z: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -178,9 +181,9 @@ def _ellipsoid(Z: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.sum(WZ * Z, axis=1), 2.0 * WZ
 
 
-def _scalar_osz(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _scalar_osz(y: np.ndarray, grad: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """``T_osz`` on an objective value (f6, f21, f22) and its derivative."""
-    return _osz(y)
+    return _osz(y, grad)
 
 
 def _powers(dim: int) -> np.ndarray:
@@ -197,22 +200,22 @@ def _f1(c, X, grad):
 
 
 def _f2(c, X, grad):
-    Z, dZ = _osz(X - c.xopt)
+    Z, dZ = _osz(X - c.xopt, grad)
     f, G = _ellipsoid(Z, c.w6)
     return f, (G * dZ if grad else None)
 
 
 def _f3(c, X, grad):
-    T, dT = _osz(X - c.xopt)
-    A, dA = _asy(T, 0.2)
-    f, G = _rastrigin(c.lam10 * A)
+    T, dT = _osz(X - c.xopt, grad)
+    A, dA = _asy(T, 0.2, grad)
+    f, G = _rastrigin(c.lam10 * A, grad)
     return f, (G * c.lam10 * dA * dT if grad else None)
 
 
 def _f4(c, X, grad):
-    T, dT = _osz(X - c.xopt)
+    T, dT = _osz(X - c.xopt, grad)
     scale = c.lam10 * np.where((T > 0) & c.even, 10.0, 1.0)
-    f, G = _rastrigin(scale * T)
+    f, G = _rastrigin(scale * T, grad)
     pen, dpen = _penalty(X)
     return f + 100.0 * pen, (G * scale * dT + 100.0 * dpen if grad else None)
 
@@ -228,7 +231,7 @@ def _f6(c, X, grad):
     Z = (X - c.xopt) @ c.M.T
     W = np.where(c.xopt * Z > 0, 1e4, 1.0)
     raw = np.sum(W * Z * Z, axis=1)
-    T, dT = _scalar_osz(raw)
+    T, dT = _scalar_osz(raw, grad)
     f = T**0.9
     if not grad:
         return f, None
@@ -271,19 +274,19 @@ def _f9(c, X, grad):
 
 
 def _f10(c, X, grad):
-    T, dT = _osz((X - c.xopt) @ c.R.T)
+    T, dT = _osz((X - c.xopt) @ c.R.T, grad)
     f, G = _ellipsoid(T, c.w6)
     return f, ((G * dT) @ c.R if grad else None)
 
 
 def _f11(c, X, grad):
-    T, dT = _osz((X - c.xopt) @ c.R.T)
+    T, dT = _osz((X - c.xopt) @ c.R.T, grad)
     f, G = _ellipsoid(T, c.discus)
     return f, ((G * dT) @ c.R if grad else None)
 
 
 def _f12(c, X, grad):
-    A, dA = _asy((X - c.xopt) @ c.R.T, 0.5)
+    A, dA = _asy((X - c.xopt) @ c.R.T, 0.5, grad)
     f, G = _ellipsoid(A @ c.R.T, c.cigar)
     return f, (((G @ c.R) * dA) @ c.R if grad else None)
 
@@ -312,14 +315,14 @@ def _f14(c, X, grad):
 
 
 def _f15(c, X, grad):
-    T, dT = _osz((X - c.xopt) @ c.R.T)
-    A, dA = _asy(T, 0.2)
-    f, G = _rastrigin(A @ c.M.T)
+    T, dT = _osz((X - c.xopt) @ c.R.T, grad)
+    A, dA = _asy(T, 0.2, grad)
+    f, G = _rastrigin(A @ c.M.T, grad)
     return f, (((G @ c.M) * dA * dT) @ c.R if grad else None)
 
 
 def _f16(c, X, grad):
-    T, dT = _osz((X - c.xopt) @ c.R.T)
+    T, dT = _osz((X - c.xopt) @ c.R.T, grad)
     Z = T @ c.M.T
     angle = 2.0 * math.pi * (Z[:, :, None] + 0.5) * c.bk
     S = np.sum(np.sum(np.cos(angle) * c.ak, axis=2), axis=1) / c.dim - c.f0
@@ -332,7 +335,7 @@ def _f16(c, X, grad):
 
 
 def _f17(c, X, grad):
-    A, dA = _asy((X - c.xopt) @ c.R.T, 0.5)
+    A, dA = _asy((X - c.xopt) @ c.R.T, 0.5, grad)
     Z = A @ c.LQ.T
     s = Z[:, :-1] ** 2 + Z[:, 1:] ** 2
     root = s**0.1
@@ -385,18 +388,19 @@ def _f20(c, X, grad):
 
 
 def _f21(c, X, grad):
-    D = (X @ c.R.T)[:, None, :] - c.xloc
-    q = np.sum(c.scales * D * D, axis=2)
+    S = (X @ c.R.T)[:, None, :] - c.xloc
+    S *= c.root_scales  # in place: (n_runs, peaks, dim) temporaries dominate the cost
+    q = np.einsum("npd,npd->np", S, S)
     peaks = c.heights * np.exp(-0.5 / c.dim * q)
     best = np.argmax(peaks, axis=1)
     rows = np.arange(X.shape[0])
     top = np.maximum(peaks[rows, best], 0.0)
-    T, dT = _scalar_osz(10.0 - top)
+    T, dT = _scalar_osz(10.0 - top, grad)
     pen, dpen = _penalty(X)
     f = T * T + pen
     if not grad:
         return f, None
-    dtop = (top / c.dim)[:, None] * c.scales[best] * D[rows, best]
+    dtop = (top / c.dim)[:, None] * c.root_scales[best] * S[rows, best]
     return f, ((2.0 * T * dT)[:, None] * dtop) @ c.R + dpen
 
 
@@ -421,13 +425,14 @@ def _f24(c, X, grad):
     d0, d1 = Xh - 2.5, Xh - c.mu1
     s0 = np.sum(d0 * d0, axis=1)
     s1 = c.dim + c.s * np.sum(d1 * d1, axis=1)
-    ras = 10.0 * (c.dim - np.sum(np.cos(2.0 * math.pi * (d0 @ c.M.T)), axis=1))
+    angle = 2.0 * math.pi * (d0 @ c.M.T)
+    ras = 10.0 * (c.dim - np.sum(np.cos(angle), axis=1))
     pen, dpen = _penalty(X)
     f = np.minimum(s0, s1) + ras + 1e4 * pen
     if not grad:
         return f, None
     dbowl = np.where((s0 < s1)[:, None], 2.0 * d0, 2.0 * c.s * d1)
-    dras = (20.0 * math.pi * np.sin(2.0 * math.pi * (d0 @ c.M.T))) @ c.M
+    dras = (20.0 * math.pi * np.sin(angle)) @ c.M
     return f, 2.0 * c.sign * (dbowl + dras) + 1e4 * dpen
 
 
@@ -531,6 +536,7 @@ def _extra_f21(c, function):
     Y = b * np.array(bbob_unif(dim * peaks, c.rseed)).reshape(peaks, dim) - offset
     Y[0] *= 0.8
     c.xloc = Y @ c.R.T
+    c.root_scales = np.sqrt(c.scales)
     c.xopt = c.x_opt = Y[0].copy()
 
 
