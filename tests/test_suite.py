@@ -207,7 +207,7 @@ def test_unknown_suite_name_suggests_a_shipped_suite():
         suite_path("nowhere/x.toml")
 
 
-SHIPPED = ["convex", "full", "multimodal", "neural", "nonsmooth", "quick", "stepsize"]
+SHIPPED = ["bbob", "convex", "full", "multimodal", "neural", "nonsmooth", "quick", "stepsize"]
 
 
 def test_problems_folder_and_packaged_suites_are_identical():

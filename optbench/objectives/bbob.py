@@ -38,7 +38,7 @@ meaningful over steps that small.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from types import SimpleNamespace
 from typing import ClassVar
 
@@ -614,10 +614,18 @@ class BBOB(Problem):
             raise ValueError(f"bbob dim must be an integer >= 2 (COCO's: 2, 3, 5, 10, 20, 40), got {dim!r}")
         self.function, self.instance, self.dim = int(function), int(instance), int(dim)
         self._evaluate, self.function_name, self.tags = _FUNCTIONS[self.function]
-        self._c = _setup(self.function, self.instance, self.dim)
-        self.f_opt = float(self._c.fopt)
-        self.x_opt = np.array(self._c.x_opt, dtype=float)
+        self.f_opt = bbob_fopt(self.function, self.instance)
         self.domain = np.tile([-5.0, 5.0], (self.dim, 1))
+
+    @cached_property
+    def _c(self) -> SimpleNamespace:
+        """The instance's constants, made on first use (a suite of 2160 problems validates quickly)."""
+        return _setup(self.function, self.instance, self.dim)
+
+    @property
+    def x_opt(self) -> np.ndarray:
+        """COCO's optimum of this instance, ``(dim,)``."""
+        return np.array(self._c.x_opt, dtype=float)
 
     def value(self, X: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
         with np.errstate(all="ignore"):
