@@ -280,7 +280,10 @@ def _comment(runs: pd.DataFrame, gradient_cost: int, hits_source: str) -> str:
 
 
 def _coco_block(lines: pd.DataFrame, runs: pd.DataFrame, gradient_cost: int, header: str) -> str:
-    """The text of a .dat or .tdat file: per run a % header, then evals | 0 | best gap | f | best f."""
+    """The text of a .dat or .tdat file: per run a % header, then evals | 0 | best gap | f | best f.
+
+    Numbers carry 17 significant digits, so a line that holds a target reads back as that very target.
+    """
     parts = []
     groups = dict(tuple(lines.groupby("run", sort=False)))
     for row in runs.itertuples(index=False):
@@ -288,7 +291,7 @@ def _coco_block(lines: pd.DataFrame, runs: pd.DataFrame, gradient_cost: int, hea
         parts.append(f"% {header}, instance = {row.instance}, seed = {row.seed}\n")
         best = rows["best"].to_numpy()
         f = row.f_ref + best
-        parts.extend(f"{e:d} 0 {b:+.9e} {v:+.9e} {v:+.9e}\n" for e, b, v in zip(rows["evals"].to_numpy(), best, f))
+        parts.extend(f"{e:d} 0 {b:+.16e} {v:+.16e} {v:+.16e}\n" for e, b, v in zip(rows["evals"].to_numpy(), best, f))
     return "".join(parts)
 
 
@@ -328,7 +331,7 @@ def _ioh_scenario(folder: Path, path: str, group: pd.DataFrame, events: pd.DataF
     for row in group.itertuples(index=False):
         rows = lines[row.run]
         text.append("evaluations raw_y\n")
-        text.extend(f"{e:d} {b:.10e}\n" for e, b in zip(rows["evals"].to_numpy(), rows["best"].to_numpy()))
+        text.extend(f"{e:d} {b:.16e}\n" for e, b in zip(rows["evals"].to_numpy(), rows["best"].to_numpy()))
         best = rows.iloc[int(np.argmin(rows["best"].to_numpy()))]
         entries.append({"instance": int(row.instance), "evals": int(finals.loc[row.run, "evals"]),
                         "best": {"evals": int(best["evals"]), "y": float(best["best"]), "x": []}})

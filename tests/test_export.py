@@ -1,0 +1,225 @@
+"""Export to COCO's and IOHprofiler's formats, read back by their own readers (cocopp, iohinspector).
+
+The expected ERT is computed here from the results tables alone: for each target, the
+evaluations spent by every run (to its first hit when it succeeded, all of them when it
+did not) summed, over the number of successes -- COCO's aRT.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import optbench as ob
+from optbench.engine.tables import target_ladder
+from optbench.export import ExportError, export
+from optbench.store import read_tables
+
+SUITE = """
+name = "export-test"
+seeds = 5
+[budget]
+max_iter = 200
+record = "log"
+[[problems]]
+name = "sphere"
+dim = [2, 4]
+[[problems]]
+name = "rosenbrock"
+dim = 2
+[[methods]]
+name = "gd"
+step_rule = [{ name = "armijo" }, { name = "constant", lr = 0.01 }]
+"""
+TARGETS = target_ladder()
+SOLVERS = {"gd-armijo": ("armijo", "{}"), "gd-constant(lr=0.01)": ("constant", '{"lr":0.01}')}
+COCO_IDS = {"rosenbrock": 1, "sphere": 2}  # problems that are not bbob's, numbered by sorted label
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("export")
+    (folder / "suite.toml").write_text(SUITE)
+    ob.run_suite(str(folder / "suite.toml"), out=str(folder / "res"))
+    assert (folder / "res" / "hits.parquet").is_file()
+    return folder / "res"
+
+
+@pytest.fixture(scope="module")
+def without_hits(results, tmp_path_factory) -> Path:
+    """The same results, as written before the engine stored hits: first hits come from the trace."""
+    copy = tmp_path_factory.mktemp("nohits") / "res"
+    shutil.copytree(results, copy)
+    (copy / "hits.parquet").unlink()
+    return copy
+
+
+def cocopp():
+    with warnings.catch_warnings():  # cocopp looks for its online archive list on import
+        warnings.simplefilter("ignore")
+        import cocopp as module
+    return module
+
+
+def expected_runtimes(results: Path, gradient_cost: int, use_hits: bool) -> pd.DataFrame:
+    """Per run and target: evaluations to the first hit (NaN for a miss) and evaluations spent in all."""
+    (runs, trace, hits), _ = read_tables(results)
+    if not use_hits:  # first recorded trace row whose best-so-far gap meets the target
+        trace = trace.sort_values(["cell", "seed", "iteration"])
+        trace["best"] = trace.groupby(["cell", "seed"])["f_gap"].cummin()
+        rows = [dict(row._asdict(), target=t) for t in TARGETS
+                for row in trace.loc[trace["best"] <= t].groupby(["cell", "seed"]).head(1).itertuples(index=False)]
+        hits = pd.DataFrame(rows)
+    cost = hits["f_evals"] + gradient_cost * hits["g_evals"]
+    hits = hits.assign(evals=np.where(hits["iteration"] == 0, 1, np.maximum(cost, 1)))
+    grid = runs.merge(pd.DataFrame({"target": TARGETS}), how="cross")
+    grid["spent"] = grid["f_evals"] + gradient_cost * grid["g_evals"]
+    hits["key"] = np.round(np.log10(hits["target"]), 6)
+    grid["key"] = np.round(np.log10(grid["target"]), 6)
+    return grid.merge(hits[["cell", "seed", "key", "evals"]], on=["cell", "seed", "key"], how="left")
+
+
+def expected_ert(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.assign(used=np.where(table["evals"].notna(), table["evals"], table["spent"]),
+                         success=table["evals"].notna())
+    out = table.groupby(["problem", "dim", "step_rule", "target"]).agg(used=("used", "sum"), successes=("success", "sum"))
+    out["ert"] = np.where(out["successes"] > 0, out["used"] / out["successes"].clip(lower=1), np.inf)
+    return out.reset_index()
+
+
+def coco_erts(folder: Path) -> pd.DataFrame:
+    rows = []
+    for label, (rule, _) in SOLVERS.items():
+        for ds in cocopp().load(str(folder / label.replace("(", "_").replace(")", ""))):
+            problem = {v: k for k, v in COCO_IDS.items()}[ds.funcId]
+            rows += [{"problem": problem, "dim": ds.dim, "step_rule": rule, "target": t, "art": a}
+                     for t, a in zip(TARGETS, ds.detERT(TARGETS))]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("gradient_cost, hits", [(1, True), (3, True), (1, False)])
+def test_cocopp_art_equals_ert(results, without_hits, tmp_path, gradient_cost, hits):
+    source = results if hits else without_hits
+    out = export(source, tmp_path / "coco", format="coco", gradient_cost=gradient_cost)
+    art = coco_erts(out)
+    ert = expected_ert(expected_runtimes(source, gradient_cost, hits))
+    both = art.merge(ert, on=["problem", "dim", "step_rule", "target"], validate="one_to_one")
+    assert len(both) == len(ert) == 3 * 2 * len(TARGETS)
+    np.testing.assert_allclose(both["art"], both["ert"], rtol=1e-12)
+    assert np.isfinite(both["ert"]).sum() > 100 and np.isinf(both["ert"]).sum() > 10  # hits and misses both tested
+    info = (out / "gd-armijo" / "bbobexp_f1.info").read_text()
+    assert f"gradient_cost = {gradient_cost}" in info
+    assert ("hits.parquet" in info) == hits and ("derived from the trace" in info) == (not hits)
+
+
+def test_coco_info_lists_each_run_with_its_total_evaluations(results, tmp_path):
+    out = export(results, tmp_path / "coco", gradient_cost=2)
+    (runs, _, _), _ = read_tables(results)
+    mine = runs[(runs["problem"] == "rosenbrock") & (runs["step_rule"] == "armijo")].sort_values("seed")
+    line = (out / "gd-armijo" / "bbobexp_f1.info").read_text().splitlines()[2]
+    entries = line.split(", ")[1:]
+    assert [int(e.split(":")[1].split("|")[0]) for e in entries] == list(mine["f_evals"] + 2 * mine["g_evals"])
+    finals = np.array([float(e.split("|")[1]) for e in entries])
+    np.testing.assert_allclose(finals, mine["f_gap"].to_numpy(), rtol=0.06)  # written with 2 significant digits
+    dat = (out / "gd-armijo" / "data_f1" / "bbobexp_f1_DIM2.dat").read_text()
+    assert dat.count("%") == 5 and "instance = 1" in dat
+
+
+def test_tdat_is_time_triggered_and_ends_with_the_run(results, tmp_path):
+    out = export(results, tmp_path / "coco")
+    ds = [d for d in cocopp().load(str(out / "gd-armijo")) if d.funcId == 1][0]
+    (runs, _, _), _ = read_tables(results)
+    mine = runs[(runs["problem"] == "rosenbrock") & (runs["step_rule"] == "armijo")].sort_values("seed")
+    np.testing.assert_array_equal(ds.maxevals, mine["f_evals"] + mine["g_evals"])
+    final = ds.funvals[-1, 1:]  # fixed-budget view read from the .tdat at the largest budget
+    np.testing.assert_allclose(final, mine["f_gap"].to_numpy(), rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_cocopp_main_post_processes_the_export_offline(results, tmp_path):
+    out = export(results, tmp_path / "coco")
+    code = (
+        "import warnings, matplotlib; warnings.simplefilter('ignore'); matplotlib.use('Agg')\n"
+        "import cocopp\n"
+        f"cocopp.main(['-o', {str(tmp_path / 'pp')!r}, '--no-svg', '--no-rld-single-fcts', {str(out / 'gd-armijo')!r}])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ALL done" in done.stdout and "Traceback" not in done.stderr
+    assert (tmp_path / "pp" / "index.html").is_file()
+
+
+def test_ioh_export_reads_back_with_iohinspector(results, tmp_path):
+    import iohinspector
+
+    out = export(results, tmp_path / "ioh", format="ioh")
+    table = expected_runtimes(results, 1, True)
+    for label, (rule, params) in SOLVERS.items():
+        manager = iohinspector.DataManager()
+        manager.add_folder(str(out / label.replace("(", "_").replace(")", "")))
+        overview = manager.overview.to_pandas()
+        lines = manager.load().to_pandas()
+        assert len(overview) == 15 and set(overview["algorithm_name"]) == {label}
+        for meta in overview.itertuples(index=False):
+            problem = meta.function_name
+            rows = lines[lines["data_id"] == meta.data_id]
+            mine = table[(table["problem"] == problem) & (table["dim"] == meta.dimension) & (table["step_rule"] == rule)]
+            seeds = sorted(mine["seed"].unique())
+            seed = seeds[int(meta.run_id) - 1]  # runs are written in seed order
+            run = mine[mine["seed"] == seed]
+            assert meta.evals == run["spent"].iloc[0]
+            assert rows["evaluations"].iloc[0] == 1
+            for target, first in zip(run["target"], run["evals"]):
+                met = rows.loc[rows["raw_y"] <= target, "evaluations"]
+                assert (met.iloc[0] if len(met) else np.nan) == pytest.approx(first, nan_ok=True)
+
+
+def test_ioh_ids_are_stable_and_fit_sixteen_bits(results, tmp_path):
+    import json
+
+    first = export(results, tmp_path / "a", format="ioh")
+    second = export(results, tmp_path / "b", format="ioh", function_ids="stable")
+    names = sorted(p.name for p in (first / "gd-armijo").glob("*.json"))
+    assert names == sorted(p.name for p in (second / "gd-armijo").glob("*.json"))
+    for path in (first / "gd-armijo").glob("*.json"):
+        meta = json.loads(path.read_text())
+        assert 1000 <= meta["function_id"] < 65000 and meta["function_name"] in ("sphere", "rosenbrock")
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"format": "iho"}, ["format", "Did you mean 'ioh'"]),
+    ({"gradient_cost": 0}, ["gradient_cost", ">= 1"]),
+    ({"gradient_cost": 1.5}, ["gradient_cost", "integer"]),
+    ({"function_ids": "stabel"}, ["function_ids", "Did you mean 'stable'"]),
+])
+def test_bad_options_are_one_line_errors_and_write_nothing(results, tmp_path, options, words):
+    with pytest.raises(ExportError) as info:
+        export(results, tmp_path / "x", **options)
+    assert "\n" not in str(info.value) and all(word in str(info.value) for word in words)
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_results_and_busy_out_are_errors(results, tmp_path):
+    with pytest.raises(ExportError, match="runs.parquet is missing"):
+        export(tmp_path / "nothing", tmp_path / "x")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not empty"):
+        export(results, tmp_path / "busy")
+    assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
+
+
+def test_cli_export(results, tmp_path):
+    from optbench.cli import main
+
+    assert main(["export", str(results), "--format", "ioh", "--out", str(tmp_path / "e")]) == 0
+    assert len(list((tmp_path / "e").glob("*/*.json"))) == 4
+    assert main(["export", str(results), "--format", "cocoa", "--out", str(tmp_path / "f")]) == 2
+    assert not (tmp_path / "f").exists()
