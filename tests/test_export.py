@@ -52,6 +52,30 @@ def results(tmp_path_factory) -> Path:
     return folder / "res"
 
 
+BBOB_SUITE = """
+name = "export-bbob"
+seeds = 3
+[budget]
+max_iter = 100
+[[problems]]
+name = "bbob"
+function = [1, 8]
+instance = [1, 2]
+dim = 2
+[[methods]]
+name = "gd"
+step_rule = { name = "armijo" }
+"""
+
+
+@pytest.fixture(scope="module")
+def bbob_results(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("export-bbob")
+    (folder / "suite.toml").write_text(BBOB_SUITE)
+    ob.run_suite(str(folder / "suite.toml"), out=str(folder / "res"))
+    return folder / "res"
+
+
 @pytest.fixture(scope="module")
 def without_hits(results, tmp_path_factory) -> Path:
     """The same results, as written before the engine stored hits: first hits come from the trace."""
@@ -142,9 +166,25 @@ def test_tdat_is_time_triggered_and_ends_with_the_run(results, tmp_path):
     np.testing.assert_allclose(final, mine["f_gap"].to_numpy(), rtol=1e-9)
 
 
+def test_bbob_keeps_function_and_instance_numbers(bbob_results, tmp_path):
+    out = export(bbob_results, tmp_path / "coco")
+    datasets = cocopp().load(str(out / "gd-armijo"))
+    assert sorted(ds.funcId for ds in datasets) == [1, 8]
+    table = expected_ert(expected_runtimes(bbob_results, 1, True).assign(dim=lambda t: t["problem_params"]))
+    for ds in datasets:
+        assert ds.suite_name == "bbob" and ds.dim == 2 and sorted(ds.instancenumbers) == [1, 1, 1, 2, 2, 2]
+        mine = table[table["dim"].str.contains(f'"function":{ds.funcId},')]
+        expected = mine.groupby("target")[["used", "successes"]].sum()  # both instances: one data set
+        ert = np.where(expected["successes"] > 0, expected["used"] / expected["successes"].clip(lower=1), np.inf)
+        np.testing.assert_allclose(ds.detERT(list(expected.index)), ert, rtol=1e-12)
+    ioh = export(bbob_results, tmp_path / "ioh", format="ioh")
+    assert sorted(p.name.split("_")[1] for p in (ioh / "gd-armijo").glob("*.json")) == ["f1", "f8"]
+
+
 @pytest.mark.slow
-def test_cocopp_main_post_processes_the_export_offline(results, tmp_path):
-    out = export(results, tmp_path / "coco")
+@pytest.mark.parametrize("which", ["results", "bbob_results"])
+def test_cocopp_main_post_processes_the_export_offline(which, request, tmp_path):
+    out = export(request.getfixturevalue(which), tmp_path / "coco")
     code = (
         "import warnings, matplotlib; warnings.simplefilter('ignore'); matplotlib.use('Agg')\n"
         "import cocopp\n"
