@@ -49,6 +49,21 @@ def test_values_equal_cocoex(function, coco_suite, problems):
             assert np.max(np.abs(got - expected) / scale) < 1e-9, (function, i, d)
 
 
+def test_dims_3_and_40_and_later_instances_equal_cocoex():
+    """The suite file's other dimensions and instances: a lighter check, 5 points each."""
+    reference_suite = cocoex.Suite("bbob", "instances: 6,15", "dimensions: 3,40")
+    rng = np.random.default_rng(40)
+    for function in FUNCTIONS:
+        for d in (3, 40):
+            for i in (6, 15):
+                reference = reference_suite.get_problem_by_function_dimension_instance(function, d, i)
+                ours = BBOB(function=function, instance=i, dim=d)
+                X = rng.uniform(-5.0, 5.0, (5, d))
+                expected = np.array([reference(x) for x in X])
+                scale = np.maximum(np.abs(expected), np.abs(expected - ours.f_opt))
+                assert np.max(np.abs(ours.value(X) - expected) / scale) < 1e-9, (function, i, d)
+
+
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_f_opt_is_coco_s_and_x_opt_attains_it(function, coco_suite, problems):
     for d in DIMS:
