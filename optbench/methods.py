@@ -31,9 +31,17 @@ class Method:
     step rule. ``oracle`` (``optbench.Oracle``) counts every f and gradient
     call of one run, and its ``iteration(x)`` records the trace; ``status`` is
     ``"converged"``, ``"budget"`` or ``"diverged"``.
+
+    ``batchable`` names the parameters that only change numbers: the engine may
+    set each of them to one value per run, an ``(n_runs, 1)`` column (a pair such
+    as ``betas`` becomes a pair of columns), so that a learning-rate or momentum
+    grid runs as one batch. Code that uses them must work elementwise on such a
+    column (``np.any(self.weight_decay)``, not ``if self.weight_decay:``).
+    A plugin that declares nothing is still correct: its values run one by one.
     """
 
     name: ClassVar[str] = ""
+    batchable: ClassVar[tuple[str, ...]] = ()
     tags: ClassVar[frozenset[str]] = frozenset()
     owns_loop: ClassVar[bool] = False
     default_step_rule: ClassVar[Any] = {"name": "constant", "lr": 0.01}
@@ -61,15 +69,15 @@ class GD(Method):
     (``ob.run(..., batch_size=B)``). Matches ``torch.optim.SGD`` without momentum.
     """
 
+    batchable = ("weight_decay",)
+
     def __init__(self, weight_decay: float = 0.0):
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.weight_decay = weight_decay
 
     def direction(self, X, G, state, k):
-        if self.weight_decay:
-            G = G + self.weight_decay * X
-        return np.negative(G), state
+        return np.negative(_with_decay(G, X, self.weight_decay)), state
 
 
 # ---------------------------------------------------------------- helpers
@@ -93,10 +101,24 @@ def _check_betas(betas: Any) -> tuple[float, float]:
 
 
 def _with_decay(G: np.ndarray, X: np.ndarray, weight_decay: float) -> np.ndarray:
-    """``g + weight_decay * x`` (torch's coupled L2 weight decay), a new array."""
-    if weight_decay:
+    """``g + weight_decay * x`` (torch's coupled L2 weight decay), a new array (``g`` itself without decay)."""
+    if np.any(weight_decay):
         return G + weight_decay * X
     return G
+
+
+class _Betas:
+    """``beta1`` and ``beta2`` read from ``betas``, so that a swept pair of columns reaches the arithmetic."""
+
+    betas: Any
+
+    @property
+    def beta1(self) -> Any:
+        return self.betas[0]
+
+    @property
+    def beta2(self) -> Any:
+        return self.betas[1]
 
 
 def _update_moments(state: dict, G: np.ndarray, beta1: float, beta2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -119,6 +141,8 @@ class Momentum(Method):
     torch's SGD has momentum 0 by default; here the default is 0.9.
     """
 
+    batchable = ("momentum", "dampening", "weight_decay")
+
     def __init__(self, momentum: float = 0.9, dampening: float = 0.0, weight_decay: float = 0.0):
         _check_range("momentum", momentum, 0.0, 1.0)
         _check_range("dampening", dampening, 0.0, 1.0, high_open=False)
@@ -135,7 +159,7 @@ class Momentum(Method):
             np.copyto(buffer, G)
         else:
             buffer *= self.momentum
-            buffer += (1.0 - self.dampening) * G if self.dampening else G
+            buffer += (1.0 - self.dampening) * G if np.any(self.dampening) else G
         return G, buffer
 
     def direction(self, X, G, state, k):
@@ -150,6 +174,8 @@ class Nesterov(Momentum):
     ``g' = g + weight_decay * x``; ``b_1 = g'``, then ``b_k = momentum * b_{k-1} + g'``;
     ``D = -(g' + momentum * b_k)``. (torch requires dampening 0 with Nesterov.)
     """
+
+    batchable = ("momentum", "weight_decay")
 
     def __init__(self, momentum: float = 0.9, weight_decay: float = 0.0):
         if not momentum > 0:
@@ -167,6 +193,8 @@ class Nesterov(Momentum):
 @register_method("sign-gd")
 class SignGD(Method):
     """Sign gradient descent: ``D = -sign(g + weight_decay * x)`` (each coordinate moves by alpha)."""
+
+    batchable = ("weight_decay",)
 
     def __init__(self, weight_decay: float = 0.0):
         _check_range("weight_decay", weight_decay, 0.0, np.inf)
@@ -188,6 +216,7 @@ class Adagrad(Method):
     """
 
     default_step_rule = {"name": "constant", "lr": 0.01}
+    batchable = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def __init__(self, lr_decay: float = 0.0, weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10):
         _check_range("lr_decay", lr_decay, 0.0, np.inf)
@@ -198,7 +227,9 @@ class Adagrad(Method):
         self.initial_accumulator_value, self.eps = initial_accumulator_value, eps
 
     def init(self, X):
-        return {"sum": np.full_like(X, float(self.initial_accumulator_value))}
+        total = np.zeros_like(X)
+        total += self.initial_accumulator_value  # a scalar or one value per run
+        return {"sum": total}
 
     def direction(self, X, G, state, k):
         G = _with_decay(G, X, self.weight_decay)
@@ -222,6 +253,7 @@ class RMSprop(Method):
     """
 
     default_step_rule = {"name": "constant", "lr": 0.01}
+    batchable = ("alpha", "eps", "weight_decay", "momentum")
 
     def __init__(self, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
         _check_range("alpha", alpha, 0.0, 1.0)
@@ -234,7 +266,7 @@ class RMSprop(Method):
         state = {"square_avg": np.zeros_like(X)}
         if self.centered:
             state["grad_avg"] = np.zeros_like(X)
-        if self.momentum > 0:
+        if np.any(self.momentum > 0):  # runs with momentum 0 keep buffer = g'/r, the plain update
             state["buffer"] = np.zeros_like(X)
         return state
 
@@ -251,7 +283,7 @@ class RMSprop(Method):
         else:
             avg = np.sqrt(square_avg)
         avg += self.eps
-        if self.momentum > 0:
+        if "buffer" in state:
             buffer = state["buffer"]
             buffer *= self.momentum
             buffer += G / avg
@@ -273,6 +305,7 @@ class Adadelta(Method):
     """
 
     default_step_rule = {"name": "constant", "lr": 1.0}
+    batchable = ("rho", "eps", "weight_decay")
 
     def __init__(self, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0):
         _check_range("rho", rho, 0.0, 1.0, high_open=False)
@@ -299,7 +332,7 @@ class Adadelta(Method):
 
 
 @register_method("adam")
-class Adam(Method):
+class Adam(_Betas, Method):
     """Adam, as ``torch.optim.Adam`` (``t = k + 1``).
 
     ``g' = g + weight_decay * x`` (coupled L2 decay, torch's Adam);
@@ -312,6 +345,7 @@ class Adam(Method):
     """
 
     default_step_rule = {"name": "constant", "lr": 0.001}
+    batchable = ("betas", "eps", "weight_decay")
 
     def __init__(
         self,
@@ -321,7 +355,7 @@ class Adam(Method):
         amsgrad: bool = False,
         decoupled_weight_decay: bool = False,
     ):
-        self.beta1, self.beta2 = _check_betas(betas)
+        _check_betas(betas)
         _check_range("eps", eps, 0.0, np.inf)
         _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
@@ -348,7 +382,7 @@ class Adam(Method):
         denom += self.eps
         D = np.divide(exp_avg, denom, out=denom)
         D *= -1.0 / (1.0 - self.beta1**t)
-        if self.decoupled_weight_decay and self.weight_decay:
+        if self.decoupled_weight_decay and np.any(self.weight_decay):
             D -= self.weight_decay * X
         return D, state
 
@@ -374,7 +408,7 @@ class AMSGrad(Adam):
 
 
 @register_method("adamax")
-class Adamax(Method):
+class Adamax(_Betas, Method):
     """Adamax, as ``torch.optim.Adamax`` (``t = k + 1``).
 
     ``g' = g + weight_decay * x``; ``m_t = m_{t-1} + (1 - beta1)(g' - m_{t-1})``;
@@ -383,9 +417,10 @@ class Adamax(Method):
     """
 
     default_step_rule = {"name": "constant", "lr": 0.002}
+    batchable = ("betas", "eps", "weight_decay")
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
-        self.beta1, self.beta2 = _check_betas(betas)
+        _check_betas(betas)
         _check_range("eps", eps, 0.0, np.inf)
         _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
@@ -407,7 +442,7 @@ class Adamax(Method):
 
 
 @register_method("nadam")
-class NAdam(Method):
+class NAdam(_Betas, Method):
     """NAdam, as ``torch.optim.NAdam`` (``t = k + 1``), with its momentum schedule.
 
     ``mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay))``, ``P_t = mu_1 ... mu_t``;
@@ -418,6 +453,7 @@ class NAdam(Method):
     """
 
     default_step_rule = {"name": "constant", "lr": 0.002}
+    batchable = ("betas", "eps", "weight_decay", "momentum_decay")
 
     def __init__(
         self,
@@ -427,7 +463,7 @@ class NAdam(Method):
         momentum_decay: float = 4e-3,
         decoupled_weight_decay: bool = False,
     ):
-        self.beta1, self.beta2 = _check_betas(betas)
+        _check_betas(betas)
         _check_range("eps", eps, 0.0, np.inf)
         _check_range("weight_decay", weight_decay, 0.0, np.inf)
         _check_range("momentum_decay", momentum_decay, 0.0, np.inf)
@@ -452,13 +488,13 @@ class NAdam(Method):
         denom += self.eps
         D = (-(1.0 - mu) / (1.0 - mu_product)) * (G / denom)
         D += (-mu_next / (1.0 - mu_product * mu_next)) * (exp_avg / denom)
-        if self.decoupled_weight_decay and self.weight_decay:
+        if self.decoupled_weight_decay and np.any(self.weight_decay):
             D -= self.weight_decay * X
         return D, state
 
 
 @register_method("radam")
-class RAdam(Method):
+class RAdam(_Betas, Method):
     """RAdam, as ``torch.optim.RAdam`` (``t = k + 1``).
 
     ``m_t``, ``v_t`` as in Adam; ``rho_inf = 2/(1 - beta2) - 1``,
@@ -469,9 +505,10 @@ class RAdam(Method):
     """
 
     default_step_rule = {"name": "constant", "lr": 0.001}
+    batchable = ("betas", "eps", "weight_decay")
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False):
-        self.beta1, self.beta2 = _check_betas(betas)
+        _check_betas(betas)
         _check_range("eps", eps, 0.0, np.inf)
         _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.betas, self.eps, self.weight_decay, self.decoupled_weight_decay = tuple(betas), eps, weight_decay, decoupled_weight_decay
@@ -489,14 +526,17 @@ class RAdam(Method):
         rho_inf = 2.0 / (1.0 - self.beta2) - 1.0
         rho_t = rho_inf - 2.0 * t * self.beta2**t / bias_correction2
         D = exp_avg / bias_correction1
-        if rho_t > 5.0:
-            rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)) ** 0.5
+        rectified = rho_t > 5.0  # per run when beta2 is
+        if np.any(rectified):
+            ratio = (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
+            rect = np.sqrt(np.where(rectified, ratio, 1.0))
             denom = np.sqrt(exp_avg_sq)
             denom += self.eps
-            D *= bias_correction2**0.5 / denom
-            D *= rect
+            adapted = D * (np.sqrt(bias_correction2) / denom)
+            adapted *= rect
+            D = np.where(rectified, adapted, D)
         np.negative(D, out=D)
-        if self.decoupled_weight_decay and self.weight_decay:
+        if self.decoupled_weight_decay and np.any(self.weight_decay):
             D -= self.weight_decay * X
         return D, state
 
@@ -516,6 +556,7 @@ class Rprop(Method):
     """
 
     default_step_rule = {"name": "constant", "lr": 0.01}
+    batchable = ("etas", "step_bounds")
 
     def __init__(self, etas: tuple[float, float] = (0.5, 1.2), step_bounds: tuple[float, float] = (1e-4, 5000.0)):
         if not isinstance(etas, (tuple, list)) or len(etas) != 2 or not 0.0 < etas[0] < 1.0 < etas[1]:
@@ -544,7 +585,7 @@ class Rprop(Method):
 
 
 @register_method("lion")
-class Lion(Method):
+class Lion(_Betas, Method):
     """Lion (Chen et al., 2023): sign of an interpolated momentum, decoupled weight decay.
 
     ``c = m_{k-1} + (1 - beta1)(g - m_{k-1})``; ``D = -(sign(c) + weight_decay * x)``;
@@ -552,9 +593,10 @@ class Lion(Method):
     """
 
     default_step_rule = {"name": "constant", "lr": 1e-4}
+    batchable = ("betas", "weight_decay")
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0):
-        self.beta1, self.beta2 = _check_betas(betas)
+        _check_betas(betas)
         _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.betas, self.weight_decay = tuple(betas), weight_decay
 
@@ -567,7 +609,7 @@ class Lion(Method):
         D *= 1.0 - self.beta1
         D += exp_avg
         np.sign(D, out=D)
-        if self.weight_decay:
+        if np.any(self.weight_decay):
             D += self.weight_decay * X
         np.negative(D, out=D)
         exp_avg += (1.0 - self.beta2) * (G - exp_avg)

@@ -31,6 +31,11 @@ class StepRule:
     # Keys of the state dict that count per-run events (fallbacks, failed searches, trials):
     # ob.run copies them into the runs table as columns step_<name>.
     counters: ClassVar[tuple[str, ...]] = ()
+    # Parameters that only change numbers: the engine may set each to one value per run, an
+    # (n_runs,) vector, so a learning-rate grid runs as one batch. Code must work elementwise on it.
+    batchable: ClassVar[tuple[str, ...]] = ()
+    # What the rule needs of the problem, checked once per cell by the engine (e.g. ("f_opt",)).
+    requires: tuple[str, ...] = ()
 
     def init(self, n_runs: int) -> Any:
         return None
@@ -49,13 +54,15 @@ class StepRule:
 class Constant(StepRule):
     """A constant step: ``alpha_k = lr``."""
 
+    batchable = ("lr",)
+
     def __init__(self, lr: float = 0.01):
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
         self.lr = lr
 
     def init(self, n_runs):
-        return np.full(n_runs, float(self.lr))
+        return np.full(n_runs, self.lr, dtype=float)
 
     def step(self, ctx, state):
         return state, state
@@ -91,6 +98,8 @@ class Diminishing(StepRule):
     which the subgradient method converges (Boyd, EE364b).
     """
 
+    batchable = ("lr", "decay", "power")
+
     def __init__(self, lr: float = 0.1, decay: float = 1.0, power: float = 1.0):
         _positive("lr", lr)
         if not decay >= 0:
@@ -100,12 +109,14 @@ class Diminishing(StepRule):
         self.lr, self.decay, self.power = lr, decay, power
 
     def step(self, ctx, state):
-        return np.full(ctx.n_runs, self.lr / (1.0 + self.decay * ctx.k) ** self.power), state
+        return np.full(ctx.n_runs, self.lr / (1.0 + self.decay * ctx.k) ** self.power, dtype=float), state
 
 
 @register_step_rule("exponential")
 class Exponential(StepRule):
     """Exponential decay: ``alpha_k = lr * gamma^k`` (torch's ExponentialLR)."""
+
+    batchable = ("lr", "gamma")
 
     def __init__(self, lr: float = 0.01, gamma: float = 0.99):
         _positive("lr", lr)
@@ -114,12 +125,14 @@ class Exponential(StepRule):
         self.lr, self.gamma = lr, gamma
 
     def step(self, ctx, state):
-        return np.full(ctx.n_runs, self.lr * self.gamma**ctx.k), state
+        return np.full(ctx.n_runs, self.lr * self.gamma**ctx.k, dtype=float), state
 
 
 @register_step_rule("step")
 class StepDecay(StepRule):
     """Step decay: ``alpha_k = lr * gamma^floor(k / step_size)`` (torch's StepLR)."""
+
+    batchable = ("lr", "gamma")
 
     def __init__(self, lr: float = 0.01, step_size: int = 100, gamma: float = 0.1):
         _positive("lr", lr)
@@ -130,7 +143,7 @@ class StepDecay(StepRule):
         self.lr, self.step_size, self.gamma = lr, step_size, gamma
 
     def step(self, ctx, state):
-        return np.full(ctx.n_runs, self.lr * self.gamma ** (ctx.k // self.step_size)), state
+        return np.full(ctx.n_runs, self.lr * self.gamma ** (ctx.k // self.step_size), dtype=float), state
 
 
 @register_step_rule("cosine")
@@ -142,6 +155,8 @@ class Cosine(StepRule):
     ``alpha_k = lr_min + (lr - lr_min) * (1 + cos(pi * j / T)) / 2``, and ``lr_min``
     after ``t_max`` iterations.
     """
+
+    batchable = ("lr", "lr_min")
 
     def __init__(self, lr: float = 0.01, t_max: int = 1000, lr_min: float = 0.0, warmup: int = 0):
         _positive("lr", lr)
@@ -161,7 +176,7 @@ class Cosine(StepRule):
         return self.lr_min + (self.lr - self.lr_min) * 0.5 * (1.0 + np.cos(np.pi * j / period))
 
     def step(self, ctx, state):
-        return np.full(ctx.n_runs, self.value(ctx.k)), state
+        return np.full(ctx.n_runs, self.value(ctx.k), dtype=float), state
 
 
 # ---------------------------------------------------------------- Polyak
@@ -179,11 +194,12 @@ class Polyak(StepRule):
     """
 
     counters = ('fallbacks',)
+    batchable = ("max_lr", "gamma")
 
     @property
-    def needs_f_opt(self) -> bool:
-        """True unless ``estimate``: suites leave this rule out on problems whose f_opt is unknown."""
-        return not self.estimate
+    def requires(self) -> tuple[str, ...]:
+        """``("f_opt",)`` unless ``estimate``: the engine refuses (and suites leave out) problems without it."""
+        return () if self.estimate else ("f_opt",)
 
     def __init__(self, max_lr: float | None = None, estimate: bool = False, gamma: float = 1.0):
         if max_lr is not None:
@@ -199,20 +215,13 @@ class Polyak(StepRule):
             np.fmin(state["f_best"], ctx.F, out=state["f_best"])
             target = state["f_best"] - self.gamma / (ctx.k + 1)
         else:
-            if ctx.f_opt is None:
-                from optbench.registry import ParameterError, spec_of
-
-                raise ParameterError(
-                    f"the polyak step rule needs the problem's optimal value f_opt, and problem "
-                    f"{spec_of(ctx.problem)[0]!r} has none. Use {{'name': 'polyak', 'estimate': True}} "
-                    f"(target: best value so far minus gamma / (k + 1)) or another step rule."
-                )
-            target = ctx.f_opt
+            target = ctx.f_opt  # the engine checked that the problem has one (``requires``)
         decrease = -_slope(ctx)
         gap = ctx.F - target
-        valid = (decrease > 0) & (gap > 0) & np.isfinite(gap)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha = np.where(valid, gap / np.where(valid, decrease, 1.0), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ratio = gap / np.where(decrease > 0, decrease, 1.0)
+        valid = (decrease > 0) & (gap > 0) & np.isfinite(ratio)
+        alpha = np.where(valid, ratio, 0.0)
         if self.max_lr is not None:
             np.minimum(alpha, self.max_lr, out=alpha)
         state["fallbacks"] += ~valid & ctx.active
@@ -235,6 +244,7 @@ class Armijo(StepRule):
     """
 
     counters = ('non_descent', 'failures', 'backtracks')
+    batchable = ("lr", "c", "shrink", "grow")
 
     def __init__(self, lr: float = 1.0, c: float = 1e-4, shrink: float = 0.5, max_backtracks: int = 30,
                  warm_start: bool = False, grow: float = 2.0):
@@ -249,12 +259,12 @@ class Armijo(StepRule):
         self.warm_start, self.grow = warm_start, grow
 
     def init(self, n_runs):
-        return {"previous": np.full(n_runs, float(self.lr)), **_counters(n_runs, "non_descent", "failures", "backtracks")}
+        return {"previous": np.full(n_runs, self.lr, dtype=float), **_counters(n_runs, "non_descent", "failures", "backtracks")}
 
     def step(self, ctx, state):
         slope = _slope(ctx)
         descent = slope < 0  # False for NaN
-        start = state["previous"] * self.grow if self.warm_start else np.full(ctx.n_runs, float(self.lr))
+        start = state["previous"] * self.grow if self.warm_start else np.full(ctx.n_runs, self.lr, dtype=float)
         alpha = np.where(descent, start, 0.0)
         need = descent & ctx.active
         trials = 0
@@ -289,6 +299,7 @@ class Wolfe(StepRule):
     """
 
     counters = ('non_descent', 'failures', 'trials')
+    batchable = ("lr", "c1", "c2", "expand", "max_lr")
 
     def __init__(self, lr: float = 1.0, c1: float = 1e-4, c2: float = 0.9, expand: float = 2.0,
                  max_lr: float = 1e10, max_evals: int = 30):
@@ -327,7 +338,8 @@ class Wolfe(StepRule):
         zooming = np.zeros(n, dtype=bool)
         first = np.ones(n, dtype=bool)
         a_prev, f_prev, d_prev = np.zeros(n), F0.copy(), slope0.copy()
-        a_next = np.full(n, float(self.lr))
+        a_next = np.full(n, self.lr, dtype=float)
+        expand, max_lr = np.full(n, self.expand, dtype=float), np.full(n, self.max_lr, dtype=float)
         lo, f_lo, d_lo = np.zeros(n), F0.copy(), slope0.copy()
         hi, f_hi, d_hi = np.zeros(n), F0.copy(), slope0.copy()
         curvature_bound = -self.c2 * slope0
@@ -351,7 +363,7 @@ class Wolfe(StepRule):
                 accept = rest & curvature
                 to_rev = rest & ~curvature & (d_t >= 0)
                 extend = rest & ~curvature & (d_t < 0)
-                at_max = extend & (trial >= self.max_lr)
+                at_max = extend & (trial >= max_lr)
                 accept |= at_max
                 extend &= ~at_max
                 for mask, (l, fl, dl), (h, fh, dh) in (
@@ -362,7 +374,7 @@ class Wolfe(StepRule):
                     hi[mask], f_hi[mask], d_hi[mask] = h[mask], fh[mask], dh[mask]
                 zooming |= to_hi | to_rev
                 a_prev[extend], f_prev[extend], d_prev[extend] = trial[extend], F_t[extend], d_t[extend]
-                a_next[extend] = np.minimum(trial[extend] * self.expand, self.max_lr)
+                a_next[extend] = np.minimum(trial[extend] * expand[extend], max_lr[extend])
                 first &= ~bracketing
 
                 # -- zoom (Alg. 3.6)
@@ -402,6 +414,7 @@ class Exact(StepRule):
     """
 
     counters = ('non_descent', 'trials')
+    batchable = ("lr", "xtol")
 
     def __init__(self, lr: float = 1.0, xtol: float = 1e-10, max_expand: int = 60, max_evals: int = 200):
         _positive("lr", lr)
@@ -430,7 +443,7 @@ class Exact(StepRule):
 
         with np.errstate(all="ignore"):
             # -- bracket [low, high] around the minimiser
-            low, mid = np.zeros(n), np.full(n, float(self.lr))
+            low, mid = np.zeros(n), np.full(n, self.lr, dtype=float)
             f_mid = evaluate(mid, live)
             high = mid.copy()
             growing = live & (f_mid < ctx.F)
@@ -487,6 +500,7 @@ class BarzilaiBorwein(StepRule):
     """
 
     counters = ('fallbacks',)
+    batchable = ("lr", "min_lr", "max_lr")
 
     def __init__(self, variant: Literal["long", "short"] = "long", lr: float = 1e-3, min_lr: float = 1e-10, max_lr: float = 1e10):
         if variant not in ("long", "short"):
@@ -501,7 +515,7 @@ class BarzilaiBorwein(StepRule):
         self.variant, self.lr, self.min_lr, self.max_lr = variant, lr, min_lr, max_lr
 
     def init(self, n_runs):
-        return {"X": None, "G": None, "alpha": np.full(n_runs, float(self.lr)), **_counters(n_runs, "fallbacks")}
+        return {"X": None, "G": None, "alpha": np.full(n_runs, self.lr, dtype=float), **_counters(n_runs, "fallbacks")}
 
     def step(self, ctx, state):
         if state["X"] is not None:

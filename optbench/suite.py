@@ -34,7 +34,7 @@ from typing import Any, Sequence, Union, get_args, get_origin
 
 from optbench import registry
 from optbench.registry import ParameterError, RegistryError, did_you_mean, load_plugin
-from optbench.engine.cell import describe as cell_description
+from optbench.engine.cell import describe as cell_description, incompatibility
 from optbench.seeding import canonical, key_hash
 
 __all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES"]
@@ -494,11 +494,10 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
                     )
                 for rule_spec in rules:
                     rule = None if rule_spec is None else _create(registry.step_rules, rule_spec, method_at / "step_rule")
-                    if getattr(rule, "needs_f_opt", False) and problem.f_opt is None:
-                        skipped.append(
-                            f"{_label(rule_spec)} left out on {_label(problem_spec)}: it needs the problem's f_opt, "
-                            f"which is unknown (use {{ name = \"{rule_spec['name']}\", estimate = true }} where the rule has an estimate)"
-                        )
+                    reason = incompatibility(problem, method, rule, size)  # the engine decides what can run
+                    if reason:
+                        skipped.append(f"{_label(rule_spec) if rule_spec else _label(method_spec)} left out on "
+                                       f"{_label(problem_spec)}: {reason}")
                         continue
                     cell = cell_description(problem, method, rule, size)
                     cell["suite"] = name

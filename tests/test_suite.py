@@ -264,7 +264,7 @@ step_rule = ["polyak", { name = "polyak", estimate = true }]
     cells = {(c.problem["name"], c.step_rule.get("estimate", False)) for c in suite.cells}
     assert cells == {("sphere", False), ("sphere", True), ("mlp-xor", True)}
     assert len(suite.skipped) == 1
-    assert "polyak left out on mlp-xor: it needs the problem's f_opt, which is unknown" in suite.skipped[0]
+    assert "polyak left out on mlp-xor: the polyak step rule needs the problem's optimal value f_opt, and 'mlp-xor' has none" in suite.skipped[0]
     assert 'estimate = true' in suite.skipped[0]
 
 

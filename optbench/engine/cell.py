@@ -74,6 +74,6 @@ def incompatibility(problem: Problem, method: Any, step_rule: Any, batch_size: i
         return f"tol 'f_gap' needs the problem's f_opt, and {_name(problem)!r} has none"
     for obj, kind in ((method, "method"), (step_rule, "step rule")):
         if obj is not None and "f_opt" in requirements(obj) and problem.f_opt is None:
-            hint = " (use {'name': 'polyak', 'estimate': True}, which estimates it)" if _name(obj) == "polyak" else ""
+            hint = " (use polyak with estimate = true, which estimates it)" if _name(obj) == "polyak" else ""
             return f"the {_name(obj)} {kind} needs the problem's optimal value f_opt, and {_name(problem)!r} has none{hint}"
     return None

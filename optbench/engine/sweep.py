@@ -96,12 +96,22 @@ def _equal(a: Any, b: Any) -> bool:
         return a is b
 
 
+def _numeric(value: Any) -> bool:
+    if isinstance(value, (tuple, list)):
+        return all(_numeric(v) for v in value)
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def _groupable(a: Any, b: Any) -> bool:
+    """Same class and name, differing only in batchable parameters whose values are numbers (or pairs of numbers)."""
     if a is None or b is None:
         return a is b
     if type(a) is not type(b) or spec_of(a)[0] != spec_of(b)[0]:
         return False
-    return _differing([a, b]) <= set(getattr(type(a), "batchable", ()))
+    differing = _differing([a, b])
+    if not differing <= set(getattr(type(a), "batchable", ())):
+        return False
+    return all(_numeric(getattr(a, name)) and _numeric(getattr(b, name)) for name in differing)
 
 
 def batch_groups(pairs: Sequence[tuple[Any, Any]]) -> list[list[int]]:
