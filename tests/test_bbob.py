@@ -71,8 +71,9 @@ def test_f_opt_is_coco_s_and_x_opt_attains_it(function, coco_suite, problems):
             reference = coco_suite.get_problem_by_function_dimension_instance(function, d, i)
             ours = problems[function, i, d]
             # COCO's own value at our x_opt, and ours
-            assert reference(ours.x_opt) == pytest.approx(ours.f_opt, rel=0, abs=1e-9 * max(1.0, abs(ours.f_opt)))
-            assert ours.value(ours.x_opt[None])[0] == pytest.approx(ours.f_opt, rel=0, abs=1e-9 * max(1.0, abs(ours.f_opt)))
+            tolerance = 1e-9 * max(1.0, abs(ours.f_opt))
+            assert reference(ours.x_opt) == pytest.approx(ours.f_opt, rel=0, abs=tolerance)
+            assert ours.value(ours.x_opt[None])[0] == pytest.approx(ours.f_opt, rel=0, abs=tolerance)
             assert np.all(np.abs(ours.x_opt) <= 5.0)
 
 

@@ -129,7 +129,9 @@ def bbob_fopt(function: int, instance: int) -> float:
 
 # ---------------------------------------------------------------- transformations and their derivatives
 def _osz(X: np.ndarray, grad: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """``T_osz`` elementwise and (if ``grad``) its derivative ``T_osz(x)/x (1 + 0.049 (c1 cos(c1 u) + c2 cos(c2 u)))``."""
+    """``T_osz`` elementwise and (if ``grad``) its derivative ``T_osz(x)/x (1 + 0.049 (c1 cos(c1 u) + c2 cos(c2
+    u)))``.
+    """
     pos = X > 0
     nonzero = X != 0
     u = np.log(np.where(nonzero, np.abs(X), 1.0))
@@ -142,7 +144,9 @@ def _osz(X: np.ndarray, grad: bool = True) -> tuple[np.ndarray, np.ndarray | Non
 
 
 def _asy(X: np.ndarray, beta: float, grad: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """``T_asy^beta`` elementwise and (if ``grad``) its derivative ``y (e / x + log(x) a / (2 sqrt x))`` for x > 0, else 1."""
+    """``T_asy^beta`` elementwise and (if ``grad``) its derivative ``y (e / x + log(x) a / (2 sqrt x))`` for x >
+    0, else 1.
+    """
     dim = X.shape[-1]
     a = beta * np.arange(dim) / (dim - 1.0)
     pos = X > 0
@@ -195,17 +199,20 @@ def _powers(dim: int) -> np.ndarray:
 # the instance's constants made by ``_setup`` once per problem.
 
 def _f1(c, X, grad):
+    """f1 sphere: ``sum z_i^2``, z = x - x_opt."""
     Z = X - c.xopt
     return np.sum(Z * Z, axis=1), (2.0 * Z if grad else None)
 
 
 def _f2(c, X, grad):
+    """f2 separable ellipsoid: ``sum 10^(6 i/(d-1)) z_i^2``, z = T_osz(x - x_opt)."""
     Z, dZ = _osz(X - c.xopt, grad)
     f, G = _ellipsoid(Z, c.w6)
     return f, (G * dZ if grad else None)
 
 
 def _f3(c, X, grad):
+    """f3 Rastrigin: ``10 (d - sum cos(2 pi z_i)) + |z|^2``, z = Lambda^10 T_asy^0.2(T_osz(x - x_opt))."""
     T, dT = _osz(X - c.xopt, grad)
     A, dA = _asy(T, 0.2, grad)
     f, G = _rastrigin(c.lam10 * A, grad)
@@ -213,6 +220,9 @@ def _f3(c, X, grad):
 
 
 def _f4(c, X, grad):
+    """f4 Bueche-Rastrigin: Rastrigin of ``z_i = s_i T_osz(x - x_opt)_i`` (s_i = sqrt(10)^(i/(d-1)), times 10 for
+    even i where positive) + 100 f_pen(x).
+    """
     T, dT = _osz(X - c.xopt, grad)
     scale = c.lam10 * np.where((T > 0) & c.even, 10.0, 1.0)
     f, G = _rastrigin(scale * T, grad)
@@ -221,6 +231,9 @@ def _f4(c, X, grad):
 
 
 def _f5(c, X, grad):
+    """f5 linear slope: ``sum 5 |s_i| - s_i z_i``, s_i = sign(x_opt_i) 10^(i/(d-1)), z_i = x_i unless x_i x_opt_i
+    >= 25 (then x_opt_i).
+    """
     inside = X * c.xopt < 25.0
     Z = np.where(inside, X, c.xopt)
     f = np.sum(5.0 * np.abs(c.s) - c.s * Z, axis=1)
@@ -228,6 +241,9 @@ def _f5(c, X, grad):
 
 
 def _f6(c, X, grad):
+    """f6 attractive sector: ``T_osz(sum (s_i z_i)^2)^0.9``, z = R Lambda^10 Q (x - x_opt), s_i = 100 where z_i
+    x_opt_i > 0, else 1.
+    """
     Z = (X - c.xopt) @ c.M.T
     W = np.where(c.xopt * Z > 0, 1e4, 1.0)
     raw = np.sum(W * Z * Z, axis=1)
@@ -240,6 +256,11 @@ def _f6(c, X, grad):
 
 
 def _f7(c, X, grad):
+    """f7 step ellipsoid: ``0.1 max(1e-4 |zh_1|, sum 100^(i/(d-1)) z_i^2) + f_pen(x)``,
+    zh = Lambda^10 Q (x - x_opt), z = R round(zh).
+
+    round is to integers where |zh_i| > 0.5, else to tenths; its derivative is taken as 0 (piecewise constant).
+    """
     Zh = (X - c.xopt) @ c.LQ.T
     Zt = np.where(np.abs(Zh) > 0.5, np.floor(Zh + 0.5), np.floor(10.0 * Zh + 0.5) / 10.0)
     ell, _ = _ellipsoid(Zt @ c.R.T, c.w2)
@@ -264,34 +285,40 @@ def _rosenbrock(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _f8(c, X, grad):
+    """f8 Rosenbrock: ``sum 100 (z_i^2 - z_{i+1})^2 + (z_i - 1)^2``, z = max(1, sqrt(d)/8) (x - x_opt) + 1."""
     f, G = _rosenbrock(c.scale * (X - c.xopt) + 1.0)
     return f, (c.scale * G if grad else None)
 
 
 def _f9(c, X, grad):
+    """f9 rotated Rosenbrock: Rosenbrock of ``z = max(1, sqrt(d)/8) Q x + 1/2``."""
     f, G = _rosenbrock(X @ c.sQ.T + 0.5)
     return f, (G @ c.sQ if grad else None)
 
 
 def _f10(c, X, grad):
+    """f10 ellipsoid: ``sum 10^(6 i/(d-1)) z_i^2``, z = T_osz(R (x - x_opt))."""
     T, dT = _osz((X - c.xopt) @ c.R.T, grad)
     f, G = _ellipsoid(T, c.w6)
     return f, ((G * dT) @ c.R if grad else None)
 
 
 def _f11(c, X, grad):
+    """f11 discus: ``10^6 z_1^2 + sum_{i>1} z_i^2``, z = T_osz(R (x - x_opt))."""
     T, dT = _osz((X - c.xopt) @ c.R.T, grad)
     f, G = _ellipsoid(T, c.discus)
     return f, ((G * dT) @ c.R if grad else None)
 
 
 def _f12(c, X, grad):
+    """f12 bent cigar: ``z_1^2 + 10^6 sum_{i>1} z_i^2``, z = R T_asy^0.5(R (x - x_opt))."""
     A, dA = _asy((X - c.xopt) @ c.R.T, 0.5, grad)
     f, G = _ellipsoid(A @ c.R.T, c.cigar)
     return f, (((G @ c.R) * dA) @ c.R if grad else None)
 
 
 def _f13(c, X, grad):
+    """f13 sharp ridge: ``z_1^2 + 100 sqrt(sum_{i>1} z_i^2)``, z = R Lambda^10 Q (x - x_opt)."""
     Z = (X - c.xopt) @ c.M.T
     ridge = np.sqrt(np.sum(Z[:, 1:] ** 2, axis=1))
     f = Z[:, 0] ** 2 + 100.0 * ridge
@@ -304,6 +331,7 @@ def _f13(c, X, grad):
 
 
 def _f14(c, X, grad):
+    """f14 different powers: ``sqrt(sum |z_i|^(2 + 4 i/(d-1)))``, z = R (x - x_opt)."""
     Z = (X - c.xopt) @ c.R.T
     A = np.abs(Z)
     P = A**c.p
@@ -315,6 +343,7 @@ def _f14(c, X, grad):
 
 
 def _f15(c, X, grad):
+    """f15 rotated Rastrigin: Rastrigin of ``z = R Lambda^10 Q T_asy^0.2(T_osz(R (x - x_opt)))``."""
     T, dT = _osz((X - c.xopt) @ c.R.T, grad)
     A, dA = _asy(T, 0.2, grad)
     f, G = _rastrigin(A @ c.M.T, grad)
@@ -322,6 +351,9 @@ def _f15(c, X, grad):
 
 
 def _f16(c, X, grad):
+    """f16 Weierstrass: ``10 (1/d sum_i sum_k 2^-k cos(2 pi 3^k (z_i + 1/2)) - f0)^3 + 10/d f_pen(x)``, k = 0..11,
+    z = R Lambda^(1/100) Q T_osz(R (x - x_opt)), f0 the inner sum at z = 0.
+    """
     T, dT = _osz((X - c.xopt) @ c.R.T, grad)
     Z = T @ c.M.T
     angle = 2.0 * math.pi * (Z[:, :, None] + 0.5) * c.bk
@@ -335,6 +367,10 @@ def _f16(c, X, grad):
 
 
 def _f17(c, X, grad):
+    """f17/f18 Schaffers F7: ``(1/(d-1) sum sqrt(s_i) (1 + sin^2(50 s_i^0.1)))^2 + 10 f_pen(x)``,
+    s_i = sqrt(z_i^2 + z_{i+1}^2),
+    z = Lambda^10 Q T_asy^0.5(R (x - x_opt)) (f18: Lambda^1000).
+    """
     A, dA = _asy((X - c.xopt) @ c.R.T, 0.5, grad)
     Z = A @ c.LQ.T
     s = Z[:, :-1] ** 2 + Z[:, 1:] ** 2
@@ -355,6 +391,9 @@ def _f17(c, X, grad):
 
 
 def _f19(c, X, grad):
+    """f19 Griewank-Rosenbrock: ``10/(d-1) sum (s_i/4000 - cos s_i) + 10``, s_i = 100 (z_i^2 - z_{i+1})^2 + (z_i - 1)^2,
+    z = max(1, sqrt(d)/8) Q x + 1/2.
+    """
     Z = X @ c.sQ.T + 0.5
     a, b = Z[:, :-1], Z[:, 1:]
     r = a * a - b
@@ -370,6 +409,10 @@ def _f19(c, X, grad):
 
 
 def _f20(c, X, grad):
+    """f20 Schwefel: ``0.01 (418.9828872724339 - 1/d sum z_i sin(sqrt|z_i|) + sum max(0, |z_i| - 500)^2)``,
+    y = 2 sign(x_opt) x, w_i = y_i + (y_{i-1} - 2|x_opt_{i-1}|)/4 (w_1 = y_1),
+    z = 100 (Lambda^10 (w - 2|x_opt|) + 2|x_opt|).
+    """
     Y = 2.0 * c.sign * X
     W = Y.copy()
     W[:, 1:] += 0.25 * (Y[:, :-1] - c.two_abs[:-1])
@@ -388,6 +431,9 @@ def _f20(c, X, grad):
 
 
 def _f21(c, X, grad):
+    """f21/f22 Gallagher: ``T_osz(10 - max_j w_j exp(-1/(2d) (Rx - y_j)' C_j (Rx - y_j)))^2 + f_pen(x)`` over 101
+    (21) peaks.
+    """
     S = (X @ c.R.T)[:, None, :] - c.xloc
     S *= c.root_scales  # in place: (n_runs, peaks, dim) temporaries dominate the cost
     q = np.einsum("npd,npd->np", S, S)
@@ -405,6 +451,10 @@ def _f21(c, X, grad):
 
 
 def _f23(c, X, grad):
+    """f23 Katsuura: ``10/d^2 (prod_i (1 + i t_i)^(10/d^1.2) - 1) + f_pen(x)``,
+    t_i = sum_{j=1}^{32} |2^j z_i - round(2^j z_i)| 2^-j,
+    z = R Lambda^100 Q (x - x_opt).
+    """
     Z = (X - c.xopt) @ c.M.T
     V = Z[:, :, None] * c.two_j
     frac = V - np.floor(V + 0.5)
@@ -421,6 +471,9 @@ def _f23(c, X, grad):
 
 
 def _f24(c, X, grad):
+    """f24 Lunacek bi-Rastrigin: ``min(|xh - 2.5|^2, d + s |xh - mu1|^2) + 10 (d - sum cos(2 pi z_i)) + 1e4 f_pen(x)``,
+    xh = 2 sign(x_opt) x, z = R Lambda^100 Q (xh - 2.5).
+    """
     Xh = 2.0 * c.sign * X
     d0, d1 = Xh - 2.5, Xh - c.mu1
     s0 = np.sum(d0 * d0, axis=1)
