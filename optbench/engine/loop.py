@@ -233,7 +233,7 @@ class DescentLoop:
                                   f"(n_runs,) = ({self.n_runs},), got {shape}")
             live = alpha if self.all_active else alpha[self.active]
             if not ((live >= 0) & (live < np.inf)).all():
-                bad = live[~((live >= 0) & (live < np.inf))][0]
+                bad = float(live[~((live >= 0) & (live < np.inf))][0])
                 raise PluginError(f"step rule {spec_of(self.step_rule)[0]!r} returned the step size {bad!r}; "
                                   f"a step size must be finite and >= 0")
         return alpha, step_state
