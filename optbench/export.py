@@ -270,10 +270,18 @@ def improvement_lines(events: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- COCO
+def _hits_source(runs: pd.DataFrame, hits_source: str) -> str:
+    """Where the first hits of these runs come from (a problem without f_opt: always the trace)."""
+    if bool(runs["f_opt_known"].all()):
+        return hits_source
+    return "derived from the trace against the estimated f_opt (first recorded iterate meeting each target)"
+
+
 def _comment(runs: pd.DataFrame, gradient_cost: int, hits_source: str) -> str:
     """One comment line: solver, problem, evaluation count, source of the first hits and of f_opt."""
     row = runs.iloc[0]
     known = "known" if bool(runs["f_opt_known"].all()) else "estimated as the best f of the result set"
+    hits_source = _hits_source(runs, hits_source)
     return (f"% optbench export; solver {_solver_label(row)}; function {row.fid} = {row.function_label} "
             f"(stable id {row.stable_id}); evaluations = f_evals + {gradient_cost} x g_evals (gradient_cost = {gradient_cost}), "
             f"starting point = evaluation 1; first hits: {hits_source}; f_opt {known}")
@@ -357,7 +365,7 @@ def _write_ioh(folder: Path, algorithm: str, runs: pd.DataFrame, events: pd.Data
             "function_id": int(fid), "function_name": label, "maximization": False,
             "algorithm": {"name": algorithm, "info": _comment(by_function, gradient_cost, hits_source)[2:]},
             "attributes": ["evaluations", "raw_y"],
-            "experiment_attributes": [{"gradient_cost": str(gradient_cost)}, {"first_hits": hits_source},
+            "experiment_attributes": [{"gradient_cost": str(gradient_cost)}, {"first_hits": _hits_source(by_function, hits_source)},
                                       {"raw_y": "best f - f_opt so far"}],
             "scenarios": scenarios,
         }
