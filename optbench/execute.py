@@ -178,8 +178,23 @@ def run_cell(cell: Cell) -> CellTables:
 
 
 def run_unit(cells: Sequence[Cell]) -> list[Finished]:
-    """Run the cells of one unit (a batch group): ``[(cell, CellTables), ...]`` in the unit's order."""
-    return [(cell, run_cell(cell)) for cell in cells]
+    """Run the cells of one unit (a batch group) as one array: ``[(cell, CellTables), ...]`` in the unit's order.
+
+    If the group fails as a whole, its cells are run one by one, so that a failure
+    is recorded in the cell that caused it and the others still finish.
+    """
+    if len(cells) == 1:
+        return [(cells[0], run_cell(cells[0]))]
+    from optbench.engine.run import run_group
+
+    try:
+        _load_plugins(cells[0].plugins)
+        results = run_group([cell.run_kwargs() for cell in cells])
+        finished = [(cell, result.tables()) for cell, result in zip(cells, results)]
+        pickle.dumps(finished)
+        return finished
+    except (Exception, SystemExit):  # noqa: BLE001 -- isolate the failure: one cell at a time
+        return [(cell, run_cell(cell)) for cell in cells]
 
 
 def _timeout_message(cell: Cell) -> str:

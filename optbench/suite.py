@@ -117,6 +117,9 @@ class Suite:
     plugins: tuple[str, ...]
     cells: tuple[Cell, ...]
     skipped: tuple[str, ...] = ()  # combinations that cannot run, left out with the reason
+    # batch groups: cells that differ only in batchable parameters run as one array (execution only;
+    # storage, keys and resume stay per cell)
+    groups: tuple[tuple[Cell, ...], ...] = ()
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -481,6 +484,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
     cells = []
     skipped: list[str] = []
     seen = {}
+    instances: dict[str, tuple[Any, Any]] = {}  # cell key -> (method, step rule), for batch grouping
     for problem_spec, problem, problem_budget, problem_at in problems:
         run_budget = _run_budget(problem_budget, problem, problem_spec, problem_at)
         for method_spec, rules, sizes, method_at in methods:
@@ -508,6 +512,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
                     if key in seen:
                         continue  # the same cell named twice runs once
                     seen[key] = True
+                    instances[key] = (method, rule)
                     cells.append(Cell(
                         key=key, index=len(cells), suite=name, problem=problem_spec, method=method_spec,
                         step_rule=rule_spec, batch_size=size, seeds=seeds, plugins=tuple(plugins),
@@ -516,7 +521,23 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
     if not cells:
         raise where.error("no cell can run: " + "; ".join(skipped) if skipped else "the suite has no cells")
     return Suite(name=name, description=description, path=str(path), text=text, seeds=seeds,
-                 plugins=tuple(plugins), cells=tuple(cells), skipped=tuple(dict.fromkeys(skipped)))
+                 plugins=tuple(plugins), cells=tuple(cells), skipped=tuple(dict.fromkeys(skipped)),
+                 groups=_batch_groups(cells, instances))
+
+
+def _batch_groups(cells: list[Cell], instances: dict[str, tuple[Any, Any]]) -> tuple[tuple[Cell, ...], ...]:
+    """Cells that share problem, batch size, seeds and budget, and differ only in batchable parameters (the engine decides)."""
+    from optbench.engine.sweep import batch_groups
+
+    buckets: dict[str, list[Cell]] = {}
+    for cell in cells:
+        shared = {k: v for k, v in cell.run_kwargs().items() if k not in ("method", "step_rule")}
+        buckets.setdefault(canonical([shared, list(cell.plugins)]), []).append(cell)
+    groups = []
+    for bucket in buckets.values():
+        for indices in batch_groups([instances[cell.key] for cell in bucket]):
+            groups.append(tuple(bucket[i] for i in indices))
+    return tuple(sorted(groups, key=lambda group: group[0].index))
 
 
 def _run_budget(budget: dict[str, Any], problem: Any, spec: dict[str, Any], where: _Where) -> dict[str, Any]:
