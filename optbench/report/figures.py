@@ -259,7 +259,7 @@ def sensitivity_plot(results: Any, parameter: str | None = None, styles: Styles 
 
 
 def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: str = "box",
-                   styles: Styles | None = None, wrap: int = 2) -> plt.Figure:
+                   styles: Styles | None = None, wrap: int = 1) -> plt.Figure:
     """Final ``f - f_opt`` over seeds per solver (``kind`` 'box' or 'strip'), one panel per problem.
 
     Only finished runs (converged or budget) are drawn; each row says ``n``, the
@@ -272,7 +272,12 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
     data = _only(data, names)
     order = [s for s in styles.order if s in set(data.runs["solver"])]
     rows = max(data.runs[data.runs["problem_label"].isin(names)].groupby("problem_label")["solver"].nunique().max(), 1)
-    fig, axes, _ = canvas(max(len(names), 1), wrap, panel=(6.2, 0.32 * rows + 1.3), legend=False)
+    label = 0.075 * (max((len(s) for s in order), default=10) + 26) + 0.3  # inches: "solver  n=9/10 (1 diverged)"
+    panel = 4.0 + label
+    # fixed margins: room for the longest row label left of every panel
+    fig, axes, _ = canvas(max(len(names), 1), wrap, panel=(panel, 0.32 * rows + 1.3), legend=False, layout=None)
+    fig.subplots_adjust(left=label / fig.get_figwidth(), right=1 - 0.2 / fig.get_figwidth(), wspace=label / 4.0,
+                        top=1 - 0.7 / fig.get_figheight(), bottom=0.6 / fig.get_figheight(), hspace=0.9 / (0.32 * rows + 1.3))
     for ax, problem in zip(axes, names):
         runs = data.runs[data.runs["problem_label"] == problem]
         curves.final_gap_panel(ax, runs, [s for s in order if s in set(runs["solver"])], styles, kind)
@@ -286,8 +291,8 @@ def rank_heatmap(results: Any, column: str = "f_gap_median") -> plt.Figure:
     data = load_results(results)
     table = analysis.ranks(analysis.leaderboard(data.runs, data.trace), column)
     table = table.loc[[s for s in curves.solver_order(data) if s in table.index]]
-    fig, ax = plt.subplots(figsize=(min(14.0, 4.5 + 0.9 * table.shape[1]), 1.6 + 0.32 * table.shape[0]),
-                           layout="constrained")
+    label = 0.075 * max((len(s) for s in table.index), default=10) + 0.4  # inches for the solver names
+    fig, ax = plt.subplots(figsize=(label + 2.2 + 0.9 * table.shape[1], 2.2 + 0.32 * table.shape[0]), layout="constrained")
     image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis_r", aspect="auto")
     for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
         ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=8,

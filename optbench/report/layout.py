@@ -22,13 +22,16 @@ LEGEND_WIDTH = 3.9  # inches: about 44 characters at 9 pt
 ENTRY_HEIGHT = 0.21  # inches per legend line at 9 pt
 
 
-def canvas(n: int, wrap: int = 3, panel: tuple[float, float] = (4.4, 3.4),
-           legend: bool = True) -> tuple[plt.Figure, list, plt.Axes | None]:
-    """A figure with ``n`` panels of ``panel`` inches in rows of ``wrap``, and a legend axes on the right."""
+def canvas(n: int, wrap: int = 3, panel: tuple[float, float] = (4.4, 3.4), legend: bool = True,
+           layout: str | None = "constrained") -> tuple[plt.Figure, list, plt.Axes | None]:
+    """A figure with ``n`` panels of ``panel`` inches in rows of ``wrap``, and a legend axes on the right.
+
+    ``layout=None``: no layout engine, for a caller that sets fixed margins with ``subplots_adjust``.
+    """
     columns = max(1, min(n, wrap))
     rows = -(-n // columns)
     width = columns * panel[0] + (LEGEND_WIDTH if legend else 0.0)
-    fig = plt.figure(figsize=(width, rows * panel[1]), layout="constrained")
+    fig = plt.figure(figsize=(width, rows * panel[1]), layout=layout)
     grid = fig.add_gridspec(rows, columns + int(legend),
                             width_ratios=[panel[0]] * columns + ([LEGEND_WIDTH] if legend else []))
     axes = [fig.add_subplot(grid[i // columns, i % columns]) for i in range(n)]
