@@ -16,8 +16,8 @@ list or tuple, e.g. ``hidden: list[int]``), a list of lists is its grid and a
 plain list is one value; otherwise any list is a grid.
 
 A shipped suite is found by name (``load_suite("quick")``) inside the installed
-package (``optbench/suites/*.toml``); ``problems/*.toml`` in the source tree is
-the same text (a test keeps them identical). Any other suite is given by path.
+package (``optbench/suites/*.toml``). In the source tree ``optbench/suites`` is a
+link to ``problems/``, the only copy, which the wheel ships. Any other suite is given by path.
 """
 
 from __future__ import annotations

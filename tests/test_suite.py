@@ -210,12 +210,25 @@ def test_unknown_suite_name_suggests_a_shipped_suite():
 SHIPPED = ["bbob", "convex", "full", "multimodal", "neural", "nonsmooth", "quick", "stepsize"]
 
 
-def test_problems_folder_and_packaged_suites_are_identical():
+def test_problems_folder_is_the_only_copy_of_the_shipped_suites():
+    # optbench/suites is a link to problems/: editing problems/quick.toml changes `optbench run quick`
     assert shipped_suites() == SHIPPED
+    assert (ROOT / "optbench" / "suites").resolve() == (ROOT / "problems").resolve()
     source = sorted(p.name for p in (ROOT / "problems").glob("*.toml"))
     assert source == [f"{name}.toml" for name in SHIPPED]
-    for name in source:
-        assert (ROOT / "problems" / name).read_bytes() == (ROOT / "optbench" / "suites" / name).read_bytes(), name
+
+
+def test_the_wheel_ships_the_suites(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
+                    str(ROOT)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("optbench-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        for name in SHIPPED:
+            assert archive.read(f"optbench/suites/{name}.toml") == (ROOT / "problems" / f"{name}.toml").read_bytes()
 
 
 def test_shipped_suites_are_found_by_name_inside_the_package():
