@@ -221,6 +221,35 @@ def test_ioh_export_reads_back_with_iohinspector(results, tmp_path):
                 assert (met.iloc[0] if len(met) else np.nan) == pytest.approx(first, nan_ok=True)
 
 
+def test_unknown_f_opt_is_estimated_by_the_best_f_and_first_hits_come_from_the_trace(tmp_path):
+    (tmp_path / "s.toml").write_text(
+        'name = "n"\nseeds = 3\n[budget]\nmax_iter = 40\n[[problems]]\nname = "mlp-xor"\n'
+        '[[methods]]\nname = "gd"\nstep_rule = [{ name = "armijo" }, { name = "constant", lr = 1.0 }]\n')
+    ob.run_suite(str(tmp_path / "s.toml"), out=str(tmp_path / "res"))
+    (runs, trace, _), _ = read_tables(tmp_path / "res")
+    assert runs["f_opt"].isna().all()
+    estimate = min(runs["f"].min(), trace["f"].min())
+    out = export(tmp_path / "res", tmp_path / "coco")
+    info = (out / "gd-armijo" / "bbobexp_f1.info").read_text()
+    assert "f_opt estimated" in info and "derived from the trace against the estimated f_opt" in info
+    mine = trace[trace["step_rule"] == "armijo"].sort_values(["seed", "iteration"])
+    targets = [1e-1, 1e-2, 1e-3, 1e-6]
+    ds = cocopp().load(str(out / "gd-armijo"))[0]
+    arts = ds.detERT(targets)
+    assert np.isfinite(arts[0]) and arts[0] > 1
+    for target, art in zip(targets, arts):
+        used, successes = 0, 0
+        for seed, rows in mine.groupby("seed"):
+            met = rows[(rows["f"] - estimate).cummin() <= target]
+            if len(met):
+                row = met.iloc[0]
+                used, successes = used + (1 if row["iteration"] == 0 else row["f_evals"] + row["g_evals"]), successes + 1
+            else:
+                run = runs[(runs["step_rule"] == "armijo") & (runs["seed"] == seed)].iloc[0]
+                used += run["f_evals"] + run["g_evals"]
+        assert art == (used / successes if successes else np.inf)
+
+
 def test_ioh_ids_are_stable_and_fit_sixteen_bits(results, tmp_path):
     import json
 

@@ -26,7 +26,7 @@ are the inner problem's starting points mapped the same way.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -59,6 +59,8 @@ def random_rotation(dim: int, seed: int) -> np.ndarray:
 
 class Transformed(Problem):
     """A problem that holds a problem (``self.inner``): dimension, f_opt, tags, finite sum and noise are passed on."""
+
+    f_opt_known: ClassVar[str] = "computed"  # from the inner problem's, when it has one
 
     def _wrap(self, problem: ProblemSpec) -> None:
         wrapper = type(self).name or type(self).__name__
