@@ -35,6 +35,7 @@ from optbench.report.tables import html_table
 __all__ = ["compare", "compare_tables"]
 
 KEYS = ["problem_label", "solver"]
+_SEPARATOR = " \u241f "  # SYMBOL FOR UNIT SEPARATOR: joins a problem and a solver label into one test "problem"
 VERDICTS = ("worse", "better", "changed (not significant)", "changed (no common seeds)", "unchanged")
 
 
@@ -67,10 +68,10 @@ def _tests(base: pd.DataFrame, new: pd.DataFrame, alpha: float) -> pd.DataFrame:
     """stats.pairwise on 'base' against 'new', each cell its own problem, Holm over all cells given."""
     if base.empty or new.empty:
         return pd.DataFrame(columns=KEYS + ["n_pairs", "p_value", "p_adjusted", "better"]).set_index(KEYS)
-    frames = [runs.assign(problem_label=runs["problem_label"] + "\x00" + runs["solver"], solver=name)
+    frames = [runs.assign(problem_label=runs["problem_label"] + _SEPARATOR + runs["solver"], solver=name)
               for runs, name in ((base, "base"), (new, "new"))]
     tests = stats.pairwise(pd.concat(frames, ignore_index=True), alpha=alpha)
-    split = tests["problem_label"].str.split("\x00", n=1, expand=True)
+    split = tests["problem_label"].str.split(_SEPARATOR, n=1, expand=True, regex=False)
     return tests.assign(problem_label=split[0], solver=split[1]).set_index(KEYS)
 
 
@@ -91,7 +92,7 @@ def compare_tables(base: Any, new: Any, target: float = 1e-6, alpha: float = 0.0
     base_runs, new_runs = keep(base_runs), keep(new_runs)
     b = _board(base_runs, base.trace[base.trace["run"].isin(base_runs["run"])], target)
     n = _board(new_runs, new.trace[new.trace["run"].isin(new_runs["run"])], target)
-    table = b.join(n, lsuffix="_base", rsuffix="_new")
+    table = b.merge(n, left_index=True, right_index=True, suffixes=("_base", "_new"))
     with np.errstate(divide="ignore", invalid="ignore"):
         table["gap_ratio"] = table["f_gap_median_new"] / table["f_gap_median_base"]
     table["success_change"] = table["success_new"] - table["success_base"]
