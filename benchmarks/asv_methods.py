@@ -3,7 +3,7 @@
 import numpy as np
 
 import optbench as ob
-from optbench.run import StepContext, _Loop
+from optbench.engine.context import Evaluator, StepContext
 
 SHAPES = ["1x10", "64x100"]
 
@@ -43,7 +43,7 @@ class TimeLineSearchStep:
         X = _batch("64x100")
         F, G = problem.value_and_grad(X)
         self.rule = ob.step_rules.create(step_rule)
-        self.ctx = StepContext(problem, _Loop(problem, 64, None))
+        self.ctx = StepContext(problem.f_opt, Evaluator(problem, 64, None, None))
         self.ctx.k, self.ctx.X, self.ctx.F, self.ctx.G, self.ctx.D = 1, X, F, G, -G
         self.ctx.active = np.ones(64, dtype=bool)
         self.state = self.rule.init(64)

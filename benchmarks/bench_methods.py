@@ -155,18 +155,18 @@ def bench_methods():
 
 
 def bench_armijo():
-    from optbench.run import StepContext, _Loop
+    from optbench.engine.context import Evaluator, StepContext
 
     problem = Quadratic(dim=DIM, condition=100.0, seed=0)
-    loop = _Loop(problem, N_RUNS, None)
-    ctx = StepContext(problem, loop)
+    loop = Evaluator(problem, N_RUNS, None, None)
+    ctx = StepContext(problem.f_opt, loop)
     F, G = problem.value_and_grad(X0)
     ctx.k, ctx.X, ctx.F, ctx.G, ctx.D, ctx.active = 0, X0, F, G, -G, np.ones(N_RUNS, dtype=bool)
     rule = ob.step_rules.create("armijo")
     state = rule.init(N_RUNS)
     t_step = median_time(lambda: rule.step(ctx, state), number=20)
     t_eval = median_time(lambda: problem.value(X0), number=200)
-    trials = loop.f_extra.sum() / (N_RUNS * 20 * 15 + 0.0)
+    trials = loop.f_evals.sum() / (N_RUNS * 20 * 15 + 0.0)
     print(f"armijo step on a ({N_RUNS}, {DIM}) quadratic (condition 100): {t_step * 1e6:.1f}us; "
           f"one batched f evaluation {t_eval * 1e6:.1f}us; ratio {t_step / t_eval:.1f} "
           f"(about {trials:.1f} trials per run per step)")

@@ -36,7 +36,7 @@ class Method:
     set each of them to one value per run, an ``(n_runs, 1)`` column (a pair such
     as ``betas`` becomes a pair of columns), so that a learning-rate or momentum
     grid runs as one batch. Code that uses them must work elementwise on such a
-    column (``np.any(self.weight_decay)``, not ``if self.weight_decay:``).
+    column (``_any(self.weight_decay)``, not ``if self.weight_decay:``).
     A plugin that declares nothing is still correct: its values run one by one.
     """
 
@@ -100,9 +100,16 @@ def _check_betas(betas: Any) -> tuple[float, float]:
     return beta1, beta2
 
 
+def _any(value: Any) -> bool:
+    """Whether a hyperparameter (a scalar, or one value per run) is non-zero anywhere; fast for scalars."""
+    if isinstance(value, (int, float)):
+        return value != 0
+    return bool(np.any(value))
+
+
 def _with_decay(G: np.ndarray, X: np.ndarray, weight_decay: float) -> np.ndarray:
     """``g + weight_decay * x`` (torch's coupled L2 weight decay), a new array (``g`` itself without decay)."""
-    if np.any(weight_decay):
+    if _any(weight_decay):
         return G + weight_decay * X
     return G
 
@@ -159,7 +166,7 @@ class Momentum(Method):
             np.copyto(buffer, G)
         else:
             buffer *= self.momentum
-            buffer += (1.0 - self.dampening) * G if np.any(self.dampening) else G
+            buffer += (1.0 - self.dampening) * G if _any(self.dampening) else G
         return G, buffer
 
     def direction(self, X, G, state, k):
@@ -382,7 +389,7 @@ class Adam(_Betas, Method):
         denom += self.eps
         D = np.divide(exp_avg, denom, out=denom)
         D *= -1.0 / (1.0 - self.beta1**t)
-        if self.decoupled_weight_decay and np.any(self.weight_decay):
+        if self.decoupled_weight_decay and _any(self.weight_decay):
             D -= self.weight_decay * X
         return D, state
 
@@ -488,7 +495,7 @@ class NAdam(_Betas, Method):
         denom += self.eps
         D = (-(1.0 - mu) / (1.0 - mu_product)) * (G / denom)
         D += (-mu_next / (1.0 - mu_product * mu_next)) * (exp_avg / denom)
-        if self.decoupled_weight_decay and np.any(self.weight_decay):
+        if self.decoupled_weight_decay and _any(self.weight_decay):
             D -= self.weight_decay * X
         return D, state
 
@@ -536,7 +543,7 @@ class RAdam(_Betas, Method):
             adapted *= rect
             D = np.where(rectified, adapted, D)
         np.negative(D, out=D)
-        if self.decoupled_weight_decay and np.any(self.weight_decay):
+        if self.decoupled_weight_decay and _any(self.weight_decay):
             D -= self.weight_decay * X
         return D, state
 
@@ -609,7 +616,7 @@ class Lion(_Betas, Method):
         D *= 1.0 - self.beta1
         D += exp_avg
         np.sign(D, out=D)
-        if np.any(self.weight_decay):
+        if _any(self.weight_decay):
             D += self.weight_decay * X
         np.negative(D, out=D)
         exp_avg += (1.0 - self.beta2) * (G - exp_avg)
