@@ -224,7 +224,7 @@ def point_normals(key: int, X: np.ndarray, count: int) -> np.ndarray:
     row = _mix(np.bitwise_xor.reduce(_mix(bits + salt), axis=1) ^ np.uint64(key))
     counters = row[:, None] + np.arange(1, 2 * count + 1, dtype=np.uint64) * _GOLDEN
     u = (_mix(counters) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
-    u1, u2 = u[:, :count], u[:, count:]
+    u1, u2 = u[:, 0::2], u[:, 1::2]  # normal j uses counters 2j+1 and 2j+2, whatever count is
     return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
 
 
@@ -254,27 +254,27 @@ class Noisy(Transformed):
         self.tags = self.tags | {"noisy"}
         self._key = int(key_hash(canonical([problem, seed]), 16), 16)
 
-    def _value_noise(self, X: np.ndarray, F: np.ndarray) -> np.ndarray:
-        if self.on == "gradient" or self.std == 0.0:
-            return F
-        xi = self.std * point_normals(self._key, X, 1)[:, 0]
-        return F + xi if self.kind == "additive" else self.f_opt + (F - self.f_opt) * (1.0 + xi)
-
-    def _grad_noise(self, X: np.ndarray, G: np.ndarray) -> np.ndarray:
-        if self.on == "value" or self.std == 0.0:
-            return G
-        zeta = self.std * point_normals(self._key ^ 0xFFFF, X, X.shape[1])
-        return G + zeta if self.kind == "additive" else G * (1.0 + zeta)
+    def _noisy(self, X: np.ndarray, F: np.ndarray | None, G: np.ndarray | None):
+        """``(F~, G~)``: normal 0 of the point is the value's noise, normals 1..d the gradient's."""
+        if self.std == 0.0:
+            return F, G
+        Z = self.std * point_normals(self._key, X, 1 if G is None or self.on == "value" else X.shape[1] + 1)
+        if F is not None and self.on != "gradient":
+            xi = Z[:, 0]
+            F = F + xi if self.kind == "additive" else self.f_opt + (F - self.f_opt) * (1.0 + xi)
+        if G is not None and self.on != "value":
+            zeta = Z[:, 1:]
+            G = G + zeta if self.kind == "additive" else G * (1.0 + zeta)
+        return F, G
 
     def value(self, X, batch=None):
-        return self._value_noise(X, self.inner.value(X, batch))
+        return self._noisy(X, self.inner.value(X, batch), None)[0]
 
     def grad(self, X, batch=None):
-        return self._grad_noise(X, self.inner.grad(X, batch))
+        return self._noisy(X, None, self.inner.grad(X, batch))[1]
 
     def value_and_grad(self, X, batch=None):
-        F, G = self.inner.value_and_grad(X, batch)
-        return self._value_noise(X, F), self._grad_noise(X, G)
+        return self._noisy(X, *self.inner.value_and_grad(X, batch))
 
 
 @register_problem("perturbed")
