@@ -119,6 +119,15 @@ def test_noise_options_select_what_is_noisy():
     assert "noisy" in noisy().tags
 
 
+@pytest.mark.parametrize("on", ["both", "value", "gradient"])
+def test_noisy_value_grad_and_value_and_grad_agree(on):
+    p = noisy(std=0.2, on=on, kind="multiplicative")
+    X = np.random.default_rng(9).standard_normal((5, 4))
+    F, G = p.value_and_grad(X)
+    np.testing.assert_array_equal(F, p.value(X))
+    np.testing.assert_array_equal(G, p.grad(X))
+
+
 def test_noise_is_independent_of_batch_position_and_other_rows():
     p = noisy(std=0.1)
     X = np.random.default_rng(7).standard_normal((6, 4))
