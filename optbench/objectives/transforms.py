@@ -1,7 +1,7 @@
 """Transformations of any problem: wrappers that hold a problem and keep f_opt, x_opt and gradients right.
 
 Every wrapper takes the inner problem as a nested spec, ``problem = {name = "rosenbrock", dim = 5}``
-(or just a name), so it reads the same in Python and in suite files::
+(or just a name; 2-D ``rosenbrock`` by default), so it reads the same in Python and in suite files::
 
     ob.problems.create("rotated", problem={"name": "rosenbrock", "dim": 5}, seed=3)
 
@@ -37,6 +37,7 @@ from optbench.seeding import canonical, key_hash
 __all__ = ["Transformed", "Shifted", "Rotated", "Scaled", "Noisy", "Perturbed", "random_rotation", "point_normals"]
 
 ProblemSpec = dict | str
+DEFAULT_INNER = "rosenbrock"  # the inner problem when none is given (2-D)
 
 
 def _inner(spec: Any, wrapper: str) -> Problem:
@@ -146,7 +147,7 @@ class Shifted(_Affine):
     Gradient: ``grad f(x - s)``.
     """
 
-    def __init__(self, problem: ProblemSpec, shift: float | list[float] | None = None, radius: float = 1.0,
+    def __init__(self, problem: ProblemSpec = DEFAULT_INNER, shift: float | list[float] | None = None, radius: float = 1.0,
                  seed: int = 0):
         self._wrap(problem)
         self.shift, self.radius, self.seed = shift, _positive("radius", radius, "shifted"), seed
@@ -171,7 +172,7 @@ class Rotated(_Affine):
     not a box, so there is no domain; starting points are ``Q^T`` times the inner ones.
     """
 
-    def __init__(self, problem: ProblemSpec, seed: int = 0):
+    def __init__(self, problem: ProblemSpec = DEFAULT_INNER, seed: int = 0):
         self._wrap(problem)
         self.seed = seed
         self._A, self._b = random_rotation(self.dim, seed), np.zeros(self.dim)
@@ -190,7 +191,7 @@ class Scaled(_Affine):
     becomes ``D^{-1} x_opt``, the domain ``D^{-1}`` times the box; gradient ``D grad f(D x)``.
     """
 
-    def __init__(self, problem: ProblemSpec, condition: float = 100.0):
+    def __init__(self, problem: ProblemSpec = DEFAULT_INNER, condition: float = 100.0):
         self._wrap(problem)
         self.condition = _positive("condition", condition, "scaled")
         exponents = np.arange(self.dim) / max(self.dim - 1, 1) / 2.0
@@ -241,7 +242,7 @@ class Noisy(Transformed):
     drawn from its cell key and seed), never from its position in a batch.
     """
 
-    def __init__(self, problem: ProblemSpec, std: float = 0.01,
+    def __init__(self, problem: ProblemSpec = DEFAULT_INNER, std: float = 0.01,
                  kind: Literal["additive", "multiplicative"] = "additive",
                  on: Literal["both", "value", "gradient"] = "both", seed: int = 0):
         self._wrap(problem)
@@ -286,7 +287,7 @@ class Perturbed(Transformed):
     are the inner problem's. A starting point given to ``ob.run(x0=...)`` is used as is.
     """
 
-    def __init__(self, problem: ProblemSpec, radius: float = 0.1):
+    def __init__(self, problem: ProblemSpec = DEFAULT_INNER, radius: float = 0.1):
         self._wrap(problem)
         self.radius = _positive("radius", radius, "perturbed")
 
