@@ -109,7 +109,7 @@ class DevTools:
 PROBE = """JSON.stringify({
     images: Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth})),
     leaderboard: Array.from(document.querySelectorAll('table.leaderboard tbody tr')).filter(r => !r.hidden).map(
-        r => Array.from(r.cells).slice(0, 3).map(c => c.textContent.trim())),
+        r => Array.from(r.cells).slice(0, 4).map(c => c.textContent.trim())),  // rank, mark, problem, solver
     headers: Array.from(document.querySelectorAll('table.leaderboard thead th')).map(h => h.textContent.trim()),
     failures: Array.from(document.querySelectorAll('table.failures tbody tr')).map(
         r => Array.from(r.cells).map(c => c.textContent.trim())),
@@ -236,7 +236,7 @@ def test_report_opens_in_headless_chromium(opened, tmp_path):
     assert all(image["complete"] and image["width"] > 0 for image in state["images"])
     expected = {("sphere(dim=2)", f"gd + constant(lr={lr})") for lr in LRS}
     expected |= {("quadratic(dim=5)", f"gd + constant(lr={lr})") for lr in LRS[:2]}
-    assert {(r[1], r[2]) for r in state["leaderboard"]} == expected and len(state["leaderboard"]) == len(expected)
+    assert {(r[2], r[3]) for r in state["leaderboard"]} == expected and len(state["leaderboard"]) == len(expected)
     # nothing wider than the page at 1400 px: no horizontal scrolling (the vertical scroll bar takes its width)
     assert state["innerWidth"] == 1400 and state["scrollWidth"] == state["clientWidth"] > 1300
     assert state["screenshot"].stat().st_size > 10_000
@@ -251,9 +251,9 @@ def test_leaderboard_first_rows_are_the_best(opened):
     for problem, group in truth.groupby("problem_label"):
         # rank: median over all runs, a failed run counting as +inf; gaps within round-off of each other tie
         best = set(group.loc[group["median_all"] <= group["median_all"].min() + 1e-10, "solver"])
-        first = next(row for row in state["leaderboard"] if row[1] == problem)
-        assert first[2] in best
-        ranks = [float(row[0]) for row in state["leaderboard"] if row[1] == problem]
+        first = next(row for row in state["leaderboard"] if row[2] == problem)
+        assert first[3] in best and first[1] == "best"
+        ranks = [float(row[0]) for row in state["leaderboard"] if row[2] == problem]
         assert ranks == sorted(ranks)  # sorted by rank within the problem
 
 
@@ -279,7 +279,7 @@ def test_csv_link_parses_back_to_the_table(opened):
         got = table.loc[key]
         assert (np.isnan(row["median"]) and np.isnan(got["f_gap_median"])) or got["f_gap_median"] == pytest.approx(row["median"], rel=1e-12)
         assert got["diverged"] == row["diverged"]
-    shown = [(r[1], r[2]) for r in state["leaderboard"]]
+    shown = [(r[2], r[3]) for r in state["leaderboard"]]
     assert shown == [tuple(k) for k in table.index]  # the CSV is the table shown, in its order
 
 

@@ -61,14 +61,31 @@ def problem_section(ctx: Context, index: int, problem: str, open_: bool) -> str:
     runs = ctx.data.runs[ctx.data.runs["problem_label"] == problem]
     trace = ctx.data.trace[ctx.data.trace["problem_label"] == problem]
     rows = ctx.board[ctx.board["problem_label"] == problem]
-    columns = [c for c in ("rank", "solver", "n_runs", "f_gap_median", "f_gap_q25", "f_gap_q75", "diverged", "error",
+    columns = [c for c in ("rank", "mark", "solver", "n_runs", "f_gap_median", "f_gap_q25", "f_gap_q75", "diverged", "error",
                            "timeout", "ert") if c in rows]
     parts, missing = _figures(ctx, problem, runs, trace)
-    notes = "".join(f'<p class="missing">Not drawn: {html.escape(m)}.</p>' for m in missing)
+    sentence = ctx.headlines.get("problems", {}).get(problem, "")
+    notes = f'<p class="note">{html.escape(sentence)} (paired Wilcoxon, Holm-corrected).</p>' if sentence else ""
+    notes += "".join(f'<p class="missing">Not drawn: {html.escape(m)}.</p>' for m in missing)
     table = html_table(rows[columns], f"problem-{index}", filters=rows, headers=BOARD_COLUMNS)
     return (f'<details class="problem" id="problem-{index}"{" open" if open_ else ""}>'
             f"<summary>{html.escape(problem)} <span>— {_summary_line(rows)}</span></summary>"
-            + notes + table + "".join(parts) + "</details>")
+            + notes + table + "".join(parts) + _budget_table(ctx, index, problem) + "</details>")
+
+
+def _budget_table(ctx: Context, index: int, problem: str) -> str:
+    """Fixed-budget table: best-so-far gap quantiles per solver at budgets dim * 10^j (IOHprofiler's view)."""
+    if ctx.budget.empty:
+        return ""
+    rows = ctx.budget[ctx.budget["problem_label"] == problem]
+    if rows.empty:
+        return ""
+    columns = ["solver", "budget", "gap_q25", "gap_median", "gap_q75", "running", "below_tol"]
+    headers = {"budget": f"budget ({ctx.axis})", "gap_median": "gap median", "gap_q25": "q25", "gap_q75": "q75",
+               "running": "still running", "below_tol": "solved (≤ tol)"}
+    return ("<h4>Fixed budget</h4><p>Best-so-far f − f_opt at each budget (∞: no value recorded yet, or a failed run); "
+            "still running: fraction of runs that had not stopped by then.</p>"
+            + html_table(rows[columns], f"budget-{index}", filters=rows, headers=headers))
 
 
 def failures(ctx: Context) -> str:

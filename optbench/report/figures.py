@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from optbench import analysis  # noqa: E402
 from optbench.report import curves  # noqa: E402
+from optbench.report.cd import cd_diagram  # noqa: E402
 from optbench.report.data import ResultSet, load_results  # noqa: E402
 from optbench.report.layout import canvas, legend_panel  # noqa: E402
 from optbench.report.styles import Styles, styles_from_names  # noqa: E402
@@ -31,6 +32,7 @@ from optbench.report.styles import Styles, styles_from_names  # noqa: E402
 __all__ = [
     "Styles", "styles_for", "convergence_plot", "iterations_plot", "step_size_plot", "grad_norm_plot", "accuracy_plot",
     "ecdf_plot", "performance_profile_plot", "data_profile_plot", "sensitivity_plot", "final_gap_plot", "rank_heatmap",
+    "cd_diagram", "budget_ecdf_plot",
 ]
 
 FLOOR = curves.FLOOR
@@ -286,8 +288,8 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
     return fig
 
 
-def rank_heatmap(results: Any, column: str = "f_gap_median") -> plt.Figure:
-    """Rank of each solver on each problem by a leaderboard column (1 = best; ties averaged; missing ranked last)."""
+def rank_heatmap(results: Any, column: str = "rank") -> plt.Figure:
+    """Rank of each solver on each problem by a leaderboard column (default its ``rank``; 1 = best; missing ranked last)."""
     data = load_results(results)
     table = analysis.ranks(analysis.leaderboard(data.runs, data.trace), column)
     table = table.loc[[s for s in curves.solver_order(data) if s in table.index]]
@@ -301,4 +303,25 @@ def rank_heatmap(results: Any, column: str = "f_gap_median") -> plt.Figure:
     ax.set_yticks(range(table.shape[0]), table.index, fontsize=9)
     fig.colorbar(image, ax=ax, label="rank (1 = best)")
     ax.set_title(f"rank by {column.replace('_', ' ')}", fontsize=11)
+    return fig
+
+
+def budget_ecdf_plot(results: Any, targets: Iterable[float] | None = None, axis: str = "evaluations",
+                     styles: Styles | None = None, bootstrap: int = 200) -> plt.Figure:
+    """Fixed-budget ECDF (IOHprofiler): fraction of (problem, budget, seed) whose gap is <= each target, bootstrap bands.
+
+    Budgets are ``dim * 10^j`` per problem; the x axis is the target gap, decreasing to the right (harder).
+    """
+    data, styles = _setup(results, styles)
+    table = analysis.budget_ecdf(data.runs, data.trace, axis=axis, targets=targets, bootstrap=bootstrap)
+    fig, (ax,), side = canvas(1, 1, panel=(7.5, 4.6))
+    _draw_lines(ax, table, "target", "proportion", styles, band=("lower", "upper"))
+    ax.set_xscale("log")
+    if len(table):
+        ax.set_xlim(table["target"].max(), table["target"].min())
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("target f − f_opt (harder to the right)")
+    ax.set_ylabel("fraction of (problem, budget, seed) reached")
+    ax.set_title(f"fixed-budget ECDF: budgets dim × 10^j {axis}, 95 % bootstrap bands", fontsize=11)
+    legend_panel(side, styles, table["solver"].unique(), [])
     return fig

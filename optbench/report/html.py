@@ -38,6 +38,10 @@ def _notes(data: ResultSet, ctx: sections.Context) -> list[str]:
                  "checkpoints (record='log') they are upper bounds, late by at most the checkpoint spacing.")
     notes.append(f"Evaluations = f-evaluations + gradient evaluations (line-search trials charged). ERT at f − f_opt ≤ "
                  f"{ctx.target:g} = evaluations of all runs (successful runs counted until the target) / successful runs.")
+    notes.append("A final gap at or below the gap tolerance, 1e-12 max(1, |f_opt|), counts as 0 in ranks, success rates "
+                 "and tests: differences of round-off never decide a ranking.")
+    notes.append("Aggregates over problems (ECDFs, profiles, Friedman's test) compare the solvers on the problems they "
+                 "all ran: " + analysis.coverage(data.runs).note() + ".")
     notes.append(f"Profiles use Moré and Wild's test f − f_opt ≤ {ctx.tau:g} (f(x0) − f_opt) per (problem, seed); "
                  "every solver starts a seed from the same point. Gaps below 1e-16 are drawn at 1e-16.")
     return notes
@@ -46,7 +50,9 @@ def _notes(data: ResultSet, ctx: sections.Context) -> list[str]:
 def _context(data: ResultSet, axis: str, target: float, targets: Any, tau: float, bootstrap: int) -> sections.Context:
     board = sections.with_rank(analysis.leaderboard(data.runs, data.trace, target=target))
     styles = styles_from_names(solver_order(data, board))
-    return sections.Context(data, board, styles, axis, target, targets, tau, bootstrap)
+    board, friedman, headlines = sections.significance(board, data.runs)
+    budget = analysis.fixed_budget(data.runs, data.trace, axis=axis)
+    return sections.Context(data, board, styles, axis, target, targets, tau, bootstrap, friedman, headlines, budget)
 
 
 def _output(results: Any, out: str | Path | None) -> Path:

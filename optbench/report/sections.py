@@ -11,14 +11,14 @@ from __future__ import annotations
 import base64
 import html
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from optbench import analysis
+from optbench import analysis, stats
 from optbench.report import figures
 from optbench.report.data import ResultSet
 from optbench.report.styles import Styles
@@ -27,7 +27,7 @@ from optbench.report.tables import html_table
 __all__ = ["Context", "with_rank", "headline", "summary", "aggregates", "figure_html"]
 
 BOARD_COLUMNS = {
-    "rank": "rank", "problem_label": "problem", "solver": "solver", "n_runs": "runs",
+    "rank": "rank", "mark": "mark", "problem_label": "problem", "solver": "solver", "n_runs": "runs",
     "f_gap_median": "final gap median", "f_gap_q25": "q25", "f_gap_q75": "q75",
     "diverged": "diverged", "error": "errors", "timeout": "timeouts",
     "evaluations_to_target": "evals to target", "ert": "ERT (evals)",
@@ -36,7 +36,7 @@ BOARD_COLUMNS = {
 
 @dataclass
 class Context:
-    """What every section needs: the data, the leaderboard, the styles and the user's options."""
+    """What every section needs: the data, the leaderboard (with marks), the styles, the user's options, the tests."""
 
     data: ResultSet
     board: pd.DataFrame
@@ -46,6 +46,21 @@ class Context:
     targets: Any
     tau: float
     bootstrap: int
+    friedman: Any = None  # stats.FriedmanResult when at least 2 solvers share 2 problems
+    headlines: dict = field(default_factory=dict)  # stats.headlines: {"problems": {...}, "overall": str}
+    budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.fixed_budget on ``axis``
+
+
+def significance(board: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, Any, dict]:
+    """The leaderboard with ``mark`` (best / tied: not significantly worse, Holm-corrected Wilcoxon), Friedman, headlines."""
+    tests = stats.pairwise(runs)
+    marked = board.merge(stats.marks(board, tests)[["problem_label", "solver", "mark"]], on=["problem_label", "solver"],
+                         how="left")
+    result = None
+    cover = analysis.coverage(runs)
+    if len(cover.solvers) >= 2 and len(cover.problems) >= 2:
+        result = stats.friedman(board)
+    return marked, result, stats.headlines(board, tests, result)
 
 
 def with_rank(board: pd.DataFrame) -> pd.DataFrame:
@@ -73,11 +88,13 @@ def figure_html(fig: plt.Figure | None, alt: str, caption: str = "", dpi: int = 
 def _board_table(board: pd.DataFrame, name: str) -> str:
     success = [c for c in board if c.startswith("success@")]
     columns = [c for c in BOARD_COLUMNS if c in board]
-    columns = columns[:7] + success + columns[7:]
+    columns = columns[:8] + success + columns[8:]
     frame = board[columns]
-    best = (board["rank"] == 1).to_numpy()
+    mark = board["mark"] if "mark" in board else pd.Series(np.where(board["rank"] == board.groupby("problem_label")["rank"].transform("min"), "best", ""))
     styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
-    styles.loc[best, ["solver", "f_gap_median"]] = "font-weight: bold; background: #d9f2d9"
+    marked = [c for c in ("mark", "solver", "f_gap_median") if c in frame]
+    styles.loc[(mark == "tied").to_numpy(), marked] = "background: #eef8ee"
+    styles.loc[(mark == "best").to_numpy(), marked] = "font-weight: bold; background: #d9f2d9"
     return html_table(frame, name, "leaderboard", filters=board, cell_styles=styles, headers=BOARD_COLUMNS)
 
 
@@ -101,8 +118,10 @@ def headline(ctx: Context) -> str:
     if len(overall) > 1:
         second = overall.iloc[1]
         text += f"; next: {html.escape(second['solver'])} (mean rank {second['mean_rank']:.2f})"
+    tested = ctx.headlines.get("overall", "")
+    tested = f"<br>Significance: {html.escape(tested)}." if tested else ""
     return (f'<p class="headline">{text}. {len(runs)} runs of {runs["solver"].nunique()} solvers on '
-            f'{runs["problem_label"].nunique()} problems: {failed}.</p>')
+            f'{runs["problem_label"].nunique()} problems: {failed}.{tested}</p>')
 
 
 def summary(ctx: Context) -> str:
@@ -112,8 +131,10 @@ def summary(ctx: Context) -> str:
              "<p>Mean over problems of each solver's rank (1 = best median final gap on that problem).</p>",
              html_table(overall.drop(columns=["method_label", "step_label"]), "ranking", filters=overall),
              '<h3 id="leaderboard">Leaderboard</h3>',
-             f"<p>Per problem, solvers by rank; the best of each problem highlighted. Final gaps are over finished runs; "
-             f"diverged, errors, timeouts are counts of runs. Success: fraction of runs reaching f − f_opt ≤ t; "
+             f"<p>Per problem, solvers by rank (median final gap over all runs, a failed run counting as +∞, a gap within "
+             f"round-off of 0 as 0). Mark <b>best</b>: rank 1; <b>tied</b>: not significantly worse than the best (paired "
+             f"Wilcoxon signed-rank tests on the seeds, Holm-corrected, α = 0.05). Final gap quartiles are over finished "
+             f"runs; diverged, errors, timeouts are counts of runs. Success: fraction of runs reaching f − f_opt ≤ t; "
              f"runtimes and ERT at f − f_opt ≤ {ctx.target:g}. Click a header to sort, type to filter.</p>",
              _board_table(ctx.board, "leaderboard")]
     return "\n".join(parts)
@@ -132,6 +153,13 @@ def aggregates(ctx: Context) -> str:
                              "performance profile", "Dolan–Moré performance profile; the score of each solver is in the legend."))
     parts.append(figure_html(figures.data_profile_plot(data, tau=ctx.tau, axis=ctx.axis, styles=styles), "data profile",
                              "Moré–Wild data profile."))
+    parts.append(figure_html(figures.budget_ecdf_plot(data, ctx.targets, axis=ctx.axis, styles=styles, bootstrap=ctx.bootstrap),
+                             "fixed-budget ECDF", "Fraction of (problem, budget, seed) triples whose best gap reached each "
+                             "target, budgets dim × 10^j; 95 % bootstrap bands."))
+    if ctx.friedman is not None and ctx.friedman.n_solvers >= 2:
+        parts.append(figure_html(figures.cd_diagram(ctx.friedman), "critical-difference diagram",
+                                 "Average ranks over the problems every compared solver ran: "
+                                 + ctx.friedman.coverage.note() + "."))
     if data.runs["problem_label"].nunique() > 1:
         parts.append(figure_html(figures.rank_heatmap(data), "rank heatmap", "Rank of each solver per problem."))
     sensitivity = figures.sensitivity_plot(data)
