@@ -32,6 +32,12 @@ class Method:
     call of one run, and its ``iteration(x)`` records the trace; ``status`` is
     ``"converged"``, ``"budget"`` or ``"diverged"``.
 
+    A method that computes the next iterate itself (its learning rate inside, as a
+    ``torch.optim`` optimizer) sets ``updates_iterate = True`` and implements
+    ``update(X, G, state, k, ctx) -> (X_next, state)`` instead of ``direction``; it
+    takes no step rule, and ``ctx.evaluate(X, need_grad=True, mask=None)`` gives it
+    further charged evaluations (closures).
+
     ``batchable`` names the parameters that only change numbers: the engine may
     set each of them to one value per run, an ``(n_runs, 1)`` column (a pair such
     as ``betas`` becomes a pair of columns), so that a learning-rate or momentum
@@ -44,6 +50,7 @@ class Method:
     batchable: ClassVar[tuple[str, ...]] = ()
     tags: ClassVar[frozenset[str]] = frozenset()
     owns_loop: ClassVar[bool] = False
+    updates_iterate: ClassVar[bool] = False
     default_step_rule: ClassVar[Any] = {"name": "constant", "lr": 0.01}
 
     def init(self, X: np.ndarray) -> Any:

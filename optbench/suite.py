@@ -34,7 +34,7 @@ from typing import Any, Sequence, Union, get_args, get_origin
 
 from optbench import registry
 from optbench.registry import ParameterError, RegistryError, did_you_mean, load_plugin
-from optbench.engine.cell import describe as cell_description, incompatibility
+from optbench.engine.cell import describe as cell_description, incompatibility, takes_step_rule
 from optbench.seeding import canonical, key_hash
 
 __all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES"]
@@ -450,7 +450,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
     if method_entries is None:
         for method_name in registry.methods.names():
             cls = registry.methods.get(method_name)
-            if getattr(cls, "owns_loop", False):
+            if not takes_step_rule(cls):
                 rules = [None]
             else:
                 default = cls.default_step_rule
@@ -464,10 +464,11 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
             method_name = _name(entry, registry.methods, at)
             cls = registry.methods.get(method_name)
             params = {k: v for k, v in entry.items() if k not in ("name", "step_rule", "batch_size")}
-            if getattr(cls, "owns_loop", False):
+            if not takes_step_rule(cls):
                 if "step_rule" in entry:
                     raise (at / "step_rule").error(
-                        f"method {method_name!r} runs its own loop (scipy) and takes no step rule; remove this key"
+                        f"method {method_name!r} computes its own steps (it owns its loop or its learning rate) "
+                        f"and takes no step rule; remove this key"
                     )
                 rules = [None]
             elif "step_rule" in entry:

@@ -122,3 +122,29 @@ def test_built_in_methods_never_write_into_their_inputs():
             continue
         res = ob.run({"name": "rosenbrock", "dim": 3}, name, seeds=3, max_iter=20)
         assert set(res.runs["status"]) <= {"budget", "converged", "diverged"}, name
+
+
+def test_a_method_that_updates_the_iterate_itself_runs_without_a_step_rule(register):
+    class HalfwayToZero(ob.Method):
+        """X_next = X - 0.25 * grad (sphere: x_{k+1} = 0.5 x_k), with a charged second evaluation per step."""
+
+        updates_iterate = True
+
+        def init(self, X):
+            return None
+
+        def update(self, X, G, state, k, ctx):
+            F_again, _ = ctx.evaluate(X)  # a closure-style second evaluation, charged
+            np.testing.assert_array_equal(F_again, ctx.F)
+            return X - 0.25 * G, state
+
+    register.method("halfway", HalfwayToZero)
+    x0 = np.array([1.0, -2.0, 4.0])
+    res = ob.run({"name": "sphere", "dim": 3}, "halfway", x0=x0, seeds=2, max_iter=10)
+    np.testing.assert_allclose(res.x, np.tile(0.5**10 * x0, (2, 1)), rtol=1e-15)
+    assert res.runs["step_rule"].tolist() == ["none", "none"]
+    assert res.runs["g_evals"].tolist() == [21, 21]  # 11 iterates + 10 closure calls
+    with pytest.raises(ob.ParameterError, match="takes no step rule"):
+        ob.run("sphere", "halfway", "constant")
+    budgeted = ob.run({"name": "sphere", "dim": 3}, "halfway", x0=x0, max_iter=None, max_evals=15)
+    assert budgeted.runs["g_evals"].iloc[0] <= 15

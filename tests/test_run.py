@@ -199,7 +199,7 @@ def test_own_loop_methods_count_and_record_through_the_oracle():
     np.testing.assert_allclose(result.x, start * 0.5**5, rtol=1e-15)
     assert result.runs["g_evals"].tolist() == [5, 5] and result.runs["f_evals"].tolist() == [5, 5]
     assert result.trace.groupby("seed")["iteration"].apply(list).tolist() == [list(range(6))] * 2
-    with pytest.raises(ParameterError, match="runs its own loop .* takes no step rule"):
+    with pytest.raises(ParameterError, match="computes its own steps .* takes no step rule"):
         ob.run("sphere", FixedStepOwnLoop(), "constant")
 
 

@@ -189,7 +189,7 @@ def test_every_mistake_names_file_key_path_and_choices(tmp_path, edit, fragments
 def test_own_loop_method_takes_no_step_rule(tmp_path, scratch_registry_names):
     plugin = write(tmp_path, PLUGIN, "plugin.py")
     text = f'plugins = ["{plugin.name}"]\n[[problems]]\nname = "sphere"\n[[methods]]\nname = "suite-test-scipy"\nstep_rule = "constant"\n'
-    with pytest.raises(SuiteError, match=r"s.toml: methods\[0\].step_rule: method 'suite-test-scipy' runs its own loop"):
+    with pytest.raises(SuiteError, match=r"s.toml: methods\[0\].step_rule: method 'suite-test-scipy' computes its own steps"):
         load_suite(write(tmp_path, text))
 
 

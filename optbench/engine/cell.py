@@ -16,7 +16,16 @@ from optbench.problem import Problem
 from optbench.registry import spec_of
 from optbench.seeding import canonical, key_hash
 
-__all__ = ["describe", "incompatibility", "requirements", "problem_key"]
+__all__ = ["describe", "incompatibility", "requirements", "problem_key", "takes_step_rule"]
+
+
+def takes_step_rule(method: Any) -> bool:
+    """Whether a method (instance or class) moves by ``alpha * D`` with a step rule.
+
+    Methods that own their loop (scipy's, ``owns_loop``) or compute the next iterate
+    themselves (``updates_iterate``, e.g. torch optimizers) take none.
+    """
+    return not (getattr(method, "owns_loop", False) or getattr(method, "updates_iterate", False))
 
 
 def describe(problem: Problem, method: Any, step_rule: Any, batch_size: int | None) -> dict[str, Any]:
@@ -59,9 +68,9 @@ def incompatibility(problem: Problem, method: Any, step_rule: Any, batch_size: i
                     max_epochs: float | None = None, tol: dict[str, float] | None = None) -> str | None:
     """Why this cell cannot run (one sentence), or None when it can."""
     owns_loop = getattr(method, "owns_loop", False)
-    if owns_loop and step_rule is not None:
-        return f"method {_name(method)!r} runs its own loop and takes no step rule; got step rule {_name(step_rule)!r}"
-    if not owns_loop and step_rule is None:
+    if not takes_step_rule(method) and step_rule is not None:
+        return f"method {_name(method)!r} computes its own steps and takes no step rule; got step rule {_name(step_rule)!r}"
+    if takes_step_rule(method) and step_rule is None:
         return f"method {_name(method)!r} needs a step rule"
     finite_sum = problem.n_samples is not None
     if batch_size is not None and not finite_sum:

@@ -103,6 +103,8 @@ class StepContext:
     (and the gradient when asked) for every row and charges one evaluation to the
     runs in ``mask`` (default: all active runs); a run with no evaluation left in
     its budget is not evaluated (its row is ``+inf``) and is stopped by the loop.
+    ``evaluate(X, need_grad=True, mask=None)`` does the same at any points (for
+    methods that take no step rule and evaluate more than once per iteration).
     ``reuse(mask)`` says the rule evaluated f and the gradient at the accepted point
     ``X + alpha * D`` for the runs in ``mask`` (with ``line(alpha, need_grad=True)``),
     so the next iteration does not charge them again (full batch only).
@@ -123,6 +125,15 @@ class StepContext:
     def reuse(self, mask: np.ndarray) -> None:
         """The rule evaluated f and grad at the accepted point for ``mask``: don't charge it twice."""
         self.reused = mask.copy() if self.reused is None else (self.reused | mask)
+
+    def evaluate(self, X: np.ndarray, need_grad: bool = True, mask: np.ndarray | None = None):
+        """``f(X)`` (and the gradient) at any points ``(n_runs, dim)``, on the same minibatch, charged to ``mask``.
+
+        For methods that evaluate more than once per iteration (closures of
+        ``torch.optim.LBFGS``); budget refusals behave as for ``line``.
+        """
+        charged = self.active if mask is None else (mask & self.active)
+        return self._evaluator.line(np.asarray(X, dtype=float), self.batch, charged, need_grad)
 
     def line(self, alpha: Any, need_grad: bool = False, mask: np.ndarray | None = None):
         """``f(X + alpha * D)`` per run, and ``grad`` too when ``need_grad``; charged to ``mask``."""

@@ -241,13 +241,35 @@ class DescentLoop:
     def move(self, alpha: np.ndarray, D: np.ndarray) -> None:
         """``X = X + alpha * D`` for active runs; runs refused a trial for budget stay where they are."""
         refused = self.evaluator.refused
-        if refused.any():
+        if self.budget.max_evals is not None and refused.any():
             alpha = np.where(refused, 0.0, alpha)
             refused[:] = False
         if alpha is not self.alpha_seen:
             self.alpha_seen, self.alpha_column = alpha, alpha[:, None]
         X_next = self.X + self.alpha_column * D
         self.X = _readonly(X_next if self.all_active else np.where(self.active[:, None], X_next, self.X))
+
+    def next_iterate(self, G: np.ndarray, method_state: Any, k: int) -> tuple[np.ndarray, Any]:
+        """``method.update(X, G, state, k, ctx) -> (X_next, state)`` of a method that takes no step rule, checked."""
+        result = self.method.update(self.X, G, method_state, k, self.ctx)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise PluginError(f"method {spec_of(self.method)[0]!r}: update() must return (X_next, state), "
+                              f"got {type(result).__name__}")
+        X_next = result[0]
+        if not isinstance(X_next, np.ndarray) or X_next.shape != self.X.shape:
+            shape = getattr(X_next, "shape", type(X_next).__name__)
+            raise PluginError(f"method {spec_of(self.method)[0]!r}: update() returned X_next of shape {shape}, "
+                              f"expected (n_runs, dim) = {self.X.shape}")
+        return result
+
+    def place(self, X_next: np.ndarray) -> None:
+        """``X = X_next`` for active runs (runs refused an evaluation for budget stay where they are)."""
+        keep = ~self.active
+        if self.budget.max_evals is not None and self.evaluator.refused.any():
+            keep = keep | self.evaluator.refused
+            self.evaluator.refused[:] = False
+        X_next = np.array(X_next, dtype=float)
+        self.X = _readonly(np.where(keep[:, None], self.X, X_next) if keep.any() else X_next)
 
     # ------------------------------------------------------------ the loop
     def stop_before_batch(self, k: int) -> bool:
@@ -277,23 +299,31 @@ class DescentLoop:
         if recording:
             runs = None if self.all_active else np.flatnonzero(self.active)
             spent, elapsed = self.counters(runs), self.elapsed()
-        D, method_state = self.direction(G, method_state, k)
         ctx = self.ctx
-        ctx.k, ctx.X, ctx.F, ctx.G, ctx.D, ctx.batch, ctx.active = k, self.X, F, G, D, batch, self.active
-        alpha, step_state = self.step_size(step_state)
+        ctx.k, ctx.X, ctx.F, ctx.G, ctx.D, ctx.batch, ctx.active = k, self.X, F, G, None, batch, self.active
+        if self.step_rule is None:  # the method computes the next iterate itself
+            X_next, method_state = self.next_iterate(G, method_state, k)
+            alpha = None
+        else:
+            D, method_state = self.direction(G, method_state, k)
+            ctx.D = D
+            alpha, step_state = self.step_size(step_state)
         if recording:
             self.recorder.record(k, runs, self.X, F, G, alpha, *spent, elapsed)
         if "x" in self.budget.tol:
             self.X_previous = self.X
         if "f" in self.budget.tol:
             self.F_previous = F
-        self.move(alpha, D)
+        if alpha is None:
+            self.place(X_next)
+        else:
+            self.move(alpha, D)
         return False, method_state, step_state
 
     def run(self) -> tuple[np.ndarray, dict[str, Any]]:
         """Iterate until no run is active; the final X and the per-run outcome."""
         method_state = self.method.init(self.X)
-        step_state = self.step_rule.init(self.n_runs)
+        step_state = None if self.step_rule is None else self.step_rule.init(self.n_runs)
         k, finished = 0, False
         while not finished:
             finished, method_state, step_state = self.iterate(k, method_state, step_state)

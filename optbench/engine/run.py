@@ -131,7 +131,7 @@ def _run_batch(problem: Problem, pairs: list[tuple[Any, Any]], descriptions: lis
             X, out = run_own_loop(problem, method, X_start, recorder, budget.max_iter, budget.max_evals, budget.tol,
                                   budget.timeout, noise_rngs)
         else:
-            step_rule = batched_instance([s for _, s in pairs], n_seeds, column=False)
+            step_rule = None if pairs[0][1] is None else batched_instance([s for _, s in pairs], n_seeds, column=False)
             sampler = None
             if batch_size is not None:
                 sampler = Sampler(problem.n_samples, batch_size, run_generators("batch", canonical([key, batch_size]), run_seeds))
@@ -154,10 +154,10 @@ def _resolve(problem: Any, method: Any, step_rule: Any) -> tuple[Problem, Any, A
     if not isinstance(problem, Problem):
         raise ParameterError(f"problem must be a registered name, a dict or an optbench.Problem, got {problem!r}")
     method = resolve(methods, method)
-    if getattr(method, "owns_loop", False):
+    if not cells.takes_step_rule(method):
         if step_rule is not None:
-            raise ParameterError(f"method {spec_of(method)[0]!r} runs its own loop (scipy) and takes no step rule; "
-                                 f"got step_rule={step_rule!r}")
+            raise ParameterError(f"method {spec_of(method)[0]!r} computes its own steps (it owns its loop or its "
+                                 f"learning rate) and takes no step rule; got step_rule={step_rule!r}")
         return problem, method, None
     return problem, method, resolve(step_rules, step_rule if step_rule is not None else method.default_step_rule)
 

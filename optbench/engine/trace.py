@@ -130,30 +130,38 @@ class Recorder:
 
 
 class HitTracker:
-    """Exact first hits of ``targets`` (a descending ladder of gaps) by each run's best-so-far gap."""
+    """Exact first hits of ``targets`` (a descending ladder of gaps) by each run's best-so-far gap.
+
+    Each run keeps the next target it has not met (``threshold``); the best-so-far
+    gap meets a new target exactly when the current gap does, so one comparison a
+    step finds every new hit, and ``searchsorted`` counts how many targets it met.
+    """
 
     def __init__(self, f_opt: float, targets: np.ndarray, n_runs: int, n_samples: int | None):
         self.f_opt = float(f_opt)
         self.targets = np.asarray(targets, dtype=float)
         self.negated = -self.targets  # ascending, for searchsorted
         self.next_threshold = np.append(self.targets, -np.inf)
-        self.best = np.full(n_runs, np.inf)
+        self.threshold = np.full(n_runs, self.targets[0])  # the next target of each run
         self.reached = np.zeros(n_runs, dtype=np.int64)  # how many targets each run has met
         self.n_samples = n_samples
         self.blocks: list[tuple] = []
 
     def update(self, k: int, F: np.ndarray, mask: np.ndarray, counters: Callable, elapsed: float) -> None:
         """Iteration ``k`` evaluated ``F`` for the runs in ``mask``; note the targets they meet first here."""
-        gap = np.where(mask, F - self.f_opt, np.inf)
-        np.fmin(self.best, gap, out=self.best)
-        new = self.best <= self.next_threshold[self.reached]
+        gap = F - self.f_opt
+        new = gap <= self.threshold  # False for NaN
+        if not new.any():
+            return
+        new &= mask
         if not new.any():
             return
         runs = np.flatnonzero(new)
-        met = np.searchsorted(self.negated, -self.best[runs], side="right")
+        met = np.searchsorted(self.negated, -gap[runs], side="right")
         f_evals, g_evals, samples = counters(runs)
         self.blocks.append((k, runs, self.reached[runs].copy(), met, f_evals, g_evals, samples, elapsed))
         self.reached[runs] = met
+        self.threshold[runs] = self.next_threshold[met]
 
     def frame(self) -> dict[str, np.ndarray]:
         """One row per run per target met: run, target, iteration, f_evals, g_evals, epochs, time."""
