@@ -229,7 +229,7 @@ def _folders(runs: pd.DataFrame) -> dict[str, tuple[str, str]]:
     out, used = {}, set()
     for row in first.itertuples(index=False):
         label = _solver_label(row)
-        folder = re.sub(r"[^A-Za-z0-9.=_+-]+", "_", label).strip("_")[:80] or "solver"
+        folder = re.sub(r"[^A-Za-z0-9.=_+-]+", "_", label.replace("(", "_").replace(")", "")).strip("_")[:80] or "solver"
         if folder in used:
             folder = f"{folder[:70]}-{key_hash(row.solver, 8)}"
         used.add(folder)
