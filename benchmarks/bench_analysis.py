@@ -1,6 +1,6 @@
 """Time and peak memory of the analysis of a 100,000-run result set (1,000 seeds x 100 cells).
 
-    python benchmarks/bench_analysis.py [--seeds 1000] [--problems 10] [--solvers 10] [--repeat 3] [--report]
+    python benchmarks/bench_analysis.py [--seeds 1000] [--problems 10] [--solvers 10] [--repeat 3] [--report] [--plain-read]
 
 Writes a synthetic result set to a temporary folder as Parquet (``runs``,
 ``trace`` with 29 log-spaced rows per run as ``record="log"`` gives for 1,000
@@ -9,8 +9,11 @@ fresh Python process that reads it and runs the analysis a report needs:
 leaderboard (with hits), paired tests, Friedman, marks and headlines, runtime
 ECDF, fixed-budget table and ECDF, performance profile; with ``--report`` also
 ``ob.report``. Each child prints its stage times and its peak resident memory
-(``ru_maxrss``, reading the files included); this script prints the medians
-and the ratios to the budgets of 30 s and 1 GB.
+(``ru_maxrss``, reading the files included) and its resident memory after
+reading; this script prints the medians and the ratios to the budgets of 30 s
+and 1 GB. By default the tables are read lean (text key columns as
+categoricals, pyarrow's buffers released as they are converted);
+``--plain-read`` reads them with ``pd.read_parquet`` for comparison.
 """
 
 from __future__ import annotations
@@ -90,11 +93,35 @@ def _hits(keys, seed, gaps, iterations, evals) -> pd.DataFrame:
     return frame
 
 
-def child(folder: Path, with_report: bool) -> None:
+KEY_TEXT = ["cell", "suite", "problem", "problem_params", "method", "method_params", "step_rule", "step_params", "status"]
+
+
+def read(path: Path, plain: bool) -> pd.DataFrame:
+    """A table as ``pd.read_parquet`` gives it (``plain``), or lean: text keys as categoricals, arrow buffers freed as converted."""
+    if plain:
+        return pd.read_parquet(path)
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    table = pq.read_table(path, read_dictionary=[c for c in KEY_TEXT if c in names], memory_map=True)
+    return table.to_pandas(split_blocks=True, self_destruct=True)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+def child(folder: Path, with_report: bool, plain: bool) -> None:
     """Read the result set and run every analysis step; print JSON with stage times and peak memory."""
     import resource
 
+    import pyarrow as pa
+
     from optbench import analysis, stats
+
+    if not plain:
+        pa.set_memory_pool(pa.system_memory_pool())  # freed arrow buffers go back to malloc, not a private pool
 
     times: dict[str, float] = {}
     started = last = time.perf_counter()
@@ -105,10 +132,13 @@ def child(folder: Path, with_report: bool) -> None:
         times[name] = now - last
         last = now
 
-    runs, trace, hits = (pd.read_parquet(folder / f"{name}.parquet") for name in ("runs", "trace", "hits"))
+    runs, trace, hits = (read(folder / f"{name}.parquet", plain) for name in ("runs", "trace", "hits"))
     lap("read parquet")
+    loaded_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    loaded = _rss_mb()
     runs, trace = analysis.prepare(runs, trace)
-    lap("prepare")
+    hits = analysis.prepare_hits(runs, hits)
+    lap("prepare (runs, trace, hits)")
     board = analysis.leaderboard(runs, trace, hits=hits)
     lap("leaderboard (hits)")
     tests = stats.pairwise(runs)
@@ -131,7 +161,8 @@ def child(folder: Path, with_report: bool) -> None:
         lap("ob.report")
     times["total"] = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB -> MB on Linux
-    print(json.dumps({"times": times, "peak_mb": peak, "runs": len(runs), "trace": len(trace), "hits": len(hits)}))
+    print(json.dumps({"times": times, "peak_mb": peak, "loaded_mb": loaded, "loaded_peak_mb": loaded_peak,
+                      "runs": len(runs), "trace": len(trace), "hits": len(hits)}))
 
 
 def main() -> None:
@@ -141,10 +172,11 @@ def main() -> None:
     parser.add_argument("--solvers", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--report", action="store_true", help="also time ob.report")
+    parser.add_argument("--plain-read", action="store_true", help="read with pd.read_parquet instead of the lean reader")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child), args.report)
+        child(Path(args.child), args.report, args.plain_read)
         return
     with tempfile.TemporaryDirectory() as folder:
         tables = result_set(args.seeds, args.problems, args.solvers, np.random.default_rng(0))
@@ -153,7 +185,8 @@ def main() -> None:
         del tables
         outputs = []
         for _ in range(args.repeat):
-            command = [sys.executable, __file__, "--child", folder] + (["--report"] if args.report else [])
+            command = [sys.executable, __file__, "--child", folder] + (["--report"] if args.report else []) \
+                + (["--plain-read"] if args.plain_read else [])
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             outputs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     first = outputs[0]
@@ -162,6 +195,9 @@ def main() -> None:
         print(f"  {stage:<28} {statistics.median(o['times'][stage] for o in outputs):7.2f} s")
     total = statistics.median(o["times"]["total"] for o in outputs)
     peak = statistics.median(o["peak_mb"] for o in outputs)
+    loaded = statistics.median(o["loaded_mb"] for o in outputs)
+    print(f"resident after reading the tables {loaded:.0f} MB (peak while reading "
+          f"{statistics.median(o['loaded_peak_mb'] for o in outputs):.0f} MB); the analysis adds {peak - loaded:.0f} MB at its peak")
     print(f"median total {total:.2f} s (ratio to the 30 s budget {total / 30:.2f}); "
           f"median peak memory {peak:.0f} MB (ratio to 1 GB {peak / 1024:.2f})")
 

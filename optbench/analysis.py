@@ -70,6 +70,8 @@ __all__ = [
     "fixed_budget",
     "budget_ecdf",
     "default_budgets",
+    "prepare_hits",
+    "final_gaps",
 ]
 
 AXES = ("iterations", "evaluations", "f_evals", "g_evals", "epochs", "time")
@@ -146,7 +148,7 @@ def _fill_keys(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     missing = [c for c in ("problem", "method", "seed") if c not in frame]
     if missing:
         raise ParameterError(f"the {name} table lacks the column(s) {', '.join(missing)}; it needs at least problem, method and seed")
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # copy-on-write: new columns never reach the caller's frame
     for column, default in _DEFAULTS.items():
         if column not in frame:
             frame[column] = default
@@ -163,8 +165,8 @@ def _key_codes(frame: pd.DataFrame) -> np.ndarray:
     return codes
 
 
-def _labels(frame: pd.DataFrame) -> pd.DataFrame:
-    """Label columns for every row, computed once per distinct key."""
+def _label_table(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(key code per row, (n_keys, 4) object array of the labels of each distinct key)."""
     codes = _key_codes(frame)
     n_keys = int(codes.max()) + 1 if len(codes) else 0
     first_rows = np.full(n_keys, len(frame), dtype=np.int64)
@@ -178,8 +180,13 @@ def _labels(frame: pd.DataFrame) -> pd.DataFrame:
         step = _with_params(row.step_rule, row.step_params) if row.step_rule not in ("none", "", None) else "own loop"
         solver = method if step == "own loop" else f"{method} + {step}"
         rows.append((problem, solver, method, step))
-    table = np.array(rows, dtype=object).reshape(len(rows), 4)
-    return pd.DataFrame(table[codes], columns=LABELS, index=frame.index)
+    return codes, np.array(rows, dtype=object).reshape(len(rows), 4)
+
+
+def _set_labels(frame: pd.DataFrame, codes: np.ndarray, table: np.ndarray) -> None:
+    """Add the label columns (object dtype: one shared string per distinct key) to ``frame``, in place."""
+    for j, column in enumerate(LABELS):
+        frame[column] = pd.Series(table[codes, j], index=frame.index, dtype=object)
 
 
 def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -189,6 +196,10 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
     ``solver``, ``method_label``, ``step_label``, ``run`` (an integer id per run),
     ``evaluations`` (f_evals + g_evals), ``iterations`` in the trace (its
     ``iteration``), ``f_opt_used`` and ``f_opt_estimated``. Idempotent.
+    The prepared trace is sorted by (run, iteration) and carries ``run``, ``seed``,
+    ``dim`` and the label columns in place of the text key columns (``cell``,
+    ``problem``, ``method``, ...): join ``runs`` on ``run`` for those. This keeps a
+    trace of millions of rows small.
     """
     if "run" in runs and "f_opt_estimated" in runs and (trace is None or "run" in trace):
         return runs, (trace if trace is not None else _empty_trace(runs))
@@ -197,7 +208,8 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
         if column not in runs:
             runs[column] = "budget" if column == "status" else np.nan
     runs = runs.reset_index(drop=True)
-    runs[LABELS] = _labels(runs)
+    _set_labels(runs, *_label_table(runs))
+    runs[LABELS] = runs[LABELS].astype("str")  # one row per run: pandas' string dtype, as the other text columns
     duplicated = runs.duplicated(["problem_label", "solver", "seed"])
     if duplicated.any():
         example = runs.loc[duplicated, ["problem_label", "solver", "seed"]].iloc[0].tolist()
@@ -209,7 +221,11 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
     else:
         trace = _fill_keys(trace, "trace").reset_index(drop=True)
         _attach_runs(runs, trace, "trace")
-        trace = trace.sort_values(["run", "iteration"], kind="stable").reset_index(drop=True)
+        trace = trace.drop(columns=[c for c in _KEYS + ["cell", "suite"] if c != "dim" and c in trace])
+        run, iteration = trace["run"].to_numpy(), trace["iteration"].to_numpy()
+        ordered = np.all((run[1:] > run[:-1]) | ((run[1:] == run[:-1]) & (iteration[1:] > iteration[:-1])))
+        if not ordered:
+            trace = trace.take(np.lexsort((iteration, run))).reset_index(drop=True)
         trace["iterations"] = trace["iteration"]
         trace["evaluations"] = trace["f_evals"].fillna(0) + trace["g_evals"].fillna(0)
         if "f_opt" not in trace:
@@ -220,16 +236,18 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
 
 def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str) -> None:
     """Add the label columns and ``run`` (the id of the run in ``runs``) to a trace or hits table, in place."""
-    frame[LABELS] = _labels(frame)
-    n = len(runs)
-    both = {column: np.concatenate([runs[column].to_numpy(dtype=object), frame[column].to_numpy(dtype=object)])
-            for column in ("problem_label", "solver")}
-    seeds = np.concatenate([runs["seed"].to_numpy(dtype=np.int64), frame["seed"].to_numpy(dtype=np.int64)])
-    key = np.zeros(len(seeds), dtype=np.int64)
-    for values in (both["problem_label"], both["solver"], seeds):
-        codes, uniques = pd.factorize(values)
-        key = pd.factorize(key * len(uniques) + codes)[0].astype(np.int64)
-    position = pd.Index(key[:n]).get_indexer(key[n:])
+    codes, table = _label_table(frame)
+    _set_labels(frame, codes, table)
+    # (problem_label, solver) of each distinct key of the frame, as an index into the runs' pairs
+    pairs = pd.MultiIndex.from_arrays([runs["problem_label"].to_numpy(dtype=object), runs["solver"].to_numpy(dtype=object)])
+    pair_codes, pair_uniques = pd.factorize(pairs)
+    pair_of_key = pd.MultiIndex.from_tuples(pair_uniques).get_indexer(pd.MultiIndex.from_arrays([table[:, 0], table[:, 1]])) \
+        if len(table) else np.zeros(0, dtype=np.int64)
+    seed_codes, seed_uniques = pd.factorize(np.concatenate([runs["seed"].to_numpy(dtype=np.int64), frame["seed"].to_numpy(dtype=np.int64)]))
+    run_key = pair_codes * len(seed_uniques) + seed_codes[:len(runs)]
+    frame_pair = pair_of_key[codes]
+    frame_key = np.where(frame_pair >= 0, frame_pair * len(seed_uniques) + seed_codes[len(runs):], -1)
+    position = pd.Index(run_key).get_indexer(frame_key)
     orphans = position < 0
     if orphans.any():
         example = frame.loc[orphans, ["problem_label", "solver", "seed"]].iloc[0].tolist()
@@ -237,16 +255,21 @@ def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str) -> None:
     frame["run"] = runs["run"].to_numpy()[position]
 
 
-def _prepare_hits(runs: pd.DataFrame, hits: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The hits table with ``run`` ids and ``evaluations`` (None when absent or empty)."""
+def prepare_hits(runs: pd.DataFrame, hits: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The hits table reduced to ``run`` (ids into the prepared ``runs``), ``seed``, ``target`` and the axes.
+
+    None when ``hits`` is None or empty. Idempotent: prepare it once and pass the
+    result to every function that takes ``hits`` to save the matching work.
+    """
     if hits is None or len(hits) == 0:
         return None
-    if "run" not in hits:
-        hits = _fill_keys(hits, "hits").reset_index(drop=True)
-        _attach_runs(runs, hits, "hits table")
-    hits["iterations"] = hits["iteration"]
-    hits["evaluations"] = hits["f_evals"].fillna(0) + hits["g_evals"].fillna(0)
-    return hits
+    if "run" in hits and "evaluations" in hits:
+        return hits
+    prepared = _fill_keys(hits, "hits").reset_index(drop=True)
+    _attach_runs(runs, prepared, "hits table")
+    prepared["iterations"] = prepared["iteration"]
+    prepared["evaluations"] = prepared["f_evals"].fillna(0) + prepared["g_evals"].fillna(0)
+    return prepared[["run", "seed", "target"] + [axis for axis in AXES if axis in prepared]]
 
 
 def tolerance(frame: pd.DataFrame, gap_tol: float | None = None) -> np.ndarray:
@@ -281,26 +304,25 @@ def _empty_trace(runs: pd.DataFrame) -> pd.DataFrame:
 def _fill_gaps(runs: pd.DataFrame, trace: pd.DataFrame) -> None:
     """``f_opt_used`` per problem: the known ``f_opt``, else the best f of non-diverged, non-failed runs."""
     known = runs.groupby("problem_label")["f_opt"].first()  # first non-NaN
-    healthy = runs["status"].isin(FINISHED + ("timeout",))
-    candidates = [runs.loc[healthy, ["problem_label", "f"]]]
-    if len(trace):
-        healthy_runs = runs.loc[healthy, "run"].to_numpy()
-        rows = trace["run"].isin(healthy_runs)
-        candidates.append(trace.loc[rows, ["problem_label", "f"]])
-    values = pd.concat(candidates)
-    values = values[np.isfinite(values["f"].to_numpy(dtype=float))]
-    best = values.groupby("problem_label")["f"].min()
-    f_opt = known.where(known.notna(), best.reindex(known.index))
     estimated = known.isna()
-    for frame in (runs, trace):
-        if len(frame) == 0:
-            frame["f_opt_used"] = pd.Series(dtype=float)
-            frame["f_opt_estimated"] = pd.Series(dtype=bool)
-            continue
-        frame["f_opt_used"] = frame["problem_label"].map(f_opt).astype(float)
-        frame["f_opt_estimated"] = frame["problem_label"].map(estimated).astype(bool)
-        recompute = frame["f_opt_estimated"] | frame["f_gap"].isna()
-        frame.loc[recompute, "f_gap"] = frame.loc[recompute, "f"] - frame.loc[recompute, "f_opt_used"]
+    f_opt = known.copy()
+    if estimated.any():
+        healthy = runs["status"].isin(FINISHED + ("timeout",)).to_numpy()
+        best = np.where(healthy, runs["f"].to_numpy(dtype=float), np.inf)
+        if len(trace):
+            run = trace["run"].to_numpy()
+            f = np.where(healthy[run], trace["f"].to_numpy(dtype=float), np.inf)
+            np.fmin.at(best, run, np.where(np.isfinite(f), f, np.inf))
+        best = pd.Series(np.where(np.isfinite(best), best, np.nan), index=runs.index).groupby(runs["problem_label"]).min()
+        f_opt = known.where(~estimated, best.reindex(known.index))
+    run_f_opt = runs["problem_label"].map(f_opt).to_numpy(dtype=float)
+    run_estimated = runs["problem_label"].map(estimated).to_numpy(dtype=bool)
+    for frame, index in ((runs, slice(None)), (trace, trace["run"].to_numpy() if len(trace) else np.zeros(0, dtype=np.int64))):
+        frame["f_opt_used"] = run_f_opt[index]
+        frame["f_opt_estimated"] = run_estimated[index]
+        recompute = frame["f_opt_estimated"].to_numpy() | frame["f_gap"].isna().to_numpy()
+        if recompute.any():
+            frame.loc[recompute, "f_gap"] = frame.loc[recompute, "f"] - frame.loc[recompute, "f_opt_used"]
 
 
 def estimated_problems(runs: pd.DataFrame) -> list[str]:
@@ -342,35 +364,40 @@ def first_hits(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float]
     return out
 
 
+CHUNK_ROWS = 500_000  # trace rows per pass of the first-hit computation (bounds its temporary arrays)
+
+
 def _hit_matrix(runs: pd.DataFrame, trace: pd.DataFrame, ladder: np.ndarray, axes: Sequence[str], relative: bool,
                 hits: pd.DataFrame | None, gap_tol: float | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(hit, {axis: value}) as (n_runs, n_targets) arrays for prepared tables and a descending ``ladder``."""
     n_runs, n_targets = len(runs), len(ladder)
-    gap = tolerant(_best_so_far(trace), tolerance(trace, gap_tol))
+    hit = np.zeros(n_runs * n_targets, dtype=bool)
+    values = {axis: np.full(n_runs * n_targets, np.inf) for axis in axes}
+    best = _best_so_far(trace)
     run_ids = trace["run"].to_numpy()
     new_run = np.r_[True, run_ids[1:] != run_ids[:-1]] if len(run_ids) else np.zeros(0, dtype=bool)
-    if relative:
-        scale = trace["f_gap"].to_numpy(dtype=float)[new_run]
-        scale = np.repeat(scale, np.diff(np.r_[np.flatnonzero(new_run), len(run_ids)]))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gap = np.where(scale > 0, gap / scale, np.where(gap <= 0, 0.0, np.inf))
-    # level: how many targets the row meets (targets >= gap); non-decreasing along a run
-    level = n_targets - np.searchsorted(ladder[::-1], gap, side="left")
-    previous = np.where(new_run, 0, np.r_[0, level[:-1]] if len(level) else level)
-    newly = level - previous  # targets first met at this row: indices previous .. level-1
-    rows = np.repeat(np.arange(len(level)), newly)
-    target_index = np.arange(len(rows)) - np.repeat(np.cumsum(newly) - newly, newly) + np.repeat(previous, newly)
-    hit_position = np.full(n_runs * n_targets, -1, dtype=np.int64)
-    hit_position[run_ids[rows] * n_targets + target_index] = rows
-    hit = hit_position >= 0
-    values = {}
-    for axis in axes:
-        column = np.full(n_runs * n_targets, np.inf)
-        column[hit] = trace[axis].to_numpy(dtype=float)[hit_position[hit]]
-        values[axis] = column
-    del hit_position
+    starts = np.flatnonzero(new_run)
+    cuts = np.unique(np.r_[0, starts[np.searchsorted(starts, np.arange(CHUNK_ROWS, len(run_ids), CHUNK_ROWS))], len(run_ids)])
+    columns = {axis: trace[axis].to_numpy() for axis in axes}
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        gap = tolerant(best[a:b], tolerance(trace.iloc[a:b], gap_tol))
+        if relative:
+            first = np.flatnonzero(new_run[a:b])
+            scale = np.repeat(trace["f_gap"].to_numpy(dtype=float)[a:b][first], np.diff(np.r_[first, b - a]))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gap = np.where(scale > 0, gap / scale, np.where(gap <= 0, 0.0, np.inf))
+        # level: how many targets the row meets (targets >= gap); non-decreasing along a run
+        level = n_targets - np.searchsorted(ladder[::-1], gap, side="left")
+        previous = np.where(new_run[a:b], 0, np.r_[0, level[:-1]])
+        newly = level - previous  # targets first met at this row: indices previous .. level-1
+        rows = np.repeat(np.arange(b - a), newly)
+        target_index = np.arange(len(rows)) - np.repeat(np.cumsum(newly) - newly, newly) + np.repeat(previous, newly)
+        position = run_ids[a:b][rows] * n_targets + target_index
+        hit[position] = True
+        for axis, column in columns.items():
+            values[axis][position] = column[a:b][rows]
     if not relative:
-        _use_hits(hit, values, runs, _prepare_hits(runs, hits), ladder)
+        _use_hits(hit, values, runs, prepare_hits(runs, hits), ladder)
     return hit.reshape(n_runs, n_targets), {axis: v.reshape(n_runs, n_targets) for axis, v in values.items()}
 
 
@@ -380,7 +407,7 @@ def _use_hits(hit: np.ndarray, values: dict[str, np.ndarray], runs: pd.DataFrame
     if hits is None:
         return
     n_targets = len(ladder)
-    recorded, inverse = np.unique(hits["target"].to_numpy(dtype=float), return_inverse=True)
+    inverse, recorded = pd.factorize(hits["target"].to_numpy(dtype=float))
     distance = np.abs(np.log10(recorded)[:, None] - np.log10(ladder)[None, :])
     nearest = distance.argmin(axis=1)
     matched = distance[np.arange(len(recorded)), nearest] < 1e-9
@@ -423,7 +450,11 @@ def runtimes(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] |
 def ert(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,
         hits: pd.DataFrame | None = None, gap_tol: float | None = None) -> pd.DataFrame:
     """ERT (COCO's aRT) in evaluations per (problem, solver, target), with success counts."""
-    hits = first_hits(runs, trace, targets, hits=hits, gap_tol=gap_tol)
+    return _ert_table(first_hits(runs, trace, targets, hits=hits, gap_tol=gap_tol))
+
+
+def _ert_table(hits: pd.DataFrame) -> pd.DataFrame:
+    """ERT per (problem, solver, target) from a :func:`first_hits` table."""
     spent = np.where(hits["hit"], hits["evaluations"], hits["evaluations_spent"])
     hits = hits.assign(spent=spent)
     table = hits.groupby(["problem_label", "solver", "target"], sort=False).agg(
@@ -463,7 +494,7 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
     ``target``); ``f_opt_estimated``; ``gap_tol`` (the tolerance used).
     """
     runs, trace = prepare(runs, trace)
-    hits = _prepare_hits(runs, hits)
+    hits = prepare_hits(runs, hits)
     ladder = sorted(set(float(t) for t in targets) | {float(target)}, reverse=True)
     first = first_hits(runs, trace, ladder, hits=hits, gap_tol=gap_tol)
     keys = ["problem_label", "solver"]
@@ -475,9 +506,7 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
     _rank_columns(table, runs, gap_tol)
     quantiles = _quartiles(finished, keys, table.index)
     table["f_gap_median"], table["f_gap_q25"], table["f_gap_q75"] = quantiles[0.5], quantiles[0.25], quantiles[0.75]
-    best = pd.concat([runs.loc[np.isfinite(runs["f"].to_numpy(dtype=float)), keys + ["f"]],
-                      trace.loc[np.isfinite(trace["f"].to_numpy(dtype=float)), keys + ["f"]]])
-    table["f_best"] = best.groupby(keys)["f"].min()
+    table["f_best"] = pd.Series(_best_f(runs, trace), index=runs.index).groupby([runs[k] for k in keys]).min()
     rates = first.groupby(keys + ["target"])["hit"].mean().unstack("target")
     for t in targets:
         table[f"success@{_target_name(t)}"] = rates[float(t)]
@@ -486,10 +515,20 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
     at_target = first[(first["target"] == float(target)) & first["hit"]]
     for axis in ("iterations", "evaluations", "epochs", "time"):
         table[f"{axis}_to_target"] = at_target.groupby(keys)[axis].median()
-    table["ert"] = ert(runs, trace, [target], hits=hits, gap_tol=gap_tol).set_index(keys)["ert"]
+    table["ert"] = _ert_table(first[first["target"] == float(target)]).set_index(keys)["ert"]
     table["target"] = float(target)
     table = table.reset_index()
     return table.sort_values(["problem_label", "rank", "solver"], kind="stable", ignore_index=True)
+
+
+def _best_f(runs: pd.DataFrame, trace: pd.DataFrame) -> np.ndarray:
+    """Per run, the smallest finite f of its final value and its trace (NaN when none is finite)."""
+    best = runs["f"].to_numpy(dtype=float).copy()
+    best[~np.isfinite(best)] = np.inf
+    if len(trace):
+        f = trace["f"].to_numpy(dtype=float)
+        np.minimum.at(best, trace["run"].to_numpy(), np.where(np.isfinite(f), f, np.inf))
+    return np.where(np.isfinite(best), best, np.nan)
 
 
 FAILED = ("diverged", "error", "timeout")  # statuses that count as an infinite final gap in ranks
@@ -640,7 +679,8 @@ def _ecdf_bands(curves: np.ndarray, run_problems: np.ndarray, bootstrap: int, rn
     boot_weights = np.zeros((bootstrap, len(weights)))
     for p, m in enumerate(counts):
         members = np.flatnonzero(problem_index == p)
-        draws = rng.multinomial(m, np.full(m, 1.0 / m), size=bootstrap)
+        picks = rng.integers(0, m, size=(bootstrap, m)) + (np.arange(bootstrap) * m)[:, None]
+        draws = np.bincount(picks.ravel(), minlength=bootstrap * m).reshape(bootstrap, m)  # multinomial(m, 1/m)
         boot_weights[:, members] = draws / (len(problems_here) * m)
     alpha = (1 - confidence) / 2
     lower, upper = np.quantile(boot_weights @ curves, [alpha, 1 - alpha], axis=0)
@@ -674,7 +714,7 @@ def runtime_ecdf(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[floa
     runs, trace = prepare(runs, trace)
     cover = _cover(runs, coverage)
     ladder = _check_targets(targets)
-    _, values = _hit_matrix(runs, trace, ladder, [axis], False, _prepare_hits(runs, hits), gap_tol)
+    _, values = _hit_matrix(runs, trace, ladder, [axis], False, prepare_hits(runs, hits), gap_tol)
     times, budget = values[axis], runs[axis].to_numpy(dtype=float)
     if per_dimension:
         dim = runs["dim"].to_numpy(dtype=float)
