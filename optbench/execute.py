@@ -476,21 +476,28 @@ def _dask_task(unit: Unit) -> list[Finished]:
     return run_unit_in_child(unit, cancelled=_task_cancelled)
 
 
+def connect_scheduler(scheduler: str, seconds: float = 10.0):
+    """A ``distributed.Client`` of the scheduler at ``scheduler``, or a one-line ``ParameterError``."""
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover -- distributed is in the [dask] extra
+        raise ParameterError("the dask executor needs the 'distributed' package: pip install 'optbench[dask]'") from None
+    if not _ADDRESS.match(scheduler):
+        raise ParameterError(f"--scheduler {scheduler!r} is not a scheduler address; expected tcp://HOST:PORT")
+    try:
+        return Client(scheduler, timeout=seconds)
+    except (OSError, TimeoutError) as exc:
+        raise ParameterError(f"cannot reach the Dask scheduler at {scheduler} within {seconds:g} s "
+                             f"({type(exc).__name__}); check --scheduler and that `dask scheduler` is running") from None
+
+
 def _connect(scheduler: str | None, jobs: int, options: dict[str, Any]):
     from distributed import Client, LocalCluster
 
     if not scheduler:
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), cluster
-    if not _ADDRESS.match(scheduler):
-        raise ParameterError(f"--scheduler {scheduler!r} is not a scheduler address; expected tcp://HOST:PORT")
-    seconds = options.get("connect_timeout", 10.0)
-    try:
-        client = Client(scheduler, timeout=seconds)
-    except (OSError, TimeoutError) as exc:
-        raise ParameterError(f"cannot reach the Dask scheduler at {scheduler} within {seconds:g} s "
-                             f"({type(exc).__name__}); check --scheduler and that `dask scheduler` is running") from None
-    return client, None
+    return options.pop("client", None) or connect_scheduler(scheduler), None
 
 
 def _wait_for_workers(client, scheduler: str, options: dict[str, Any]) -> None:
@@ -507,7 +514,9 @@ def _wait_for_workers(client, scheduler: str, options: dict[str, Any]) -> None:
     notify(f"optbench: no Dask worker is connected to {scheduler}; waiting for one{wait}: start one with "
            f"`dask worker {scheduler}`")
     try:
-        client.wait_for_workers(1, timeout=None if limit is None else max(0.0, limit - notice))
+        if limit is not None and limit - notice <= 0:  # (distributed reads timeout=0 as "no timeout")
+            raise TimeoutError
+        client.wait_for_workers(1, timeout=None if limit is None else limit - notice)
     except (TimeoutError, OSError):
         raise ExecutorLost(f"no Dask worker connected to {scheduler} within {limit:g} s; nothing was run") from None
 
@@ -522,6 +531,7 @@ def _dask(units: Sequence[Unit], jobs: int, options: dict[str, Any]) -> Iterator
     scheduler = options.get("scheduler")
     client, cluster = _connect(scheduler, jobs, options)
     futures = {}
+    quiet = _quiet_distributed()  # a lost connection is reported once, by us, not as a logged traceback
     try:
         if scheduler:
             _wait_for_workers(client, scheduler, options)
@@ -541,6 +551,19 @@ def _dask(units: Sequence[Unit], jobs: int, options: dict[str, Any]) -> Iterator
         client.close()
         if cluster is not None:
             cluster.close()
+        quiet()
+
+
+def _quiet_distributed() -> Callable[[], None]:
+    """Silence ``distributed``'s loggers below CRITICAL; returns the function that restores them."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("distributed", "distributed.client", "distributed.comm",
+                                                    "distributed.core", "distributed.batched")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    return lambda: [logger.setLevel(level) for logger, level in zip(loggers, levels)] and None
 
 
 def _dask_output(client, future, unit: Unit, scheduler: str | None, left: int) -> list[Finished]:
@@ -655,6 +678,8 @@ def run_suite(
             load_plugin(path)
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
     options = {"scheduler": scheduler, "worker_timeout": worker_timeout, "notify": notify}
+    if executor == "dask" and scheduler:  # an unreachable scheduler is an error before anything is written
+        options["client"] = connect_scheduler(scheduler)
     started = time.perf_counter()
     with _signals_interrupt():
         if out is None:

@@ -47,6 +47,7 @@ MAX_SEED = 2**63 - 1  # seeds are stored as int64
 MAX_TIMEOUT = 31 * 24 * 3600.0  # seconds: a cell's timeout beyond a month is a mistake
 MAX_CELLS = 100_000  # a larger grid needs max_cells=None (`optbench run --yes`)
 MAX_NAME = 100
+MAX_DIM = 10_000_000  # a larger dim (80 MB per vector) needs max_cells=None (`optbench run --yes`)
 MAX_SEEDS = 10_000_000  # seeds of one suite; sizes below this are checked by `optbench run` (--yes)
 
 
@@ -242,6 +243,12 @@ def _check_size(count: int, max_cells: int | None, where: _Where) -> None:
     if max_cells is not None and count > max_cells:
         raise where.error(f"this suite expands to about {count:,} cells, more than the limit of {max_cells:,}; "
                           f"split it, or pass --yes (max_cells=None) to run it anyway")
+
+
+def _check_dim(dim: Any, max_cells: int | None, where: _Where) -> None:
+    if max_cells is not None and isinstance(dim, int) and dim > MAX_DIM:
+        raise where.error(f"dim {dim:,} needs about {8 * dim / 2**30:.3g} GiB per vector, over the limit of "
+                          f"dim {MAX_DIM:,}; pass --yes (max_cells=None) to run it anyway")
 
 
 def _seeds(value: Any, where: _Where) -> tuple[int, ...]:
@@ -442,6 +449,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
         params = {k: v for k, v in entry.items() if k not in ("name", "budget")}
         for combo in _grid(problem_name, params, registry.problems, at):
             spec = {"name": problem_name, **combo}
+            _check_dim(combo.get("dim"), max_cells, at / "dim")  # before the instance allocates its vectors
             problems.append((spec, _create(registry.problems, spec, at), own_budget, at))
 
     # -- methods: (method spec, [step rule specs or None], [batch sizes])

@@ -1,0 +1,189 @@
+"""Issue 11, paths and bad input (items 4 and 10): one line, exit status 2, nothing written; exit statuses.
+
+Every case is the input the issue reports as giving a traceback (or writing
+outside ``reports/``); each must now be a one-line error naming the file, key or
+argument, with exit status 2 and no file written.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from optbench.cli import main, slug
+
+SUITE = '''
+name = "inputs"
+seeds = 2
+[budget]
+max_iter = 10
+[[problems]]
+name = "sphere"
+dim = 2
+[[methods]]
+name = "gd"
+step_rule = { name = "constant", lr = 0.1 }
+'''
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """An empty working directory: ``reports/`` would be created here."""
+    work = tmp_path / "work" / "inner"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    return work
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {path for path in folder.rglob("*")}
+
+
+def run_exit_2(capsys, argv: list[str], *fragments: str) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("optbench: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+    return err
+
+
+# ---------------------------------------------------------------- item 4: the suite name is a label
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/optbench-absolute-escape", ".", "..", "a\\u0000b", "x" * 300,
+                                  "sub/dir"])
+def test_a_suite_name_that_is_a_path_is_refused_and_nothing_is_written(here, capsys, name):
+    suite = here / "s.toml"
+    suite.write_text(SUITE.replace('name = "inputs"', f'name = "{name}"'))
+    before = files_under(here.parent.parent)
+    run_exit_2(capsys, ["run", str(suite)], "s.toml: name: the suite name is a label, not a path", "--out")
+    assert files_under(here.parent.parent) == before
+    assert not Path("/tmp/optbench-absolute-escape").exists()
+
+
+def test_a_plain_label_becomes_one_folder_under_reports(here, capsys):
+    (here / "s.toml").write_text(SUITE.replace('name = "inputs"', 'name = "my study: v2"'))
+    assert main(["run", str(here / "s.toml"), "--no-report"]) == 0
+    assert (here / "reports" / "my-study-v2" / "runs.parquet").is_file()
+    assert [p.name for p in (here / "reports").iterdir()] == ["my-study-v2"]
+    assert slug("../a b/..") == "a-b" and slug("...") == "suite"
+
+
+# ---------------------------------------------------------------- item 10: bad suite files
+BAD_SUITES = [
+    (SUITE.replace("max_iter = 10", "max_iter = 10\ntol = nan"), ["budget.tol", "finite number >= 0", "nan"]),
+    (SUITE.replace("max_iter = 10", "max_iter = 10\ntol = { grad = inf }"), ["budget.tol.grad", "inf"]),
+    (SUITE.replace("lr = 0.1", "lr = inf"), ["methods[0].step_rule.lr", "expected a finite number, got inf"]),
+    (SUITE.replace("lr = 0.1", "lr = [0.1, nan]"), ["methods[0].step_rule.lr[1]", "finite number"]),
+    (SUITE.replace("max_iter = 10", "max_iter = 10\ntimeout = inf"), ["budget.timeout", "(finite)"]),
+    (SUITE.replace("max_iter = 10", "max_iter = 10\ntimeout = 1e300"), ["budget.timeout", "at most 2678400"]),
+    (SUITE.replace("seeds = 2", "seeds = [18446744073709551615]"), ["seeds[0]", "2**63 - 1"]),
+    (SUITE.replace("seeds = 2", "seeds = 3e6"), ["seeds", "expected a positive count"]),
+    (SUITE.replace("seeds = 2", "seeds = 1000000000000"), ["seeds", "at most 10,000,000"]),
+    (SUITE.replace("dim = 2", "dim = 1e9"), ["problems[0].dim", "expects int"]),
+    (SUITE.replace("dim = 2", "dim = [" + ", ".join(map(str, range(2, 1002))) + "]").replace(
+        "lr = 0.1", "lr = [" + ", ".join(f"{0.001 * k:.3f}" for k in range(1, 201)) + "]"),
+     ["about 200,000 cells, more than the limit of 100,000", "--yes"]),
+]
+
+
+@pytest.mark.parametrize("text, fragments", BAD_SUITES)
+def test_bad_suite_values_are_one_line_errors(here, capsys, text, fragments):
+    (here / "s.toml").write_text(text)
+    run_exit_2(capsys, ["run", str(here / "s.toml"), "--out", str(here / "out")], "s.toml: ", *fragments)
+    assert not (here / "out").exists()
+
+
+def test_binary_and_deeply_nested_suite_files(here, capsys):
+    (here / "binary.toml").write_bytes(bytes(range(256)) * 8)
+    run_exit_2(capsys, ["run", str(here / "binary.toml")], "binary.toml: not a text (UTF-8) TOML file")
+    (here / "nested.toml").write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    run_exit_2(capsys, ["run", str(here / "nested.toml")], "nested.toml: not a suite: arrays or tables are nested too deeply")
+    assert not (here / "reports").exists()
+
+
+def test_a_suite_too_large_for_memory_is_refused_with_its_estimate_unless_yes(here, capsys, monkeypatch):
+    (here / "s.toml").write_text(SUITE.replace("dim = 2", "dim = 1000000000"))
+    run_exit_2(capsys, ["run", str(here / "s.toml"), "--out", str(here / "out")],
+               "s.toml: problems[0].dim: dim 1,000,000,000 needs about 7.45 GiB per vector", "--yes")
+    # 12 float64 arrays of 10^4 seeds x 10^6: 12 * 8 * 10^10 bytes = 894 GiB
+    (here / "s.toml").write_text(SUITE.replace("dim = 2", "dim = 1000000").replace("seeds = 2", "seeds = 10000"))
+    err = run_exit_2(capsys, ["run", str(here / "s.toml"), "--out", str(here / "out")],
+                     "suite 'inputs' is too large: its largest cell needs about 894 GiB of arrays", "--yes")
+    assert "(1 cells)" in err and not (here / "out").exists()
+    # --yes lifts the limit: the run starts (stopped here before it allocates anything)
+    import optbench.execute as execute
+
+    def stop_here(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(execute, "run_suite", stop_here)
+    assert main(["run", str(here / "s.toml"), "--out", str(here / "out"), "--yes"]) == 130
+
+
+# ---------------------------------------------------------------- item 10: bad --out, --jobs
+def test_out_that_is_a_file_or_under_a_file_or_read_only(here, capsys):
+    (here / "s.toml").write_text(SUITE)
+    (here / "afile").write_text("x")
+    run_exit_2(capsys, ["run", str(here / "s.toml"), "--out", str(here / "afile")], "--out", "is a file; give a folder")
+    run_exit_2(capsys, ["run", str(here / "s.toml"), "--out", str(here / "afile" / "x")], "is under", "which is a file")
+    run_exit_2(capsys, ["run", str(here / "s.toml"), "--out", "/proc/optbench-test"], "cannot write results to '/proc/optbench-test'")
+    assert (here / "afile").read_text() == "x"
+
+
+def test_a_full_disk_is_one_line_and_says_how_to_resume(here, capsys, monkeypatch):
+    (here / "s.toml").write_text(SUITE)
+    import optbench.store as store
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(store, "_write_temporary", full)
+    run_exit_2(capsys, ["run", str(here / "s.toml"), "--out", str(here / "out")],
+               "No space left on device", "free some space", "rerun the same command to resume")
+
+
+def test_jobs_far_above_the_core_count_warns(here, capsys):
+    (here / "s.toml").write_text(SUITE)
+    jobs = 4 * (os.cpu_count() or 1)
+    assert main(["run", str(here / "s.toml"), "--out", str(here / "o"), "--executor", "processes",
+                 "--jobs", str(jobs), "--no-report"]) == 0
+    assert f"warning: --jobs {jobs} is more than the {os.cpu_count()} cores" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- item 10: closed stdout
+def test_list_and_run_into_a_closed_pipe(here):
+    listing = subprocess.run(f"{sys.executable} -m optbench.cli list | head -1", shell=True, capture_output=True,
+                             text=True, timeout=120)
+    assert listing.stdout.startswith("problems (") and listing.stderr == ""
+    (here / "s.toml").write_text(SUITE)
+    command = f"{sys.executable} -m optbench.cli run s.toml --out o | head -1; echo status ${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300, cwd=here)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+    assert done.stdout.splitlines()[-1] == "status 0"
+    assert (here / "o" / "index.html").is_file()  # the report is written before anything is printed
+
+
+# ---------------------------------------------------------------- exit statuses
+FAILING = '''
+import optbench as ob
+
+@ob.register_method("test-input-raises")
+class Raises(ob.Method):
+    def direction(self, X, G, state, k):
+        raise RuntimeError("planted")
+'''
+
+
+def test_exit_status_is_1_when_a_cell_failed_unless_allowed(here, capsys, scratch_registry_names):
+    (here / "plugin.py").write_text(FAILING)
+    (here / "s.toml").write_text(SUITE.replace('seeds = 2', 'seeds = 2\nplugins = ["plugin.py"]')
+                                 + '[[methods]]\nname = "test-input-raises"\n')
+    assert main(["run", str(here / "s.toml"), "--out", str(here / "o"), "--no-report"]) == 1
+    assert "1 cell(s) failed (error or timeout); exit status 1" in capsys.readouterr().err
+    assert main(["run", str(here / "s.toml"), "--out", str(here / "o"), "--no-report", "--allow-failures"]) == 0
