@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from optbench.constraints import Declared, Interval, Pair
 from optbench.registry import register_method
 
 __all__ = [
@@ -22,7 +23,7 @@ __all__ = [
 ]
 
 
-class Method:
+class Method(Declared):
     """Base class of descent methods.
 
     Implement ``init(X) -> state`` and ``direction(X, G, state, k) -> (D, state)``.
@@ -47,6 +48,7 @@ class Method:
     """
 
     name: ClassVar[str] = ""
+    kind: ClassVar[str] = "method"
     batchable: ClassVar[tuple[str, ...]] = ()
     tags: ClassVar[frozenset[str]] = frozenset()
     owns_loop: ClassVar[bool] = False
@@ -77,10 +79,9 @@ class GD(Method):
     """
 
     batchable = ("weight_decay",)
+    constraints = {"weight_decay": [Interval("real", 0, None)]}
 
     def __init__(self, weight_decay: float = 0.0):
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.weight_decay = weight_decay
 
     def direction(self, X, G, state, k):
@@ -88,24 +89,9 @@ class GD(Method):
 
 
 # ---------------------------------------------------------------- helpers
-def _check_range(name: str, value: float, low: float, high: float, *, low_open: bool = False, high_open: bool = True) -> None:
-    """Raise ValueError unless ``low <= value < high`` (bounds open or closed as asked)."""
-    ok_low = value > low if low_open else value >= low
-    ok_high = value < high if high_open else value <= high
-    if not (ok_low and ok_high):
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
-
-
-def _check_betas(betas: Any) -> tuple[float, float]:
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    beta1, beta2 = float(betas[0]), float(betas[1])
-    _check_range("betas[0]", beta1, 0.0, 1.0)
-    _check_range("betas[1]", beta2, 0.0, 1.0)
-    return beta1, beta2
-
+NON_NEGATIVE = [Interval("real", 0, None)]
+FRACTION = [Interval("real", 0, 1, closed="left")]  # [0, 1)
+BETAS = [Pair(Interval("real", 0, 1, closed="left"), Interval("real", 0, 1, closed="left"))]
 
 def _any(value: Any) -> bool:
     """Whether a hyperparameter (a scalar, or one value per run) is non-zero anywhere; fast for scalars."""
@@ -156,11 +142,9 @@ class Momentum(Method):
     """
 
     batchable = ("momentum", "dampening", "weight_decay")
+    constraints = {"momentum": FRACTION, "dampening": [Interval("real", 0, 1)], "weight_decay": NON_NEGATIVE}
 
     def __init__(self, momentum: float = 0.9, dampening: float = 0.0, weight_decay: float = 0.0):
-        _check_range("momentum", momentum, 0.0, 1.0)
-        _check_range("dampening", dampening, 0.0, 1.0, high_open=False)
-        _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.momentum, self.dampening, self.weight_decay = momentum, dampening, weight_decay
 
     def init(self, X):
@@ -190,10 +174,9 @@ class Nesterov(Momentum):
     """
 
     batchable = ("momentum", "weight_decay")
+    constraints = {"momentum": [Interval("real", 0, 1, closed="neither")], "weight_decay": NON_NEGATIVE}
 
     def __init__(self, momentum: float = 0.9, weight_decay: float = 0.0):
-        if not momentum > 0:
-            raise ValueError(f"Nesterov momentum needs momentum in (0, 1), got {momentum}")
         super().__init__(momentum=momentum, dampening=0.0, weight_decay=weight_decay)
 
     def direction(self, X, G, state, k):
@@ -209,9 +192,9 @@ class SignGD(Method):
     """Sign gradient descent: ``D = -sign(g + weight_decay * x)`` (each coordinate moves by alpha)."""
 
     batchable = ("weight_decay",)
+    constraints = {"weight_decay": NON_NEGATIVE}
 
     def __init__(self, weight_decay: float = 0.0):
-        _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.weight_decay = weight_decay
 
     def direction(self, X, G, state, k):
@@ -231,12 +214,10 @@ class Adagrad(Method):
 
     default_step_rule = {"name": "constant", "lr": 0.01}
     batchable = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    constraints = {"lr_decay": NON_NEGATIVE, "weight_decay": NON_NEGATIVE, "initial_accumulator_value": NON_NEGATIVE,
+                   "eps": NON_NEGATIVE}
 
     def __init__(self, lr_decay: float = 0.0, weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10):
-        _check_range("lr_decay", lr_decay, 0.0, np.inf)
-        _check_range("weight_decay", weight_decay, 0.0, np.inf)
-        _check_range("initial_accumulator_value", initial_accumulator_value, 0.0, np.inf)
-        _check_range("eps", eps, 0.0, np.inf)
         self.lr_decay, self.weight_decay = lr_decay, weight_decay
         self.initial_accumulator_value, self.eps = initial_accumulator_value, eps
 
@@ -268,12 +249,9 @@ class RMSprop(Method):
 
     default_step_rule = {"name": "constant", "lr": 0.01}
     batchable = ("alpha", "eps", "weight_decay", "momentum")
+    constraints = {"alpha": FRACTION, "eps": NON_NEGATIVE, "weight_decay": NON_NEGATIVE, "momentum": FRACTION}
 
     def __init__(self, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
-        _check_range("alpha", alpha, 0.0, 1.0)
-        _check_range("eps", eps, 0.0, np.inf)
-        _check_range("weight_decay", weight_decay, 0.0, np.inf)
-        _check_range("momentum", momentum, 0.0, 1.0)
         self.alpha, self.eps, self.weight_decay, self.momentum, self.centered = alpha, eps, weight_decay, momentum, centered
 
     def init(self, X):
@@ -320,11 +298,9 @@ class Adadelta(Method):
 
     default_step_rule = {"name": "constant", "lr": 1.0}
     batchable = ("rho", "eps", "weight_decay")
+    constraints = {"rho": [Interval("real", 0, 1)], "eps": NON_NEGATIVE, "weight_decay": NON_NEGATIVE}
 
     def __init__(self, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0):
-        _check_range("rho", rho, 0.0, 1.0, high_open=False)
-        _check_range("eps", eps, 0.0, np.inf)
-        _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.rho, self.eps, self.weight_decay = rho, eps, weight_decay
 
     def init(self, X):
@@ -360,6 +336,7 @@ class Adam(_Betas, Method):
 
     default_step_rule = {"name": "constant", "lr": 0.001}
     batchable = ("betas", "eps", "weight_decay")
+    constraints = {"betas": BETAS, "eps": NON_NEGATIVE, "weight_decay": NON_NEGATIVE}
 
     def __init__(
         self,
@@ -369,9 +346,6 @@ class Adam(_Betas, Method):
         amsgrad: bool = False,
         decoupled_weight_decay: bool = False,
     ):
-        _check_betas(betas)
-        _check_range("eps", eps, 0.0, np.inf)
-        _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
         self.amsgrad, self.decoupled_weight_decay = amsgrad, decoupled_weight_decay
 
@@ -432,11 +406,9 @@ class Adamax(_Betas, Method):
 
     default_step_rule = {"name": "constant", "lr": 0.002}
     batchable = ("betas", "eps", "weight_decay")
+    constraints = {"betas": BETAS, "eps": NON_NEGATIVE, "weight_decay": NON_NEGATIVE}
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
-        _check_betas(betas)
-        _check_range("eps", eps, 0.0, np.inf)
-        _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
     def init(self, X):
@@ -468,6 +440,7 @@ class NAdam(_Betas, Method):
 
     default_step_rule = {"name": "constant", "lr": 0.002}
     batchable = ("betas", "eps", "weight_decay", "momentum_decay")
+    constraints = {"betas": BETAS, "eps": NON_NEGATIVE, "weight_decay": NON_NEGATIVE, "momentum_decay": NON_NEGATIVE}
 
     def __init__(
         self,
@@ -477,10 +450,6 @@ class NAdam(_Betas, Method):
         momentum_decay: float = 4e-3,
         decoupled_weight_decay: bool = False,
     ):
-        _check_betas(betas)
-        _check_range("eps", eps, 0.0, np.inf)
-        _check_range("weight_decay", weight_decay, 0.0, np.inf)
-        _check_range("momentum_decay", momentum_decay, 0.0, np.inf)
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
         self.momentum_decay, self.decoupled_weight_decay = momentum_decay, decoupled_weight_decay
 
@@ -520,11 +489,9 @@ class RAdam(_Betas, Method):
 
     default_step_rule = {"name": "constant", "lr": 0.001}
     batchable = ("betas", "eps", "weight_decay")
+    constraints = {"betas": BETAS, "eps": NON_NEGATIVE, "weight_decay": NON_NEGATIVE}
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False):
-        _check_betas(betas)
-        _check_range("eps", eps, 0.0, np.inf)
-        _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.betas, self.eps, self.weight_decay, self.decoupled_weight_decay = tuple(betas), eps, weight_decay, decoupled_weight_decay
 
     def init(self, X):
@@ -571,12 +538,10 @@ class Rprop(Method):
 
     default_step_rule = {"name": "constant", "lr": 0.01}
     batchable = ("etas", "step_bounds")
+    constraints = {"etas": [Pair(Interval("real", 0, 1, closed="neither"), Interval("real", 1, None, closed="neither"))],
+                   "step_bounds": [Pair(Interval("real", 0, None), Interval("real", 0, None), ordered=True)]}
 
     def __init__(self, etas: tuple[float, float] = (0.5, 1.2), step_bounds: tuple[float, float] = (1e-4, 5000.0)):
-        if not isinstance(etas, (tuple, list)) or len(etas) != 2 or not 0.0 < etas[0] < 1.0 < etas[1]:
-            raise ValueError(f"etas must be (eta_minus, eta_plus) with 0 < eta_minus < 1 < eta_plus, got {etas!r}")
-        if not isinstance(step_bounds, (tuple, list)) or len(step_bounds) != 2 or not 0.0 <= step_bounds[0] <= step_bounds[1]:
-            raise ValueError(f"step_bounds must be (low, high) with 0 <= low <= high, got {step_bounds!r}")
         self.etas, self.step_bounds = tuple(etas), tuple(step_bounds)
 
     def init(self, X):
@@ -608,10 +573,9 @@ class Lion(_Betas, Method):
 
     default_step_rule = {"name": "constant", "lr": 1e-4}
     batchable = ("betas", "weight_decay")
+    constraints = {"betas": BETAS, "weight_decay": NON_NEGATIVE}
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0):
-        _check_betas(betas)
-        _check_range("weight_decay", weight_decay, 0.0, np.inf)
         self.betas, self.weight_decay = tuple(betas), weight_decay
 
     def init(self, X):

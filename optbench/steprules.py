@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from optbench.constraints import Declared, Interval, Options
 from optbench.registry import register_step_rule
 
 __all__ = [
@@ -23,10 +24,11 @@ __all__ = [
 ]
 
 
-class StepRule:
+class StepRule(Declared):
     """Base class of step-size rules: ``init(n_runs)`` and ``step(ctx, state) -> (alpha, state)``."""
 
     name: ClassVar[str] = ""
+    kind: ClassVar[str] = "step rule"
     tags: ClassVar[frozenset[str]] = frozenset()
     # Keys of the state dict that count per-run events (fallbacks, failed searches, trials):
     # ob.run copies them into the runs table as columns step_<name>.
@@ -55,10 +57,9 @@ class Constant(StepRule):
     """A constant step: ``alpha_k = lr``."""
 
     batchable = ("lr",)
+    constraints = {"lr": [Interval("real", 0, None, closed="neither")]}
 
     def __init__(self, lr: float = 0.01):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
         self.lr = lr
 
     def init(self, n_runs):
@@ -69,16 +70,6 @@ class Constant(StepRule):
 
 
 # ---------------------------------------------------------------- helpers
-def _positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and value > 0 and np.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _fraction(name: str, value: float) -> None:
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
-
-
 def _slope(ctx: Any) -> np.ndarray:
     """Directional derivative ``g.d`` per run."""
     return np.vecdot(ctx.G, ctx.D)
@@ -99,13 +90,9 @@ class Diminishing(StepRule):
     """
 
     batchable = ("lr", "decay", "power")
+    constraints = {"lr": [Interval("real", 0, None, closed="neither")], "decay": [Interval("real", 0, None)], "power": [Interval("real", 0, 1, closed="right")]}
 
     def __init__(self, lr: float = 0.1, decay: float = 1.0, power: float = 1.0):
-        _positive("lr", lr)
-        if not decay >= 0:
-            raise ValueError(f"decay must be >= 0, got {decay!r}")
-        if not 0 < power <= 1:
-            raise ValueError(f"power must be in (0, 1] (a non-summable rule), got {power!r}")
         self.lr, self.decay, self.power = lr, decay, power
 
     def step(self, ctx, state):
@@ -117,11 +104,9 @@ class Exponential(StepRule):
     """Exponential decay: ``alpha_k = lr * gamma^k`` (torch's ExponentialLR)."""
 
     batchable = ("lr", "gamma")
+    constraints = {"lr": [Interval("real", 0, None, closed="neither")], "gamma": [Interval("real", 0, 1, closed="right")]}
 
     def __init__(self, lr: float = 0.01, gamma: float = 0.99):
-        _positive("lr", lr)
-        if not 0 < gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
         self.lr, self.gamma = lr, gamma
 
     def step(self, ctx, state):
@@ -133,13 +118,9 @@ class StepDecay(StepRule):
     """Step decay: ``alpha_k = lr * gamma^floor(k / step_size)`` (torch's StepLR)."""
 
     batchable = ("lr", "gamma")
+    constraints = {"lr": [Interval("real", 0, None, closed="neither")], "step_size": [Interval("int", 1)], "gamma": [Interval("real", 0, 1, closed="right")]}
 
     def __init__(self, lr: float = 0.01, step_size: int = 100, gamma: float = 0.1):
-        _positive("lr", lr)
-        if not (isinstance(step_size, int) and step_size >= 1):
-            raise ValueError(f"step_size must be an integer >= 1, got {step_size!r}")
-        if not 0 < gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
         self.lr, self.step_size, self.gamma = lr, step_size, gamma
 
     def step(self, ctx, state):
@@ -157,14 +138,12 @@ class Cosine(StepRule):
     """
 
     batchable = ("lr", "lr_min")
+    constraints = {"lr": [Interval("real", 0, None, closed="neither")], "t_max": [Interval("int", 1)], "lr_min": [Interval("real", 0, None)], "warmup": [Interval("int", 0)]}
 
     def __init__(self, lr: float = 0.01, t_max: int = 1000, lr_min: float = 0.0, warmup: int = 0):
-        _positive("lr", lr)
-        if not (isinstance(t_max, int) and t_max >= 1):
-            raise ValueError(f"t_max must be an integer >= 1, got {t_max!r}")
-        if not 0 <= lr_min <= lr:
+        if not lr_min <= lr:
             raise ValueError(f"lr_min must be in [0, lr={lr}], got {lr_min!r}")
-        if not (isinstance(warmup, int) and 0 <= warmup < t_max):
+        if not warmup < t_max:
             raise ValueError(f"warmup must be an integer in [0, t_max={t_max}), got {warmup!r}")
         self.lr, self.t_max, self.lr_min, self.warmup = lr, t_max, lr_min, warmup
 
@@ -195,6 +174,7 @@ class Polyak(StepRule):
 
     counters = ('fallbacks',)
     batchable = ("max_lr", "gamma")
+    constraints = {"max_lr": [Interval("real", 0, None, closed="neither"), None], "gamma": [Interval("real", 0, None, closed="neither")]}
 
     @property
     def requires(self) -> tuple[str, ...]:
@@ -202,9 +182,6 @@ class Polyak(StepRule):
         return () if self.estimate else ("f_opt",)
 
     def __init__(self, max_lr: float | None = None, estimate: bool = False, gamma: float = 1.0):
-        if max_lr is not None:
-            _positive("max_lr", max_lr)
-        _positive("gamma", gamma)
         self.max_lr, self.estimate, self.gamma = max_lr, estimate, gamma
 
     def init(self, n_runs):
@@ -245,16 +222,11 @@ class Armijo(StepRule):
 
     counters = ('non_descent', 'failures', 'backtracks')
     batchable = ("lr", "c", "shrink", "grow")
+    constraints = {"lr": [Interval("real", 0, None, closed="neither")], "c": [Interval("real", 0, 1, closed="neither")], "shrink": [Interval("real", 0, 1, closed="neither")], "max_backtracks": [Interval("int", 0)],
+                   "grow": [Interval("real", 1)]}
 
     def __init__(self, lr: float = 1.0, c: float = 1e-4, shrink: float = 0.5, max_backtracks: int = 30,
                  warm_start: bool = False, grow: float = 2.0):
-        _positive("lr", lr)
-        _fraction("c", c)
-        _fraction("shrink", shrink)
-        if not (isinstance(max_backtracks, int) and max_backtracks >= 0):
-            raise ValueError(f"max_backtracks must be an integer >= 0, got {max_backtracks!r}")
-        if not grow >= 1:
-            raise ValueError(f"grow must be >= 1, got {grow!r}")
         self.lr, self.c, self.shrink, self.max_backtracks = lr, c, shrink, max_backtracks
         self.warm_start, self.grow = warm_start, grow
 
@@ -300,17 +272,13 @@ class Wolfe(StepRule):
 
     counters = ('non_descent', 'failures', 'trials')
     batchable = ("lr", "c1", "c2", "expand", "max_lr")
+    constraints = {"lr": [Interval("real", 0, None, closed="neither")], "c1": [Interval("real", 0, 1, closed="neither")], "c2": [Interval("real", 0, 1, closed="neither")], "expand": [Interval("real", 1, None, closed="neither")],
+                   "max_lr": [Interval("real", 0, None, closed="neither")], "max_evals": [Interval("int", 1)]}
 
     def __init__(self, lr: float = 1.0, c1: float = 1e-4, c2: float = 0.9, expand: float = 2.0,
                  max_lr: float = 1e10, max_evals: int = 30):
-        _positive("lr", lr)
-        if not 0 < c1 < c2 < 1:
+        if not c1 < c2:
             raise ValueError(f"need 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
-        if not expand > 1:
-            raise ValueError(f"expand must be > 1, got {expand!r}")
-        _positive("max_lr", max_lr)
-        if not (isinstance(max_evals, int) and max_evals >= 1):
-            raise ValueError(f"max_evals must be an integer >= 1, got {max_evals!r}")
         self.lr, self.c1, self.c2, self.expand, self.max_lr, self.max_evals = lr, c1, c2, expand, max_lr, max_evals
 
     def init(self, n_runs):
@@ -415,14 +383,9 @@ class Exact(StepRule):
 
     counters = ('non_descent', 'trials')
     batchable = ("lr", "xtol")
+    constraints = {"lr": [Interval("real", 0, None, closed="neither")], "xtol": [Interval("real", 0, 1, closed="neither")], "max_expand": [Interval("int", 0)], "max_evals": [Interval("int", 2)]}
 
     def __init__(self, lr: float = 1.0, xtol: float = 1e-10, max_expand: int = 60, max_evals: int = 200):
-        _positive("lr", lr)
-        _fraction("xtol", xtol)
-        if not (isinstance(max_expand, int) and max_expand >= 0):
-            raise ValueError(f"max_expand must be an integer >= 0, got {max_expand!r}")
-        if not (isinstance(max_evals, int) and max_evals >= 2):
-            raise ValueError(f"max_evals must be an integer >= 2, got {max_evals!r}")
         self.lr, self.xtol, self.max_expand, self.max_evals = lr, xtol, max_expand, max_evals
 
     def init(self, n_runs):
@@ -501,15 +464,9 @@ class BarzilaiBorwein(StepRule):
 
     counters = ('fallbacks',)
     batchable = ("lr", "min_lr", "max_lr")
+    constraints = {"variant": [Options(("long", "short"))], "lr": [Interval("real", 0, None, closed="neither")], "min_lr": [Interval("real", 0, None, closed="neither")], "max_lr": [Interval("real", 0, None, closed="neither")]}
 
     def __init__(self, variant: Literal["long", "short"] = "long", lr: float = 1e-3, min_lr: float = 1e-10, max_lr: float = 1e10):
-        if variant not in ("long", "short"):
-            from optbench.registry import did_you_mean
-
-            raise ValueError(f"variant must be 'long' or 'short', got {variant!r}.{did_you_mean(str(variant), ['long', 'short'])}")
-        _positive("lr", lr)
-        _positive("min_lr", min_lr)
-        _positive("max_lr", max_lr)
         if not min_lr <= lr <= max_lr:
             raise ValueError(f"need min_lr <= lr <= max_lr, got {min_lr}, {lr}, {max_lr}")
         self.variant, self.lr, self.min_lr, self.max_lr = variant, lr, min_lr, max_lr

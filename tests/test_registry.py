@@ -52,7 +52,7 @@ def test_mistyped_parameter_names_expected_type():
 
 
 def test_invalid_value_is_a_parameter_error_naming_the_object():
-    with pytest.raises(ParameterError, match="step rule 'constant': lr must be > 0, got -1"):
+    with pytest.raises(ParameterError, match="step rule 'constant': lr must be a number > 0, got -1"):
         ob.step_rules.create("constant", lr=-1.0)
 
 

@@ -156,7 +156,7 @@ ERRORS = [
     (lambda s: s.replace('lr = [0.1, 0.01]', 'lr = "fast"'),
      ["s.toml: methods[0].step_rule.lr", "expects float, got str 'fast'"]),
     (lambda s: s.replace('lr = [0.1, 0.01]', 'lr = -1.0'),
-     ["s.toml: methods[0].step_rule", "lr must be > 0"]),
+     ["s.toml: methods[0].step_rule", "lr must be a number > 0"]),
     (lambda s: s.replace('dim = [2, 3]', 'dim = [2, 0]'), ["s.toml: problems[0]: sphere(dim=0)", "dim=0"]),
     (lambda s: s.replace('dim = [2, 3]', 'dim = []'), ["s.toml: problems[0].dim", "empty grid"]),
     (lambda s: s.replace('dim = [2, 3]', 'dimm = 2'), ["s.toml: problems[0].dimm", "Did you mean 'dim'?"]),

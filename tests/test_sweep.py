@@ -180,7 +180,7 @@ def test_sweep_errors_name_the_key_and_the_choices():
         ob.run("sphere", "adam", sweep={"stepr.lr": [0.1]})
     with pytest.raises(ParameterError, match=r"needs a non-empty list"):
         ob.run("sphere", "adam", sweep={"step_rule.lr": []})
-    with pytest.raises(ParameterError, match=r"step rule 'constant': lr must be > 0, got -1"):
+    with pytest.raises(ParameterError, match=r"step rule .constant.: lr must be a number > 0, got -1"):
         ob.run("sphere", "gd", "constant", sweep={"step_rule.lr": [0.1, -1.0]})
 
 
