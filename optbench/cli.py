@@ -53,8 +53,12 @@ def list_command(args: argparse.Namespace) -> int:
             if kind == "methods":
                 if info.get("owns_loop"):
                     details.append("owns its loop (no step rule)")
+                elif info.get("updates_iterate"):
+                    details.append("computes its own steps (no step rule)")
                 elif info.get("default_step_rule") is not None:
                     details.append(f"default step rule: {info['default_step_rule']}")
+                if info.get("usage"):
+                    details.append(f"use: {info['usage']}")
             if not info["source"].startswith("optbench."):
                 details.append(f"from: {info['source']}")
             out.write("      " + "; ".join(details) + "\n")

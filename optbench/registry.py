@@ -226,12 +226,17 @@ class Registry:
         self.get(name)
         return self._entries[name].source
 
-    def parameters(self, name: str) -> dict[str, Param]:
-        return dict(parameters_of(self.get(name)))
+    def parameters(self, name: str, params: dict[str, Any] | None = None) -> dict[str, Param]:
+        """``name``'s parameters; a class whose parameters depend on the given ones (the ``torch`` method's
+        optimizer options) answers through its ``parameters_for(params)`` classmethod."""
+        cls = self.get(name)
+        if params is not None and hasattr(cls, "parameters_for"):
+            return dict(cls.parameters_for(params))
+        return dict(parameters_of(cls))
 
     def validate(self, name: str, params: dict[str, Any]) -> None:
         """Raise ParameterError unless ``params`` fit ``name``'s parameters."""
-        valid = self.parameters(name)
+        valid = self.parameters(name, params)
         listing = ", ".join(p.describe() for p in valid.values()) or "(none)"
         for key, value in params.items():
             if key not in valid:
@@ -285,7 +290,7 @@ class Registry:
             "tags": sorted(getattr(cls, "tags", ()) or ()),
             "source": self._entries[name].source,
         }
-        for attribute in ("f_opt_known", "dims", "owns_loop", "default_step_rule"):
+        for attribute in ("f_opt_known", "dims", "owns_loop", "updates_iterate", "default_step_rule", "usage"):
             if hasattr(cls, attribute):
                 info[attribute] = getattr(cls, attribute)
         return info
@@ -303,6 +308,17 @@ def _same_class(a: type, b: type) -> bool:
 problems = Registry("problem", "optbench.problems")
 methods = Registry("method", "optbench.methods")
 step_rules = Registry("step rule", "optbench.step_rules")
+
+
+def _from_torch(optimizer: Any, **options: Any) -> Any:
+    """A method that runs a ``torch.optim.Optimizer`` class (or its dotted path) with its options; see
+    ``optbench.adapters.torch.from_torch`` (imported on first use)."""
+    from optbench.adapters.torch import from_torch
+
+    return from_torch(optimizer, **options)
+
+
+methods.from_torch = _from_torch
 
 
 def register_problem(name: str) -> Callable[[type], type]:

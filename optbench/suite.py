@@ -37,9 +37,10 @@ from optbench.registry import ParameterError, RegistryError, did_you_mean, load_
 from optbench.engine.cell import describe as cell_description, incompatibility, takes_step_rule
 from optbench.seeding import canonical, key_hash
 
-__all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES"]
+__all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES",
+           "cell_key", "batch_groups_of"]
 
-TOP_KEYS = ("name", "description", "seeds", "plugins", "budget", "problems", "methods")
+TOP_KEYS = ("name", "description", "seeds", "plugins", "budget", "problems", "methods", "tuning")
 BUDGET_KEYS = ("max_iter", "max_evals", "epochs", "record", "timeout", "tol")
 RECORD_MODES = ("log", "all", "last")
 DEFAULT_MAX_ITER = 1000
@@ -121,6 +122,7 @@ class Suite:
     # batch groups: cells that differ only in batchable parameters run as one array (execution only;
     # storage, keys and resume stay per cell)
     groups: tuple[tuple[Cell, ...], ...] = ()
+    tuning: Any = None  # an optbench.tuning.Plan when the suite tunes (its evaluation cells come after its trials)
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -311,7 +313,10 @@ def _is_sequence_type(annotation: Any) -> bool:
 
 def _grid(name: str, params: dict[str, Any], reg: registry.Registry, where: _Where) -> list[dict[str, Any]]:
     """Every combination of the parameter grids, each checked by ``reg.validate``."""
-    known = reg.parameters(name)
+    try:
+        known = reg.parameters(name, params)  # the torch method's options depend on its optimizer
+    except ParameterError as exc:
+        raise where.error(str(exc)) from None
     axes = []
     for key, value in params.items():
         if key not in known:
@@ -455,6 +460,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
     # -- methods: (method spec, [step rule specs or None], [batch sizes])
     method_entries = data.get("methods")
     methods = []
+    tuned: list[tuple] = []  # entries with a `tune` key (optbench.tuning)
     if method_entries is None:
         for method_name in registry.methods.names():
             cls = registry.methods.get(method_name)
@@ -471,7 +477,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
             at = where / "methods" / i
             method_name = _name(entry, registry.methods, at)
             cls = registry.methods.get(method_name)
-            params = {k: v for k, v in entry.items() if k not in ("name", "step_rule", "batch_size")}
+            params = {k: v for k, v in entry.items() if k not in ("name", "step_rule", "batch_size", "tune")}
             if not takes_step_rule(cls):
                 if "step_rule" in entry:
                     raise (at / "step_rule").error(
@@ -487,6 +493,9 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
             sizes = _batch_sizes(entry["batch_size"], at / "batch_size") if "batch_size" in entry else [None]
             for combo in _grid(method_name, params, registry.methods, at):
                 methods.append(({"name": method_name, **combo}, rules, sizes, at))
+            if "tune" in entry:
+                tuned.append(([{"name": method_name, **combo} for combo in _grid(method_name, params, registry.methods, at)],
+                              rules, sizes, entry["tune"], at))
 
     # -- the product
     _check_size(len(problems) * sum(len(rules) * len(sizes) for _, rules, sizes, _ in methods), max_cells, where)
@@ -514,10 +523,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
                         continue
                     cell = cell_description(problem, method, rule, size)
                     cell["suite"] = name
-                    key = key_hash(canonical({
-                        "description": cell, "seeds": list(seeds),
-                        **{k: run_budget[k] for k in ("max_iter", "max_evals", "max_epochs", "tol", "record")},
-                    }))
+                    key = cell_key(cell, seeds, run_budget)
                     if key in seen:
                         continue  # the same cell named twice runs once
                     seen[key] = True
@@ -527,11 +533,59 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
                         step_rule=rule_spec, batch_size=size, seeds=seeds, plugins=tuple(plugins),
                         description=cell, **run_budget,
                     ))
+    plan = None
+    if tuned or "tuning" in data:
+        import dataclasses
+
+        from optbench import tuning
+
+        plan = _tuning_plan(data.get("tuning"), tuned, problems, seeds, plugins, name, cells, where)
+        more, left_out = tuning.first_cells(plan, len(cells))
+        defaults = {tuning.engine_key(c.description) for c in more if c.description["phase"] == "evaluation"}
+        cells = [dataclasses.replace(c, index=i) for i, c in
+                 enumerate([c for c in cells if c.description["cell"] not in defaults] + more)]
+        skipped += left_out
+        instances.update((cell.key, _instances(cell)) for cell in more)
     if not cells:
         raise where.error("no cell can run: " + "; ".join(skipped) if skipped else "the suite has no cells")
     return Suite(name=name, description=description, path=str(path), text=text, seeds=seeds,
                  plugins=tuple(plugins), cells=tuple(cells), skipped=tuple(dict.fromkeys(skipped)),
-                 groups=_batch_groups(cells, instances))
+                 groups=_batch_groups(cells, instances), tuning=plan)
+
+
+def cell_key(description: dict[str, Any], seeds: Sequence[int], run_budget: dict[str, Any]) -> str:
+    """A cell's key on disk: a hash of its description, seeds, budget, tolerance and record mode."""
+    return key_hash(canonical({
+        "description": description, "seeds": list(seeds),
+        **{k: run_budget[k] for k in ("max_iter", "max_evals", "max_epochs", "tol", "record")},
+    }))
+
+
+def _instances(cell: Cell) -> tuple[Any, Any]:
+    method = registry.resolve(registry.methods, dict(cell.method))
+    return method, None if cell.step_rule is None else registry.resolve(registry.step_rules, dict(cell.step_rule))
+
+
+def batch_groups_of(cells: Sequence[Cell]) -> tuple[tuple[Cell, ...], ...]:
+    """The batch groups of any list of cells (as :func:`parse_suite` forms ``suite.groups``)."""
+    return _batch_groups(list(cells), {cell.key: _instances(cell) for cell in cells})
+
+
+def _tuning_plan(table, tuned, problems, seeds, plugins, name, cells, where: _Where):
+    """The tuning plan (optbench.tuning); a wrong key is an error naming its path."""
+    from optbench import tuning
+
+    if not tuned:
+        raise (where / "tuning").error("a [tuning] block needs at least one [[methods]] entry with a 'tune' table, "
+                                       "e.g. tune = { \"step_rule.lr\" = { log_uniform = [1e-5, 1.0] } }")
+    budgets = [(spec, problem, _run_budget(budget, problem, spec, at)) for spec, problem, budget, at in problems]
+    try:
+        return tuning.plan_suite(table, tuned, budgets, seeds, plugins, name, {c.description["cell"] for c in cells})
+    except tuning.TuningError as exc:
+        at = where / "tuning" if not exc.path or not isinstance(exc.path[0], _Where) else exc.path[0]
+        for key in exc.path[1:] if exc.path and isinstance(exc.path[0], _Where) else exc.path:
+            at = at / key
+        raise at.error(str(exc)) from None
 
 
 def _batch_groups(cells: list[Cell], instances: dict[str, tuple[Any, Any]]) -> tuple[tuple[Cell, ...], ...]:

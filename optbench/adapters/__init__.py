@@ -1,0 +1,15 @@
+"""Third-party optimizers as optbench methods.
+
+``optbench.adapters.torch`` runs any ``torch.optim.Optimizer`` class (torch's own
+or a compatible third-party one, e.g. ``pytorch_optimizer.Lion``) as the method
+``"torch"``; ``ob.methods.from_torch(OptimizerClass, **options)`` builds one from
+Python. Importing this package registers the method without importing torch;
+torch is imported the first time such a method is created (extra ``[torch]``).
+"""
+
+from __future__ import annotations
+
+from optbench.adapters import torch as _torch_adapter  # noqa: F401  (registers the "torch" method)
+from optbench.adapters.torch import TorchOptimizer, from_torch
+
+__all__ = ["TorchOptimizer", "from_torch"]

@@ -1,0 +1,391 @@
+"""Any ``torch.optim.Optimizer`` class as an optbench method (extra ``[torch]``).
+
+The update of iteration ``k``: the engine evaluates ``g_k = grad f(x_k)`` with
+the problem's own float64 numpy gradient (no autograd); the adapter copies
+``g_k`` into the parameter's ``.grad`` and calls ``optimizer.step()``; the
+parameter after the step is ``x_{k+1}``. The learning rate is the optimizer's own
+option (``lr``): the method takes no step rule.
+
+How the runs of a batch are held, so that a run's numbers never depend on its batch:
+
+- *elementwise* optimizers (each coordinate's update depends only on that
+  coordinate's history: SGD, Adam, RMSprop, ...) hold every run in one float64
+  tensor ``(n_runs, dim)`` with one optimizer, one ``step()`` per iteration;
+- all others (per-tensor norms as in LAMB or LARS, factored moments as in
+  Adafactor, LBFGS) hold one ``(dim,)`` tensor per run, each with its own optimizer.
+
+An optimizer is elementwise when declared (torch's elementwise classes, or a
+class attribute ``optbench_elementwise = True``) or when a probe finds it so: two
+steps on a ``3 x 4`` batch whose rows differ in scale by 10**6, compared bit for
+bit against each row stepped alone as a ``(4,)`` tensor.
+
+Closures: an optimizer whose ``step(closure)`` requires one (``torch.optim.LBFGS``)
+gets one per run. Its first call returns ``f(x_k)`` and ``g_k``, which the engine
+already evaluated and charged; every further call evaluates the problem at the
+run's current parameter on the same minibatch and is charged to that run
+(``StepContext.evaluate``). A call refused for budget, or that returns a
+non-finite value, ends that run's step (the engine then stops the run).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from typing import Any
+
+import numpy as np
+
+from optbench.errors import ParameterError, did_you_mean
+from optbench.methods import Method
+from optbench.registry import Param, register_method
+
+__all__ = ["TorchOptimizer", "from_torch", "load_optimizer", "optimizer_options", "is_elementwise"]
+
+# torch.optim classes whose update is elementwise (a probe is not needed for them)
+ELEMENTWISE_TORCH = ("SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta", "Rprop", "ASGD")
+_EMPTY = inspect.Parameter.empty
+_GIVEN: dict[str, type] = {}  # dotted path -> class passed to from_torch (classes not importable by path)
+_ELEMENTWISE_CACHE: dict[tuple[type, str], bool] = {}
+_OWN_ATTRIBUTES = frozenset({"optimizer", "options", "optimizer_class", "elementwise", "needs_closure"})
+
+
+class _Stopped(Exception):
+    """A closure evaluation was refused for budget or returned a non-finite value: the run's step ends."""
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise ParameterError("method 'torch' needs PyTorch: pip install 'optbench[torch]'") from None
+    return torch
+
+
+def optimizer_path(cls: type) -> str:
+    """The dotted path of a class, ``module.QualifiedName``."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _import_path(path: str) -> Any:
+    """The object at a dotted path: the longest importable module prefix, then attributes."""
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for depth, attribute in enumerate(parts[cut:]):
+            if not hasattr(obj, attribute):
+                where = ".".join(parts[: cut + depth])
+                choices = [name for name in dir(obj) if not name.startswith("_")]
+                raise ParameterError(f"method 'torch': optimizer {path!r} cannot be found: {where!r} has no attribute "
+                                     f"{attribute!r}.{did_you_mean(attribute, choices)}{_optimizers_in(obj, where)}")
+            obj = getattr(obj, attribute)
+        return obj
+    raise ParameterError(f"method 'torch': optimizer {path!r} cannot be imported: no module {parts[0]!r} "
+                         f"(give an importable dotted path such as 'torch.optim.Adam' or 'pytorch_optimizer.Lion')")
+
+
+def load_optimizer(path: Any) -> type:
+    """The ``torch.optim.Optimizer`` subclass named by a dotted path; a one-line ParameterError otherwise."""
+    if not isinstance(path, str) or "." not in path.strip("."):
+        raise ParameterError(f"method 'torch': optimizer must be a dotted path such as 'torch.optim.Adam', got {path!r}")
+    obj = _GIVEN.get(path)
+    if obj is None:
+        torch = _torch()
+        obj = _import_path(path)
+        if not (isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer)):
+            kind = f"the class {obj.__name__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
+            module = importlib.import_module(getattr(obj, "__module__", None) or "torch.optim")
+            raise ParameterError(f"method 'torch': optimizer {path!r} is {kind}, not a torch.optim.Optimizer "
+                                 f"subclass.{_optimizers_in(module, module.__name__) or _optimizers_in(torch.optim, 'torch.optim')}")
+    return obj
+
+
+def _optimizers_in(obj: Any, where: str) -> str:
+    """`` Optimizers in 'where': A, B.`` for the Optimizer subclasses that ``obj`` holds ('' when none or no torch)."""
+    try:
+        import torch
+    except ImportError:
+        return ""
+    names = sorted(name for name, value in vars(obj).items() if not name.startswith("_") and isinstance(value, type)
+                   and issubclass(value, torch.optim.Optimizer) and value is not torch.optim.Optimizer)
+    return f" Optimizers in {where!r}: {', '.join(names)}." if names else ""
+
+
+@functools.lru_cache(maxsize=None)
+def optimizer_options(cls: type) -> dict[str, Param]:
+    """The keyword options of ``cls.__init__`` after its first argument (the parameters), with defaults."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[2:]  # self, params
+    return {p.name: Param(p.name, p.default, _EMPTY) for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _takes_any_keyword(cls: type) -> bool:
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+
+
+def check_options(path: str, cls: type, options: dict[str, Any]) -> None:
+    """Raise a one-line ParameterError for an option ``cls`` does not take, or a required one missing."""
+    valid = optimizer_options(cls)
+    listing = ", ".join(p.describe() for p in valid.values()) or "(none)"
+    if not _takes_any_keyword(cls):
+        for key in options:
+            if key not in valid:
+                raise ParameterError(f"method 'torch': optimizer {path!r} has no option {key!r}."
+                                     f"{did_you_mean(key, list(valid))} Valid options: {listing}.")
+    missing = [name for name, p in valid.items() if (p.required or _is_required_sentinel(p.default)) and name not in options]
+    if missing:
+        raise ParameterError(f"method 'torch': optimizer {path!r} needs option(s) {', '.join(map(repr, missing))}. "
+                             f"Valid options: {listing}.")
+    clashes = sorted(set(valid) & _OWN_ATTRIBUTES)
+    if clashes:
+        raise ParameterError(f"method 'torch': optimizer {path!r} has option(s) {clashes} whose names the adapter "
+                             f"uses itself; it cannot be adapted")
+
+
+def _is_required_sentinel(default: Any) -> bool:
+    """torch's ``required`` marker (``lr=required`` in older optimizers)."""
+    return type(default).__name__ == "_RequiredParameter"
+
+
+def needs_closure(cls: type) -> bool:
+    """Whether ``cls.step`` requires a closure (``torch.optim.LBFGS``)."""
+    closure = inspect.signature(cls.step).parameters.get("closure")
+    return closure is not None and closure.default is _EMPTY
+
+
+# ---------------------------------------------------------------- elementwise or per run
+def _probe_steps(cls: type, options: dict[str, Any], start: np.ndarray, grads: list[np.ndarray]) -> np.ndarray:
+    torch = _torch()
+    values, gradient = start.copy(), np.zeros_like(start)
+    param = torch.from_numpy(values).requires_grad_(True)
+    param.grad = torch.from_numpy(gradient)
+    optimizer = cls([param], **options)
+    for g in grads:
+        np.copyto(gradient, g)
+        optimizer.step()
+    return values
+
+
+def _probe(cls: type, options: dict[str, Any]) -> bool:
+    """Two steps on a (3, 4) tensor equal, bit for bit, to each row stepped alone as a (4,) tensor."""
+    rng = np.random.default_rng(20240601)
+    scales = np.array([[1.0], [1e-3], [1e3]])
+    start = rng.standard_normal((3, 4)) * scales
+    grads = [rng.standard_normal((3, 4)) * scales[::-1] for _ in range(2)]
+    try:
+        together = _probe_steps(cls, options, start, grads)
+        alone = np.stack([_probe_steps(cls, options, start[i], [g[i] for g in grads]) for i in range(3)])
+    except Exception:  # noqa: BLE001 -- an optimizer that cannot step a 2-D tensor is run per run
+        return False
+    return bool(np.array_equal(together, alone)) and not np.array_equal(together, start)
+
+
+def is_elementwise(cls: type, options: dict[str, Any]) -> bool:
+    """Declared (``optbench_elementwise`` or torch's elementwise classes) or found by the probe; cached."""
+    if needs_closure(cls):
+        return False
+    declared = getattr(cls, "optbench_elementwise", None)
+    if declared is not None:
+        return bool(declared)
+    torch = _torch()
+    if any(cls is getattr(torch.optim, name, None) for name in ELEMENTWISE_TORCH):
+        return True
+    key = (cls, repr(sorted(options.items())))
+    if key not in _ELEMENTWISE_CACHE:
+        _ELEMENTWISE_CACHE[key] = _probe(cls, options)
+    return _ELEMENTWISE_CACHE[key]
+
+
+# ---------------------------------------------------------------- the torch side of one batch
+class TorchState:
+    """Parameters and gradients of a batch as numpy memory shared with torch tensors, and the optimizer(s).
+
+    ``values`` ``(n_runs, dim)`` is the parameters' memory (torch steps it in
+    place); ``grads`` is the ``.grad`` memory. Elementwise: one tensor and one
+    optimizer; otherwise one ``(dim,)`` row tensor and one optimizer per run.
+    """
+
+    def __init__(self, X: np.ndarray, cls: type, options: dict[str, Any], elementwise: bool, closure: bool):
+        torch = _torch()
+        self.values = np.array(X, dtype=np.float64)
+        self.grads = np.zeros_like(self.values)
+        self.elementwise, self.closure = elementwise, closure
+        rows = [(self.values, self.grads)] if elementwise else list(zip(self.values, self.grads))
+        self.optimizers = []
+        for values, grads in rows:
+            param = torch.from_numpy(values).requires_grad_(True)
+            param.grad = torch.from_numpy(grads)
+            self.optimizers.append(cls([param], **options))
+        self.points = np.empty_like(self.values) if closure else None
+
+
+def _closure(state: TorchState, i: int, ctx: Any) -> Any:
+    """Run ``i``'s closure: ``f(x_k)`` as evaluated by the engine first, then charged evaluations at its parameter."""
+    torch = _torch()
+    first = [True]
+    mask = np.zeros(state.values.shape[0], dtype=bool)
+    mask[i] = True
+
+    def closure() -> Any:
+        if first[0]:
+            first[0] = False
+            return torch.tensor(float(ctx.F[i]), dtype=torch.float64)
+        np.copyto(state.points, ctx.X)
+        state.points[i] = state.values[i]
+        F, G = ctx.evaluate(state.points, True, mask)
+        if not np.isfinite(F[i]):
+            raise _Stopped
+        np.copyto(state.grads[i], G[i])
+        return torch.tensor(float(F[i]), dtype=torch.float64)
+
+    return closure
+
+
+# ---------------------------------------------------------------- the method
+@register_method("torch")
+class TorchOptimizer(Method):
+    """Any torch.optim.Optimizer class (torch's own or a compatible third-party one) as a method.
+
+    ``optimizer``: an importable dotted path (``"torch.optim.Adam"``,
+    ``"pytorch_optimizer.Lion"``); every other parameter is one of the
+    optimizer's own keyword options, validated against its ``__init__``. Update:
+    ``.grad <- g_k`` (the problem's float64 gradient), ``optimizer.step()``,
+    ``x_{k+1} <- the parameter``. The learning rate is the optimizer's ``lr``
+    option: this method takes no step rule. Elementwise optimizers step all runs
+    as one ``(n_runs, dim)`` tensor, others one tensor per run; LBFGS's closure
+    evaluations are charged. Sweeps of the options run one value at a time.
+    """
+
+    updates_iterate = True
+    batchable = ()
+    default_step_rule = None
+    tags = frozenset({"torch"})
+    usage = ('[[methods]] name = "torch", optimizer = "torch.optim.Adam", lr = 0.01 (suite file); '
+             'ob.methods.from_torch(torch.optim.Adam, lr=0.01) (Python)')
+
+    def __new__(cls, optimizer: str | None = None, **options: Any) -> "TorchOptimizer":
+        if cls is TorchOptimizer and optimizer is not None:
+            cls = _specialized(load_optimizer(optimizer))
+        return super().__new__(cls)
+
+    def __init__(self, optimizer: str, **options: Any):
+        self.optimizer_class = load_optimizer(optimizer)
+        check_options(optimizer, self.optimizer_class, options)
+        self.optimizer, self.options = optimizer, dict(options)
+        for name, p in optimizer_options(self.optimizer_class).items():
+            setattr(self, name, options.get(name, p.default))
+        _check_values(optimizer, self.optimizer_class, options)
+        self.needs_closure = needs_closure(self.optimizer_class)
+        self.elementwise = is_elementwise(self.optimizer_class, self.options)
+        self._ob_spec = ("torch", {"optimizer": optimizer, **options})
+
+    @classmethod
+    def parameters_for(cls, params: dict[str, Any]) -> dict[str, Param]:
+        """The parameters of ``{"optimizer": path, **options}``: the path and the optimizer's options (checked)."""
+        if "optimizer" not in params:
+            raise ParameterError("method 'torch' needs the parameter 'optimizer', a dotted path such as 'torch.optim.Adam'")
+        path = params["optimizer"]
+        optimizer_class = load_optimizer(path)
+        options = {key: value for key, value in params.items() if key != "optimizer"}
+        check_options(path, optimizer_class, options)
+        given = {key: Param(key, _EMPTY, _EMPTY) for key in options}  # options taken by **kwargs
+        return {"optimizer": Param("optimizer", _EMPTY, str), **given, **optimizer_options(optimizer_class)}
+
+    def __reduce__(self) -> tuple:
+        return _rebuild, (self.optimizer, self.options)
+
+    def init(self, X: np.ndarray) -> TorchState:
+        """The torch tensors of the batch, starting at ``X``, and the optimizer(s)."""
+        return TorchState(X, self.optimizer_class, self.options, self.elementwise, self.needs_closure)
+
+    def update(self, X: np.ndarray, G: np.ndarray, state: TorchState, k: int, ctx: Any) -> tuple[np.ndarray, TorchState]:
+        """``.grad <- G``; ``optimizer.step()``; the parameters are ``X_next`` (active runs only, per run)."""
+        if state.elementwise:
+            np.copyto(state.grads, G)
+            state.optimizers[0].step()
+            return state.values, state
+        for i in np.flatnonzero(ctx.active):
+            np.copyto(state.grads[i], G[i])
+            if not state.closure:
+                state.optimizers[i].step()
+                continue
+            try:
+                state.optimizers[i].step(_closure(state, i, ctx))
+            except _Stopped:
+                pass
+        return state.values, state
+
+
+def _check_values(path: str, cls: type, options: dict[str, Any]) -> None:
+    """Build the optimizer once on a small tensor: its own checks of the option values, as one line."""
+    torch = _torch()
+    try:
+        cls([torch.zeros(2, dtype=torch.float64, requires_grad=True)], **options)
+    except Exception as exc:  # noqa: BLE001 -- any refusal of the options is the user's to fix
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ParameterError(f"method 'torch': optimizer {path!r} refused the options {options}: {message}") from None
+
+
+def _rebuild(path: str, options: dict[str, Any]) -> TorchOptimizer:
+    return TorchOptimizer(path, **options)
+
+
+@functools.lru_cache(maxsize=None)
+def _specialized(cls: type) -> type:
+    """A subclass of TorchOptimizer whose signature lists ``cls``'s options (what sweeps and the registry read)."""
+    options = optimizer_options(cls)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+
+    def __init__(self, optimizer: str, **given: Any) -> None:
+        TorchOptimizer.__init__(self, optimizer, **given)
+
+    __init__.__annotations__ = {}
+    __init__.__signature__ = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+         inspect.Parameter("optimizer", keyword, default=optimizer_path(cls))]
+        + [inspect.Parameter(name, keyword, default=p.default) for name, p in options.items()])
+    name = f"TorchOptimizer[{cls.__name__}]"
+    return type(name, (TorchOptimizer,), {"__init__": __init__, "__module__": __name__, "__qualname__": name,
+                                          "__doc__": TorchOptimizer.__doc__})
+
+
+def from_torch(optimizer: type | str, **options: Any) -> TorchOptimizer:
+    """The method that runs ``optimizer`` (a ``torch.optim.Optimizer`` subclass or its dotted path) with ``options``.
+
+    ``ob.methods.from_torch(torch.optim.Adam, lr=0.01)`` is the method
+    ``{"name": "torch", "optimizer": "torch.optim.Adam", "lr": 0.01}``; a class
+    that is not importable by its path (defined in a notebook or a test) is
+    remembered under ``module.QualifiedName`` for this process.
+    """
+    if isinstance(optimizer, type):
+        torch = _torch()
+        if not issubclass(optimizer, torch.optim.Optimizer):
+            raise ParameterError(f"method 'torch': {optimizer_path(optimizer)!r} is not a torch.optim.Optimizer subclass")
+        path = _public_path(optimizer)
+        _GIVEN.setdefault(path, optimizer)
+        if _GIVEN[path] is not optimizer:  # a class redefined under the same name (a re-run notebook cell)
+            _GIVEN[path] = optimizer
+            _ELEMENTWISE_CACHE.clear()
+    elif isinstance(optimizer, str):
+        path = optimizer
+    else:
+        raise ParameterError(f"method 'torch': optimizer must be a torch.optim.Optimizer subclass or a dotted path, "
+                             f"got {type(optimizer).__name__} {optimizer!r}")
+    from optbench.registry import methods
+
+    return methods.create("torch", optimizer=path, **options)
+
+
+def _public_path(cls: type) -> str:
+    """``torch.optim.Adam`` rather than ``torch.optim.adam.Adam`` when the shorter path names the same class."""
+    path = optimizer_path(cls)
+    module = cls.__module__.rsplit(".", 1)[0]
+    if "." in cls.__module__:
+        try:
+            if getattr(importlib.import_module(module), cls.__qualname__, None) is cls:
+                return f"{module}.{cls.__qualname__}"
+        except ImportError:
+            pass
+    return path
