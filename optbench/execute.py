@@ -170,7 +170,7 @@ def run_cell(cell: Cell) -> CellTables:
         hits = getattr(result, "hits", None)
         if hits is None:
             hits = _tables.empty_table("hits", dict(cell.description))
-        tables = CellTables(result.runs, result.trace, hits)
+        tables = _tables.with_phase(CellTables(result.runs, result.trace, hits), cell.description)
         pickle.dumps(tables)  # a table that cannot travel back to the driver fails here, in its cell
         return tables
     except (Exception, SystemExit) as exc:  # noqa: BLE001 -- a failing cell must not stop the suite
@@ -190,7 +190,7 @@ def run_unit(cells: Sequence[Cell]) -> list[Finished]:
     try:
         _load_plugins(cells[0].plugins)
         results = run_group([cell.run_kwargs() for cell in cells])
-        finished = [(cell, result.tables()) for cell, result in zip(cells, results)]
+        finished = [(cell, _tables.with_phase(result.tables(), cell.description)) for cell, result in zip(cells, results)]
         pickle.dumps(finished)
         return finished
     except (Exception, SystemExit):  # noqa: BLE001 -- isolate the failure: one cell at a time
@@ -676,6 +676,11 @@ def run_suite(
     elif plugins:
         for path in plugins:
             load_plugin(path)
+    if getattr(suite, "tuning", None) is not None:  # trials first, then the selected settings (optbench/tuning.py)
+        from optbench.tuning import run_tuned_suite
+
+        return run_tuned_suite(suite, out, executor, jobs=jobs, scheduler=scheduler, force=force, progress=progress,
+                               command=command, wait=wait, worker_timeout=worker_timeout, notify=notify)
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
     options = {"scheduler": scheduler, "worker_timeout": worker_timeout, "notify": notify}
     if executor == "dask" and scheduler:  # an unreachable scheduler is an error before anything is written

@@ -14,6 +14,11 @@ Key columns (constant within a cell)
     step_rule (str)       registered step-rule name ("none" for methods that own their loop)
     step_params (str)     its parameters, canonical JSON (this run's own values when swept)
     batch_size (Int64)    minibatch size, <NA> for full batch
+    phase (str)           tuned suites (optbench.tuning): "tuning" for a trial's runs on the tuning seeds,
+                          "evaluation" for a tuned method's runs on the evaluation seeds; "" otherwise
+    trial (Int64)         tuned suites: the trial of the search (0 = the default setting, 1..N = the
+                          protocol's draws); on "evaluation" rows 0 marks the default setting and k > 0
+                          the selected trial k; <NA> otherwise
 
 ``runs``: one row per run
     seed (int64)          the run's seed; with the cell key it fixes every random stream
@@ -57,7 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STATUSES", "FAILED_STATUSES", "KEY_COLUMNS", "RUN_COLUMNS", "TRACE_COLUMNS", "HIT_COLUMNS",
-    "DTYPES", "CellTables", "key_frame", "empty_table", "failed_runs", "target_ladder",
+    "DTYPES", "CellTables", "key_frame", "empty_table", "failed_runs", "target_ladder", "with_phase",
 ]
 
 STATUSES = ("converged", "budget", "diverged", "error", "timeout")
@@ -65,7 +70,7 @@ FAILED_STATUSES = ("error", "timeout")  # recorded, and run again on resume
 
 KEY_COLUMNS = [
     "cell", "suite", "problem", "problem_params", "dim", "method", "method_params",
-    "step_rule", "step_params", "batch_size",
+    "step_rule", "step_params", "batch_size", "phase", "trial",
 ]
 RUN_COLUMNS = KEY_COLUMNS + [
     "seed", "status", "f", "f_opt", "f_gap", "iterations", "f_evals", "g_evals", "epochs", "time", "message",
@@ -81,6 +86,7 @@ HIT_COLUMNS = KEY_COLUMNS + [
 DTYPES: dict[str, str] = {
     "cell": "str", "suite": "str", "problem": "str", "problem_params": "str", "dim": "int64",
     "method": "str", "method_params": "str", "step_rule": "str", "step_params": "str", "batch_size": "Int64",
+    "phase": "str", "trial": "Int64",
     "seed": "int64", "status": "str", "f": "float64", "f_opt": "float64", "f_gap": "float64",
     "iterations": "int64", "f_evals": "int64", "g_evals": "int64", "epochs": "float64", "time": "float64",
     "message": "str", "iteration": "int64", "grad_norm": "float64", "step_size": "float64",
@@ -193,3 +199,22 @@ def build(table: str, descriptions: Sequence[dict[str, Any]], config: np.ndarray
             frame[name] = _column(name, columns[name], len(config)) if DTYPES.get(name) == "str" else columns[name]
     frame.update((name, values) for name, values in columns.items() if name not in frame)
     return pd.DataFrame(frame)
+
+
+def with_phase(tables: CellTables, description: dict[str, Any]) -> CellTables:
+    """The tables of a tuned cell with its ``cell``, ``phase`` and ``trial`` columns set from ``description``.
+
+    The engine labels runs by what they ran; a tuned suite's cell also says which
+    phase and trial it belongs to. Tables of a description without ``phase`` are
+    returned unchanged (untuned cells keep their keys).
+    """
+    if not description.get("phase"):
+        return tables
+    out = []
+    for frame in tables:
+        frame = frame.copy()
+        n_rows = len(frame)
+        for column in ("cell", "phase", "trial"):
+            frame[column] = _column(column, description.get(column), n_rows)
+        out.append(frame)
+    return CellTables(*out)

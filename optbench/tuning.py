@@ -1,0 +1,621 @@
+"""Tuning protocols: search spaces, trials, and selection on tuning seeds held apart from the evaluation seeds.
+
+A *search space* maps a parameter path to a distribution::
+
+    {"step_rule.lr": {"log_uniform": [1e-5, 1.0]},       # exp(U(log a, log b))
+     "method.momentum": {"uniform": [0.0, 0.99]},         # U(a, b)
+     "method.betas": [[0.9, 0.999], [0.8, 0.99]]}         # one of the listed values
+
+A *protocol* turns it into trials: ``grid`` runs every combination of the listed
+values (every dimension must be a list); ``random`` draws ``trials`` settings
+from a generator seeded by the protocol's ``seed`` and the space (so the same
+suite draws the same trials, whichever executor runs it). Trial 0 is always the
+*default setting*: the method's own defaults (its default step rule's values
+included) for every tuned parameter. Draws that repeat an earlier setting are
+dropped.
+
+Every trial runs on the *tuning seeds*, which must be disjoint from the
+evaluation seeds: selecting on the seeds one reports is selection bias. A count
+of tuning seeds means ``TUNING_SEED_START + 0, 1, ...`` (10**6 onwards), far from
+the evaluation seeds ``0, 1, ...``.
+
+The *criterion* of a trial on a problem (smaller is better; failed runs --
+diverged, error, timeout -- count as +inf, as in :func:`optbench.analysis.final_gaps`):
+
+- ``final_gap``: the median over tuning seeds of the final gap f - f_opt (a gap at
+  or below the gap tolerance counts as 0);
+- ``time_to_target``: the median over tuning seeds of the evaluations to the first
+  hit of ``f - f_opt <= target`` (+inf for a miss);
+- ``ert``: COCO's expected running time to ``target`` (evaluations of all runs /
+  successful runs; +inf when none succeeds);
+- ``area_under_curve``: the mean over the budgets dim * 10^j of log10 of the
+  median best-so-far gap (clipped at 1e-16).
+
+Selection: ``scope = "problem"`` takes per problem the trial of least criterion
+(ties: the lowest trial, so the default wins a tie); ``scope = "suite"`` (AlgoPerf's
+rule) ranks the trials on each problem (ties averaged) and takes the trial of
+least mean rank over the problems, one setting per method for all problems.
+The selected setting and the default then run on the evaluation seeds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from optbench.errors import ParameterError
+from optbench.registry import did_you_mean, methods, step_rules
+from optbench.seeding import canonical, key_hash, run_generators
+
+__all__ = [
+    "TUNING_SEED_START", "PROTOCOLS", "CRITERIA", "SCOPES", "DISTRIBUTIONS", "TUNING_KEYS", "Protocol",
+    "TuningError", "check_space", "check_protocol", "draw_trials", "apply_trial", "default_setting",
+    "criterion_table", "select", "tune", "TuneResult",
+]
+
+TUNING_SEED_START = 10**6
+PROTOCOLS = ("grid", "random")
+CRITERIA = ("final_gap", "ert", "time_to_target", "area_under_curve")
+SCOPES = ("problem", "suite")
+DISTRIBUTIONS = ("log_uniform", "uniform")
+TUNING_KEYS = ("protocol", "trials", "seeds", "criterion", "target", "scope", "seed")
+GROUP = ["problem_label", "method", "step_rule", "batch"]  # one tuned target on one problem
+
+
+class TuningError(ParameterError):
+    """A wrong tuning key or search space; ``path`` is the key path below the block (for suite messages)."""
+
+    def __init__(self, path: Sequence[str | int], message: str):
+        super().__init__(message)
+        self.path = tuple(path)
+
+
+# ---------------------------------------------------------------- protocols
+@dataclass(frozen=True)
+class Protocol:
+    """A validated tuning protocol (the ``[tuning]`` block of a suite, or ``ob.tune``'s arguments)."""
+
+    protocol: str = "random"
+    trials: int = 20
+    seeds: tuple[int, ...] = tuple(range(TUNING_SEED_START, TUNING_SEED_START + 3))
+    criterion: str = "final_gap"
+    target: float = 1e-6
+    scope: str = "problem"
+    seed: int = 0
+
+
+def _choice(key: str, value: Any, valid: Sequence[str]) -> str:
+    if value not in valid:
+        raise TuningError([key], f"unknown {key} {value!r}.{did_you_mean(str(value), list(valid))} "
+                                 f"Valid: {', '.join(valid)}.")
+    return value
+
+
+def _count(key: str, value: Any, least: int = 1) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+        raise TuningError([key], f"expected an integer >= {least}, got {value!r}")
+    return int(value)
+
+
+def tuning_seeds(value: Any, evaluation: Sequence[int]) -> tuple[int, ...]:
+    """A count (``TUNING_SEED_START + 0..n-1``) or a list of distinct seeds, disjoint from ``evaluation``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        seeds = tuple(range(TUNING_SEED_START, TUNING_SEED_START + _count("seeds", value)))
+    elif isinstance(value, (list, tuple)) and value:
+        seeds = tuple(_count("seeds", s, 0) for s in value)
+        if len(set(seeds)) != len(seeds) or max(seeds) >= 2**63:
+            raise TuningError(["seeds"], f"tuning seeds must be distinct integers in [0, 2**63), got {list(value)}")
+    else:
+        raise TuningError(["seeds"], f"expected a count of tuning seeds or a non-empty list of seeds, got {value!r}")
+    shared = sorted(set(seeds) & set(evaluation))
+    if shared:
+        raise TuningError(["seeds"], f"tuning seeds must be disjoint from the evaluation seeds (tuning on the seeds one "
+                                     f"reports is selection bias); both hold {shared[:5]}")
+    return seeds
+
+
+def check_protocol(table: dict[str, Any], evaluation: Sequence[int]) -> Protocol:
+    """A :class:`Protocol` from a ``[tuning]`` table; a wrong key or value raises :class:`TuningError`."""
+    if not isinstance(table, dict):
+        raise TuningError([], f"expected a table with keys {', '.join(TUNING_KEYS)}, got {table!r}")
+    for key in table:
+        if key not in TUNING_KEYS:
+            raise TuningError([key], f"unknown key {key!r} in tuning.{did_you_mean(str(key), list(TUNING_KEYS))} "
+                                     f"Valid keys: {', '.join(TUNING_KEYS)}.")
+    target = table.get("target", 1e-6)
+    if not isinstance(target, (int, float)) or isinstance(target, bool) or not 0 < target < math.inf:
+        raise TuningError(["target"], f"expected a gap target > 0 (finite), got {target!r}")
+    return Protocol(
+        protocol=_choice("protocol", table.get("protocol", "random"), PROTOCOLS),
+        trials=_count("trials", table.get("trials", 20)),
+        seeds=tuning_seeds(table.get("seeds", 3), evaluation),
+        criterion=_choice("criterion", table.get("criterion", "final_gap"), CRITERIA),
+        target=float(target), scope=_choice("scope", table.get("scope", "problem"), SCOPES),
+        seed=_count("seed", table.get("seed", 0), 0),
+    )
+
+
+# ---------------------------------------------------------------- search spaces
+def _check_path(path: Any, method: str, step_rule: str | None) -> tuple[str, str]:
+    if not isinstance(path, str) or path.count(".") != 1 or path.split(".")[0] not in ("method", "step_rule"):
+        raise TuningError([path], f"a tuned parameter is 'method.<parameter>' or 'step_rule.<parameter>', got {path!r}")
+    target, name = path.split(".")
+    if target == "step_rule" and step_rule is None:
+        raise TuningError([path], f"method {method!r} takes no step rule, so {path!r} cannot be tuned")
+    registry, owner = (methods, method) if target == "method" else (step_rules, step_rule)
+    valid = list(registry.parameters(owner))
+    if name not in valid:
+        raise TuningError([path], f"{registry.kind} {owner!r} has no parameter {name!r}.{did_you_mean(name, valid)} "
+                                  f"Valid parameters: {', '.join(valid) or '(none)'}.")
+    return target, name
+
+
+def _check_dimension(path: str, value: Any, protocol: str) -> None:
+    if isinstance(value, list):
+        if not value:
+            raise TuningError([path], "an empty list of values; give at least one")
+        return
+    if protocol == "grid":
+        raise TuningError([path], f"the grid protocol takes a list of values, got {value!r}")
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS:
+        raise TuningError([path], f"expected a list of values or one of {{ log_uniform = [a, b] }}, "
+                                  f"{{ uniform = [a, b] }}, got {value!r}")
+    kind, bounds = next(iter(value.items()))
+    ok = (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                                                                  and math.isfinite(b) for b in bounds))
+    if not ok or bounds[0] >= bounds[1] or (kind == "log_uniform" and bounds[0] <= 0):
+        need = "0 < a < b" if kind == "log_uniform" else "a < b"
+        raise TuningError([path, kind], f"expected two finite numbers [a, b] with {need}, got {bounds!r}")
+
+
+def check_space(space: Any, method: str, step_rule: str | None, protocol: str = "random") -> dict[str, Any]:
+    """A validated search space of ``method`` (and its ``step_rule``), paths in sorted order."""
+    if not isinstance(space, dict) or not space:
+        raise TuningError([], f"expected a table from 'method.<parameter>' or 'step_rule.<parameter>' to "
+                              f"distributions, got {space!r}")
+    for path, value in space.items():
+        _check_path(path, method, step_rule)
+        _check_dimension(path, value, protocol)
+    return {path: space[path] for path in sorted(space)}
+
+
+def _draw(value: Any, rng: np.random.Generator) -> Any:
+    if isinstance(value, list):
+        return value[int(rng.integers(len(value)))]
+    (kind, (low, high)), = value.items()
+    if kind == "log_uniform":
+        return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+    return float(rng.uniform(low, high))
+
+
+def draw_trials(space: dict[str, Any], protocol: Protocol, salt: str = "") -> list[dict[str, Any]]:
+    """The trials of ``space`` under ``protocol`` (trial 1, 2, ...), each ``{path: value}``; repeats dropped.
+
+    ``random``: ``protocol.trials`` draws from a generator seeded by
+    ``protocol.seed``, ``salt`` (e.g. the method's name) and the space itself.
+    ``grid``: every combination of the listed values, the last path varying fastest.
+    """
+    paths = sorted(space)
+    if protocol.protocol == "grid":
+        draws = [dict(zip(paths, combo)) for combo in itertools.product(*(space[p] for p in paths))]
+    else:
+        rng = run_generators("tuning", canonical([salt, space]), [protocol.seed])[0]
+        draws = [{path: _draw(space[path], rng) for path in paths} for _ in range(protocol.trials)]
+    return _unique(draws)
+
+
+def default_setting(method: dict[str, Any], step_rule: dict[str, Any] | None,
+                    space: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The default setting: the specs without the tuned parameters (so the registered defaults apply).
+
+    A tuned step-rule parameter of the method's own default step rule takes that
+    rule's value (Adam's default is ``constant(lr=0.001)``, not the rule's 0.01).
+    """
+    tuned = {tuple(path.split(".")) for path in space}
+    method_spec = {k: v for k, v in method.items() if ("method", k) not in tuned}
+    if step_rule is None:
+        return method_spec, None
+    own = methods.get(method["name"]).default_step_rule
+    own = {"name": own} if isinstance(own, str) else dict(own)
+    base = own if own["name"] == step_rule["name"] else {"name": step_rule["name"]}
+    rule_spec = {**base, **{k: v for k, v in step_rule.items() if ("step_rule", k) not in tuned}}
+    return method_spec, rule_spec
+
+
+def apply_trial(method: dict[str, Any], step_rule: dict[str, Any] | None,
+                trial: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The method and step-rule specs of one trial: the default setting with the trial's values set."""
+    method, step_rule = dict(method), None if step_rule is None else dict(step_rule)
+    for path, value in trial.items():
+        target, name = path.split(".")
+        (method if target == "method" else step_rule)[name] = value
+    return method, step_rule
+
+
+# ---------------------------------------------------------------- criteria and selection
+def _tuning_rows(runs: pd.DataFrame, trace: pd.DataFrame | None, hits: pd.DataFrame | None):
+    from optbench import analysis
+
+    mask = runs["phase"].astype(str) == "tuning" if "phase" in runs else pd.Series(False, index=runs.index)
+    keep = lambda frame: None if frame is None or "phase" not in frame else frame[frame["phase"].astype(str) == "tuning"]
+    prepared, trace_p = analysis.prepare(runs[mask].reset_index(drop=True), keep(trace))
+    hits_p = analysis.prepare_hits(prepared, keep(hits))
+    batch = prepared["batch_size"].astype("Int64").astype(str)
+    prepared["batch"] = batch.where(prepared["batch_size"].notna(), "full")
+    return prepared, trace_p, hits_p
+
+
+def _per_solver(prepared: pd.DataFrame, table: pd.DataFrame, column: str) -> np.ndarray:
+    """``table[column]`` (one row per problem_label and solver) read for every run of ``prepared``."""
+    index = pd.MultiIndex.from_frame(table[["problem_label", "solver"]])
+    where = index.get_indexer(pd.MultiIndex.from_frame(prepared[["problem_label", "solver"]]))
+    values = table[column].to_numpy(dtype=float)
+    return np.where(where >= 0, values[np.maximum(where, 0)], np.inf)
+
+
+def _run_values(prepared, trace, hits, criterion: str, target: float) -> np.ndarray:
+    """Per tuning run, the value whose median (or, for ert and auc, whose group value) is the criterion."""
+    from optbench import analysis
+
+    if criterion == "final_gap":
+        return analysis.final_gaps(prepared)[1]
+    if criterion == "time_to_target":
+        first = analysis.first_hits(prepared, trace, [target], hits=hits)
+        value = pd.Series(np.where(first["hit"], first["evaluations"], np.inf), index=first["run"].to_numpy())
+        return value.reindex(prepared["run"].to_numpy()).to_numpy(dtype=float)
+    if criterion == "ert":
+        return _per_solver(prepared, analysis.ert(prepared, trace, [target], hits=hits), "ert")
+    board = analysis.fixed_budget(prepared, trace)
+    board["log_gap"] = np.log10(np.clip(board["gap_median"].to_numpy(dtype=float), 1e-16, None))
+    area = board.groupby(["problem_label", "solver"], as_index=False)["log_gap"].mean()
+    return _per_solver(prepared, area, "log_gap")
+
+
+def criterion_table(runs: pd.DataFrame, trace: pd.DataFrame | None = None, hits: pd.DataFrame | None = None,
+                    criterion: str = "final_gap", target: float = 1e-6) -> pd.DataFrame:
+    """One row per (problem, tuned method, step rule, batch size, trial) of the tuning phase: ``criterion``.
+
+    Also ``method_params``, ``step_params`` (the trial's setting), ``n_runs`` and
+    ``n_failed`` (diverged, error or timeout runs, counted as +inf).
+    """
+    _choice("criterion", criterion, CRITERIA)
+    prepared, trace_p, hits_p = _tuning_rows(runs, trace, hits)
+    prepared["value"] = _run_values(prepared, trace_p, hits_p, criterion, target)
+    prepared["failed"] = prepared["status"].isin(("diverged", "error", "timeout"))
+    table = prepared.groupby(GROUP + ["trial"], sort=True).agg(
+        criterion=("value", "median"), method_params=("method_params", "first"),
+        step_params=("step_params", "first"), n_runs=("run", "size"), n_failed=("failed", "sum"),
+        problem=("problem", "first"), dim=("dim", "first")).reset_index()
+    table["trial"] = table["trial"].astype(np.int64)
+    return table
+
+
+def select(table: pd.DataFrame, scope: str = "problem") -> pd.DataFrame:
+    """The selected trial of every (problem, tuned method): least criterion per problem, or least mean rank (suite).
+
+    Returns the rows of ``table`` that were selected (ties: the lowest trial);
+    with ``scope="suite"`` also ``mean_rank``, and the same trial on every problem.
+    """
+    _choice("scope", scope, SCOPES)
+    table = table.sort_values(GROUP + ["trial"], kind="stable").reset_index(drop=True)
+    table["criterion"] = table["criterion"].fillna(np.inf)
+    if scope == "problem":
+        best = table.groupby(GROUP, sort=True)["criterion"].idxmin()  # first (lowest trial) of the minima
+        return table.loc[best].reset_index(drop=True)
+    table = table.assign(rank=table.groupby(GROUP)["criterion"].rank(method="average"))
+    tuned = ["method", "step_rule", "batch"]
+    mean = table.groupby(tuned + ["trial"], sort=True)["rank"].mean().rename("mean_rank").reset_index()
+    chosen = mean.loc[mean.groupby(tuned, sort=True)["mean_rank"].idxmin()]
+    return table.merge(chosen, on=tuned + ["trial"]).drop(columns="rank").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- ob.tune
+@dataclass
+class TuneResult:
+    """What :func:`tune` returns.
+
+    ``trials``: one row per trial (0 = the default setting) with its setting and
+    criterion on the tuning seeds; ``selected``: the chosen row; ``runs``, ``trace``,
+    ``hits``: every run of both phases (columns ``phase`` and ``trial``);
+    ``evaluation``: the selected setting's ``RunResult`` on the evaluation seeds,
+    ``default``: the default setting's.
+    """
+
+    trials: pd.DataFrame
+    selected: pd.Series
+    runs: pd.DataFrame
+    trace: pd.DataFrame
+    hits: pd.DataFrame
+    evaluation: Any
+    default: Any
+    settings: list[tuple[dict, dict | None]] = field(default_factory=list)
+
+    @property
+    def method(self) -> dict[str, Any]:
+        return self.settings[int(self.selected["trial"])][0]
+
+    @property
+    def step_rule(self) -> dict[str, Any] | None:
+        return self.settings[int(self.selected["trial"])][1]
+
+
+def _labelled(result: Any, phase: str, trial: int):
+    from optbench.engine.tables import with_phase
+
+    return with_phase(result.tables(), {"phase": phase, "trial": trial, "cell": result.cell["cell"]})
+
+
+def _spec(value: Any, name: str) -> dict[str, Any] | None:
+    from optbench.registry import spec_of
+
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        return {"name": value}
+    label, params = spec_of(value)
+    return {"name": label, **params}
+
+
+def _tuning_specs(problem, method, step_rule, space, protocol) -> list[tuple[dict, dict | None]]:
+    from optbench.engine import cell as cells
+
+    method_spec = _spec(method, "method")
+    takes = cells.takes_step_rule(methods.get(method_spec["name"]))
+    rule_spec = None
+    if takes:
+        own = methods.get(method_spec["name"]).default_step_rule
+        rule_spec = _spec(step_rule if step_rule is not None else own, "step_rule")
+    space = check_space(space, method_spec["name"], None if rule_spec is None else rule_spec["name"], protocol.protocol)
+    return settings_of(method_spec, rule_spec, space, protocol)
+
+
+def settings_of(method: dict[str, Any], step_rule: dict[str, Any] | None, space: dict[str, Any],
+                protocol: Protocol) -> list[tuple[dict, dict | None]]:
+    """``(method spec, step-rule spec)`` of trial 0 (the default setting), 1, 2, ... (repeats dropped)."""
+    base = default_setting(method, step_rule, space)
+    trials = draw_trials(space, protocol, canonical([base[0]["name"], None if base[1] is None else base[1]["name"]]))
+    settings = [base] + [apply_trial(*base, trial) for trial in trials]
+    return _unique(settings)
+
+
+def _unique(settings: list) -> list:
+    """``settings`` without repeats (the first of each kept)."""
+    seen, out = set(), []
+    for setting in settings:
+        if canonical(setting) not in seen:
+            seen.add(canonical(setting))
+            out.append(setting)
+    return out
+
+
+def tune(problem: Any, method: Any, step_rule: Any = None, *, space: dict[str, Any], protocol: str = "random",
+         trials: int = 20, seeds: int | Sequence[int] = 3, eval_seeds: int | Sequence[int] = 10,
+         criterion: str = "final_gap", target: float = 1e-6, seed: int = 0, **budget: Any) -> TuneResult:
+    """Tune ``method`` (with ``step_rule``) on ``problem`` over ``space``; evaluate the chosen and the default setting.
+
+    All trials (trial 0 = the default setting) x the tuning ``seeds`` (a count means
+    10**6, 10**6 + 1, ...) run as one batch group (``run_group``); the trial of
+    least criterion (see the module docstring) is then run with ``ob.run`` on
+    ``eval_seeds`` (a count means 0, 1, ...), and so is the default setting.
+    ``budget``: further ``ob.run`` arguments (``max_iter``, ``max_evals``, ``tol``, ...).
+    """
+    from optbench.engine.run import check_seeds, run, run_group
+
+    evaluation = check_seeds(eval_seeds)
+    chosen = check_protocol({"protocol": protocol, "trials": trials, "seeds": seeds, "criterion": criterion,
+                             "target": target, "seed": seed}, evaluation)
+    settings = _tuning_specs(problem, method, step_rule, space, chosen)
+    specs = [{"problem": problem, "method": m, "step_rule": s, "seeds": list(chosen.seeds), **budget} for m, s in settings]
+    parts = [_labelled(result, "tuning", trial) for trial, result in enumerate(run_group(specs))]
+    table = criterion_table(*_joined(parts), criterion=criterion, target=target)
+    best = select(table).iloc[0]
+    m, s = settings[int(best["trial"])]
+    evaluated = run(problem, m, s, seeds=evaluation, **budget)
+    default = evaluated if int(best["trial"]) == 0 else run(problem, *settings[0], seeds=evaluation, **budget)
+    parts.append(_labelled(evaluated, "evaluation", int(best["trial"])))
+    if int(best["trial"]) != 0:
+        parts.append(_labelled(default, "evaluation", 0))
+    return TuneResult(table, best, *_joined(parts), evaluated, default, settings)
+
+
+def _joined(parts) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    return tuple(pd.concat([part[i] for part in parts], ignore_index=True) for i in range(3))
+
+
+# ---------------------------------------------------------------- tuned suites
+@dataclass(frozen=True)
+class Target:
+    """One tuned (method, step rule, batch size) of a suite: its settings, trial 0 (the default) first."""
+
+    settings: tuple[tuple[dict, dict | None], ...]
+    batch_size: int | None
+
+    @property
+    def label(self) -> tuple[str, str, str]:
+        method, rule = self.settings[0]
+        return method["name"], "none" if rule is None else rule["name"], \
+            "full" if self.batch_size is None else str(self.batch_size)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a suite's tuning needs at run time: the protocol, the targets, the problems (spec, instance, budget)."""
+
+    protocol: Protocol
+    targets: tuple[Target, ...]
+    problems: tuple[tuple[dict, Any, dict], ...]
+    evaluation_seeds: tuple[int, ...]
+    plugins: tuple[str, ...]
+    suite: str
+    ordinary: frozenset[str]  # engine cell keys of the untuned cells (never run twice)
+
+
+def make_cell(plan: Plan, index: int, problem: tuple[dict, Any, dict], setting: tuple[dict, dict | None],
+              batch_size: int | None, phase: str, trial: int) -> Any:
+    """The suite cell of one trial (``phase="tuning"``) or evaluation (``"evaluation"``), or a reason it cannot run."""
+    from optbench.engine.cell import describe, incompatibility
+    from optbench.registry import problems as problem_registry, resolve
+    from optbench.suite import Cell, cell_key
+
+    spec, instance, budget = problem
+    method, rule = resolve(methods, setting[0]), None if setting[1] is None else resolve(step_rules, setting[1])
+    reason = incompatibility(instance, method, rule, batch_size)
+    if reason:
+        return reason
+    description = describe(instance, method, rule, batch_size)
+    engine_key = description.pop("cell")
+    if phase == "evaluation" and trial > 0 and engine_key in plan.ordinary:
+        return None  # the selected setting is an untuned cell of the suite already
+    description.update(phase=phase, trial=trial)
+    description["cell"] = key_hash(canonical(description))
+    description["suite"] = plan.suite
+    seeds = plan.protocol.seeds if phase == "tuning" else plan.evaluation_seeds
+    return Cell(key=cell_key(description, seeds, budget), index=index, suite=plan.suite, problem=spec,
+                method=setting[0], step_rule=setting[1], batch_size=batch_size, seeds=tuple(seeds),
+                plugins=plan.plugins, description=description, **budget)
+
+
+def engine_key(description: dict[str, Any]) -> str:
+    """The engine's key of a cell description (what it runs, without suite, phase and trial)."""
+    return key_hash(canonical({k: v for k, v in description.items() if k not in ("cell", "suite", "phase", "trial")}))
+
+
+def first_cells(plan: Plan, start: int) -> tuple[list[Any], list[str]]:
+    """Phase one: every trial on the tuning seeds, and the default setting on the evaluation seeds.
+
+    An untuned cell of the suite that runs a default setting is replaced by its
+    evaluation cell (the suite drops the cells whose :func:`engine_key` these share).
+    """
+    cells, skipped = [], []
+    for problem in plan.problems:
+        for target in plan.targets:
+            wanted = [(setting, "tuning", trial) for trial, setting in enumerate(target.settings)]
+            for setting, phase, trial in wanted + [(target.settings[0], "evaluation", 0)]:
+                cell = make_cell(plan, start + len(cells), problem, setting, target.batch_size, phase, trial)
+                if isinstance(cell, str):
+                    skipped.append(f"tuning of {'/'.join(target.label)} left out on {problem[0]['name']}: {cell}")
+                    break
+                if cell is not None:
+                    cells.append(cell)
+    return cells, list(dict.fromkeys(skipped))
+
+
+def second_cells(plan: Plan, chosen: pd.DataFrame, start: int) -> list[Any]:
+    """Phase two: the selected trial of every (problem, target) on the evaluation seeds (trial 0 is already run)."""
+    targets = {target.label: target for target in plan.targets}
+    problems = {_problem_label(problem): problem for problem in plan.problems}
+    cells = []
+    for row in chosen[chosen["trial"] > 0].itertuples(index=False):
+        target = targets[(row.method, row.step_rule, row.batch)]
+        cell = make_cell(plan, start + len(cells), problems[row.problem_label], target.settings[int(row.trial)],
+                         target.batch_size, "evaluation", int(row.trial))
+        if cell is not None and not isinstance(cell, str):
+            cells.append(cell)
+    return cells
+
+
+def _problem_label(problem: tuple[dict, Any, dict]) -> str:
+    """The analysis label of a planned problem (as :func:`optbench.analysis.prepare` writes it)."""
+    from optbench import analysis
+    from optbench.engine.cell import describe
+
+    spec, instance, _ = problem
+    gd = methods.create("gd")
+    row = describe(instance, gd, step_rules.create("constant"), None)
+    frame = pd.DataFrame([{**row, "seed": 0}])
+    return str(analysis.prepare(frame)[0]["problem_label"].iloc[0])
+
+
+def plan_suite(table: Any, entries: list[tuple], problems: list[tuple], seeds: Sequence[int], plugins: Sequence[str],
+               suite: str, ordinary: set[str]) -> Plan:
+    """The tuning plan of a suite from its ``[tuning]`` table (or None) and its tuned ``[[methods]]`` entries.
+
+    ``entries``: ``(method specs, step-rule specs, batch sizes, tune table, path)``,
+    one per entry with a ``tune`` key (``path`` is the entry's key path, for errors).
+    A :class:`TuningError` carries the key path below ``tuning`` or the entry.
+    """
+    protocol = check_protocol({} if table is None else table, seeds)
+    targets: dict[tuple, Target] = {}
+    for method_specs, rule_specs, sizes, space, path in entries:
+        for method, rule, size in itertools.product(method_specs, rule_specs, sizes):
+            try:
+                checked = check_space(space, method["name"], None if rule is None else rule["name"], protocol.protocol)
+            except TuningError as exc:
+                raise TuningError([path, "tune", *exc.path], str(exc)) from None
+            target = Target(tuple(settings_of(method, rule, checked, protocol)), size)
+            if target.label in targets and targets[target.label] != target:
+                raise TuningError([path, "tune"], f"{'/'.join(target.label[:2])} is tuned twice with different "
+                                                  f"settings; tune one setting per method, step rule and batch size")
+            targets[target.label] = target
+    return Plan(protocol, tuple(targets.values()), tuple(problems), tuple(seeds), tuple(plugins), suite,
+                frozenset(ordinary))
+
+
+def selection(plan: Plan, runs: pd.DataFrame, trace: pd.DataFrame | None, hits: pd.DataFrame | None) -> pd.DataFrame:
+    """The selected trials of a tuned suite from its tuning-phase tables."""
+    table = criterion_table(runs, trace, hits, plan.protocol.criterion, plan.protocol.target)
+    return select(table, plan.protocol.scope)
+
+
+def run_tuned_suite(suite: Any, out: Any, executor: str, **options: Any) -> Any:
+    """Run a tuned suite in two phases: trials (and defaults), then the selected settings; one :class:`SuiteResult`.
+
+    Phase one is the suite's own cells; phase two's cells depend on its results.
+    Both are ordinary cells in ``out``, so an interrupted suite resumes in either.
+    """
+    import dataclasses
+    import time
+
+    from optbench.execute import run_suite
+
+    started = time.perf_counter()
+    plan = suite.tuning
+    first = run_suite(dataclasses.replace(suite, tuning=None), out, executor, **options)
+    chosen = selection(plan, first.runs, first.trace, first.hits)
+    extra = second_cells(plan, chosen, len(suite.cells))
+    if not extra:  # every selected setting is the default (or an untuned cell): nothing more to run
+        return dataclasses.replace(first, suite=_with_cells(suite, list(suite.cells)))
+    second = run_suite(_with_cells(suite, extra), out, executor, **{**options, "force": False})
+    full = _with_cells(suite, list(suite.cells) + extra)
+    tables = _combined(full, first, second, out, options.get("command"), executor)
+    return _merged(full, first, second, tables, started)
+
+
+def _with_cells(suite: Any, cells: list[Any]) -> Any:
+    """``suite`` with these cells (grouped into batch groups as a parsed suite is), untuned."""
+    import dataclasses
+
+    from optbench.suite import batch_groups_of
+
+    return dataclasses.replace(suite, cells=tuple(cells), groups=batch_groups_of(cells), tuning=None)
+
+
+def _combined(full: Any, first: Any, second: Any, out: Any, command: Any, executor: str):
+    """The consolidated tables of both phases (re-consolidated on disk when ``out`` is given)."""
+    from optbench.engine.tables import CellTables
+
+    if out is None:
+        return CellTables(*(pd.concat([a, b], ignore_index=True) for a, b in
+                            zip((first.runs, first.trace, first.hits), (second.runs, second.trace, second.hits))))
+    from optbench.store import FolderLock, Store, provenance
+
+    meta = {**provenance(full.path, full.text, command), "suite": full.name, "executor": executor}
+    with FolderLock(out):
+        return Store(out).consolidate_tables([cell.key for cell in full.cells], meta)
+
+
+def _merged(full: Any, first: Any, second: Any, tables: Any, started: float) -> Any:
+    import dataclasses
+    import time
+
+    counts = {str(k): int(v) for k, v in tables.runs["status"].value_counts().items()} if len(tables.runs) else {}
+    return dataclasses.replace(
+        second, suite=full, runs=tables.runs, trace=tables.trace, hits=tables.hits, status_counts=counts,
+        cells_run=first.cells_run + second.cells_run, cells_skipped=first.cells_skipped + second.cells_skipped,
+        cells_failed=first.cells_failed + second.cells_failed, elapsed=time.perf_counter() - started,
+        damaged={**first.damaged, **second.damaged})
