@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.optimize
 
 from optbench.methods import Method
 from optbench.registry import register_method
@@ -68,6 +67,7 @@ class ScipyMethod(Method):
         return {}
 
     def minimize(self, oracle: Any, x0: np.ndarray, max_iter: int | None, tol: dict[str, float] | None = None) -> tuple[str, np.ndarray]:
+        import scipy.optimize  # lazily: only scipy baselines need it
         tol = dict(tol or {})
         f_opt = oracle.problem.f_opt
         target = None if "f_gap" not in tol or f_opt is None else f_opt + tol["f_gap"]

@@ -219,3 +219,15 @@ class BoundedAtInfinity(ob.Problem):
 def test_non_finite_x_with_finite_f_is_diverged():
     result = ob.run(BoundedAtInfinity(), "gd", {"name": "constant", "lr": 10.0}, x0=[0.5, 0.5], max_iter=100)
     assert result.status == ["diverged"] and result.runs["iterations"].item() <= 16
+
+
+def test_scipy_optimize_is_imported_only_when_needed():
+    import subprocess
+    import sys
+
+    code = ("import sys, optbench as ob\n"
+            "ob.run('rosenbrock', 'adam', seeds=2, max_iter=5)\n"
+            "assert 'scipy.optimize' not in sys.modules, 'imported by a plain run'\n"
+            "ob.run('rosenbrock', 'l-bfgs-b', seeds=1, max_iter=5)\n"
+            "assert 'scipy.optimize' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from scipy.optimize import linprog, minimize
 from scipy.special import expit
 
 from optbench.objectives import data
@@ -32,6 +31,7 @@ def random_rotation(rng: np.random.Generator, dim: int) -> np.ndarray:
 
 def linearly_separable(design: np.ndarray, signs: np.ndarray) -> bool:
     """Whether some ``x`` has ``s_i (d_i.x) >= 1`` for every row ``d_i`` (a ``linprog`` feasibility problem)."""
+    from scipy.optimize import linprog  # lazily, at construction
     n, dim = design.shape
     result = linprog(np.zeros(dim), A_ub=-(signs[:, None] * design), b_ub=-np.ones(n),
                      bounds=[(None, None)] * dim, method="highs")
@@ -260,6 +260,7 @@ class LogisticRegression(LinearModel):
         return self._l2(X, self.l2)
 
     def _solve(self) -> np.ndarray:
+        from scipy.optimize import minimize  # lazily, at construction
         D, s, n = self.design, self.targets, self.n_samples
         P = np.eye(self.dim)
         P[-1, -1] = 0.0

@@ -17,7 +17,6 @@ exact linear solve of the optimality conditions) for ``lasso`` and ``hinge-svm``
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linprog, minimize
 
 from optbench.objectives import data
 from optbench.objectives.convex import LinearModel, _check_noise_std, _regression_params
@@ -157,6 +156,7 @@ class LADRegression(LinearModel):
         return np.abs(R), (np.sign(R) if need_grad else None)
 
     def _solve(self):
+        from scipy.optimize import linprog  # lazily, at construction
         D, y, n, dim = self.design, self.targets, self.n_samples, self.dim
         eye = np.eye(n)
         result = linprog(
@@ -206,6 +206,7 @@ class HingeSVM(LinearModel):
         return {"accuracy": np.mean((X @ self.design.T > 0) == (self.targets > 0), axis=1)}
 
     def _solve(self) -> np.ndarray:
+        from scipy.optimize import minimize  # lazily, at construction
         A, s, n, lam = self.features, self.targets, self.n_samples, self.l2
         if np.all(s == s[0]):  # one class: w = 0 and c = s_0 gives f = 0
             return np.append(np.zeros(A.shape[1]), s[0])
@@ -267,6 +268,7 @@ class MaxAffine(Problem):
     f_opt_known = "computed"
 
     def __init__(self, dim: int = 10, n_pieces: int = 30, seed: int = 0, noise_std: float = 0.0):
+        from scipy.optimize import linprog  # lazily, at construction
         if dim < 1:
             raise ValueError(f"dim must be >= 1, got {dim}")
         if n_pieces <= dim:

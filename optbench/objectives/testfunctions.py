@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
-from scipy.optimize import brentq, minimize_scalar
 
 from optbench.problem import Problem
 from optbench.registry import register_problem
@@ -354,6 +353,7 @@ class StyblinskiTang(AnalyticFunction):
     tags = frozenset({"smooth", "multimodal"})
 
     def minimisers(self, dim):
+        from scipy.optimize import brentq  # lazily, at construction
         t = brentq(lambda t: 4 * t**3 - 32 * t + 5, -4.0, -2.0, xtol=1e-15, rtol=1e-15)
         return np.full(dim, t)
 
@@ -416,6 +416,7 @@ class Schwefel(AnalyticFunction):
     bounds = (-500.0, 500.0)
 
     def minimisers(self, dim):
+        from scipy.optimize import brentq  # lazily, at construction
         def slope(t):
             s = np.sqrt(t)
             return np.sin(s) + 0.5 * s * np.cos(s)
@@ -453,6 +454,7 @@ class Michalewicz(AnalyticFunction):
         return -np.sin(t) * np.sin(i * t * t / PI) ** (2 * self.m)
 
     def minimisers(self, dim):
+        from scipy.optimize import brentq, minimize_scalar  # lazily, at construction
         x = np.empty(dim)
         for i in range(1, dim + 1):
             grid = np.linspace(0.0, PI, 4000 + 400 * i)
