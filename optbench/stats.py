@@ -296,7 +296,9 @@ def _join(names: list[str]) -> str:
 def headlines(board: pd.DataFrame, tests: pd.DataFrame, result: FriedmanResult | None = None) -> dict[str, Any]:
     """One sentence per problem and one overall, from :func:`marks` and :func:`friedman`.
 
-    Returns ``{"problems": {problem_label: sentence}, "overall": sentence}``; e.g.
+    Overall: the solver marked best or tied on the most problems (then best on
+    the most, then the lowest mean rank). Returns
+    ``{"problems": {problem_label: sentence}, "overall": sentence}``; e.g.
     "gd + polyak is best or tied on 4 of its 6 problems; Friedman p = 0.012 (5 solvers, 6 problems)".
     """
     table = marks(board, tests)
@@ -306,8 +308,9 @@ def headlines(board: pd.DataFrame, tests: pd.DataFrame, result: FriedmanResult |
         tied = group.loc[group["mark"] == "tied", "solver"].tolist()
         text = f"{' and '.join(best)} {'is' if len(best) == 1 else 'are'} best"
         sentences[problem] = text + (f"; not significantly worse: {_join(tied)}" if tied else "; every other solver is significantly worse")
-    top = table.assign(good=table["mark"] != "").groupby("solver").agg(good=("good", "sum"), ran=("good", "size"))
-    top = top.sort_values(["good", "ran"], ascending=[False, True], kind="stable")
+    top = table.assign(good=table["mark"] != "", best=table["mark"] == "best").groupby("solver").agg(
+        good=("good", "sum"), best=("best", "sum"), ran=("good", "size"), mean_rank=("rank", "mean"))
+    top = top.sort_values(["good", "best", "mean_rank"], ascending=[False, False, True], kind="stable")
     n_problems = table["problem_label"].nunique()
     overall = ""
     if len(top):
