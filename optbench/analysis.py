@@ -1010,7 +1010,7 @@ def fair_axes(runs: pd.DataFrame, default: str = "evaluations") -> dict[str, str
 
 
 # ---------------------------------------------------------------- profiles
-def solve_costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations", *,
+def solve_costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "auto", *,
                 coverage: str = "common", gap_tol: float | None = None) -> pd.DataFrame:
     """Cost of each solver on each (problem, seed) to pass Moré and Wild's test ``f - f_opt <= tau (f(x0) - f_opt)``.
 
@@ -1019,18 +1019,26 @@ def solve_costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis
     instance). Seeds start every solver from the same point (common random
     numbers), so (problem, seed) is one test problem of the profile. Problems
     and solvers follow :func:`coverage` (``attrs["coverage"]``); gaps at or below
-    the gap tolerance count as 0.
+    the gap tolerance count as 0. ``axis="auto"`` takes each problem's
+    :func:`fair_axes` (epochs where full-batch and minibatch solvers meet, else
+    evaluations); the ``axis`` column says which axis each cost is on.
     """
-    _check_axis(axis)
+    if axis != "auto":
+        _check_axis(axis)
     if not 0 < tau < 1:
         raise ParameterError(f"tau must be in (0, 1), got {tau}")
     runs, trace = prepare(runs, trace)
     cover = _cover(runs, coverage)
     hits = _restrict(first_hits(runs, trace, [tau], relative=True, gap_tol=gap_tol), cover)
-    hits["instance"] = hits["problem_label"] + " | seed " + hits["seed"].astype(str)
-    costs = hits.pivot_table(index=["instance", "problem_label", "dim"], columns="solver", values=axis, aggfunc="first")
+    hits["instance"] = hits["problem_label"].astype(str) + " | seed " + hits["seed"].astype(str)
+    axes = fair_axes(runs) if axis == "auto" else {p: axis for p in runs["problem_label"].unique()}
+    hits["axis"] = hits["problem_label"].map(axes)
+    hits["cost"] = np.choose(pd.Categorical(hits["axis"], categories=AXES).codes, [hits[a].to_numpy(dtype=float) for a in AXES]) \
+        if len(hits) else np.zeros(0)
+    costs = hits.pivot_table(index=["instance", "problem_label", "dim", "axis"], columns="solver", values="cost", aggfunc="first")
     costs = costs.fillna(np.inf).stack().rename("cost").reset_index()
     costs.attrs["coverage"] = cover
+    costs.attrs["axes"] = {p: a for p, a in axes.items() if p in cover.problems}
     return costs
 
 
@@ -1046,7 +1054,7 @@ def _fraction_solved(table: pd.DataFrame, column: str, grid: np.ndarray, cover: 
     return out
 
 
-def performance_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations",
+def performance_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "auto",
                         max_ratio: float | None = None, points: int = 200, *, coverage: str = "common",
                         gap_tol: float | None = None) -> pd.DataFrame:
     """Dolan and Moré's performance profile: fraction of test problems a solver solves within ratio r of the best.
@@ -1055,14 +1063,17 @@ def performance_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e
     solver fails; every solver failing leaves the problem unsolved for all).
     Returns ``solver, ratio, proportion`` on a log grid from 1 to ``max_ratio``
     (default: the largest finite ratio, at least 4), with r = 4 included.
-    Coverage and gap tolerance as in :func:`solve_costs`.
+    Coverage, gap tolerance and axis (``"auto"``: per problem) as in :func:`solve_costs`;
+    ``attrs["axes"]`` says which axis each problem's costs are on.
     """
     costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
     ratios = _ratios(costs)
     finite = ratios["ratio"].to_numpy()[np.isfinite(ratios["ratio"].to_numpy())]
     top = max_ratio if max_ratio is not None else max(4.0, finite.max() * 1.05 if finite.size else 4.0)
     grid = np.unique(np.r_[np.geomspace(1.0, top, points), 4.0 if top >= 4 else []])
-    return _fraction_solved(ratios, "ratio", grid, costs.attrs["coverage"])
+    out = _fraction_solved(ratios, "ratio", grid, costs.attrs["coverage"])
+    out.attrs["axes"] = costs.attrs["axes"]
+    return out
 
 
 def _ratios(costs: pd.DataFrame) -> pd.DataFrame:
@@ -1074,13 +1085,14 @@ def _ratios(costs: pd.DataFrame) -> pd.DataFrame:
     return costs.assign(ratio=ratio)
 
 
-def performance_score(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations",
+def performance_score(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "auto",
                       max_ratio: float = 4.0, *, coverage: str = "common", gap_tol: float | None = None) -> pd.DataFrame:
     """AlgoPerf-style score: area under the performance profile over r in [1, max_ratio], divided by max_ratio - 1.
 
     Exact for the step function: each test problem solved at ratio r <= max_ratio
     adds (max_ratio - r) / ((max_ratio - 1) * n_problems). 1 is best; a miss counts
     as infinite time. Returns ``solver, score, solved`` (fraction solved at any ratio).
+    Coverage, gap tolerance and axis as in :func:`solve_costs` (``attrs["axes"]``).
     """
     if not max_ratio > 1:
         raise ParameterError(f"max_ratio must be > 1, got {max_ratio}")
@@ -1094,15 +1106,17 @@ def performance_score(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3
         rows.append((solver, score, float(np.isfinite(r).mean())))
     table = pd.DataFrame(rows, columns=["solver", "score", "solved"]).sort_values("score", ascending=False, ignore_index=True)
     table.attrs["coverage"] = costs.attrs["coverage"]
+    table.attrs["axes"] = costs.attrs["axes"]
     return table
 
 
-def data_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "evaluations",
+def data_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "auto",
                  points: int = 200, *, coverage: str = "common", gap_tol: float | None = None) -> pd.DataFrame:
     """Moré and Wild's data profile: fraction of test problems solved within a budget of kappa (dim + 1) units of ``axis``.
 
     ``d(kappa) = |{p : cost_p / (dim_p + 1) <= kappa}| / |P|`` (``dim + 1``
     evaluations make one simplex gradient). Returns ``solver, budget, proportion``.
+    Coverage, gap tolerance and axis as in :func:`solve_costs` (``attrs["axes"]``).
     """
     costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
     costs["budget"] = costs["cost"] / (costs["dim"].astype(float).clip(lower=0) + 1.0)
@@ -1111,7 +1125,9 @@ def data_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axi
     low = positive.min() if positive.size else 0.1
     high = max(positive.max() * 1.05, low * 10) if positive.size else 10.0
     grid = np.unique(np.r_[0.0, np.geomspace(low, high, points)])
-    return _fraction_solved(costs, "budget", grid, costs.attrs["coverage"])
+    out = _fraction_solved(costs, "budget", grid, costs.attrs["coverage"])
+    out.attrs["axes"] = costs.attrs["axes"]
+    return out
 
 
 # ---------------------------------------------------------------- learning-rate sensitivity

@@ -388,3 +388,19 @@ def test_fair_axes_use_epochs_where_full_batch_meets_minibatch():
     runs = pd.concat([_finals({"0.1": [1.0]}, problem="p"), _finals({"0.1": [1.0], "0.2": [2.0]}, problem="q")])
     runs["batch_size"] = pd.array([None, None, 32], dtype="Int64")
     assert analysis.fair_axes(runs) == {"p(dim=2)": "evaluations", "q(dim=2)": "epochs"}
+
+
+def test_profiles_measure_cost_in_epochs_where_full_batch_meets_minibatch():
+    # full batch reaches the Moré-Wild test after 10 gradient calls = 10 epochs (n_samples 100);
+    # minibatch (batch 10) after 40 gradient calls = 4 epochs: by epochs it wins, by evaluations it loses
+    runs, trace = _tables({("0.1", 0): {"status": "budget", "rows": [(1, 10.0), (10, 0.5)]},
+                           ("0.2", 0): {"status": "budget", "rows": [(1, 10.0), (40, 0.5)]}})
+    minibatch = runs["step_params"].str.contains("0.2")
+    runs["batch_size"] = pd.array([pd.NA if not m else 10 for m in minibatch], dtype="Int64")
+    trace["batch_size"] = pd.array([pd.NA if "0.1" in p else 10 for p in trace["step_params"]], dtype="Int64")
+    trace["epochs"] = np.where(trace["batch_size"].isna(), trace["g_evals"], trace["g_evals"] / 10.0)
+    costs = analysis.solve_costs(runs, trace, tau=0.1).set_index("solver")
+    assert (costs["axis"] == "epochs").all() and costs.attrs["axes"] == {"p(dim=2)": "epochs"}
+    assert costs.loc["gd [batch 10] + constant(lr=0.2)", "cost"] == 4.0 and costs.loc["gd + constant(lr=0.1)", "cost"] == 10.0
+    by_evaluations = analysis.solve_costs(runs, trace, tau=0.1, axis="evaluations").set_index("solver")
+    assert by_evaluations.loc["gd [batch 10] + constant(lr=0.2)", "cost"] == 40.0
