@@ -125,6 +125,7 @@ def child(folder: Path, with_report: bool, plain: bool) -> None:
 
     times: dict[str, float] = {}
     started = last = time.perf_counter()
+    cpu_started = time.process_time()
 
     def lap(name: str) -> None:
         nonlocal last
@@ -160,6 +161,7 @@ def child(folder: Path, with_report: bool, plain: bool) -> None:
             ob.report((runs, trace), out)
         lap("ob.report")
     times["total"] = time.perf_counter() - started
+    times["total CPU (user + system)"] = time.process_time() - cpu_started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB -> MB on Linux
     print(json.dumps({"times": times, "peak_mb": peak, "loaded_mb": loaded, "loaded_peak_mb": loaded_peak,
                       "runs": len(runs), "trace": len(trace), "hits": len(hits)}))
@@ -194,6 +196,8 @@ def main() -> None:
     for stage in first["times"]:
         print(f"  {stage:<28} {statistics.median(o['times'][stage] for o in outputs):7.2f} s")
     total = statistics.median(o["times"]["total"] for o in outputs)
+    cpu = statistics.median(o["times"]["total CPU (user + system)"] for o in outputs)
+    print(f"median CPU time {cpu:.2f} s (wall time exceeds it when the machine is shared)")
     peak = statistics.median(o["peak_mb"] for o in outputs)
     loaded = statistics.median(o["loaded_mb"] for o in outputs)
     print(f"resident after reading the tables {loaded:.0f} MB (peak while reading "

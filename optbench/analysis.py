@@ -234,10 +234,11 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
     return runs, trace
 
 
-def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str) -> None:
-    """Add the label columns and ``run`` (the id of the run in ``runs``) to a trace or hits table, in place."""
+def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str, labels: bool = True) -> None:
+    """Add ``run`` (the id of the run in ``runs``) and, if ``labels``, the label columns to a trace or hits table, in place."""
     codes, table = _label_table(frame)
-    _set_labels(frame, codes, table)
+    if labels:
+        _set_labels(frame, codes, table)
     # (problem_label, solver) of each distinct key of the frame, as an index into the runs' pairs
     pairs = pd.MultiIndex.from_arrays([runs["problem_label"].to_numpy(dtype=object), runs["solver"].to_numpy(dtype=object)])
     pair_codes, pair_uniques = pd.factorize(pairs)
@@ -250,7 +251,8 @@ def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str) -> None:
     position = pd.Index(run_key).get_indexer(frame_key)
     orphans = position < 0
     if orphans.any():
-        example = frame.loc[orphans, ["problem_label", "solver", "seed"]].iloc[0].tolist()
+        row = int(np.flatnonzero(orphans)[0])
+        example = [table[codes[row], 0], table[codes[row], 1], int(frame["seed"].iloc[row])]
         raise ParameterError(f"the {name} has rows for a run that the runs table lacks: {example}")
     frame["run"] = runs["run"].to_numpy()[position]
 
@@ -266,7 +268,7 @@ def prepare_hits(runs: pd.DataFrame, hits: pd.DataFrame | None) -> pd.DataFrame 
     if "run" in hits and "evaluations" in hits:
         return hits
     prepared = _fill_keys(hits, "hits").reset_index(drop=True)
-    _attach_runs(runs, prepared, "hits table")
+    _attach_runs(runs, prepared, "hits table", labels=False)
     prepared["iterations"] = prepared["iteration"]
     prepared["evaluations"] = prepared["f_evals"].fillna(0) + prepared["g_evals"].fillna(0)
     return prepared[["run", "seed", "target"] + [axis for axis in AXES if axis in prepared]]
