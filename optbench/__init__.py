@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from optbench.methods import Method
 from optbench.problem import Problem, finite_difference_grad, gradient_error
+from optbench.errors import PluginError
 from optbench.registry import (
     ParameterError,
     PluginWarning,
@@ -23,6 +24,7 @@ from optbench.registry import (
     register_step_rule,
     step_rules,
 )
+from optbench.constraints import Interval, Options, Pair
 from optbench.engine.context import StepContext
 from optbench.engine.own_loop import Oracle
 from optbench.engine.result import RunResult
@@ -31,6 +33,7 @@ from optbench.steprules import StepRule
 
 _LAZY = {  # heavy imports (pandas analysis, matplotlib, seaborn, dask) happen on first use
     "run_suite": ("optbench.execute", "run_suite"),
+    "tune": ("optbench.tuning", "tune"),
     "report": ("optbench.report", "report"),
     "compare": ("optbench.report.comparison", "compare"),
     "analysis": ("optbench.analysis", None),
@@ -76,6 +79,7 @@ __all__ = [
     "RunResult",
     "run",
     "run_suite",
+    "tune",
     "report",
     "compare",
     "analysis",
@@ -85,4 +89,8 @@ __all__ = [
     "RegistryError",
     "ParameterError",
     "PluginWarning",
+    "PluginError",
+    "Interval",
+    "Options",
+    "Pair",
 ]
