@@ -892,15 +892,18 @@ def _gaps_at_budgets(runs: pd.DataFrame, trace: pd.DataFrame, budgets: np.ndarra
     A run is still running at B when its total on ``axis`` exceeds B.
     """
     x_all = trace[axis].to_numpy(dtype=float)
-    usable = np.isfinite(x_all)
     gap = _best_so_far(trace)
     trace_run = trace["run"].to_numpy()
     total = runs[axis].to_numpy(dtype=float)
-    for problem, members in runs.groupby("problem_label", sort=True).indices.items():
+    problem_of_run = pd.factorize(runs["problem_label"], sort=True)[0]
+    usable = np.flatnonzero(np.isfinite(x_all))
+    by_problem = usable[np.argsort(problem_of_run[trace_run[usable]], kind="stable")]
+    bounds = np.searchsorted(problem_of_run[trace_run[by_problem]], np.arange(problem_of_run.max(initial=-1) + 2))
+    local = np.zeros(len(runs), dtype=np.int64)
+    for code, (problem, members) in enumerate(runs.groupby("problem_label", sort=True).indices.items()):
         run_ids = runs["run"].to_numpy()[members]
-        local = np.full(len(runs), -1)
         local[run_ids] = np.arange(len(run_ids))
-        rows = np.flatnonzero(usable & (local[trace_run] >= 0))
+        rows = by_problem[bounds[code]:bounds[code + 1]]
         grid = budgets
         if grid is None:
             largest = max(np.nanmax(total[run_ids], initial=0.0), np.max(x_all[rows], initial=0.0))
