@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import typing
 from typing import Any
 
 import numpy as np
@@ -116,9 +117,23 @@ def _optimizers_in(obj: Any, where: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def optimizer_options(cls: type) -> dict[str, Param]:
-    """The keyword options of ``cls.__init__`` after its first argument (the parameters), with defaults."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[2:]  # self, params
-    return {p.name: Param(p.name, p.default, _EMPTY) for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    """The keyword options of ``cls.__init__`` after its first argument (the parameters), with defaults.
+
+    Options whose default or type hint is a pair (``betas``, ``etas``) are typed
+    ``tuple``, so that a suite file's ``betas = [0.8, 0.99]`` is one value, not a grid;
+    other options are not type-checked here (the optimizer checks its values).
+    """
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # noqa: BLE001 -- unresolvable hints: fall back to the defaults
+        hints = {}
+    options = {}
+    for p in list(inspect.signature(cls.__init__).parameters.values())[2:]:  # self, params
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        pair = isinstance(p.default, (tuple, list)) or typing.get_origin(hints.get(p.name)) in (tuple, list)
+        options[p.name] = Param(p.name, p.default, tuple if pair else _EMPTY)
+    return options
 
 
 def _takes_any_keyword(cls: type) -> bool:
