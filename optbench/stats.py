@@ -315,7 +315,8 @@ def headlines(board: pd.DataFrame, tests: pd.DataFrame, result: FriedmanResult |
     overall = ""
     if len(top):
         name, row = top.index[0], top.iloc[0]
-        scope = f"of {int(row['ran'])} problems" if row["ran"] == n_problems else f"of the {int(row['ran'])} (of {n_problems}) problems it ran"
+        ran = int(row["ran"])
+        scope = f"of {ran} problems" if ran == n_problems else f"of the {ran} (of {n_problems}) problems it ran"
         overall = f"{name} is best or tied on {int(row['good'])} {scope}"
     if result is not None:
         p = "undefined" if np.isnan(result.p_value) else f"{result.p_value:.3g}"

@@ -284,7 +284,6 @@ def test_exact_hits_replace_checkpoint_runtimes():
     # the trace records iterations 0 and 3 only (log checkpoints); the exact first hit of 1e0 was at iteration 2
     runs, trace = _tables({("0.1", 0): {"status": "budget", "rows": [(1, 10.0), (2, 5.0), (3, 0.5), (4, 0.01)]}})
     trace = trace[trace["iteration"].isin([0, 3])]
-    hits = trace.iloc[:0][["problem", "dim", "method", "step_rule", "step_params", "seed"]].copy()
     hits = pd.DataFrame([{**runs.iloc[0][["problem", "dim", "method", "step_rule", "step_params", "seed"]].to_dict(),
                           "target": t, "iteration": it, "f_evals": 0, "g_evals": ev, "epochs": np.nan, "time": 0.1 * ev,
                           "estimated": False} for t, it, ev in [(10.0, 0, 1), (1.0, 2, 3), (0.1, 3, 4)]])
