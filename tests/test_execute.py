@@ -161,7 +161,12 @@ def dask_cluster(tmp_path_factory):
                  "--host", "127.0.0.1", "--no-dashboard"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
             ))
-        address = json.loads(scheduler_file.read_text())["address"]
+        address = None
+        while address is None and time.monotonic() < deadline:  # the file may be seen half written
+            try:
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (ValueError, KeyError):
+                time.sleep(0.1)
         from distributed import Client
 
         with Client(address, timeout=30) as client:

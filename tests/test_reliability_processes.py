@@ -206,10 +206,12 @@ def start_scheduler(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen
                                 "--scheduler-file", str(scheduler_file)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 60
-    while not scheduler_file.is_file():
+    while True:  # the file may be seen half written
         assert time.monotonic() < deadline, "the Dask scheduler did not start within 60 s"
-        time.sleep(0.1)
-    return process, json.loads(scheduler_file.read_text())["address"]
+        try:
+            return process, json.loads(scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.1)
 
 
 def start_worker(address: str, env: dict[str, str]) -> subprocess.Popen:
