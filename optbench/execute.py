@@ -5,12 +5,12 @@ each unless the suite groups them). ``run_unit(cells)`` gives each cell's tables
 Whichever executor runs it, a cell gives the same bits: its random streams come
 from its key and seeds.
 
-- ``serial``: in this process, in suite order. A unit with a timeout runs in a
-  child process (``python -m optbench.execute``) killed at the deadline, so a
-  plugin can neither swallow the timeout nor end the suite (``os._exit``, a
-  segfault). Without a timeout it runs here: an exception or ``SystemExit`` is
-  the cell's ``error``; ``os._exit`` or a segfault ends the suite (give the suite
-  a timeout to contain such plugins).
+- ``serial``: in suite order. A suite with a timeout runs in one child process
+  (the ``processes`` machinery with one worker, started once, killed at a unit's
+  deadline and replaced), so a plugin can neither swallow the timeout nor end the
+  suite (``os._exit``, a segfault). Without a timeout it runs in this process: an
+  exception or ``SystemExit`` is the cell's ``error``; ``os._exit`` or a segfault
+  ends the suite (give the suite a timeout to contain such plugins).
 - ``processes``: ``jobs`` long-lived worker processes (``spawn`` context, one
   BLAS thread each), one unit at a time per worker. A unit over its deadline is
   stopped by killing its worker, which is then replaced.
@@ -304,11 +304,12 @@ def _subprocess_main(argv: list[str]) -> int:
 
 # ---------------------------------------------------------------- serial
 def _serial(units: Sequence[Unit], jobs: int, options: dict[str, Any]) -> Iterator[Finished]:
+    """In suite order; with a timeout, in one child process (started once, replaced when killed)."""
+    if any(unit_deadline(unit) is not None for unit in units):
+        yield from _processes(units, 1, options)
+        return
     for unit in units:
-        if unit_deadline(unit) is not None:
-            yield from run_unit_in_child(unit)
-        else:
-            yield from run_unit(unit)
+        yield from run_unit(unit)
 
 
 # ---------------------------------------------------------------- processes
