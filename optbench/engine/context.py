@@ -38,6 +38,7 @@ class Evaluator:
         self.samples = np.zeros(n_runs, dtype=np.int64)
         self.refused = np.zeros(n_runs, dtype=bool)  # runs a line trial was refused to (budget)
         self.finite_sum = problem.n_samples is not None
+        self._mask_seen, self._mask_counts = None, None
 
     def spent(self) -> np.ndarray:
         """Evaluations spent per run, ``f_evals + g_evals``."""
@@ -49,8 +50,14 @@ class Evaluator:
             return mask
         return mask & (self.spent() < self.max_evals)
 
+    def _as_counts(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` as int64 (cached for the mask the loop passes every iteration: adding bools to ints is slow)."""
+        if mask is not self._mask_seen:
+            self._mask_seen, self._mask_counts = mask, mask.astype(np.int64)
+        return self._mask_counts
+
     def _charge(self, counter: np.ndarray, mask: np.ndarray, batch: np.ndarray | None) -> None:
-        counter += mask
+        counter += self._as_counts(mask)
         if self.finite_sum:
             self.samples += mask * (self.problem.n_samples if batch is None else batch.shape[1])
 

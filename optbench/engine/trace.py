@@ -149,6 +149,8 @@ class HitTracker:
 
     def update(self, k: int, F: np.ndarray, mask: np.ndarray, counters: Callable, elapsed: float) -> None:
         """Iteration ``k`` evaluated ``F`` for the runs in ``mask``; note the targets they meet first here."""
+        if len(F) == 1 and not F.item() - self.f_opt <= self.threshold.item():  # one run: no numpy call
+            return
         gap = F - self.f_opt
         new = gap <= self.threshold  # False for NaN
         if not new.any():
