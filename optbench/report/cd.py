@@ -26,16 +26,16 @@ def cd_diagram(result: Any) -> plt.Figure:
     label = 0.07 * max((len(s) for s in average.index), default=10)
     fig, ax = plt.subplots(figsize=(4.5 + 2 * label + 0.3 * k, height), layout="constrained")
     ax.set_xlim(1 - 0.1, k + 0.1)
-    ax.set_ylim(-height, 0.9)
+    ax.set_ylim(-height, 1.35)
     ax.axis("off")
     ax.hlines(0, 1, k, color="black", lw=1.2)
     for r in range(1, k + 1):
         ax.vlines(r, 0, 0.12, color="black", lw=1)
         ax.text(r, 0.2, str(r), ha="center", va="bottom", fontsize=9)
     if np.isfinite(result.cd):
-        ax.hlines(0.7, 1, 1 + result.cd, color="black", lw=1.5)
-        ax.vlines([1, 1 + result.cd], 0.62, 0.78, color="black", lw=1.5)
-        ax.text(1 + result.cd / 2, 0.82, f"CD = {result.cd:.2f}", ha="center", va="bottom", fontsize=9)
+        ax.hlines(0.85, 1, 1 + result.cd, color="black", lw=1.5)
+        ax.vlines([1, 1 + result.cd], 0.77, 0.93, color="black", lw=1.5)
+        ax.text(1 + result.cd / 2, 0.97, f"CD = {result.cd:.2f}", ha="center", va="bottom", fontsize=9)
     base = -0.3 - 0.18 * len(result.cliques)
     for i, (solver, rank) in enumerate(average.items()):
         left = i < half

@@ -74,18 +74,20 @@ def problem_section(ctx: Context, index: int, problem: str, open_: bool) -> str:
 
 
 def _budget_table(ctx: Context, index: int, problem: str) -> str:
-    """Fixed-budget table: best-so-far gap quantiles per solver at budgets dim * 10^j (IOHprofiler's view)."""
+    """Fixed-budget table (IOHprofiler's view): per solver, the median best-so-far gap at budgets dim * 10^j."""
     if ctx.budget.empty:
         return ""
     rows = ctx.budget[ctx.budget["problem_label"] == problem]
     if rows.empty:
         return ""
-    columns = ["solver", "budget", "gap_q25", "gap_median", "gap_q75", "running", "below_tol"]
-    headers = {"budget": f"budget ({ctx.axis})", "gap_median": "gap median", "gap_q25": "q25", "gap_q75": "q75",
-               "running": "still running", "below_tol": "solved (≤ tol)"}
-    return ("<h4>Fixed budget</h4><p>Best-so-far f − f_opt at each budget (∞: no value recorded yet, or a failed run); "
-            "still running: fraction of runs that had not stopped by then.</p>"
-            + html_table(rows[columns], f"budget-{index}", filters=rows, headers=headers))
+    table = rows.pivot_table(index="solver", columns="budget", values="gap_median", aggfunc="first", sort=True)
+    table.columns = [f"{budget:.3g}" for budget in table.columns]
+    order = [s for s in ctx.styles.order if s in table.index]
+    table = table.loc[order].reset_index()
+    labels = rows.drop_duplicates("solver").set_index("solver").loc[order, ["method_label", "step_label"]].reset_index()
+    return (f"<h4>Fixed budget</h4><p>Median over seeds of the best-so-far f − f_opt after each budget of {ctx.axis} "
+            "(columns; dim × 10^j); ∞: some runs had recorded no value yet, or failed.</p>"
+            + html_table(table, f"budget-{index}", filters=labels.assign(problem_label=problem)))
 
 
 def failures(ctx: Context) -> str:

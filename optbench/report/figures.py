@@ -94,7 +94,7 @@ def convergence_plot(results: Any, axis: str = "evaluations", problems: Sequence
     subset = _only(data, names)
     table = curves.convergence(subset, axis)
     ends = curves.divergence_points(subset, axis)
-    fig, axes, side = canvas(max(len(names), 1), wrap)
+    fig, axes, side = canvas(max(len(names), 1), wrap, panel=(6.6, 4.4) if len(names) == 1 else (4.4, 3.4))
     for ax, problem in zip(axes, names):
         frame = table[table["problem_label"] == problem]
         _draw_lines(ax, frame, "x", "median", styles, band=("q25", "q75"), step=True)
@@ -291,8 +291,9 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
 def rank_heatmap(results: Any, column: str = "rank") -> plt.Figure:
     """Rank of each solver on each problem by a leaderboard column (default its ``rank``; 1 = best; missing ranked last)."""
     data = load_results(results)
-    table = analysis.ranks(analysis.leaderboard(data.runs, data.trace), column)
-    table = table.loc[[s for s in curves.solver_order(data) if s in table.index]]
+    board = analysis.leaderboard(data.runs, data.trace)
+    table = analysis.ranks(board, column)
+    table = table.loc[[s for s in curves.solver_order(data, board) if s in table.index]]
     label = 0.075 * max((len(s) for s in table.index), default=10) + 0.4  # inches for the solver names
     fig, ax = plt.subplots(figsize=(label + 2.2 + 0.9 * table.shape[1], 2.2 + 0.32 * table.shape[0]), layout="constrained")
     image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis_r", aspect="auto")

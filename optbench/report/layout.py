@@ -1,8 +1,9 @@
 """Figure canvases with a legend panel of their own, so that legends never cover data and are always saved.
 
 A canvas is ``n`` plot panels in rows of ``wrap`` plus, on the right, one axes
-spanning all rows that holds only the legend. Constrained layout keeps labels
-apart; the figure grows taller when the legend needs it, so a saved figure
+spanning all rows that holds only the legend. Margins fixed in inches keep
+labels apart (fonts have fixed sizes, so no layout engine and its extra draw is
+needed); the figure grows taller when the legend needs it, so a saved figure
 (``savefig`` with or without ``bbox_inches``) contains every legend entry.
 """
 
@@ -18,22 +19,39 @@ from optbench.report.styles import Styles
 
 __all__ = ["canvas", "legend_panel", "LEGEND_WIDTH"]
 
-LEGEND_WIDTH = 3.9  # inches: about 44 characters at 9 pt
+LEGEND_WIDTH = 4.7  # inches: the panel gap, a handle and about 44 characters at 9 pt
 ENTRY_HEIGHT = 0.21  # inches per legend line at 9 pt
 
 
-def canvas(n: int, wrap: int = 3, panel: tuple[float, float] = (4.4, 3.4), legend: bool = True,
-           layout: str | None = "constrained") -> tuple[plt.Figure, list, plt.Axes | None]:
-    """A figure with ``n`` panels of ``panel`` inches in rows of ``wrap``, and a legend axes on the right.
+MARGINS = {"left": 0.95, "right": 0.15, "bottom": 0.65, "top": 0.4, "wspace": 1.0, "hspace": 0.95}  # inches
 
-    ``layout=None``: no layout engine, for a caller that sets fixed margins with ``subplots_adjust``.
+
+def _place(fig: plt.Figure, grid, columns: int, rows: int, legend: bool) -> None:
+    """Fixed margins in inches (labels have fixed font sizes), converted to fractions of the current figure size."""
+    width, height = fig.get_figwidth(), fig.get_figheight()
+    panel_w = (width - MARGINS["left"] - MARGINS["right"] - (LEGEND_WIDTH if legend else 0) - MARGINS["wspace"] * (columns - 1)) / columns
+    panel_h = (height - MARGINS["bottom"] - MARGINS["top"] - MARGINS["hspace"] * (rows - 1)) / rows
+    grid.update(left=MARGINS["left"] / width, right=1 - MARGINS["right"] / width,
+                bottom=MARGINS["bottom"] / height, top=1 - MARGINS["top"] / height,
+                wspace=MARGINS["wspace"] / max(panel_w, 0.5), hspace=MARGINS["hspace"] / max(panel_h, 0.5))
+
+
+def canvas(n: int, wrap: int = 3, panel: tuple[float, float] = (4.4, 3.4), legend: bool = True,
+           layout: str | None = "fixed") -> tuple[plt.Figure, list, plt.Axes | None]:
+    """A figure with ``n`` panels of about ``panel`` inches in rows of ``wrap``, and a legend axes on the right.
+
+    ``layout="fixed"``: margins of ``MARGINS`` inches (one draw; constrained layout costs two);
+    ``None``: no layout, for a caller that sets margins with ``subplots_adjust``.
     """
     columns = max(1, min(n, wrap))
     rows = -(-n // columns)
     width = columns * panel[0] + (LEGEND_WIDTH if legend else 0.0)
-    fig = plt.figure(figsize=(width, rows * panel[1]), layout=layout)
+    fig = plt.figure(figsize=(width, rows * panel[1]), layout=None if layout == "fixed" else layout)
     grid = fig.add_gridspec(rows, columns + int(legend),
-                            width_ratios=[panel[0]] * columns + ([LEGEND_WIDTH] if legend else []))
+                            width_ratios=[panel[0]] * columns + ([LEGEND_WIDTH - MARGINS["wspace"]] if legend else []))
+    if layout == "fixed":
+        _place(fig, grid, columns, rows, legend)
+        fig._optbench_place = lambda: _place(fig, grid, columns, rows, legend)  # again after the legend grows the figure
     axes = [fig.add_subplot(grid[i // columns, i % columns]) for i in range(n)]
     side = fig.add_subplot(grid[:, columns]) if legend else None
     if side is not None:
@@ -65,4 +83,6 @@ def legend_panel(side: plt.Axes, styles: Styles, solvers: Iterable[str], notes: 
     fig = side.figure
     if fig.get_figheight() < needed:
         fig.set_figheight(needed)
+        if hasattr(fig, "_optbench_place"):
+            fig._optbench_place()
     legend.set_in_layout(True)

@@ -29,7 +29,7 @@ __all__ = ["Context", "with_rank", "headline", "summary", "aggregates", "figure_
 BOARD_COLUMNS = {
     "rank": "rank", "mark": "mark", "problem_label": "problem", "solver": "solver", "n_runs": "runs",
     "f_gap_median": "final gap median", "f_gap_q25": "q25", "f_gap_q75": "q75",
-    "diverged": "diverged", "error": "errors", "timeout": "timeouts",
+    "diverged": "diverged", "error": "errors", "timeout": "timeouts", "mean_rank": "mean rank",
     "evaluations_to_target": "evals to target", "ert": "ERT (evals)",
 }
 
@@ -95,7 +95,8 @@ def _board_table(board: pd.DataFrame, name: str) -> str:
     marked = [c for c in ("mark", "solver", "f_gap_median") if c in frame]
     styles.loc[(mark == "tied").to_numpy(), marked] = "background: #eef8ee"
     styles.loc[(mark == "best").to_numpy(), marked] = "font-weight: bold; background: #d9f2d9"
-    return html_table(frame, name, "leaderboard", filters=board, cell_styles=styles, headers=BOARD_COLUMNS)
+    headers = {**BOARD_COLUMNS, **{c: "success ≤ " + c.split("@", 1)[1] for c in success}}
+    return html_table(frame, name, "leaderboard", filters=board, cell_styles=styles, headers=headers)
 
 
 def _overall(board: pd.DataFrame) -> pd.DataFrame:
@@ -129,7 +130,7 @@ def summary(ctx: Context) -> str:
     overall = _overall(ctx.board)
     parts = ['<h2 id="summary">Summary</h2>', headline(ctx), '<h3 id="ranking">Overall ranking</h3>',
              "<p>Mean over problems of each solver's rank (1 = best median final gap on that problem).</p>",
-             html_table(overall.drop(columns=["method_label", "step_label"]), "ranking", filters=overall),
+             html_table(overall.drop(columns=["method_label", "step_label"]), "ranking", filters=overall, headers=BOARD_COLUMNS),
              '<h3 id="leaderboard">Leaderboard</h3>',
              f"<p>Per problem, solvers by rank (median final gap over all runs, a failed run counting as +∞, a gap within "
              f"round-off of 0 as 0). Mark <b>best</b>: rank 1; <b>tied</b>: not significantly worse than the best (paired "
