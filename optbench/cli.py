@@ -86,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=list_command)
 
     running = commands.add_parser("run", help="run a benchmark suite (resumes where a previous run stopped)")
-    running.add_argument("suite", nargs="?", default="quick", help="a suite file, or a shipped suite's name (default: quick)")
+    from optbench.suite import shipped_suites
+
+    running.add_argument("suite", nargs="?", default="quick",
+                         help=f"a suite file, or a shipped suite's name: {', '.join(shipped_suites())} (default: quick)")
     running.add_argument("--out", metavar="DIR", help="output directory (default: reports/<suite name>/)")
     running.add_argument("--executor", choices=["serial", "processes", "dask"], default="serial")
     running.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: all cores)")
@@ -234,7 +237,9 @@ def run_command(args: argparse.Namespace) -> int:
             report_path = report(out, out=out)
     _say(result.summary())
     try:
-        _print_leaderboard(result.runs, result.trace)
+        from optbench.tuning import evaluation_tables  # a tuned suite's trials are not competitors
+
+        _print_leaderboard(*evaluation_tables(result.runs, result.trace))
     except BrokenPipeError:
         _silence_stdout()
     _say(f"results: {out}")
