@@ -459,10 +459,11 @@ def make_cell(plan: Plan, index: int, problem: tuple[dict, Any, dict], setting: 
               batch_size: int | None, phase: str, trial: int) -> Any:
     """The suite cell of one trial (``phase="tuning"``) or evaluation (``"evaluation"``), or a reason it cannot run."""
     from optbench.engine.cell import describe, incompatibility
-    from optbench.registry import problems as problem_registry, resolve
+    from optbench.registry import resolve
     from optbench.suite import Cell, cell_key
 
     spec, instance, budget = problem
+    batch_size = batch_size if instance.n_samples is not None else None  # minibatches apply to finite sums only
     method, rule = resolve(methods, setting[0]), None if setting[1] is None else resolve(step_rules, setting[1])
     reason = incompatibility(instance, method, rule, batch_size)
     if reason:
@@ -508,6 +509,8 @@ def first_cells(plan: Plan, start: int) -> tuple[list[Any], list[str]]:
 def second_cells(plan: Plan, chosen: pd.DataFrame, start: int) -> list[Any]:
     """Phase two: the selected trial of every (problem, target) on the evaluation seeds (trial 0 is already run)."""
     targets = {target.label: target for target in plan.targets}
+    for target in plan.targets:  # on problems that are not finite sums a target runs full batch
+        targets.setdefault(target.label[:2] + ("full",), target)
     problems = {_problem_label(problem): problem for problem in plan.problems}
     cells = []
     for row in chosen[chosen["trial"] > 0].itertuples(index=False):
@@ -619,3 +622,13 @@ def _merged(full: Any, first: Any, second: Any, tables: Any, started: float) -> 
         cells_run=first.cells_run + second.cells_run, cells_skipped=first.cells_skipped + second.cells_skipped,
         cells_failed=first.cells_failed + second.cells_failed, elapsed=time.perf_counter() - started,
         damaged={**first.damaged, **second.damaged})
+
+
+def evaluation_tables(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``runs`` and ``trace`` without the tuning phase: what a leaderboard of tuned methods compares."""
+    def keep(frame):
+        if frame is None or "phase" not in frame:
+            return frame
+        return frame[frame["phase"].astype(str) != "tuning"].reset_index(drop=True)
+
+    return keep(runs), keep(trace)

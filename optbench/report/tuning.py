@@ -1,0 +1,220 @@
+"""The tuning part of a report: tuned against default, sensitivity to each tuned parameter, tuneability.
+
+A tuned suite's runs carry ``phase`` ("tuning" on the tuning seeds, "evaluation"
+on the evaluation seeds) and ``trial`` (0 = the default setting, k = the k-th
+draw of the search). The rest of the report reads the evaluation phase only
+(:func:`evaluation_set`): the trials are how a setting was chosen, not
+competitors. Here:
+
+- :func:`tuned_vs_default`: per (problem, tuned method) the selected and the
+  default setting, their criterion on the tuning seeds and their median final
+  gap on the evaluation seeds (failed runs -- diverged, error, timeout -- as +inf);
+- :func:`tuneability` (DeepOBS): the share of the achievable improvement reached
+  within the first 1, 5 and N trials, in decades of the criterion:
+  ``(log10 c_ref - log10 min(c_0..c_k)) / (log10 c_ref - log10 min(c_0..c_N))``
+  with ``c_ref`` the default's criterion (the worst finite trial's when the
+  default failed), criteria floored at 1e-16; 1 when nothing could be gained;
+- :func:`sensitivity_figure`: the criterion against each tuned parameter, trials as
+  points, the selected trial as a star and the default as a square.
+
+The criterion shown is the median final gap over the tuning seeds (the report
+does not know which criterion the suite used to select; the selection itself is
+read from the evaluation phase).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optbench import analysis
+
+__all__ = ["is_tuned", "evaluation_set", "tuned_vs_default", "tuneability", "sensitivity_figure", "section"]
+
+TARGET = ["problem_label", "method", "step_rule", "batch"]
+FLOOR = 1e-16
+
+
+def is_tuned(runs: pd.DataFrame) -> bool:
+    """Whether a runs table holds a tuned suite's tuning phase."""
+    return "phase" in runs and bool((runs["phase"].astype(str) == "tuning").any())
+
+
+def evaluation_set(data: Any) -> Any:
+    """A prepared :class:`~optbench.report.data.ResultSet` without the tuning phase (run ids renumbered)."""
+    import dataclasses
+
+    if not is_tuned(data.runs):
+        return data
+    keep = (data.runs["phase"].astype(str) != "tuning").to_numpy()
+    new_id = np.full(len(data.runs), -1, dtype=np.int64)
+    new_id[keep] = np.arange(int(keep.sum()))
+    runs = data.runs[keep].reset_index(drop=True)
+    runs["run"] = new_id[keep]
+    trace = data.trace
+    if len(trace):
+        trace = trace[keep[trace["run"].to_numpy()]].reset_index(drop=True)
+        trace["run"] = new_id[trace["run"].to_numpy()]
+    return dataclasses.replace(data, runs=runs, trace=trace)
+
+
+def _targets(runs: pd.DataFrame) -> pd.DataFrame:
+    runs = runs.copy()
+    batch = runs["batch_size"].astype("Int64")
+    runs["batch"] = batch.astype(str).where(batch.notna(), "full")
+    runs["value"] = analysis.final_gaps(runs)[1]
+    return runs
+
+
+def _medians(rows: pd.DataFrame, name: str) -> pd.DataFrame:
+    grouped = rows.groupby(TARGET + ["trial"], sort=True)
+    return grouped.agg(**{name: ("value", "median")}, method_params=("method_params", "first"),
+                       step_params=("step_params", "first"), solver=("solver", "first")).reset_index()
+
+
+def trial_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (problem, tuned method, trial): the median final gap over the tuning seeds (``criterion``) and the setting."""
+    rows = _targets(runs[runs["phase"].astype(str) == "tuning"])
+    table = _medians(rows, "criterion")
+    table["trial"] = table["trial"].astype(np.int64)
+    return table
+
+
+def tuned_vs_default(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (problem, tuned method): selected trial, both settings, tuning criterion, evaluation medians."""
+    runs = _targets(runs)
+    trials = trial_table(runs)
+    evaluation = runs[runs["phase"].astype(str) == "evaluation"]
+    evaluated = _medians(evaluation.assign(trial=evaluation["trial"].astype(np.int64)), "evaluation_gap")
+    selected = evaluated.groupby(TARGET)["trial"].max().rename("selected").reset_index()
+    table = selected.merge(trials, on=TARGET)
+    default = table[table["trial"] == 0].set_index(TARGET)
+    chosen = table[table["trial"] == table["selected"]].set_index(TARGET)
+    gaps = evaluated.set_index(TARGET + ["trial"])["evaluation_gap"]
+    out = pd.DataFrame(index=chosen.index)
+    out["selected_trial"] = chosen["trial"]
+    out["tuned_setting"] = _setting(chosen)
+    out["default_setting"] = _setting(default).reindex(out.index)
+    out["tuning_gap_tuned"] = chosen["criterion"]
+    out["tuning_gap_default"] = default["criterion"].reindex(out.index)
+    out["eval_gap_tuned"] = [gaps.get(key + (trial,), np.nan) for key, trial in zip(out.index, out["selected_trial"])]
+    out["eval_gap_default"] = [gaps.get(key + (0,), np.nan) for key in out.index]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["improvement"] = out["eval_gap_default"] / out["eval_gap_tuned"]
+    return out.reset_index()
+
+
+def _setting(rows: pd.DataFrame) -> pd.Series:
+    text = lambda params: ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in json.loads(params or "{}").items())
+    return pd.Series([f"{text(m)} | {text(s)}".strip(" |") for m, s in zip(rows["method_params"], rows["step_params"])],
+                     index=rows.index)
+
+
+def _share(criteria: np.ndarray, within: int) -> float:
+    logs = np.log10(np.maximum(criteria, FLOOR))
+    finite = logs[np.isfinite(logs)]
+    if not len(finite):
+        return np.nan
+    reference = logs[0] if np.isfinite(logs[0]) else finite.max()
+    best_all = finite.min()
+    if reference <= best_all:
+        return 1.0
+    best_k = np.min(logs[: within + 1])
+    return float(np.clip((reference - min(best_k, reference)) / (reference - best_all), 0.0, 1.0))
+
+
+def tuneability(runs: pd.DataFrame, within: tuple[int, ...] = (1, 5)) -> pd.DataFrame:
+    """Per (problem, tuned method): the share of the achievable improvement reached within 1, 5 and all N trials."""
+    trials = trial_table(_targets(runs))
+    rows = []
+    for key, group in trials.groupby(TARGET, sort=True):
+        criteria = group.sort_values("trial")["criterion"].to_numpy(dtype=float)
+        n = len(criteria) - 1
+        row = dict(zip(TARGET, key), trials=n)
+        row.update({f"within_{k}": _share(criteria, min(k, n)) for k in within})
+        row[f"within_{n}"] = _share(criteria, n)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _tuned_parameters(group: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The parameters that vary among the trials of ``group``, as numbers per trial (pairs: the first entry)."""
+    values: dict[str, list] = {}
+    for prefix, column in (("method", "method_params"), ("step_rule", "step_params")):
+        parsed = [json.loads(text or "{}") for text in group[column]]
+        for name in sorted({k for p in parsed for k in p}):
+            column_values = [p.get(name) for p in parsed]
+            if len({json.dumps(v) for v in column_values}) > 1:
+                numbers = [v[0] if isinstance(v, list) else v for v in column_values]
+                if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+                    values[f"{prefix}.{name}"] = np.asarray(numbers, dtype=float)
+    return values
+
+
+def sensitivity_figure(runs: pd.DataFrame, method: str, step_rule: str, batch: str):
+    """The criterion against each tuned parameter, one panel per (problem, parameter); None when nothing varies."""
+    import matplotlib.pyplot as plt
+
+    trials = trial_table(_targets(runs))
+    selected = tuned_vs_default(runs).set_index(TARGET)["selected_trial"]
+    mine = trials[(trials["method"] == method) & (trials["step_rule"] == step_rule) & (trials["batch"] == batch)]
+    panels = [(problem, name, values, group) for problem, group in mine.groupby("problem_label", sort=True)
+              for name, values in _tuned_parameters(group).items()]
+    if not panels:
+        return None
+    columns = min(3, len(panels))
+    fig, axes = plt.subplots((len(panels) + columns - 1) // columns, columns, squeeze=False,
+                             figsize=(4.2 * columns, 3.2 * ((len(panels) + columns - 1) // columns)), layout="constrained")
+    for ax, (problem, name, x, group) in zip(axes.flat, panels):
+        _panel(ax, x, group, int(selected.get((problem, method, step_rule, batch), 0)))
+        ax.set(title=problem, xlabel=name, ylabel="median final gap (tuning seeds)")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    return fig
+
+
+def _panel(ax, x: np.ndarray, group: pd.DataFrame, selected: int) -> None:
+    y = group["criterion"].to_numpy(dtype=float)
+    trial = group["trial"].to_numpy()
+    finite = np.isfinite(y)
+    top = (np.nanmax(y[finite]) * 10 if finite.any() else 1.0)
+    shown = np.where(finite, np.maximum(y, FLOOR), top)
+    ax.scatter(x[finite], shown[finite], s=18, color="tab:blue", label="trial")
+    ax.scatter(x[~finite], shown[~finite], s=24, marker="x", color="tab:red", label="failed (+inf)")
+    for mark, which, label in (("s", trial == 0, "default"), ("*", trial == selected, "selected")):
+        ax.scatter(x[which], shown[which], s=120, marker=mark, facecolors="none", edgecolors="black", label=label)
+    ax.set_yscale("log")
+    if np.all(x > 0) and x.max() / x.min() > 20:
+        ax.set_xscale("log")
+    ax.legend(fontsize=7)
+
+
+def section(data: Any) -> tuple[list[tuple[str, str, bool]], str]:
+    """The report's tuning section of a prepared result set (all phases): table of contents entries and HTML."""
+    from optbench.report.sections import figure_html
+    from optbench.report.tables import html_table
+
+    runs = data.runs
+    if not is_tuned(runs):
+        return [], ""
+    versus = tuned_vs_default(runs)
+    parts = ['<h2 id="tuning">Tuning: tuned against default</h2>',
+             '<p class="note">Every tuned method ran its trials (trial 0 = its default setting) on tuning seeds that '
+             'are disjoint from the evaluation seeds; the selected setting and the default then ran on the evaluation '
+             'seeds, which are the only runs in the tables above. Gaps: medians with failed runs as +inf.</p>',
+             html_table(versus, "tuned-vs-default"),
+             '<h3 id="tuneability">Tuneability</h3><p>Share of the achievable improvement over the default (in '
+             'decades of the median final gap on the tuning seeds) reached within the first k trials.</p>',
+             html_table(tuneability(runs), "tuneability"), '<h3 id="sensitivity">Sensitivity</h3>']
+    for key, _ in versus.groupby(["method", "step_rule", "batch"], sort=True):
+        fig = sensitivity_figure(runs, *key)
+        title = f"{key[0]} + {key[1]}" + ("" if key[2] == "full" else f" [batch {key[2]}]")
+        parts.append(figure_html(fig, f"sensitivity of {title}", f"{html.escape(title)}: the criterion of every trial "
+                                 "against each tuned parameter; star: selected, square: default, x: failed."))
+    toc = [("tuning", "Tuning", False), ("tuneability", "tuneability", True), ("sensitivity", "sensitivity", True)]
+    return toc, "\n".join(parts)

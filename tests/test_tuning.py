@@ -1,0 +1,230 @@
+"""Tuning protocols (optbench/tuning.py): selection, held-apart seeds, reproducible trials, suite scope, validation.
+
+Every selection is checked against an argmin (or mean rank) computed here from
+the tuning-phase runs table with numpy and scipy, and every evaluation against a
+plain ``ob.run`` of the selected setting.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+import optbench as ob
+from optbench import tuning
+from optbench.suite import SuiteError, parse_suite
+
+FAILED = ("diverged", "error", "timeout")
+
+SUITE = """
+name = "tuned-test"
+seeds = 4
+[budget]
+max_iter = 150
+[[problems]]
+name = "rosenbrock"
+dim = [2, 4]
+[[methods]]
+name = "adam"
+tune = {{ "step_rule.lr" = {{ log_uniform = [1e-4, 1.0] }} }}
+[[methods]]
+name = "momentum"
+tune = {{ "step_rule.lr" = {{ log_uniform = [1e-5, 0.1] }}, "method.momentum" = {{ uniform = [0.0, 0.99] }} }}
+[[methods]]
+name = "gd"
+step_rule = "armijo"
+[tuning]
+trials = 5
+seeds = 3
+scope = "{scope}"
+"""
+
+
+def _suite(scope: str = "problem", text: str | None = None):
+    return parse_suite(text or SUITE.format(scope=scope), "tuned-test.toml")
+
+
+@pytest.fixture(scope="module")
+def tuned():
+    return ob.run_suite(_suite(), None)
+
+
+def _medians(runs: pd.DataFrame) -> pd.DataFrame:
+    """Median final gap over the tuning seeds per (problem, method, trial), failures +inf: numpy, not analysis."""
+    rows = runs[runs["phase"] == "tuning"].copy()
+    gap = (rows["f"] - rows["f_opt"]).to_numpy(dtype=float)
+    gap = np.where(gap <= 1e-12 * np.maximum(1.0, np.abs(rows["f_opt"].to_numpy(dtype=float))), 0.0, gap)
+    rows["value"] = np.where(rows["status"].isin(FAILED) | np.isnan(gap), np.inf, gap)
+    keys = ["problem_params", "method", "trial"]
+    return rows.groupby(keys)["value"].agg(lambda v: float(np.median(v.to_numpy()))).rename("median").reset_index()
+
+
+def _selected(runs: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """The trial the suite evaluated per (problem, method): the largest evaluation trial (0 = the default)."""
+    rows = runs[runs["phase"] == "evaluation"]
+    return {key: int(trial) for key, trial in rows.groupby(["problem_params", "method"])["trial"].max().items()}
+
+
+def test_selected_setting_is_the_argmin_of_the_tuning_runs(tuned):
+    medians = _medians(tuned.runs)
+    chosen = _selected(tuned.runs)
+    assert len(chosen) == 4  # 2 problems x 2 tuned methods
+    for (problem, method), group in medians.groupby(["problem_params", "method"]):
+        group = group.sort_values("trial")
+        values = group["median"].to_numpy()
+        assert len(values) == 6  # the default (trial 0) and 5 draws
+        expected = int(group["trial"].to_numpy()[int(np.argmin(values))])  # first minimum: the lowest trial
+        assert chosen[(problem, method)] == expected, (problem, method, values)
+
+
+def test_tuning_and_evaluation_seeds_are_disjoint_and_evaluations_equal_plain_runs(tuned):
+    runs = tuned.runs
+    tuning_seeds = set(runs.loc[runs["phase"] == "tuning", "seed"])
+    evaluation_seeds = set(runs.loc[runs["phase"] == "evaluation", "seed"])
+    assert tuning_seeds == {10**6, 10**6 + 1, 10**6 + 2}
+    assert evaluation_seeds == {0, 1, 2, 3}
+    assert set(runs.loc[runs["phase"] == "", "seed"]) == {0, 1, 2, 3}  # the untuned gd + armijo
+    evaluated = runs[runs["phase"] == "evaluation"]
+    for _, rows in evaluated.groupby(["problem_params", "method", "trial"]):
+        first = rows.iloc[0]
+        method = {"name": first["method"], **json.loads(first["method_params"])}
+        step = {"name": first["step_rule"], **json.loads(first["step_params"])}
+        plain = ob.run({"name": "rosenbrock", **json.loads(first["problem_params"])}, method, step,
+                       seeds=sorted(rows["seed"]), max_iter=150).runs
+        rows = rows.sort_values("seed")
+        np.testing.assert_array_equal(rows["status"].to_numpy(), plain["status"].to_numpy())
+        np.testing.assert_allclose(rows["f"].to_numpy(dtype=float), plain["f"].to_numpy(dtype=float), rtol=1e-13, atol=0)
+        np.testing.assert_array_equal(rows["iterations"].to_numpy(), plain["iterations"].to_numpy())
+
+
+def test_overlapping_tuning_seeds_are_refused():
+    text = SUITE.format(scope="problem").replace("seeds = 4", "seeds = [0, 1, 2]").replace("seeds = 3", "seeds = [2, 7]")
+    with pytest.raises(SuiteError, match=r"tuned-test.toml: tuning.seeds: .*disjoint.*\[2\]"):
+        _suite(text=text)
+
+
+def _trials(suite) -> list[tuple]:
+    return [(c.description["phase"], c.description["trial"], json.dumps(c.method, sort_keys=True),
+             json.dumps(c.step_rule, sort_keys=True)) for c in suite.cells if c.description.get("phase")]
+
+
+def test_the_same_suite_draws_the_same_trials():
+    first, second = _trials(_suite()), _trials(_suite())
+    assert first == second and len(first) == 2 * 2 * 7  # problems x methods x (6 trials + the default's evaluation)
+    lrs = [json.loads(step)["lr"] for phase, trial, _, step in first if phase == "tuning" and trial > 0]
+    assert len(set(lrs)) == len(lrs) // 2  # the same draws on both problems, distinct within a problem
+    other = _trials(_suite(text=SUITE.format(scope="problem") + "seed = 1\n"))
+    assert other != first  # another generator seed draws other trials
+
+
+@pytest.mark.slow
+def test_the_same_trials_and_numbers_under_every_executor(tmp_path):
+    text = SUITE.format(scope="problem").replace("dim = [2, 4]", "dim = 2").replace("trials = 5", "trials = 3")
+    columns = ["problem_params", "method", "method_params", "step_params", "phase", "trial", "seed", "status", "f"]
+    tables = []
+    for executor in ("serial", "processes", "dask"):
+        result = ob.run_suite(_suite(text=text), tmp_path / executor, executor, jobs=2)
+        runs = result.runs[columns].sort_values(["method", "phase", "trial", "seed"]).reset_index(drop=True)
+        tables.append(runs.astype({"phase": object, "trial": "Int64"}))
+    assert set(tables[0]["phase"]) == {"", "tuning", "evaluation"}
+    for other in tables[1:]:
+        pd.testing.assert_frame_equal(tables[0], other)
+
+
+def test_scope_suite_selects_one_setting_per_method_for_all_problems():
+    result = ob.run_suite(_suite("suite"), None)
+    runs = result.runs
+    medians = _medians(runs)
+    for method, group in medians.groupby("method"):
+        table = group.pivot(index="trial", columns="problem_params", values="median")
+        ranks = np.column_stack([scipy.stats.rankdata(table[c].to_numpy()) for c in table.columns])  # inf ranks last
+        expected = int(table.index[int(np.argmin(ranks.mean(axis=1)))])
+        evaluated = runs[(runs["phase"] == "evaluation") & (runs["method"] == method)]
+        per_problem = evaluated.groupby("problem_params")["trial"].max()
+        assert len(per_problem) == 2 and set(per_problem) == {expected}
+        settings = evaluated[evaluated["trial"] == expected][["method_params", "step_params"]].drop_duplicates()
+        assert len(settings) == 1  # one setting shared by both problems
+
+
+def test_ob_tune_selects_the_argmin_and_evaluates_like_ob_run():
+    space = {"step_rule.lr": {"log_uniform": [1e-4, 1.0]}, "method.betas": [[0.9, 0.999], [0.8, 0.99]]}
+    result = ob.tune("rosenbrock", "adam", space=space, trials=6, seeds=2, eval_seeds=3, max_iter=100)
+    runs = result.runs
+    tuning_runs = runs[runs["phase"] == "tuning"]
+    assert set(tuning_runs["seed"]) == {10**6, 10**6 + 1} and set(runs[runs["phase"] == "evaluation"]["seed"]) == {0, 1, 2}
+    gap = np.where(tuning_runs["status"].isin(FAILED), np.inf, tuning_runs["f"] - tuning_runs["f_opt"])
+    medians = pd.Series(gap, index=tuning_runs.index).groupby(tuning_runs["trial"]).median()
+    assert int(result.selected["trial"]) == int(medians.index[int(np.argmin(medians.to_numpy()))])
+    plain = ob.run("rosenbrock", result.method, result.step_rule, seeds=3, max_iter=100)
+    np.testing.assert_allclose(result.evaluation.runs["f"], plain.runs["f"], rtol=1e-13, atol=0)
+    assert result.default.runs["step_params"].iloc[0] == '{"lr":0.001}'  # Adam's own default step
+    default_betas = ob.methods.create("adam", **json.loads(result.default.runs["method_params"].iloc[0])).betas
+    assert tuple(default_betas) == (0.9, 0.999)
+
+
+def test_random_draws_follow_the_declared_distributions():
+    protocol = tuning.Protocol(trials=2000, seed=3)
+    space = {"method.momentum": {"uniform": [0.2, 0.9]}, "step_rule.lr": {"log_uniform": [1e-5, 1.0]}}
+    draws = tuning.draw_trials(space, protocol, "x")
+    assert draws == tuning.draw_trials(space, protocol, "x") and len(draws) == 2000
+    lr = np.log10([d["step_rule.lr"] for d in draws])
+    momentum = np.array([d["method.momentum"] for d in draws])
+    assert scipy.stats.kstest(lr, scipy.stats.uniform(loc=-5, scale=5).cdf).pvalue > 1e-3
+    assert scipy.stats.kstest(momentum, scipy.stats.uniform(loc=0.2, scale=0.7).cdf).pvalue > 1e-3
+    grid = tuning.draw_trials({"step_rule.lr": [0.1, 0.01], "method.momentum": [0.0, 0.5, 0.5]},
+                              tuning.Protocol(protocol="grid"))
+    assert len(grid) == 4 and {(d["step_rule.lr"], d["method.momentum"]) for d in grid} == {
+        (0.1, 0.0), (0.1, 0.5), (0.01, 0.0), (0.01, 0.5)}
+
+
+@pytest.mark.parametrize("edit, pattern", [
+    (("trials = 5", "trails = 5"), r"tuned-test.toml: tuning.trails: unknown key 'trails' in tuning\. Did you mean 'trials'\?"),
+    (('scope = "problem"', 'scope = "suit"'), r"tuning.scope: unknown scope 'suit'\. Did you mean 'suite'\? Valid: problem, suite"),
+    (("log_uniform = [1e-4, 1.0]", "log_uniform = [0.0, 1.0]"), r"methods\[0\].tune.step_rule.lr.log_uniform: .*0 < a < b"),
+    (('"step_rule.lr" = { log_uniform = [1e-4', '"step_rule.lrr" = { log_uniform = [1e-4'),
+     r"methods\[0\].tune.step_rule.lrr: step rule 'constant' has no parameter 'lrr'\. Did you mean 'lr'\?"),
+    (('"method.momentum"', '"method.momentun"'), r"methods\[1\].tune.method.momentun: .*Did you mean 'momentum'\?"),
+    (("trials = 5", 'protocol = "grid"'), r"methods\[0\].tune.step_rule.lr: the grid protocol takes a list of values"),
+    (('scope = "problem"', 'criterion = "ertt"'), r"tuning.criterion: .*Did you mean 'ert'\?"),
+])
+def test_bad_tuning_keys_are_one_line_errors(edit, pattern):
+    text = SUITE.format(scope="problem").replace(*edit)
+    with pytest.raises(SuiteError, match=pattern) as info:
+        _suite(text=text)
+    assert "\n" not in str(info.value)
+
+
+def test_a_tuning_block_needs_a_tuned_method():
+    text = SUITE.format(scope="problem").replace("tune = ", "# tune = ")
+    with pytest.raises(SuiteError, match=r"tuned-test.toml: tuning: a \[tuning\] block needs .* 'tune'"):
+        _suite(text=text)
+
+
+def test_untuned_suites_keep_their_keys_and_neutral_columns():
+    res = ob.run("rosenbrock", "adam", seeds=2, max_iter=5)
+    assert (res.runs["phase"] == "").all() and res.runs["trial"].isna().all()
+    assert str(res.runs["trial"].dtype) == "Int64"
+
+
+def test_tuneability_against_hand_computed_shares():
+    from optbench.report.tuning import tuneability
+
+    # trial criteria (median final gaps over 1 tuning seed): default 100, then 10, 1000, 1
+    gaps = [100.0, 10.0, 1000.0, 1.0]
+    runs = pd.DataFrame({
+        "problem": "p", "problem_params": "{}", "dim": 2, "method": "m", "method_params": "{}", "step_rule": "constant",
+        "step_params": [f'{{"lr":{i}}}' for i in range(4)], "batch_size": pd.array([None] * 4, dtype="Int64"),
+        "seed": 10**6, "status": "budget", "f": gaps, "f_opt": 0.0, "f_gap": gaps,
+        "iterations": 1, "f_evals": 0, "g_evals": 1, "epochs": math.nan, "time": 0.0,
+        "phase": "tuning", "trial": pd.array(range(4), dtype="Int64")})
+    from optbench.analysis import prepare
+
+    table = tuneability(prepare(runs)[0], within=(1, 2))
+    row = table.iloc[0]
+    assert row["within_1"] == pytest.approx((2 - 1) / 2) and row["within_2"] == pytest.approx(0.5)
+    assert row["within_3"] == pytest.approx(1.0)
