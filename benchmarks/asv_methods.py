@@ -16,7 +16,8 @@ def _batch(shape: str, seed: int = 0) -> np.ndarray:
 class TimeMethodStep:
     """``D = direction(X, G)`` then ``X + alpha * D``, from a warmed-up state."""
 
-    params = (sorted(name for name in ob.methods.names() if not getattr(ob.methods.get(name), "owns_loop", False)), SHAPES)
+    params = (sorted(name for name in ob.methods.names() if not getattr(ob.methods.get(name), "owns_loop", False)
+                     and not getattr(ob.methods.get(name), "updates_iterate", False)), SHAPES)
     param_names = ["method", "shape"]
 
     def setup(self, method, shape):

@@ -464,6 +464,8 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
     if method_entries is None:
         for method_name in registry.methods.names():
             cls = registry.methods.get(method_name)
+            if any(p.required for p in registry.methods.parameters(method_name).values()):
+                continue  # a method that needs an argument (torch's optimizer path) has no default form
             if not takes_step_rule(cls):
                 rules = [None]
             else:

@@ -116,7 +116,10 @@ def test_no_methods_means_every_method_with_its_default_step_rule(tmp_path, scra
     plugin = write(tmp_path, PLUGIN, "plugin.py")
     text = f'plugins = ["{plugin.name}"]\n[[problems]]\nname = "sphere"\n'
     suite = load_suite(write(tmp_path, text))
-    assert sorted(c.method["name"] for c in suite.cells) == sorted(ob.methods.names())
+    runnable = [name for name in ob.methods.names()  # all but those needing an argument (torch's optimizer)
+                if not any(p.required for p in ob.methods.parameters(name).values())]
+    assert "torch" not in runnable
+    assert sorted(c.method["name"] for c in suite.cells) == sorted(runnable)
     for cell in suite.cells:
         cls = ob.methods.get(cell.method["name"])
         if cls.owns_loop:
