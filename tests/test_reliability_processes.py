@@ -87,9 +87,11 @@ def environment(folder: Path, **extra: str) -> dict[str, str]:
 
 
 def wait_for_mark(folder: Path, process: subprocess.Popen | None = None, limit: float = 60.0) -> int:
+    """The PID in the first mark file of ``folder/marks`` (or of ``folder`` itself when it is a marks folder)."""
+    marks_folder = folder if folder.name == "marks" else folder / "marks"
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        marks = list((folder / "marks").iterdir())
+        marks = list(marks_folder.iterdir())
         if marks:
             return int(marks[0].name)
         assert process is None or process.poll() is None, process.communicate()
@@ -249,6 +251,25 @@ def cluster(folder):
         stop(worker, scheduler)
 
 
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory):
+    """One scheduler and worker for the orphan tests (killing a driver leaves the cluster usable)."""
+    pytest.importorskip("distributed")
+    base = tmp_path_factory.mktemp("cluster")
+    (base / "marks").mkdir()
+    (base / "worker-tmp").mkdir()
+    env = {**os.environ, "OPTBENCH_TEST_MARKS": str(base / "marks"), "TMPDIR": str(base / "worker-tmp"),
+           "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    scheduler, address = start_scheduler(base, env)
+    worker = None
+    try:
+        worker = start_worker(address, env)
+        yield {"address": address, "scheduler": scheduler, "worker": worker, "scratch": base / "worker-tmp",
+               "marks": base / "marks", "env": env}
+    finally:
+        stop(worker, scheduler)
+
+
 def cell_children(worker: subprocess.Popen) -> list[psutil.Process]:
     return [p for p in psutil.Process(worker.pid).children(recursive=True) if "optbench.execute" in " ".join(p.cmdline())]
 
@@ -256,11 +277,14 @@ def cell_children(worker: subprocess.Popen) -> list[psutil.Process]:
 @pytest.mark.slow
 @pytest.mark.parametrize("victim, signum", [("driver", signal.SIGTERM), ("driver", signal.SIGKILL),
                                             ("worker", signal.SIGKILL)])
-def test_dask_cell_process_dies_with_its_driver_or_worker_and_cleans_up(folder, cluster, victim, signum):
+def test_dask_cell_process_dies_with_its_driver_or_worker_and_cleans_up(folder, shared_cluster, victim, signum):
+    cluster = shared_cluster
+    for mark in cluster["marks"].iterdir():
+        mark.unlink()
     (folder / "s.toml").write_text(suite_text(["test-spin"], timeout=300.0))
     driver = start_driver(folder, ["--executor", "dask", "--scheduler", cluster["address"]], environment(folder))
     try:
-        spinner = wait_for_mark(folder, driver, limit=90)
+        spinner = wait_for_mark(cluster["marks"], driver, limit=90)
         children = cell_children(cluster["worker"])
         assert [p.pid for p in children] == [spinner]
         assert list(cluster["scratch"].glob("optbench-cell-*"))
