@@ -144,7 +144,7 @@ def iterations_plot(results: Any, problem: str, columns: Sequence[str] = ("step_
     """
     data, styles = _setup(results, styles)
     subset = _only(data, [problem])
-    fig, axes, side = canvas(len(columns), len(columns), panel=(4.6, 3.4))
+    fig, axes, side = canvas(len(columns), 2, panel=(4.0, 3.2))  # two per row: readable in a 1400 px page
     solvers: list[str] = []
     for ax, column in zip(axes, columns):
         label, log = TRACE_COLUMNS.get(column, (column, False))
@@ -231,7 +231,7 @@ def data_profile_plot(results: Any, tau: float = 1e-3, axis: str = "evaluations"
 
 
 def sensitivity_plot(results: Any, parameter: str | None = None, styles: Styles | None = None,
-                     wrap: int = 3) -> plt.Figure | None:
+                     wrap: int = 2) -> plt.Figure | None:
     """Final gap (median, IQR over finished runs) against the swept step-rule parameter; None if nothing is swept.
 
     One line per (method, step rule); a value at which most runs diverged is an ``x`` at the top of the axes.

@@ -19,7 +19,7 @@ from optbench.report.styles import Styles
 
 __all__ = ["canvas", "legend_panel", "LEGEND_WIDTH"]
 
-LEGEND_WIDTH = 4.7  # inches: the panel gap, a handle and about 44 characters at 9 pt
+LEGEND_WIDTH = 4.4  # inches: the panel gap, a handle and about 38 characters at 9 pt
 ENTRY_HEIGHT = 0.21  # inches per legend line at 9 pt
 
 
@@ -59,7 +59,7 @@ def canvas(n: int, wrap: int = 3, panel: tuple[float, float] = (4.4, 3.4), legen
     return fig, axes, side
 
 
-def _wrap(label: str, width: int = 44) -> str:
+def _wrap(label: str, width: int = 38) -> str:
     return "\n".join(textwrap.wrap(label, width, break_long_words=True, subsequent_indent="  ")) or label
 
 

@@ -73,7 +73,7 @@ def with_rank(board: pd.DataFrame) -> pd.DataFrame:
     return board.sort_values(["problem_label", "rank", "solver"], ignore_index=True)
 
 
-def figure_html(fig: plt.Figure | None, alt: str, caption: str = "", dpi: int = 80) -> str:
+def figure_html(fig: plt.Figure | None, alt: str, caption: str = "", dpi: int = 90) -> str:
     """A figure as an embedded PNG (``<figure>`` with caption); empty for None."""
     if fig is None:
         return ""
