@@ -71,6 +71,7 @@ def test_bash_block_runs(line, source, tmp_path):
     assert done.returncode == 0, f"README.md, bash block at line {line}:\n{done.stderr[-3000:]}"
 
 
+@pytest.mark.slow
 def test_the_default_suite_command_runs_here(tmp_path):
     """The set-up block's command after the install: ``optbench run quick`` (results and report in --out)."""
     done = subprocess.run([sys.executable, "-m", "optbench.cli", "run", "quick", "--out", str(tmp_path / "quick")],
