@@ -234,7 +234,11 @@ def run_command(args: argparse.Namespace) -> int:
         except ImportError:
             report = None
         if report is not None:
-            report_path = report(out, out=out)
+            try:
+                report_path = report(out, out=out)
+            except Exception as exc:  # noqa: BLE001 -- the results are safe on disk; say so instead of a traceback
+                print(f"optbench: warning: the report could not be written ({type(exc).__name__}: {exc}); the results "
+                      f"are in {out}; `optbench report {out}` tries again", file=sys.stderr)
     _say(result.summary())
     try:
         from optbench.tuning import evaluation_tables  # a tuned suite's trials are not competitors

@@ -187,3 +187,17 @@ def test_exit_status_is_1_when_a_cell_failed_unless_allowed(here, capsys, scratc
     assert main(["run", str(here / "s.toml"), "--out", str(here / "o"), "--no-report"]) == 1
     assert "1 cell(s) failed (error or timeout); exit status 1" in capsys.readouterr().err
     assert main(["run", str(here / "s.toml"), "--out", str(here / "o"), "--no-report", "--allow-failures"]) == 0
+
+
+def test_a_report_that_fails_leaves_the_results_and_a_one_line_warning(here, capsys, monkeypatch):
+    import optbench.report
+
+    def broken(*args, **kwargs):
+        raise ValueError("Data has no positive values, and therefore cannot be log-scaled.")
+
+    monkeypatch.setattr(optbench.report, "report", broken)
+    (here / "s.toml").write_text(SUITE)
+    assert main(["run", str(here / "s.toml"), "--out", str(here / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the report could not be written (ValueError: Data has no positive values" in err
+    assert "Traceback" not in err and (here / "o" / "runs.parquet").is_file()
