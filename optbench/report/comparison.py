@@ -35,6 +35,10 @@ from optbench.report.tables import html_table
 __all__ = ["compare", "compare_tables"]
 
 KEYS = ["problem_label", "solver"]
+HEADERS = {"problem_label": "problem", "solver": "solver", "verdict": "verdict", "f_gap_median_base": "median gap base",
+           "f_gap_median_new": "median gap new", "gap_ratio": "gap ratio new / base", "success_base": "success base",
+           "success_new": "success new", "ert_base": "ERT base", "ert_new": "ERT new", "n_pairs": "paired seeds",
+           "p_value": "p", "p_adjusted": "p (Holm)", "n_runs_base": "runs base", "n_runs_new": "runs new"}
 _SEPARATOR = " \u241f "  # SYMBOL FOR UNIT SEPARATOR: joins a problem and a solver label into one test "problem"
 VERDICTS = ("worse", "better", "changed (not significant)", "changed (no common seeds)", "unchanged")
 
@@ -145,8 +149,8 @@ def compare(base: Any, new: Any, out: str | Path = "reports/compare", *, target:
             '<h2 id="cells">Cells</h2>',
             f"<p>Median final gap over finished runs; success: fraction of runs reaching f − f_opt ≤ {target:g}; ERT in "
             f"evaluations at that target; gap ratio = new / base. p: Wilcoxon signed-rank on the paired seeds' log final "
-            f"gaps, Holm-adjusted over all compared cells; verdicts at α = {alpha:g}.</p>",
-            html_table(table, "comparison", "comparison", filters=filters)]
+            f"gaps, Holm-adjusted over the cells that changed; verdicts at α = {alpha:g}.</p>",
+            html_table(table[list(HEADERS)], "comparison", "comparison", filters=filters, headers=HEADERS)]
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ParameterError(f"out must be a directory, and {str(out)!r} is a file")
