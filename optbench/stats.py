@@ -242,7 +242,7 @@ def _board_coverage(board: pd.DataFrame, mode: str) -> analysis.Coverage:
     return analysis.coverage(pairs, mode)
 
 
-def friedman(board: pd.DataFrame, alpha: float = 0.05, coverage: str = "common") -> FriedmanResult:
+def friedman(board: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
     """Friedman's test on the leaderboard's ``rank`` matrix (problems x solvers, common coverage) and Nemenyi's CD.
 
     Only the solvers and problems of the common block (:func:`optbench.analysis.coverage`)
@@ -250,9 +250,7 @@ def friedman(board: pd.DataFrame, alpha: float = 0.05, coverage: str = "common")
     (ties averaged), which keeps the leaderboard's order. See :class:`FriedmanResult`.
     """
     alpha = _check_alpha(alpha)
-    if coverage != "common":
-        raise ParameterError(f"friedman needs every solver on every problem: coverage must be 'common', got {coverage!r}")
-    cover = _board_coverage(board, "common")
+    cover = _board_coverage(board, "common")  # Friedman's test needs every solver on every problem
     matrix = board.pivot(index="problem_label", columns="solver", values="rank").loc[cover.problems, cover.solvers]
     ranks = matrix.rank(axis=1, method="average")
     statistic, p_value = _friedman_statistic(ranks.to_numpy(dtype=float))
