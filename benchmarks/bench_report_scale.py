@@ -9,7 +9,7 @@ growing dimension; gd, momentum, nesterov, adam at several constant steps and
 gd with armijo / polyak; 2000 iterations, ``record="log"``; some cells
 diverge), caches it in ``--cache``, then times ``ob.report`` in a child
 process (``ru_maxrss`` of the child is its peak resident memory) and prints the
-median time per stage, the peak memory and the size of ``index.html``.
+median time per stage, the CPU time, the peak memory and the size of ``index.html``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ timings = {}
 started = time.perf_counter()
 path = report(sys.argv[1], sys.argv[2], timings=timings)
 timings["total"] = time.perf_counter() - started
-print(json.dumps({"timings": timings, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"timings": timings, "maxrss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime,
                   "html_mb": path.stat().st_size / 1e6}))
 """
 
@@ -96,6 +97,8 @@ def main() -> None:
     results = measure(folder, args.repeat)
     stages = {k: statistics.median(r["timings"][k] for r in results) for k in results[0]["timings"]}
     print("report build, median of", args.repeat, "run(s):", ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()))
+    print(f"CPU time of the report process: {statistics.median(r['cpu_s'] for r in results):.0f} s (wall time above depends "
+          "on what else the machine runs)")
     print(f"peak resident memory of the report process: {statistics.median(r['maxrss_mb'] for r in results):.0f} MB; "
           f"index.html: {statistics.median(r['html_mb'] for r in results):.1f} MB")
 
