@@ -100,36 +100,37 @@ def test_sweep_over_an_option_equals_the_values_run_one_by_one():
     for i, momentum in enumerate([0.0, 0.5, 0.9]):
         alone = ob.run("quadratic", {**method, "momentum": momentum}, seeds=3, max_iter=30)
         np.testing.assert_array_equal(swept.x[3 * i : 3 * i + 3], alone.x)
-        native = ob.run("quadratic", {"name": "momentum", "momentum": momentum}, {"name": "constant", "lr": 0.01},
-                        seeds=3, max_iter=30) if momentum else ob.run("quadratic", "gd", {"name": "constant", "lr": 0.01}, seeds=3, max_iter=30)
+        native_method = {"name": "momentum", "momentum": momentum} if momentum else "gd"
+        native = ob.run("quadratic", native_method, {"name": "constant", "lr": 0.01}, seeds=3, max_iter=30)
         assert relative_error(alone.x, native.x) <= 1e-12
 
 
 # ---------------------------------------------------------------- per-tensor statistics
-class NormalizedGD(torch.optim.Optimizer):
+class TinyOptimizer(torch.optim.Optimizer):
+    """x <- x - delta(g, lr) for every parameter tensor; subclasses give ``delta``."""
+
+    def __init__(self, params, lr: float = 0.1):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.sub_(self.delta(p.grad, group["lr"]))
+
+
+class NormalizedGD(TinyOptimizer):
     """x <- x - lr * g / ||g|| with the norm of the whole tensor (not elementwise)."""
 
-    def __init__(self, params, lr: float = 0.1):
-        super().__init__(params, {"lr": lr})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.sub_(group["lr"] * p.grad / p.grad.norm())
+    def delta(self, g, lr):
+        return lr * g / g.norm()
 
 
-class SignGD(torch.optim.Optimizer):
+class SignGD(TinyOptimizer):
     """x <- x - lr * sign(g) (elementwise; the probe should find it so)."""
 
-    def __init__(self, params, lr: float = 0.1):
-        super().__init__(params, {"lr": lr})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.sub_(group["lr"] * torch.sign(p.grad))
+    def delta(self, g, lr):
+        return lr * torch.sign(g)
 
 
 class DeclaredElementwise(NormalizedGD):
