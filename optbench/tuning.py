@@ -344,10 +344,19 @@ class TuneResult:
         return self.settings[int(self.selected["trial"])][1]
 
 
-def _labelled(result: Any, phase: str, trial: int):
-    from optbench.engine.tables import with_phase
+def _labelled(results: Sequence[Any], phase: str, trials: Sequence[int]) -> tuple[pd.DataFrame, ...]:
+    """The tables of ``results`` (one RunResult per setting) as one, with ``phase`` and ``trial`` set per row."""
+    from optbench.engine.result import RunResult
 
-    return with_phase(result.tables(), {"phase": phase, "trial": trial, "cell": result.cell["cell"]})
+    combined = RunResult.concat(list(results)) if len(results) > 1 else results[0]
+    trial_of = {result.cell["cell"]: trial for result, trial in zip(results, trials)}
+    frames = []
+    for frame in combined.tables():
+        frame = frame.copy()
+        frame["phase"] = pd.array([phase] * len(frame), dtype="str")
+        frame["trial"] = pd.array(frame["cell"].map(trial_of).astype(object), dtype="Int64")
+        frames.append(frame)
+    return tuple(frames)
 
 
 def _spec(value: Any, name: str) -> dict[str, Any] | None:
@@ -411,15 +420,15 @@ def tune(problem: Any, method: Any, step_rule: Any = None, *, space: dict[str, A
                              "target": target, "seed": seed}, evaluation)
     settings = _tuning_specs(problem, method, step_rule, space, chosen)
     specs = [{"problem": problem, "method": m, "step_rule": s, "seeds": list(chosen.seeds), **budget} for m, s in settings]
-    parts = [_labelled(result, "tuning", trial) for trial, result in enumerate(run_group(specs))]
-    table = criterion_table(*_joined(parts), criterion=criterion, target=target)
+    parts = [_labelled(run_group(specs), "tuning", range(len(specs)))]
+    table = criterion_table(*parts[0], criterion=criterion, target=target)
     best = select(table).iloc[0]
     m, s = settings[int(best["trial"])]
     evaluated = run(problem, m, s, seeds=evaluation, **budget)
     default = evaluated if int(best["trial"]) == 0 else run(problem, *settings[0], seeds=evaluation, **budget)
-    parts.append(_labelled(evaluated, "evaluation", int(best["trial"])))
+    parts.append(_labelled([evaluated], "evaluation", [int(best["trial"])]))
     if int(best["trial"]) != 0:
-        parts.append(_labelled(default, "evaluation", 0))
+        parts.append(_labelled([default], "evaluation", [0]))
     return TuneResult(table, best, *_joined(parts), evaluated, default, settings)
 
 

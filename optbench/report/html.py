@@ -117,6 +117,9 @@ def report(results: Any, out: str | Path | None = None, *, axis: str = "evaluati
         clock[0] = now
 
     data = load_results(results)
+    from optbench.report import tuning as tuned_part  # a tuned suite: its trials are not competitors
+
+    data, everything = tuned_part.evaluation_set(data), data
     out = _output(results, out)
     lap("load")
     ctx = _context(data, axis, target, targets, tau, bootstrap)
@@ -124,6 +127,8 @@ def report(results: Any, out: str | Path | None = None, *, axis: str = "evaluati
     suite = data.provenance.get("suite") or next((s for s in data.runs.get("suite", []) if isinstance(s, str) and s), "")
     heading = title or (f"optbench report: {suite}" if suite else "optbench report")
     toc, parts = _body(ctx, heading, lap)
+    tuning_toc, tuning_html = tuned_part.section(everything)  # before failures and provenance
+    toc[-2:-2], parts[-2:-2] = tuning_toc, [tuning_html]
     out.mkdir(parents=True, exist_ok=True)
     path = out / "index.html"
     temporary = path.with_name("index.html.tmp")

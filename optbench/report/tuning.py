@@ -156,12 +156,18 @@ def _tuned_parameters(group: pd.DataFrame) -> dict[str, np.ndarray]:
     return values
 
 
-def sensitivity_figure(runs: pd.DataFrame, method: str, step_rule: str, batch: str):
-    """The criterion against each tuned parameter, one panel per (problem, parameter); None when nothing varies."""
+def sensitivity_figure(runs: pd.DataFrame, method: str, step_rule: str, batch: str,
+                       trials: pd.DataFrame | None = None, selected: pd.Series | None = None):
+    """The criterion against each tuned parameter, one panel per (problem, parameter); None when nothing varies.
+
+    ``trials`` (:func:`trial_table`) and ``selected`` (the ``selected_trial`` column of
+    :func:`tuned_vs_default` indexed by problem and target) are computed when not given.
+    """
     import matplotlib.pyplot as plt
 
-    trials = trial_table(_targets(runs))
-    selected = tuned_vs_default(runs).set_index(TARGET)["selected_trial"]
+    trials = trial_table(_targets(runs)) if trials is None else trials
+    if selected is None:
+        selected = tuned_vs_default(runs).set_index(TARGET)["selected_trial"]
     mine = trials[(trials["method"] == method) & (trials["step_rule"] == step_rule) & (trials["batch"] == batch)]
     panels = [(problem, name, values, group) for problem, group in mine.groupby("problem_label", sort=True)
               for name, values in _tuned_parameters(group).items()]
@@ -169,16 +175,21 @@ def sensitivity_figure(runs: pd.DataFrame, method: str, step_rule: str, batch: s
         return None
     columns = min(3, len(panels))
     fig, axes = plt.subplots((len(panels) + columns - 1) // columns, columns, squeeze=False,
-                             figsize=(4.2 * columns, 3.2 * ((len(panels) + columns - 1) // columns)), layout="constrained")
+                             figsize=(4.2 * columns, 3.2 * ((len(panels) + columns - 1) // columns)))
     for ax, (problem, name, x, group) in zip(axes.flat, panels):
         _panel(ax, x, group, int(selected.get((problem, method, step_rule, batch), 0)))
         ax.set(title=problem, xlabel=name, ylabel="median final gap (tuning seeds)")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.3 / len(axes), hspace=0.55, wspace=0.3)
     return fig
 
 
 def _panel(ax, x: np.ndarray, group: pd.DataFrame, selected: int) -> None:
+    from matplotlib.ticker import LogLocator, NullLocator
+
     y = group["criterion"].to_numpy(dtype=float)
     trial = group["trial"].to_numpy()
     finite = np.isfinite(y)
@@ -191,7 +202,10 @@ def _panel(ax, x: np.ndarray, group: pd.DataFrame, selected: int) -> None:
     ax.set_yscale("log")
     if np.all(x > 0) and x.max() / x.min() > 20:
         ax.set_xscale("log")
-    ax.legend(fontsize=7)
+    for axis in (ax.xaxis, ax.yaxis):  # gaps may span hundreds of decades: few ticks, no minor ones
+        if axis.get_scale() == "log":
+            axis.set_major_locator(LogLocator(numticks=6))
+            axis.set_minor_locator(NullLocator())
 
 
 def section(data: Any) -> tuple[list[tuple[str, str, bool]], str]:
@@ -211,10 +225,11 @@ def section(data: Any) -> tuple[list[tuple[str, str, bool]], str]:
              '<h3 id="tuneability">Tuneability</h3><p>Share of the achievable improvement over the default (in '
              'decades of the median final gap on the tuning seeds) reached within the first k trials.</p>',
              html_table(tuneability(runs), "tuneability"), '<h3 id="sensitivity">Sensitivity</h3>']
+    trials, selected = trial_table(_targets(runs)), versus.set_index(TARGET)["selected_trial"]
     for key, _ in versus.groupby(["method", "step_rule", "batch"], sort=True):
-        fig = sensitivity_figure(runs, *key)
+        fig = sensitivity_figure(runs, *key, trials=trials, selected=selected)
         title = f"{key[0]} + {key[1]}" + ("" if key[2] == "full" else f" [batch {key[2]}]")
         parts.append(figure_html(fig, f"sensitivity of {title}", f"{html.escape(title)}: the criterion of every trial "
-                                 "against each tuned parameter; star: selected, square: default, x: failed."))
+                                 "against each tuned parameter; star: selected, square: default, x: failed.", dpi=60))
     toc = [("tuning", "Tuning", False), ("tuneability", "tuneability", True), ("sensitivity", "sensitivity", True)]
     return toc, "\n".join(parts)
