@@ -363,6 +363,9 @@ def _create(reg: registry.Registry, spec: dict[str, Any], where: _Where) -> Any:
         return registry.resolve(reg, spec)
     except (ParameterError, RegistryError) as exc:
         raise where.error(f"{_label(spec)}: {exc}") from None
+    except MemoryError:
+        raise where.error(f"{_label(spec)}: creating it needs more memory than this machine has; "
+                          f"use a smaller size") from None
 
 
 def _step_rules(value: Any, where: _Where) -> list[dict[str, Any]]:

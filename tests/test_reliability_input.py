@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from optbench.cli import main, slug
@@ -201,3 +202,25 @@ def test_a_report_that_fails_leaves_the_results_and_a_one_line_warning(here, cap
     err = capsys.readouterr().err
     assert "warning: the report could not be written (ValueError: Data has no positive values" in err
     assert "Traceback" not in err and (here / "o" / "runs.parquet").is_file()
+
+
+def test_a_problem_too_large_to_create_is_a_one_line_error(here, capsys, monkeypatch, scratch_registry_names):
+    import optbench as ob
+
+    @ob.register_problem("test-huge")
+    class Huge(ob.Problem):
+        """Allocates a dense dim x dim matrix when created (here: more memory than any machine has)."""
+        def __init__(self, dim: int = 2):
+            self.dim = dim
+            self.matrix = np.zeros((dim, dim, 2**25))
+
+        def value(self, X, batch=None):
+            return np.sum(X * X, axis=1)
+
+        def grad(self, X, batch=None):
+            return 2 * X
+
+    (here / "s.toml").write_text(SUITE.replace('name = "sphere"\ndim = 2', 'name = "test-huge"\ndim = 100000'))
+    run_exit_2(capsys, ["run", str(here / "s.toml"), "--out", str(here / "out")],
+               "s.toml: problems[0]: test-huge(dim=100000): creating it needs more memory than this machine has")
+    assert not (here / "out").exists()
