@@ -122,13 +122,17 @@ def test_the_same_suite_draws_the_same_trials():
     assert other != first  # another generator seed draws other trials
 
 
+SMALL = SUITE.format(scope="problem").replace("dim = [2, 4]", "dim = 2").replace("trials = 5", "trials = 3")
+
+
 @pytest.mark.slow
 def test_the_same_trials_and_numbers_under_every_executor(tmp_path):
-    text = SUITE.format(scope="problem").replace("dim = [2, 4]", "dim = 2").replace("trials = 5", "trials = 3")
+    text = SMALL
     columns = ["problem_params", "method", "method_params", "step_params", "phase", "trial", "seed", "status", "f"]
     tables = []
     for executor in ("serial", "processes", "dask"):
-        result = ob.run_suite(_suite(text=text), tmp_path / executor, executor, jobs=2)
+        out = tmp_path / executor if executor == "serial" else None  # stored (resume path) and in memory
+        result = ob.run_suite(_suite(text=text), out, executor, jobs=1 if executor == "dask" else 2)
         runs = result.runs[columns].sort_values(["method", "phase", "trial", "seed"]).reset_index(drop=True)
         tables.append(runs.astype({"phase": object, "trial": "Int64"}))
     assert set(tables[0]["phase"]) == {"", "tuning", "evaluation"}
@@ -228,3 +232,21 @@ def test_tuneability_against_hand_computed_shares():
     row = table.iloc[0]
     assert row["within_1"] == pytest.approx((2 - 1) / 2) and row["within_2"] == pytest.approx(0.5)
     assert row["within_3"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_the_report_compares_evaluation_runs_and_shows_the_tuning(tmp_path):
+    tuned = ob.run_suite(_suite(text=SMALL), None)
+    path = ob.report((tuned.runs, tuned.trace), out=tmp_path)
+    page = path.read_text()
+    assert "Tuning: tuned against default" in page and "Tuneability" in page and "Sensitivity" in page
+    runs = tuned.runs
+    chosen = _selected(runs)
+    for (problem, method), rows in runs[runs["phase"] == "tuning"].groupby(["problem_params", "method"]):
+        for trial, step in rows.groupby("trial")["step_params"].first().items():
+            lr = repr(json.loads(step)["lr"])
+            picked = any(t == trial for (p, m), t in chosen.items() if m == method)
+            if not picked and trial > 0:  # a trial that was not selected anywhere is no competitor
+                assert f"lr={lr}" not in page, (method, trial)
+    selected = [json.loads(s)["lr"] for s in runs.loc[(runs["phase"] == "evaluation") & (runs["trial"] > 0), "step_params"]]
+    assert selected and all(f"lr={lr!r}" in page for lr in selected)
