@@ -57,8 +57,8 @@ def _rule(alpha):
 
 
 @pytest.mark.parametrize("direction, message", [
-    (lambda X, G, s: (-G[0], s), r"direction D has shape \(3,\), expected \(n_runs, dim\) = \(4, 3\)"),
-    (lambda X, G, s: (-G[:, :1], s), r"direction D has shape \(4, 1\), expected \(n_runs, dim\) = \(4, 3\)"),
+    (lambda X, G, s: (-G[0], s), r"direction\(\) must return D of shape \(n_runs, dim\) = \(4, 3\), got \(3,\)"),
+    (lambda X, G, s: (-G[:, :1], s), r"direction\(\) must return D of shape \(n_runs, dim\) = \(4, 3\), got \(4, 1\)"),
     (lambda X, G, s: -G, r"direction\(\) must return \(D, state\), got ndarray"),
     (lambda X, G, s: (G.__imul__(-1.0), s), r"wrote into its input X or G in place"),
     (lambda X, G, s: (X.__iadd__(1.0), s), r"wrote into its input X or G in place"),
@@ -77,7 +77,7 @@ def test_a_two_run_batch_does_not_unpack_a_bare_direction(register):
 
 
 @pytest.mark.parametrize("alpha, message", [
-    (lambda ctx: 0.1, r"must return alpha of shape \(n_runs,\) = \(3,\), got float"),
+    (lambda ctx: 0.1, r"step\(\) must return alpha of shape \(n_runs,\) = \(3,\), got float"),
     (lambda ctx: np.full((ctx.n_runs, 1), 0.1), r"got \(3, 1\)"),
     (lambda ctx: np.full(ctx.n_runs, -0.1), r"returned the step size -0.1; a step size must be finite and >= 0"),
     (lambda ctx: np.full(ctx.n_runs, np.nan), r"returned the step size nan"),
@@ -112,7 +112,7 @@ def test_a_suite_records_a_plugin_violation_as_the_cells_error(register, tmp_pat
     suite = parse_suite('name = "t"\nseeds = 2\n[[problems]]\nname = "sphere"\n[[methods]]\nname = "bad-direction"\n')
     runs = run_cell(suite.cells[0])[0]
     assert (runs["status"] == "error").all()
-    assert "PluginError: method 'bad-direction': direction D has shape (2,)" in runs["message"].iloc[0]
+    assert "PluginError: method 'bad-direction': direction() must return D of shape (n_runs, dim) = (2, 2), got (2,)" in runs["message"].iloc[0]
 
 
 def test_built_in_methods_never_write_into_their_inputs():

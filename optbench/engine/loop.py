@@ -74,6 +74,27 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def _call(plugin: str, function: Any, *args: Any) -> Any:
+    """``function(*args)``; a write into a read-only input (X, G, ctx arrays) becomes a PluginError naming the plugin."""
+    try:
+        return function(*args)
+    except ValueError as exc:
+        if "read-only" not in str(exc):
+            raise
+        raise PluginError(f"{plugin} wrote into its input X or G in place ({exc}); copy it first (e.g. G = G + ...)") from exc
+
+
+def _checked_pair(result: Any, plugin: str, call: str, name: str, shape: tuple, shape_text: str) -> tuple[np.ndarray, Any]:
+    """``result`` must be ``(array, state)`` with the array of ``shape``; else a PluginError that says what came back."""
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise PluginError(f"{plugin}: {call} must return ({name}, state), got {type(result).__name__}")
+    array = result[0]
+    if not isinstance(array, np.ndarray) or array.shape != shape:
+        got = getattr(array, "shape", type(array).__name__)
+        raise PluginError(f"{plugin}: {call} must return {name} of shape {shape_text} = {shape}, got {got}")
+    return result
+
+
 class DescentLoop:
     """One batch of ``n_runs`` descending together; ``run()`` returns the final X and per-run outcome arrays."""
 
@@ -201,41 +222,22 @@ class DescentLoop:
 
     def direction(self, G: np.ndarray, method_state: Any, k: int) -> tuple[np.ndarray, Any]:
         """The method's direction, checked: a ``(D, state)`` pair with ``D`` of the iterate's shape."""
-        try:
-            result = self.method.direction(self.X, G, method_state, k)
-        except ValueError as exc:
-            if "read-only" not in str(exc):
-                raise
-            raise PluginError(f"method {spec_of(self.method)[0]!r} wrote into its input X or G in place ({exc}); "
-                              f"copy it first (e.g. G = G + ...)") from exc
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise PluginError(f"method {spec_of(self.method)[0]!r}: direction() must return (D, state), "
-                              f"got {type(result).__name__}")
-        D = result[0]
-        if not isinstance(D, np.ndarray) or D.shape != self.X.shape:
-            shape = getattr(D, "shape", type(D).__name__)
-            raise PluginError(f"method {spec_of(self.method)[0]!r}: direction D has shape {shape}, "
-                              f"expected (n_runs, dim) = {self.X.shape}")
-        return result
+        plugin = f"method {spec_of(self.method)[0]!r}"
+        result = _call(plugin, self.method.direction, self.X, G, method_state, k)
+        return _checked_pair(result, plugin, "direction()", "D", self.X.shape, "(n_runs, dim)")
 
     def step_size(self, step_state: Any) -> tuple[np.ndarray, Any]:
         """The step rule's step sizes, checked: ``(n_runs,)``, finite and >= 0 for active runs."""
-        try:
-            alpha, step_state = self.step_rule.step(self.ctx, step_state)
-        except ValueError as exc:
-            if "read-only" not in str(exc):
-                raise
-            raise PluginError(f"step rule {spec_of(self.step_rule)[0]!r} wrote into a read-only input of ctx ({exc})") from exc
-        if alpha is not self.alpha_seen:  # constant rules return the same array every step: checked once
-            if not isinstance(alpha, np.ndarray) or alpha.shape != (self.n_runs,):
-                shape = getattr(alpha, "shape", type(alpha).__name__)
-                raise PluginError(f"step rule {spec_of(self.step_rule)[0]!r}: step() must return alpha of shape "
-                                  f"(n_runs,) = ({self.n_runs},), got {shape}")
-            live = alpha if self.all_active else alpha[self.active]
-            if not ((live >= 0) & (live < np.inf)).all():
-                bad = float(live[~((live >= 0) & (live < np.inf))][0])
-                raise PluginError(f"step rule {spec_of(self.step_rule)[0]!r} returned the step size {bad!r}; "
-                                  f"a step size must be finite and >= 0")
+        plugin = f"step rule {spec_of(self.step_rule)[0]!r}"
+        result = _call(plugin, self.step_rule.step, self.ctx, step_state)
+        if result[0] is self.alpha_seen if isinstance(result, tuple) and result else False:
+            return result  # constant rules return the same array every step: checked once
+        alpha, step_state = _checked_pair(result, plugin, "step()", "alpha", (self.n_runs,), "(n_runs,)")
+        live = alpha if self.all_active else alpha[self.active]
+        valid = (live >= 0) & (live < np.inf)
+        if not valid.all():
+            raise PluginError(f"{plugin} returned the step size {float(live[~valid][0])!r}; "
+                              f"a step size must be finite and >= 0")
         return alpha, step_state
 
     def move(self, alpha: np.ndarray, D: np.ndarray) -> None:
@@ -251,16 +253,9 @@ class DescentLoop:
 
     def next_iterate(self, G: np.ndarray, method_state: Any, k: int) -> tuple[np.ndarray, Any]:
         """``method.update(X, G, state, k, ctx) -> (X_next, state)`` of a method that takes no step rule, checked."""
-        result = self.method.update(self.X, G, method_state, k, self.ctx)
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise PluginError(f"method {spec_of(self.method)[0]!r}: update() must return (X_next, state), "
-                              f"got {type(result).__name__}")
-        X_next = result[0]
-        if not isinstance(X_next, np.ndarray) or X_next.shape != self.X.shape:
-            shape = getattr(X_next, "shape", type(X_next).__name__)
-            raise PluginError(f"method {spec_of(self.method)[0]!r}: update() returned X_next of shape {shape}, "
-                              f"expected (n_runs, dim) = {self.X.shape}")
-        return result
+        plugin = f"method {spec_of(self.method)[0]!r}"
+        result = _call(plugin, self.method.update, self.X, G, method_state, k, self.ctx)
+        return _checked_pair(result, plugin, "update()", "X_next", self.X.shape, "(n_runs, dim)")
 
     def place(self, X_next: np.ndarray) -> None:
         """``X = X_next`` for active runs (runs refused an evaluation for budget stay where they are)."""
