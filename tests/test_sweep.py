@@ -203,7 +203,7 @@ def _first_hits_from_full_trace(trace, targets):
 def test_hits_of_a_log_run_equal_first_hits_of_an_all_run(method, rule):
     from optbench.engine.tables import target_ladder
 
-    kwargs = dict(seeds=5, max_iter=1500)
+    kwargs = dict(seeds=4, max_iter=1000)
     log = ob.run({"name": "rosenbrock", "dim": 2}, method, rule, record="log", **kwargs)
     full = ob.run({"name": "rosenbrock", "dim": 2}, method, rule, record="all", **kwargs)
     expected = _first_hits_from_full_trace(full.trace, target_ladder())
