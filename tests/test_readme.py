@@ -53,6 +53,7 @@ def test_skipped_blocks_are_the_documented_ones():
     ]
 
 
+@pytest.mark.slow
 def test_python_blocks_run_in_order(tmp_path):
     runnable = [(line, source) for line, source, reason in blocks("python") if reason is None]
     assert len(runnable) >= 5
