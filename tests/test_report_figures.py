@@ -37,6 +37,7 @@ FIGURES = {
     "performance profile": lambda data, styles: figures.performance_profile_plot(data, styles=styles),
     "data profile": lambda data, styles: figures.data_profile_plot(data, styles=styles),
     "sensitivity": lambda data, styles: figures.sensitivity_plot(data),
+    "fixed-budget ecdf": lambda data, styles: figures.budget_ecdf_plot(data, styles=styles, bootstrap=20),
 }
 
 
@@ -168,3 +169,33 @@ def test_a_problem_with_nan_everywhere_does_not_stop_the_report(tmp_path):
     assert "Not drawn: convergence curves and final gaps" in section
     assert "Not drawn: step size" in section and "Not drawn: gradient norm" in section
     assert 'alt="convergence on sphere(dim=2)"' in text  # the other problem is drawn as usual
+
+
+def test_accuracy_plot_with_13_solvers_has_distinct_lines_and_its_legend():
+    """A classification problem (logistic regression records accuracy): 13 lines, 13 styles, the legend on the canvas."""
+    results = [ob.run("logistic-regression", "gd", {"name": "constant", "lr": float(lr)}, seeds=2, max_iter=20)
+               for lr in LRS_13]
+    data = load_results(results)
+    assert "accuracy" in data.trace and np.isfinite(data.trace["accuracy"].to_numpy(dtype=float)).any()
+    fig = figures.accuracy_plot(data)
+    lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) > 1]
+    assert len(lines) == 13 and len({_style(line) for line in lines}) == 13
+    fig.savefig(io.BytesIO(), format="png")
+    legend = next(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    assert fig.bbox.x0 - 1 <= box.x0 and box.x1 <= fig.bbox.x1 + 1 and fig.bbox.y0 - 1 <= box.y0 and box.y1 <= fig.bbox.y1 + 1
+    plt.close(fig)
+
+
+def test_cd_diagram_draws_every_solver_at_its_average_rank(thirteen):
+    from optbench import analysis, stats
+
+    board = analysis.leaderboard(thirteen.runs, thirteen.trace)
+    result = stats.friedman(board)
+    fig = figures.cd_diagram(result)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    # average ranks from the leaderboard's rank matrix, computed here with pandas
+    average = board.pivot(index="problem_label", columns="solver", values="rank").rank(axis=1).mean()
+    for solver, rank in average.items():
+        assert f"{solver} ({rank:.2f})" in texts
+    plt.close(fig)
