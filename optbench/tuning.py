@@ -19,17 +19,18 @@ evaluation seeds: selecting on the seeds one reports is selection bias. A count
 of tuning seeds means ``TUNING_SEED_START + 0, 1, ...`` (10**6 onwards), far from
 the evaluation seeds ``0, 1, ...``.
 
-The *criterion* of a trial on a problem (smaller is better; failed runs --
-diverged, error, timeout -- count as +inf, as in :func:`optbench.analysis.final_gaps`):
+The *criterion* of a trial on a problem (smaller is better):
 
-- ``final_gap``: the median over tuning seeds of the final gap f - f_opt (a gap at
-  or below the gap tolerance counts as 0);
-- ``time_to_target``: the median over tuning seeds of the evaluations to the first
-  hit of ``f - f_opt <= target`` (+inf for a miss);
-- ``ert``: COCO's expected running time to ``target`` (evaluations of all runs /
-  successful runs; +inf when none succeeds);
+- ``final_gap``: the median over tuning seeds of the final gap f - f_opt, a failed
+  run (diverged, error, timeout) counting as +inf and a gap at or below the gap
+  tolerance as 0 (:func:`optbench.analysis.final_gaps`);
+- ``time_to_target``: the median over tuning seeds of the evaluations (f + gradient
+  calls) to the first hit of ``f - f_opt <= target``, +inf for a miss or a failed run;
+- ``ert``: COCO's expected running time to ``target``: the evaluations of all runs
+  (successful ones counted until their hit) / the successful runs, +inf when none
+  succeeds (COCO's rule: a run that met the target before failing is a success);
 - ``area_under_curve``: the mean over the budgets dim * 10^j of log10 of the
-  median best-so-far gap (clipped at 1e-16).
+  median best-so-far gap (clipped at 1e-16; see :func:`optbench.analysis.fixed_budget`).
 
 Selection: ``scope = "problem"`` takes per problem the trial of least criterion
 (ties: the lowest trial, so the default wins a tie); ``scope = "suite"`` (AlgoPerf's
@@ -267,7 +268,8 @@ def _run_values(prepared, trace, hits, criterion: str, target: float) -> np.ndar
     if criterion == "time_to_target":
         first = analysis.first_hits(prepared, trace, [target], hits=hits)
         value = pd.Series(np.where(first["hit"], first["evaluations"], np.inf), index=first["run"].to_numpy())
-        return value.reindex(prepared["run"].to_numpy()).to_numpy(dtype=float)
+        value = value.reindex(prepared["run"].to_numpy()).to_numpy(dtype=float)
+        return np.where(prepared["status"].isin(analysis.FAILED).to_numpy(), np.inf, value)
     if criterion == "ert":
         return _per_solver(prepared, analysis.ert(prepared, trace, [target], hits=hits), "ert")
     board = analysis.fixed_budget(prepared, trace)

@@ -250,3 +250,58 @@ def test_the_report_compares_evaluation_runs_and_shows_the_tuning(tmp_path):
                 assert f"lr={lr}" not in page, (method, trial)
     selected = [json.loads(s)["lr"] for s in runs.loc[(runs["phase"] == "evaluation") & (runs["trial"] > 0), "step_params"]]
     assert selected and all(f"lr={lr!r}" in page for lr in selected)
+
+
+def _tuning_hits(result, target: float) -> tuple[pd.DataFrame, pd.Series]:
+    runs = result.runs[result.runs["phase"] == "tuning"]
+    hits = result.hits[(result.hits["phase"] == "tuning") & np.isclose(result.hits["target"], target, rtol=1e-12)]
+    first = (hits["f_evals"] + hits["g_evals"]).groupby([hits["trial"], hits["seed"]]).min()
+    return runs, first
+
+
+def test_time_to_target_and_ert_criteria_against_the_hits_table():
+    space = {"step_rule.lr": {"log_uniform": [1e-3, 0.5]}}
+    kwargs = dict(space=space, trials=6, seeds=3, eval_seeds=2, max_iter=300, target=1e-2)
+    for criterion in ("time_to_target", "ert"):
+        result = ob.tune({"name": "quadratic", "dim": 5}, "momentum", criterion=criterion, **kwargs)
+        runs, first = _tuning_hits(result, 1e-2)
+        values = {}
+        for trial, rows in runs.groupby("trial"):
+            spent = (rows["f_evals"] + rows["g_evals"]).to_numpy(dtype=float)
+            hit = np.array([first.get((trial, seed), np.nan) for seed in rows["seed"]])
+            failed = rows["status"].isin(FAILED).to_numpy()
+            if criterion == "time_to_target":  # median evaluations to the hit; misses and failures +inf
+                values[trial] = float(np.median(np.where(np.isnan(hit) | failed, np.inf, hit)))
+            else:  # COCO: all evaluations of all runs (successes until their hit) / successes
+                successes = int(np.sum(~np.isnan(hit)))
+                values[trial] = np.inf if successes == 0 else float(np.sum(np.where(np.isnan(hit), spent, hit))) / successes
+        got = result.trials.set_index("trial")["criterion"]
+        for trial, value in values.items():
+            assert got[trial] == pytest.approx(value, rel=1e-12), (criterion, trial)
+        finite = [v for v in values.values() if np.isfinite(v)]
+        assert finite, "some trial must reach the target for the test to mean something"
+        assert int(result.selected["trial"]) == min(values, key=lambda t: (values[t], t))
+
+
+def test_area_under_curve_criterion_against_the_trace():
+    result = ob.tune({"name": "quadratic", "dim": 5}, "momentum", criterion="area_under_curve", trials=5, seeds=3,
+                     eval_seeds=2, max_iter=200, space={"step_rule.lr": {"log_uniform": [1e-3, 0.5]}})
+    runs = result.runs[result.runs["phase"] == "tuning"]
+    trace = result.trace[result.trace["phase"] == "tuning"]
+    evaluations = trace["f_evals"] + trace["g_evals"]
+    largest = max((runs["f_evals"] + runs["g_evals"]).max(), evaluations.max())
+    budgets = 5.0 * 10.0 ** np.arange(1 + int(np.ceil(np.log10(largest / 5.0))))  # dim * 10^j up to >= largest
+    values = {}
+    for trial, rows in trace.groupby("trial"):
+        per_seed = []
+        for _, run in rows.sort_values("iteration").groupby("seed"):
+            best = np.minimum.accumulate(np.nan_to_num(run["f_gap"].to_numpy(dtype=float), nan=np.inf))
+            spent = (run["f_evals"] + run["g_evals"]).to_numpy(dtype=float)
+            per_seed.append([best[spent <= b][-1] if (spent <= b).any() else np.inf for b in budgets])
+        medians = np.median(np.array(per_seed), axis=0)
+        values[trial] = float(np.mean(np.log10(np.clip(medians, 1e-16, None))))
+    got = result.trials.set_index("trial")["criterion"]
+    for trial, value in values.items():
+        assert got[trial] == pytest.approx(value, rel=1e-12, abs=1e-12), trial
+    assert len(set(np.round(list(values.values()), 6))) > 1  # the trials differ
+    assert int(result.selected["trial"]) == min(values, key=lambda t: (values[t], t))
