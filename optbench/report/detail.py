@@ -62,7 +62,7 @@ def problem_section(ctx: Context, index: int, problem: str, open_: bool) -> str:
     trace = ctx.data.trace[ctx.data.trace["problem_label"] == problem]
     rows = ctx.board[ctx.board["problem_label"] == problem]
     columns = [c for c in ("rank", "mark", "solver", "n_runs", "f_gap_median", "f_gap_q25", "f_gap_q75", "diverged", "error",
-                           "timeout", "ert") if c in rows]
+                           "timeout", "evaluations_to_target", "ert") if c in rows]
     parts, missing = _figures(ctx, problem, runs, trace)
     sentence = ctx.headlines.get("problems", {}).get(problem, "")
     notes = f'<p class="note">{html.escape(sentence)} (paired Wilcoxon, Holm-corrected).</p>' if sentence else ""

@@ -25,7 +25,7 @@ main { padding: 0 2em 3em; min-width: 0; }
 h1 { margin-top: .8em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.8em; }
 .headline { font-size: 16px; background: #eef5ff; border-left: 4px solid #1a5fb4; padding: .5em .9em; }
 table { border-collapse: separate; border-spacing: 0; font-size: 13px; }
-th, td { border-bottom: 1px solid #e3e3e3; border-right: 1px solid #eee; padding: 3px 7px; text-align: right; }
+th, td { border-bottom: 1px solid #e3e3e3; border-right: 1px solid #eee; padding: 3px 5px; text-align: right; }
 td { white-space: nowrap; } td.text { text-align: left; white-space: normal; min-width: 4em; max-width: 20em; }
 th { background: #f0f0f0; position: sticky; top: 0; z-index: 1; cursor: pointer; white-space: normal;
      vertical-align: bottom; user-select: none; }

@@ -87,8 +87,9 @@ def figure_html(fig: plt.Figure | None, alt: str, caption: str = "", dpi: int = 
 
 def _board_table(board: pd.DataFrame, name: str) -> str:
     success = [c for c in board if c.startswith("success@")]
-    columns = [c for c in BOARD_COLUMNS if c in board and c not in ("f_gap_q25", "f_gap_q75", "mean_rank")]
-    columns = columns[:6] + success + columns[6:]  # quartiles are in each problem's section
+    left = ("f_gap_q25", "f_gap_q75", "mean_rank", "evaluations_to_target")  # in each problem's section instead
+    columns = [c for c in BOARD_COLUMNS if c in board and c not in left]
+    columns = columns[:6] + success + columns[6:]
     frame = board[columns]
     mark = board["mark"] if "mark" in board else pd.Series(np.where(board["rank"] == board.groupby("problem_label")["rank"].transform("min"), "best", ""))
     styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
