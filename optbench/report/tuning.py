@@ -142,13 +142,28 @@ def tuneability(runs: pd.DataFrame, within: tuple[int, ...] = (1, 5)) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def _default_of(registry: Any, owner: str, name: str) -> Any:
+    """The registered default of a parameter (None when unknown: a plugin no longer loaded)."""
+    try:
+        default = registry.parameters(owner)[name].default
+    except Exception:  # noqa: BLE001 -- unknown owner or parameter
+        return None
+    return list(default) if isinstance(default, tuple) else default
+
+
 def _tuned_parameters(group: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The parameters that vary among the trials of ``group``, as numbers per trial (pairs: the first entry)."""
+    """The parameters that vary among the trials of ``group``, as numbers per trial (pairs: the first entry).
+
+    A trial that leaves a parameter at its default (trial 0) has it filled in from the registry.
+    """
+    from optbench.registry import methods, step_rules
+
     values: dict[str, list] = {}
-    for prefix, column in (("method", "method_params"), ("step_rule", "step_params")):
+    for prefix, column, registry, owner in (("method", "method_params", methods, group["method"].iloc[0]),
+                                            ("step_rule", "step_params", step_rules, group["step_rule"].iloc[0])):
         parsed = [json.loads(text or "{}") for text in group[column]]
         for name in sorted({k for p in parsed for k in p}):
-            column_values = [p.get(name) for p in parsed]
+            column_values = [p.get(name, _default_of(registry, owner, name)) for p in parsed]
             if len({json.dumps(v) for v in column_values}) > 1:
                 numbers = [v[0] if isinstance(v, list) else v for v in column_values]
                 if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
@@ -202,8 +217,8 @@ def _panel(ax, x: np.ndarray, group: pd.DataFrame, selected: int) -> None:
     ax.set_yscale("log")
     if np.all(x > 0) and x.max() / x.min() > 20:
         ax.set_xscale("log")
-    for axis in (ax.xaxis, ax.yaxis):  # gaps may span hundreds of decades: few ticks, no minor ones
-        if axis.get_scale() == "log":
+    for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):  # many decades: few ticks
+        if axis.get_scale() == "log" and limits[1] > 1e6 * limits[0] > 0:
             axis.set_major_locator(LogLocator(numticks=6))
             axis.set_minor_locator(NullLocator())
 
@@ -222,14 +237,14 @@ def section(data: Any) -> tuple[list[tuple[str, str, bool]], str]:
              'are disjoint from the evaluation seeds; the selected setting and the default then ran on the evaluation '
              'seeds, which are the only runs in the tables above. Gaps: medians with failed runs as +inf.</p>',
              html_table(versus, "tuned-vs-default"),
-             '<h3 id="tuneability">Tuneability</h3><p>Share of the achievable improvement over the default (in '
+             '<h3 id="tuning-tuneability">Tuneability</h3><p>Share of the achievable improvement over the default (in '
              'decades of the median final gap on the tuning seeds) reached within the first k trials.</p>',
-             html_table(tuneability(runs), "tuneability"), '<h3 id="sensitivity">Sensitivity</h3>']
+             html_table(tuneability(runs), "tuneability"), '<h3 id="tuning-sensitivity">Sensitivity</h3>']
     trials, selected = trial_table(_targets(runs)), versus.set_index(TARGET)["selected_trial"]
     for key, _ in versus.groupby(["method", "step_rule", "batch"], sort=True):
         fig = sensitivity_figure(runs, *key, trials=trials, selected=selected)
         title = f"{key[0]} + {key[1]}" + ("" if key[2] == "full" else f" [batch {key[2]}]")
         parts.append(figure_html(fig, f"sensitivity of {title}", f"{html.escape(title)}: the criterion of every trial "
                                  "against each tuned parameter; star: selected, square: default, x: failed.", dpi=60))
-    toc = [("tuning", "Tuning", False), ("tuneability", "tuneability", True), ("sensitivity", "sensitivity", True)]
+    toc = [("tuning", "Tuning", False), ("tuning-tuneability", "tuneability", True), ("tuning-sensitivity", "sensitivity", True)]
     return toc, "\n".join(parts)
