@@ -16,13 +16,15 @@ Run: ``python benchmarks/bench_tuning.py`` (``--repeat N``).
 from __future__ import annotations
 
 import argparse
-import timeit
-
-import numpy as np
 
 import optbench as ob
 from optbench import tuning
 from optbench.engine.run import run_group
+
+try:  # the paired timer of bench_sweep.py (as a script, benchmarks/ is on the path)
+    from bench_sweep import paired
+except ImportError:  # imported as benchmarks.bench_tuning
+    from benchmarks.bench_sweep import paired
 
 PROBLEM = {"name": "rosenbrock", "dim": 10}
 SPACE = {"step_rule.lr": {"log_uniform": [1e-5, 1.0]}}
@@ -37,16 +39,6 @@ def search_specs() -> list[dict]:
     assert len(settings) == TRIALS + 1
     return [{"problem": PROBLEM, "method": m, "step_rule": s, "seeds": list(protocol.seeds), "max_iter": ITERATIONS}
             for m, s in settings]
-
-
-def paired(ours, baseline, repeat: int) -> np.ndarray:
-    ours(), baseline()  # warm up
-    times = []
-    for _ in range(repeat):
-        a = timeit.timeit(ours, number=1)
-        b = timeit.timeit(baseline, number=1)
-        times.append((a, b, a / b))
-    return np.median(np.array(times), axis=0)
 
 
 def main(repeat: int) -> None:
