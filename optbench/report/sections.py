@@ -135,9 +135,10 @@ def summary(ctx: Context) -> str:
              '<h3 id="leaderboard">Leaderboard</h3>',
              f"<p>Per problem, solvers by rank (median final gap over all runs, a failed run counting as +∞, a gap within "
              f"round-off of 0 as 0). Mark <b>best</b>: rank 1; <b>tied</b>: not significantly worse than the best (paired "
-             f"Wilcoxon signed-rank tests on the seeds, Holm-corrected, α = 0.05). Final gap quartiles are over finished "
-             f"runs; diverged, errors, timeouts are counts of runs. Success: fraction of runs reaching f − f_opt ≤ t; "
-             f"runtimes and ERT at f − f_opt ≤ {ctx.target:g}. Click a header to sort, type to filter.</p>",
+             f"Wilcoxon signed-rank tests on the seeds, Holm-corrected, α = 0.05). The final gap median is over finished "
+             f"runs (quartiles and runtimes in each problem's section); diverged, errors, timeouts are counts of runs. "
+             f"Success: fraction of runs reaching f − f_opt ≤ t; ERT at f − f_opt ≤ {ctx.target:g}. Click a header to "
+             f"sort, type to filter.</p>",
              _board_table(ctx.board, "leaderboard")]
     return "\n".join(parts)
 
