@@ -305,3 +305,16 @@ def test_area_under_curve_criterion_against_the_trace():
         assert got[trial] == pytest.approx(value, rel=1e-12, abs=1e-12), trial
     assert len(set(np.round(list(values.values()), 6))) > 1  # the trials differ
     assert int(result.selected["trial"]) == min(values, key=lambda t: (values[t], t))
+
+
+def test_a_stored_tuned_suite_resumes_without_running_again(tmp_path):
+    first = ob.run_suite(_suite(text=SMALL), tmp_path)
+    assert first.cells_run == len(first.suite.cells) > len(_suite(text=SMALL).cells)  # phase two added cells
+    again = ob.run_suite(_suite(text=SMALL), tmp_path)
+    assert again.cells_run == 0 and again.cells_skipped == len(first.suite.cells)
+    columns = ["cell", "phase", "trial", "seed", "f"]
+    order = ["cell", "seed"]
+    pd.testing.assert_frame_equal(first.runs[columns].sort_values(order).reset_index(drop=True),
+                                  again.runs[columns].sort_values(order).reset_index(drop=True))
+    stored = pd.read_parquet(tmp_path / "runs.parquet")
+    assert set(stored["phase"]) == {"", "tuning", "evaluation"} and len(stored) == len(first.runs)
