@@ -562,12 +562,27 @@ def plan_suite(table: Any, entries: list[tuple], problems: list[tuple], seeds: S
             except TuningError as exc:
                 raise TuningError([path, "tune", *exc.path], str(exc)) from None
             target = Target(tuple(settings_of(method, rule, checked, protocol)), size)
+            _check_settings(target, path)
             if target.label in targets and targets[target.label] != target:
                 raise TuningError([path, "tune"], f"{'/'.join(target.label[:2])} is tuned twice with different "
                                                   f"settings; tune one setting per method, step rule and batch size")
             targets[target.label] = target
     return Plan(protocol, tuple(targets.values()), tuple(problems), tuple(seeds), tuple(plugins), suite,
                 frozenset(ordinary))
+
+
+def _check_settings(target: Target, path: Any) -> None:
+    """Every trial's setting is valid (an integer parameter drawn from a range is not)."""
+    from optbench.registry import RegistryError, resolve
+
+    for trial, (method, rule) in enumerate(target.settings):
+        try:
+            resolve(methods, dict(method))
+            if rule is not None:
+                resolve(step_rules, dict(rule))
+        except (ParameterError, RegistryError) as exc:
+            raise TuningError([path, "tune"], f"trial {trial} of {'/'.join(target.label[:2])} is not a valid setting: "
+                                              f"{exc} (an integer parameter needs a list of values)") from None
 
 
 def selection(plan: Plan, runs: pd.DataFrame, trace: pd.DataFrame | None, hits: pd.DataFrame | None) -> pd.DataFrame:

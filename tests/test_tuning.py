@@ -318,3 +318,12 @@ def test_a_stored_tuned_suite_resumes_without_running_again(tmp_path):
                                   again.runs[columns].sort_values(order).reset_index(drop=True))
     stored = pd.read_parquet(tmp_path / "runs.parquet")
     assert set(stored["phase"]) == {"", "tuning", "evaluation"} and len(stored) == len(first.runs)
+
+
+def test_a_drawn_value_the_method_refuses_is_a_suite_error():
+    text = '[[problems]]\nname = "rosenbrock"\n[[methods]]\nname = "l-bfgs-b"\ntune = { "method.maxcor" = { uniform = [3, 20] } }\n'
+    with pytest.raises(SuiteError, match=r"int.toml: methods\[0\].tune: trial 1 of l-bfgs-b/none is not a valid "
+                                         r"setting: .*maxcor.*expects int.*needs a list of values"):
+        parse_suite(text, "int.toml")
+    suite = parse_suite(text.replace("{ uniform = [3, 20] }", "[3, 20]"), "int.toml")
+    assert sorted(c.method.get("maxcor", 10) for c in suite.cells if c.description.get("phase") == "tuning") == [3, 10, 20]
