@@ -55,7 +55,7 @@ from optbench.seeding import canonical, key_hash, run_generators
 
 __all__ = [
     "TUNING_SEED_START", "PROTOCOLS", "CRITERIA", "SCOPES", "DISTRIBUTIONS", "TUNING_KEYS", "Protocol",
-    "TuningError", "check_space", "check_protocol", "draw_trials", "apply_trial", "default_setting",
+    "TuningError", "tuning_seeds", "check_space", "evaluation_tables", "check_protocol", "draw_trials", "apply_trial", "default_setting",
     "criterion_table", "select", "tune", "TuneResult",
 ]
 
@@ -239,13 +239,20 @@ def apply_trial(method: dict[str, Any], step_rule: dict[str, Any] | None,
 
 
 # ---------------------------------------------------------------- criteria and selection
+def _tuning_only(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    if frame is None or "phase" not in frame:
+        return None
+    return frame[frame["phase"].astype(str) == "tuning"]
+
+
 def _tuning_rows(runs: pd.DataFrame, trace: pd.DataFrame | None, hits: pd.DataFrame | None):
+    """The prepared runs, trace and hits of the tuning phase, with a ``batch`` label ("full" or the size)."""
     from optbench import analysis
 
-    mask = runs["phase"].astype(str) == "tuning" if "phase" in runs else pd.Series(False, index=runs.index)
-    keep = lambda frame: None if frame is None or "phase" not in frame else frame[frame["phase"].astype(str) == "tuning"]
-    prepared, trace_p = analysis.prepare(runs[mask].reset_index(drop=True), keep(trace))
-    hits_p = analysis.prepare_hits(prepared, keep(hits))
+    if "phase" not in runs:
+        raise ParameterError("the runs table has no 'phase' column: it is not the result of a tuned suite or ob.tune")
+    prepared, trace_p = analysis.prepare(_tuning_only(runs).reset_index(drop=True), _tuning_only(trace))
+    hits_p = analysis.prepare_hits(prepared, _tuning_only(hits))
     batch = prepared["batch_size"].astype("Int64").astype(str)
     prepared["batch"] = batch.where(prepared["batch_size"].notna(), "full")
     return prepared, trace_p, hits_p
@@ -361,7 +368,8 @@ def _labelled(results: Sequence[Any], phase: str, trials: Sequence[int]) -> tupl
     return tuple(frames)
 
 
-def _spec(value: Any, name: str) -> dict[str, Any] | None:
+def _spec(value: Any) -> dict[str, Any] | None:
+    """A method or step rule (name, dict or instance) as a ``{"name": ..., **params}`` spec."""
     from optbench.registry import spec_of
 
     if value is None or isinstance(value, dict):
@@ -375,12 +383,12 @@ def _spec(value: Any, name: str) -> dict[str, Any] | None:
 def _tuning_specs(problem, method, step_rule, space, protocol) -> list[tuple[dict, dict | None]]:
     from optbench.engine import cell as cells
 
-    method_spec = _spec(method, "method")
+    method_spec = _spec(method)
     takes = cells.takes_step_rule(methods.get(method_spec["name"]))
     rule_spec = None
     if takes:
         own = methods.get(method_spec["name"]).default_step_rule
-        rule_spec = _spec(step_rule if step_rule is not None else own, "step_rule")
+        rule_spec = _spec(step_rule if step_rule is not None else own)
     space = check_space(space, method_spec["name"], None if rule_spec is None else rule_spec["name"], protocol.protocol)
     return settings_of(method_spec, rule_spec, space, protocol)
 
