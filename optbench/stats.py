@@ -262,28 +262,46 @@ def friedman(board: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
 
 
 # ---------------------------------------------------------------- what a table shows
-def marks(board: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
+def _beaten_by_best(tests: pd.DataFrame, problem: Any, best: str, others: list[str], alpha: float) -> set[str]:
+    """The solvers of ``others`` that ``best`` beats on ``problem``: raw p-values of ``tests``, Holm over these comparisons."""
+    rows = tests[(tests["problem_label"] == problem)
+                 & (((tests["solver_a"] == best) & tests["solver_b"].isin(others))
+                    | ((tests["solver_b"] == best) & tests["solver_a"].isin(others)))]
+    if rows.empty:
+        return set()
+    adjusted = holm(rows["p_value"].to_numpy(dtype=float))
+    beaten = set()
+    for row, p_adjusted in zip(rows.itertuples(index=False), adjusted):
+        best_is_a = row.solver_a == best
+        best_smaller = row.effect > 0 if best_is_a else row.effect < 0
+        if p_adjusted < alpha and best_smaller:
+            beaten.add(row.solver_b if best_is_a else row.solver_a)
+    return beaten
+
+
+def marks(board: pd.DataFrame, tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Per (problem_label, solver): ``mark`` "best" (rank 1, or tied for it), "tied" (not significantly worse than the best), or "".
 
-    A solver is "tied" when no best solver of its problem is significantly
-    better than it in ``tests`` (a :func:`pairwise` table, Holm-corrected), as
-    cocopp's tables mark the best and every solver not significantly worse.
+    As cocopp's tables mark them: on each problem, every other solver is tested
+    against the best one (the raw Wilcoxon p-values of ``tests``, a
+    :func:`pairwise` table), and Holm's correction is applied over those ``k - 1``
+    comparisons of that problem; a solver is "tied" unless the best is
+    significantly better than it at ``alpha``. (Correcting over every pair of
+    every problem at once, as ``pairwise``'s ``p_adjusted`` does, would leave
+    ten-seed studies unable to separate any two solvers.)
     Returns ``problem_label, solver, rank, mark``, in the leaderboard's order.
     """
-    better = {}
-    for row in tests.itertuples(index=False):
-        if row.better:
-            winner, loser = (row.solver_a, row.solver_b) if row.better == "a" else (row.solver_b, row.solver_a)
-            better[(row.problem_label, winner, loser)] = True
+    alpha = _check_alpha(alpha)
     out = board[["problem_label", "solver", "rank"]].copy()
     best_rank = out.groupby("problem_label")["rank"].transform("min")
     bests = out[out["rank"] == best_rank].groupby("problem_label")["solver"].agg(list)
-    labels = []
-    for row in out.itertuples(index=False):
-        winners = bests.get(row.problem_label, [])
-        beaten = any(better.get((row.problem_label, winner, row.solver), False) for winner in winners)
-        labels.append("best" if row.solver in winners else ("" if beaten else "tied"))
-    out["mark"] = labels
+    beaten: dict[Any, set[str]] = {}
+    for problem, group in out.groupby("problem_label", sort=False):
+        winners = bests.get(problem, [])
+        others = [solver for solver in group["solver"] if solver not in winners]
+        beaten[problem] = _beaten_by_best(tests, problem, winners[0], others, alpha) if winners and others else set()
+    out["mark"] = ["best" if row.solver in bests.get(row.problem_label, []) else
+                   ("" if row.solver in beaten[row.problem_label] else "tied") for row in out.itertuples(index=False)]
     return out.reset_index(drop=True)
 
 

@@ -150,3 +150,25 @@ def test_bad_arguments_name_the_choices():
         stats.pairwise(runs, metric="fgap")
     with pytest.raises(ParameterError, match=r"alpha must be a number in \(0, 1\)"):
         stats.pairwise(runs, alpha=5)
+
+
+def test_marks_correct_per_problem_against_the_best_as_cocopp_does():
+    # 6 solvers x 4 problems x 10 seeds: each worse solver is 10x worse on every seed (exact Wilcoxon p = 2/2^10).
+    # Holm over all 60 pairs would separate nobody (smallest threshold 0.05/60 < 0.00195); per problem,
+    # against the best (5 comparisons), every worse solver is beaten: 5 * 0.00195 < 0.05.
+    rng = np.random.default_rng(0)
+    frames = []
+    for problem in "pqrs":
+        base = 10.0 ** rng.uniform(-6, -3, 10)
+        frames.append(_runs({name: base * 10.0**i * (1 + 0.01 * np.arange(10)) for i, name in enumerate("abcdef")},
+                            problem=problem))
+    runs = pd.concat(frames)
+    board = analysis.leaderboard(runs)
+    tests = stats.pairwise(runs)
+    assert (tests["better"] == "").all()  # table-wide Holm separates nobody
+    marked = stats.marks(board, tests)
+    for problem, group in marked.groupby("problem_label"):
+        raw = tests[(tests["problem_label"] == problem) & (tests["solver_a"] == "a")]["p_value"].to_numpy()
+        reject = multipletests(raw, alpha=0.05, method="holm")[0]  # independent Holm over the 5 comparisons
+        assert reject.all()
+        assert group.set_index("solver")["mark"].to_dict() == {"a": "best", "b": "", "c": "", "d": "", "e": "", "f": ""}
