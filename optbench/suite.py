@@ -546,9 +546,9 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
 
         plan = _tuning_plan(data.get("tuning"), tuned, problems, seeds, plugins, name, cells, where)
         more, left_out = tuning.first_cells(plan, len(cells))
-        defaults = {tuning.engine_key(c.description) for c in more if c.description["phase"] == "evaluation"}
+        defaults = {tuning.setting_key(c) for c in more if c.description["phase"] == "evaluation"}
         cells = [dataclasses.replace(c, index=i) for i, c in
-                 enumerate([c for c in cells if c.description["cell"] not in defaults] + more)]
+                 enumerate([c for c in cells if tuning.setting_key(c) not in defaults] + more)]
         skipped += left_out
         instances.update((cell.key, _instances(cell)) for cell in more)
     if not cells:

@@ -505,11 +505,29 @@ def engine_key(description: dict[str, Any]) -> str:
     return key_hash(canonical({k: v for k, v in description.items() if k not in ("cell", "suite", "phase", "trial")}))
 
 
+def _values(obj: Any) -> Any:
+    """Every declared parameter of a method or step rule with its value (given or default)."""
+    from optbench.registry import parameters_of, spec_of
+
+    if obj is None:
+        return None
+    return [spec_of(obj)[0], {name: getattr(obj, name, None) for name in parameters_of(type(obj))}]
+
+
+def setting_key(cell: Any) -> str:
+    """What a suite cell runs, by effective parameter values: ``constant`` and ``constant(lr=0.01)`` are one setting."""
+    from optbench.registry import resolve
+
+    rule = None if cell.step_rule is None else resolve(step_rules, dict(cell.step_rule))
+    problem = [cell.description.get(k) for k in ("problem", "problem_params", "dim", "batch_size")]
+    return key_hash(canonical([problem, _values(resolve(methods, dict(cell.method))), _values(rule)]))
+
+
 def first_cells(plan: Plan, start: int) -> tuple[list[Any], list[str]]:
     """Phase one: every trial on the tuning seeds, and the default setting on the evaluation seeds.
 
     An untuned cell of the suite that runs a default setting is replaced by its
-    evaluation cell (the suite drops the cells whose :func:`engine_key` these share).
+    evaluation cell (the suite drops the cells whose :func:`setting_key` these share).
     """
     cells, skipped = [], []
     for problem in plan.problems:
