@@ -585,7 +585,7 @@ def _tuning_plan(table, tuned, problems, seeds, plugins, name, cells, where: _Wh
                                        "e.g. tune = { \"step_rule.lr\" = { log_uniform = [1e-5, 1.0] } }")
     budgets = [(spec, problem, _run_budget(budget, problem, spec, at)) for spec, problem, budget, at in problems]
     try:
-        return tuning.plan_suite(table, tuned, budgets, seeds, plugins, name, {c.description["cell"] for c in cells})
+        return tuning.plan_suite(table, tuned, budgets, seeds, plugins, name, {tuning.setting_key(c) for c in cells})
     except tuning.TuningError as exc:
         at = where / "tuning" if not exc.path or not isinstance(exc.path[0], _Where) else exc.path[0]
         for key in exc.path[1:] if exc.path and isinstance(exc.path[0], _Where) else exc.path:

@@ -471,7 +471,7 @@ class Plan:
     evaluation_seeds: tuple[int, ...]
     plugins: tuple[str, ...]
     suite: str
-    ordinary: frozenset[str]  # engine cell keys of the untuned cells (never run twice)
+    ordinary: frozenset[str]  # setting keys of the suite's untuned cells and defaults (never run twice)
 
 
 def make_cell(plan: Plan, index: int, problem: tuple[dict, Any, dict], setting: tuple[dict, dict | None],
@@ -488,16 +488,17 @@ def make_cell(plan: Plan, index: int, problem: tuple[dict, Any, dict], setting: 
     if reason:
         return reason
     description = describe(instance, method, rule, batch_size)
-    engine_key = description.pop("cell")
-    if phase == "evaluation" and trial > 0 and engine_key in plan.ordinary:
-        return None  # the selected setting is an untuned cell of the suite already
+    description.pop("cell")
     description.update(phase=phase, trial=trial)
     description["cell"] = key_hash(canonical(description))
     description["suite"] = plan.suite
     seeds = plan.protocol.seeds if phase == "tuning" else plan.evaluation_seeds
-    return Cell(key=cell_key(description, seeds, budget), index=index, suite=plan.suite, problem=spec,
+    cell = Cell(key=cell_key(description, seeds, budget), index=index, suite=plan.suite, problem=spec,
                 method=setting[0], step_rule=setting[1], batch_size=batch_size, seeds=tuple(seeds),
                 plugins=plan.plugins, description=description, **budget)
+    if phase == "evaluation" and trial > 0 and setting_key(cell) in plan.ordinary:
+        return None  # the selected setting is an untuned cell of the suite (or the default) already
+    return cell
 
 
 def engine_key(description: dict[str, Any]) -> str:
