@@ -407,12 +407,14 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- readers
-def read_tables(out: str | Path) -> tuple[CellTables, dict[str, Any]]:
+def read_tables(out: str | Path, categorical: bool = False) -> tuple[CellTables, dict[str, Any]]:
     """``(CellTables(runs, trace, hits), provenance)`` of a consolidated output directory.
 
     Refuses (``StoreError``) a folder whose consolidation was interrupted or whose
     tables come from different consolidations. A folder written before hits were
-    stored gives an empty hits table.
+    stored gives an empty hits table. ``categorical``: the key columns of the
+    trace and hits (the same few strings on every row) come back as pandas
+    categoricals, which takes a fraction of the memory (the report reads so).
     """
     out = Path(out)
     runs_file = out / "runs.parquet"
@@ -421,8 +423,14 @@ def read_tables(out: str | Path) -> tuple[CellTables, dict[str, Any]]:
     if (out / MARKER).is_file():
         raise StoreError(f"the consolidation of {str(out)!r} was interrupted; run the same `optbench run` again to finish it")
     present = [name for name in TABLES if (out / f"{name}.parquet").is_file()]
+    def keys(name: str) -> list[str] | None:
+        if not categorical or name == "runs":
+            return None
+        columns = pq.read_schema(out / f"{name}.parquet").names
+        return [column for column in _tables.KEY_COLUMNS if column in columns and _tables.DTYPES[column] == "str"]
+
     try:
-        frames = {name: pq.read_table(out / f"{name}.parquet") for name in present}
+        frames = {name: pq.read_table(out / f"{name}.parquet", read_dictionary=keys(name)) for name in present}
     except Exception as exc:  # noqa: BLE001
         raise StoreError(f"cannot read the results in {str(out)!r} ({_short(exc)}); `optbench check {out}` tells more") from None
     writes = {name: json.loads((frames[name].schema.metadata or {}).get(CHECK_KEY, b"{}")).get("write") for name in present}
@@ -430,9 +438,36 @@ def read_tables(out: str | Path) -> tuple[CellTables, dict[str, Any]]:
         raise StoreError(f"the tables in {str(out)!r} come from different runs ({writes}); run `optbench run` again to rebuild them")
     if "trace" not in frames:
         raise StoreError(f"the results in {str(out)!r} are incomplete: trace.parquet is missing")
-    meta = json.loads((frames["runs"].schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    meta = json.loads((frames["runs"].schema.metadata or {}).get(METADATA_KEY, b"{}")) or _provenance_file(out)
     hits = frames["hits"].to_pandas() if "hits" in frames else _tables.empty_table("hits")
     return CellTables(frames["runs"].to_pandas(), frames["trace"].to_pandas(), hits), meta
+
+
+def read_finished_cells(out: str | Path) -> tuple[CellTables, dict[str, Any]]:
+    """The tables of the sound finished cells of a folder whose suite has not been consolidated (interrupted).
+
+    Damaged cells are left out (``optbench check`` names them); provenance comes
+    from ``provenance.json`` when a consolidation wrote one, else it is empty.
+    """
+    store = Store(out)
+    keys = sorted(path.name[: -len(".runs.parquet")] for path in (store.out / "cells").glob("*.runs.parquet"))
+    sound = [key for key in keys if store.damage(key) is None]
+    if not sound:
+        raise FileNotFoundError(f"{str(out)!r} holds no results: expected runs.parquet, or finished cells in cells/")
+    parts = [store.read_cell_tables(key) for key in sound]
+    tables = CellTables(*(_concat([getattr(part, name) for part in parts]) for name in CellTables._fields))
+    return tables, _provenance_file(store.out)
+
+
+def _provenance_file(out: Path) -> dict[str, Any]:
+    """``provenance.json`` of a folder ({} when absent; a note when unreadable)."""
+    path = Path(out) / "provenance.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return {"note": f"provenance.json could not be read: {exc}"}
 
 
 def read_results(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:

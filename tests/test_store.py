@@ -13,6 +13,7 @@ import pytest
 
 import optbench as ob
 from optbench.execute import run_suite
+from optbench.suite import parse_suite
 from optbench.store import Store, provenance, read_results
 
 SUITE = '''
@@ -104,3 +105,31 @@ def test_git_commit_is_that_of_the_source_tree():
 def test_read_results_of_an_empty_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="runs.parquet is missing"):
         read_results(tmp_path)
+
+
+def test_reading_keys_as_categoricals_gives_the_same_tables(tmp_path):
+    from optbench.store import read_tables
+
+    ob.run_suite(parse_suite('name = "cat"\nseeds = 3\n[budget]\nmax_iter = 30\n[[problems]]\nname = "sphere"\n'
+                             '[[methods]]\nname = "gd"\nstep_rule = { name = "constant", lr = [0.1, 0.01] }\n'),
+                 out=tmp_path / "out", progress=False)
+    plain, _ = read_tables(tmp_path / "out")
+    lean, _ = read_tables(tmp_path / "out", categorical=True)
+    assert str(lean.trace["problem"].dtype) == "category" and str(lean.hits["method"].dtype) == "category"
+    for name in ("runs", "trace", "hits"):
+        a, b = getattr(plain, name), getattr(lean, name)
+        assert len(a) > 0 and list(a.columns) == list(b.columns)
+        pd.testing.assert_frame_equal(a, b.astype({c: a[c].dtype for c in a.columns}), check_exact=True)
+
+
+def test_the_report_reads_through_the_store_and_uses_exact_hits(tmp_path):
+    from optbench.store import MARKER
+
+    out = tmp_path / "out"
+    ob.run_suite(parse_suite('name = "h"\nseeds = 3\n[budget]\nmax_iter = 300\n[[problems]]\nname = "sphere"\n'
+                             '[[methods]]\nname = "gd"\nstep_rule = "armijo"\n'), out=out, progress=False)
+    text = ob.report(out, out=tmp_path / "html").read_text()
+    assert "Runtimes to a target (ERT, runtime ECDFs) are exact" in text
+    (out / MARKER).write_text("{}")  # an interrupted consolidation
+    with pytest.raises(Exception, match="consolidation .* was interrupted"):
+        ob.report(out, out=tmp_path / "html2")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from optbench.analysis import prepare
+from optbench.analysis import prepare, prepare_hits
 from optbench.registry import ParameterError
 
 __all__ = ["ResultSet", "load_results"]
@@ -26,38 +26,26 @@ class ResultSet:
     trace: pd.DataFrame
     provenance: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    hits: pd.DataFrame | None = None  # exact first hits, prepared (analysis.prepare_hits); None when there are none
 
 
-def _read_parquet_files(paths: list[Path]) -> pd.DataFrame | None:
-    frames = [pd.read_parquet(path) for path in sorted(paths)]
-    frames = [frame for frame in frames if len(frame)]
-    return pd.concat(frames, ignore_index=True) if frames else None
+def _result_set(runs: pd.DataFrame, trace: pd.DataFrame | None, hits: pd.DataFrame | None, provenance: dict[str, Any],
+                source: str) -> ResultSet:
+    runs, trace = prepare(runs, trace)
+    return ResultSet(runs, trace, provenance=provenance, source=source, hits=prepare_hits(runs, hits))
 
 
 def _from_directory(folder: Path) -> ResultSet:
+    """A results folder, read through the store (the only reader of results on disk)."""
+    from optbench import store
+
     if not folder.is_dir():
         raise FileNotFoundError(f"no results directory {str(folder)!r}")
-    runs_file, trace_file = folder / "runs.parquet", folder / "trace.parquet"
-    if runs_file.is_file():
-        runs = pd.read_parquet(runs_file)
-        trace = pd.read_parquet(trace_file) if trace_file.is_file() else None
+    if (folder / "runs.parquet").is_file():
+        tables, provenance = store.read_tables(folder, categorical=True)
     else:  # an interrupted suite: the finished cells only
-        runs = _read_parquet_files(list((folder / "cells").glob("*.runs.parquet")))
-        if runs is None:
-            raise FileNotFoundError(
-                f"{str(folder)!r} holds no results: expected runs.parquet (and trace.parquet), or cells/*.runs.parquet"
-            )
-        finished = {path.name[: -len(".runs.parquet")] for path in (folder / "cells").glob("*.runs.parquet")}
-        trace = _read_parquet_files([folder / "cells" / f"{key}.trace.parquet" for key in finished
-                                     if (folder / "cells" / f"{key}.trace.parquet").is_file()])
-    provenance: dict[str, Any] = {}
-    provenance_file = folder / "provenance.json"
-    if provenance_file.is_file():
-        try:
-            provenance = json.loads(provenance_file.read_text())
-        except json.JSONDecodeError as exc:
-            provenance = {"note": f"provenance.json could not be read: {exc}"}
-    return ResultSet(*prepare(runs, trace), provenance=provenance, source=str(folder))
+        tables, provenance = store.read_finished_cells(folder)
+    return _result_set(tables.runs, tables.trace, tables.hits, provenance, str(folder))
 
 
 def _here_provenance() -> dict[str, Any]:
@@ -87,10 +75,11 @@ def load_results(results: Any) -> ResultSet:
     if isinstance(results, (list, tuple)) and results and all(isinstance(r, RunResult) for r in results):
         runs = pd.concat([r.runs for r in results], ignore_index=True)
         trace = pd.concat([r.trace for r in results], ignore_index=True)
-        return ResultSet(*prepare(runs, trace), provenance=_here_provenance(), source="RunResult objects")
+        hits = pd.concat([r.hits for r in results], ignore_index=True)
+        return _result_set(runs, trace, hits, _here_provenance(), "RunResult objects")
     if isinstance(results, (list, tuple)) and len(results) == 2 and isinstance(results[0], pd.DataFrame):
         trace = results[1] if isinstance(results[1], pd.DataFrame) else None
-        return ResultSet(*prepare(results[0], trace), provenance=_here_provenance(), source="DataFrames")
+        return _result_set(results[0], trace, None, _here_provenance(), "DataFrames")
     raise ParameterError(
         "results must be a results directory, an ob.run RunResult, a list of RunResults or a (runs, trace) "
         f"pair of DataFrames; got {type(results).__name__}"

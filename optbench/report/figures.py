@@ -183,7 +183,7 @@ def ecdf_plot(results: Any, targets: Iterable[float] | None = None, axis: str = 
               styles: Styles | None = None, bootstrap: int = 200) -> plt.Figure:
     """ECDF of fixed-target runtimes (COCO's ladder by default) per solver, with bootstrap 95 % bands."""
     data, styles = _setup(results, styles)
-    table = analysis.runtime_ecdf(data.runs, data.trace, targets, axis=axis, bootstrap=bootstrap)
+    table = analysis.runtime_ecdf(data.runs, data.trace, targets, axis=axis, bootstrap=bootstrap, hits=getattr(data, "hits", None))
     fig, (ax,), side = canvas(1, 1, panel=(7.5, 4.6))
     _draw_lines(ax, table, "x", "proportion", styles, band=("lower", "upper"), step=True)
     ax.set_xscale("log")
@@ -291,7 +291,7 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
 def rank_heatmap(results: Any, column: str = "rank") -> plt.Figure:
     """Rank of each solver on each problem by a leaderboard column (default its ``rank``; 1 = best; missing ranked last)."""
     data = load_results(results)
-    board = analysis.leaderboard(data.runs, data.trace)
+    board = analysis.leaderboard(data.runs, data.trace, hits=getattr(data, "hits", None))
     table = analysis.ranks(board, column)
     table = table.loc[[s for s in curves.solver_order(data, board) if s in table.index]]
     label = 0.075 * max((len(s) for s in table.index), default=10) + 0.4  # inches for the solver names

@@ -34,8 +34,14 @@ def _notes(data: ResultSet, ctx: sections.Context) -> list[str]:
                      "(runs that neither diverged nor failed) stands in, so their gaps are relative to that estimate.")
     notes.append("Medians and quartiles of the final gap are over finished runs (converged or budget); diverged, errored "
                  "and timed-out runs are left out of them and counted in their own columns and in the failures table.")
-    notes.append("Runtimes to a target are read at the first recorded trace row that meets it; with log-spaced "
-                 "checkpoints (record='log') they are upper bounds, late by at most the checkpoint spacing.")
+    if data.hits is not None:
+        notes.append("Runtimes to a target (ERT, runtime ECDFs) are exact: the first iteration whose best-so-far gap met "
+                     "the target, tracked at every iteration whatever was recorded (the hits table). Where f_opt is "
+                     "estimated, or for minibatch runs, they are read at the first recorded trace row that meets the "
+                     "target: an upper bound, late by at most the checkpoint spacing.")
+    else:
+        notes.append("Runtimes to a target are read at the first recorded trace row that meets it; with log-spaced "
+                     "checkpoints (record='log') they are upper bounds, late by at most the checkpoint spacing.")
     notes.append(f"Evaluations = f-evaluations + gradient evaluations (line-search trials charged). ERT at f − f_opt ≤ "
                  f"{ctx.target:g} = evaluations of all runs (successful runs counted until the target) / successful runs.")
     notes.append("A final gap at or below the gap tolerance, 1e-12 max(1, |f_opt|), counts as 0 in ranks, success rates "
@@ -48,7 +54,7 @@ def _notes(data: ResultSet, ctx: sections.Context) -> list[str]:
 
 
 def _context(data: ResultSet, axis: str, target: float, targets: Any, tau: float, bootstrap: int) -> sections.Context:
-    board = sections.with_rank(analysis.leaderboard(data.runs, data.trace, target=target))
+    board = sections.with_rank(analysis.leaderboard(data.runs, data.trace, target=target, hits=data.hits))
     styles = styles_from_names(solver_order(data, board))
     board, friedman, headlines = sections.significance(board, data.runs)
     budget = analysis.fixed_budget(data.runs, data.trace, axis=axis)
