@@ -530,7 +530,7 @@ def first_cells(plan: Plan, start: int) -> tuple[list[Any], list[str]]:
     An untuned cell of the suite that runs a default setting is replaced by its
     evaluation cell (the suite drops the cells whose :func:`setting_key` these share).
     """
-    cells, skipped = [], []
+    cells, skipped, seen = [], [], set()
     for problem in plan.problems:
         for target in plan.targets:
             wanted = [(setting, "tuning", trial) for trial, setting in enumerate(target.settings)]
@@ -539,7 +539,8 @@ def first_cells(plan: Plan, start: int) -> tuple[list[Any], list[str]]:
                 if isinstance(cell, str):
                     skipped.append(f"tuning of {'/'.join(target.label)} left out on {problem[0]['name']}: {cell}")
                     break
-                if cell is not None:
+                if cell is not None and cell.key not in seen:  # a minibatch target runs full batch on a non-finite sum
+                    seen.add(cell.key)
                     cells.append(cell)
     return cells, list(dict.fromkeys(skipped))
 
