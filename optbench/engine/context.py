@@ -34,11 +34,32 @@ class Evaluator:
         self.noise_rngs = noise_rngs
         self.max_evals = max_evals
         self.f_evals = np.zeros(n_runs, dtype=np.int64)
-        self.g_evals = np.zeros(n_runs, dtype=np.int64)
-        self.samples = np.zeros(n_runs, dtype=np.int64)
+        self._g_evals = np.zeros(n_runs, dtype=np.int64)
+        self._samples = np.zeros(n_runs, dtype=np.int64)
         self.refused = np.zeros(n_runs, dtype=bool)  # runs a line trial was refused to (budget)
         self.finite_sum = problem.n_samples is not None
+        # The loop charges the same mask every iteration: those charges are counted as Python
+        # ints and added to the arrays when a counter is read (numpy calls on tiny arrays are slow).
         self._mask_seen, self._mask_counts = None, None
+        self._deferred_calls, self._deferred_samples = 0, 0
+
+    def _flush(self) -> None:
+        if self._deferred_calls:
+            self._g_evals += self._deferred_calls * self._mask_counts
+            self._samples += self._deferred_samples * self._mask_counts
+            self._deferred_calls = self._deferred_samples = 0
+
+    @property
+    def g_evals(self) -> np.ndarray:
+        """Value-and-gradient calls per run."""
+        self._flush()
+        return self._g_evals
+
+    @property
+    def samples(self) -> np.ndarray:
+        """Data points touched per run (finite sums)."""
+        self._flush()
+        return self._samples
 
     def spent(self) -> np.ndarray:
         """Evaluations spent per run, ``f_evals + g_evals``."""
@@ -50,16 +71,22 @@ class Evaluator:
             return mask
         return mask & (self.spent() < self.max_evals)
 
-    def _as_counts(self, mask: np.ndarray) -> np.ndarray:
-        """``mask`` as int64 (cached for the mask the loop passes every iteration: adding bools to ints is slow)."""
-        if mask is not self._mask_seen:
-            self._mask_seen, self._mask_counts = mask, mask.astype(np.int64)
-        return self._mask_counts
+    def _batch_samples(self, batch: np.ndarray | None) -> int:
+        if not self.finite_sum:
+            return 0
+        return self.problem.n_samples if batch is None else batch.shape[1]
 
-    def _charge(self, counter: np.ndarray, mask: np.ndarray, batch: np.ndarray | None) -> None:
-        counter += self._as_counts(mask)
+    def _charge_gradient(self, mask: np.ndarray, batch: np.ndarray | None) -> None:
+        if mask is not self._mask_seen:
+            self._flush()
+            self._mask_seen, self._mask_counts = mask, mask.astype(np.int64)
+        self._deferred_calls += 1
+        self._deferred_samples += self._batch_samples(batch)
+
+    def _charge_value(self, mask: np.ndarray, batch: np.ndarray | None) -> None:
+        self.f_evals += mask
         if self.finite_sum:
-            self.samples += mask * (self.problem.n_samples if batch is None else batch.shape[1])
+            self._samples += mask * self._batch_samples(batch)
 
     def _noise(self, mask: np.ndarray) -> np.ndarray:
         """Gradient noise, drawn only for the runs in ``mask`` from their own streams."""
@@ -72,7 +99,7 @@ class Evaluator:
     def gradient(self, X: np.ndarray, batch: np.ndarray | None, charged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``f`` and ``grad f`` at ``X`` (every row), one gradient evaluation charged to ``charged``."""
         F, G = self.problem.value_and_grad(X, batch)
-        self._charge(self.g_evals, charged, batch)
+        self._charge_gradient(charged, batch)
         if self.noise_rngs is not None:
             G = G + self._noise(charged)
         return F, G
@@ -89,14 +116,15 @@ class Evaluator:
                 F = np.where(refused, np.inf, F)
             return F, G
         F = self.problem.value(X, batch)
-        self._charge(self.f_evals, allowed, batch)
+        self._charge_value(allowed, batch)
         return np.where(refused, np.inf, F) if refused.any() else F
 
     def refund_gradient(self, mask: np.ndarray) -> None:
         """Take back one full-batch gradient evaluation from ``mask`` (it was already paid for)."""
-        self.g_evals -= mask
+        self._flush()
+        self._g_evals -= mask
         if self.finite_sum:
-            self.samples -= mask * self.problem.n_samples
+            self._samples -= mask * self.problem.n_samples
 
 
 class StepContext:

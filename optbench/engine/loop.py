@@ -70,18 +70,24 @@ class Sampler:
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
+    array.setflags(write=False)
     return array
 
 
-def _call(plugin: str, function: Any, *args: Any) -> Any:
+def _plugin(obj: Any, kind: str) -> str:
+    """``"method 'adam'"``: how messages name a plugin."""
+    return f"{kind} {spec_of(obj)[0]!r}"
+
+
+def _call(obj: Any, kind: str, function: Any, *args: Any) -> Any:
     """``function(*args)``; a write into a read-only input (X, G, ctx arrays) becomes a PluginError naming the plugin."""
     try:
         return function(*args)
     except ValueError as exc:
         if "read-only" not in str(exc):
             raise
-        raise PluginError(f"{plugin} wrote into its input X or G in place ({exc}); copy it first (e.g. G = G + ...)") from exc
+        raise PluginError(f"{_plugin(obj, kind)} wrote into its input X or G in place ({exc}); "
+                          f"copy it first (e.g. G = G + ...)") from exc
 
 
 def _checked_pair(result: Any, plugin: str, call: str, name: str, shape: tuple, shape_text: str) -> tuple[np.ndarray, Any]:
@@ -204,6 +210,10 @@ class DescentLoop:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
+    def clock(self) -> float:
+        """Seconds of the batch so far, less the time spent recording."""
+        return time.perf_counter() - self.start - self.recorder.overhead
+
     def freeze(self, stop: np.ndarray, k: int, F: np.ndarray | None, G: np.ndarray | None) -> None:
         """Stop the runs in ``stop`` at iteration ``k`` and record where they stopped."""
         elapsed = self.elapsed()
@@ -222,16 +232,17 @@ class DescentLoop:
 
     def direction(self, G: np.ndarray, method_state: Any, k: int) -> tuple[np.ndarray, Any]:
         """The method's direction, checked: a ``(D, state)`` pair with ``D`` of the iterate's shape."""
-        plugin = f"method {spec_of(self.method)[0]!r}"
-        result = _call(plugin, self.method.direction, self.X, G, method_state, k)
-        return _checked_pair(result, plugin, "direction()", "D", self.X.shape, "(n_runs, dim)")
+        result = _call(self.method, "method", self.method.direction, self.X, G, method_state, k)
+        if type(result) is tuple and len(result) == 2 and type(result[0]) is np.ndarray and result[0].shape == self.X.shape:
+            return result  # the usual case, checked without building a message
+        return _checked_pair(result, _plugin(self.method, "method"), "direction()", "D", self.X.shape, "(n_runs, dim)")
 
     def step_size(self, step_state: Any) -> tuple[np.ndarray, Any]:
         """The step rule's step sizes, checked: ``(n_runs,)``, finite and >= 0 for active runs."""
-        plugin = f"step rule {spec_of(self.step_rule)[0]!r}"
-        result = _call(plugin, self.step_rule.step, self.ctx, step_state)
-        if result[0] is self.alpha_seen if isinstance(result, tuple) and result else False:
+        result = _call(self.step_rule, "step rule", self.step_rule.step, self.ctx, step_state)
+        if type(result) is tuple and len(result) == 2 and result[0] is self.alpha_seen:
             return result  # constant rules return the same array every step: checked once
+        plugin = _plugin(self.step_rule, "step rule")
         alpha, step_state = _checked_pair(result, plugin, "step()", "alpha", (self.n_runs,), "(n_runs,)")
         live = alpha if self.all_active else alpha[self.active]
         valid = (live >= 0) & (live < np.inf)
@@ -253,9 +264,8 @@ class DescentLoop:
 
     def next_iterate(self, G: np.ndarray, method_state: Any, k: int) -> tuple[np.ndarray, Any]:
         """``method.update(X, G, state, k, ctx) -> (X_next, state)`` of a method that takes no step rule, checked."""
-        plugin = f"method {spec_of(self.method)[0]!r}"
-        result = _call(plugin, self.method.update, self.X, G, method_state, k, self.ctx)
-        return _checked_pair(result, plugin, "update()", "X_next", self.X.shape, "(n_runs, dim)")
+        result = _call(self.method, "method", self.method.update, self.X, G, method_state, k, self.ctx)
+        return _checked_pair(result, _plugin(self.method, "method"), "update()", "X_next", self.X.shape, "(n_runs, dim)")
 
     def place(self, X_next: np.ndarray) -> None:
         """``X = X_next`` for active runs (runs refused an evaluation for budget stay where they are)."""
@@ -285,7 +295,7 @@ class DescentLoop:
         diverged = self.screen(k, F)
         stop = self.out_of_budget(k, self.converge(F, G, diverged))
         if self.hits is not None:
-            self.hits.update(k, F, self.active if diverged is None else self.active & ~diverged, self.counters, self.elapsed() - self.recorder.overhead)
+            self.hits.update(k, F, self.active if diverged is None else self.active & ~diverged, self.counters, self.clock)
         if stop is not None and stop.any():
             self.freeze(stop, k, F, G)
             if not self.active.any():

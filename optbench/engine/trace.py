@@ -147,8 +147,11 @@ class HitTracker:
         self.n_samples = n_samples
         self.blocks: list[tuple] = []
 
-    def update(self, k: int, F: np.ndarray, mask: np.ndarray, counters: Callable, elapsed: float) -> None:
-        """Iteration ``k`` evaluated ``F`` for the runs in ``mask``; note the targets they meet first here."""
+    def update(self, k: int, F: np.ndarray, mask: np.ndarray, counters: Callable, clock: Callable[[], float]) -> None:
+        """Iteration ``k`` evaluated ``F`` for the runs in ``mask``; note the targets they meet first here.
+
+        ``counters(runs)`` gives the runs' (f_evals, g_evals, samples) and ``clock()`` the time, read only on a hit.
+        """
         if len(F) == 1 and not F.item() - self.f_opt <= self.threshold.item():  # one run: no numpy call
             return
         gap = F - self.f_opt
@@ -161,7 +164,7 @@ class HitTracker:
         runs = np.flatnonzero(new)
         met = np.searchsorted(self.negated, -gap[runs], side="right")
         f_evals, g_evals, samples = counters(runs)
-        self.blocks.append((k, runs, self.reached[runs].copy(), met, f_evals, g_evals, samples, elapsed))
+        self.blocks.append((k, runs, self.reached[runs].copy(), met, f_evals, g_evals, samples, clock()))
         self.reached[runs] = met
         self.threshold[runs] = self.next_threshold[met]
 
