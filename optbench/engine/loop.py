@@ -131,7 +131,7 @@ class DescentLoop:
         if self.ctx.reused is not None:  # the line search already paid for this point
             self.evaluator.refund_gradient(self.ctx.reused & charged)
             self.ctx.reused = None
-        if F.shape != (self.n_runs,) or G.shape != self.X.shape:
+        if F.shape != self.X.shape[:1] or G.shape != self.X.shape:
             raise PluginError(f"problem {spec_of(self.problem)[0]!r} returned f of shape {F.shape} and a gradient of "
                               f"shape {G.shape} for X of shape {self.X.shape}; expected ({self.n_runs},) and {self.X.shape}")
         if G.flags.writeable:
@@ -288,7 +288,7 @@ class DescentLoop:
 
     def iterate(self, k: int, method_state: Any, step_state: Any) -> tuple[bool, Any, Any]:
         """One iteration; returns (finished, method_state, step_state)."""
-        if self.stop_before_batch(k):
+        if self.sampler is not None and self.stop_before_batch(k):
             return True, method_state, step_state
         batch = self.sampler.next() if self.sampler is not None else None
         F, G = self.evaluate(batch)
@@ -315,10 +315,8 @@ class DescentLoop:
             alpha, step_state = self.step_size(step_state)
         if recording:
             self.recorder.record(k, runs, self.X, F, G, alpha, *spent, elapsed)
-        if "x" in self.budget.tol:
-            self.X_previous = self.X
-        if "f" in self.budget.tol:
-            self.F_previous = F
+        if self.budget.tol:
+            self.X_previous, self.F_previous = self.X, F
         if alpha is None:
             self.place(X_next)
         else:
