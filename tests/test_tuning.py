@@ -236,8 +236,8 @@ def test_tuneability_against_hand_computed_shares():
 
 @pytest.mark.slow
 def test_the_report_compares_evaluation_runs_and_shows_the_tuning(tmp_path):
-    tuned = ob.run_suite(_suite(text=SMALL), None)
-    path = ob.report((tuned.runs, tuned.trace), out=tmp_path)
+    tuned = ob.run_suite(_suite(text=SMALL), tmp_path / "results")
+    path = ob.report(tmp_path / "results", out=tmp_path)  # from the folder: runs, trace and the exact hits
     page = path.read_text()
     assert "Tuning: tuned against default" in page and "Tuneability" in page and "Sensitivity" in page
     runs = tuned.runs

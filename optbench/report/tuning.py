@@ -45,7 +45,7 @@ def is_tuned(runs: pd.DataFrame) -> bool:
 
 
 def evaluation_set(data: Any) -> Any:
-    """A prepared :class:`~optbench.report.data.ResultSet` without the tuning phase (run ids renumbered)."""
+    """A prepared :class:`~optbench.report.data.ResultSet` without the tuning phase (run ids of trace and hits renumbered)."""
     import dataclasses
 
     if not is_tuned(data.runs):
@@ -55,11 +55,14 @@ def evaluation_set(data: Any) -> Any:
     new_id[keep] = np.arange(int(keep.sum()))
     runs = data.runs[keep].reset_index(drop=True)
     runs["run"] = new_id[keep]
-    trace = data.trace
-    if len(trace):
-        trace = trace[keep[trace["run"].to_numpy()]].reset_index(drop=True)
-        trace["run"] = new_id[trace["run"].to_numpy()]
-    return dataclasses.replace(data, runs=runs, trace=trace)
+    tables = {}
+    for name in ("trace", "hits"):  # prepared: rows point at runs by id
+        frame = getattr(data, name, None)
+        if frame is not None and len(frame):
+            frame = frame[keep[frame["run"].to_numpy()]].reset_index(drop=True)
+            frame["run"] = new_id[frame["run"].to_numpy()]
+            tables[name] = frame
+    return dataclasses.replace(data, runs=runs, **tables)
 
 
 def _targets(runs: pd.DataFrame) -> pd.DataFrame:
