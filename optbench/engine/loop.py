@@ -74,20 +74,34 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def guarded(k: int) -> bool:
+    """Whether iteration ``k`` hands X and G to plugins read-only: the first 8 iterations and every 16th.
+
+    A plugin that writes into its inputs does so from its first step on, so it is
+    caught at once; guarding every iteration would cost about 5% of a cheap loop.
+    """
+    return k < 8 or k & 15 == 0
+
+
 def _plugin(obj: Any, kind: str) -> str:
     """``"method 'adam'"``: how messages name a plugin."""
     return f"{kind} {spec_of(obj)[0]!r}"
 
 
+def _raise_if_read_only(obj: Any, kind: str, exc: ValueError) -> None:
+    """A write into a read-only input (X, G, ctx arrays) becomes a PluginError naming the plugin."""
+    if "read-only" in str(exc):
+        raise PluginError(f"{_plugin(obj, kind)} wrote into its input X or G in place ({exc}); "
+                          f"copy it first (e.g. G = G + ...)") from exc
+
+
 def _call(obj: Any, kind: str, function: Any, *args: Any) -> Any:
-    """``function(*args)``; a write into a read-only input (X, G, ctx arrays) becomes a PluginError naming the plugin."""
+    """``function(*args)``, read-only writes reported by :func:`_raise_if_read_only`."""
     try:
         return function(*args)
     except ValueError as exc:
-        if "read-only" not in str(exc):
-            raise
-        raise PluginError(f"{_plugin(obj, kind)} wrote into its input X or G in place ({exc}); "
-                          f"copy it first (e.g. G = G + ...)") from exc
+        _raise_if_read_only(obj, kind, exc)
+        raise
 
 
 def _checked_pair(result: Any, plugin: str, call: str, name: str, shape: tuple, shape_text: str) -> tuple[np.ndarray, Any]:
@@ -110,6 +124,7 @@ class DescentLoop:
         self.recorder, self.hits, self.sampler = recorder, hits, sampler
         self.n_runs = n = X0.shape[0]
         self.X = _readonly(np.array(X0, dtype=float))
+        self.guard = True
         self.evaluator = Evaluator(problem, n, noise_rngs, budget.max_evals)
         self.ctx = StepContext(problem.f_opt, self.evaluator)
         self.active = np.ones(n, dtype=bool)
@@ -126,7 +141,7 @@ class DescentLoop:
     # ------------------------------------------------------------ stages
     def evaluate(self, batch: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """f and grad at X for every row; charged to the active runs that can still pay."""
-        charged = self.evaluator.affordable(self.active)
+        charged = self.active if self.budget.max_evals is None else self.evaluator.affordable(self.active)
         F, G = self.evaluator.gradient(self.X, batch, charged)
         if self.ctx.reused is not None:  # the line search already paid for this point
             self.evaluator.refund_gradient(self.ctx.reused & charged)
@@ -134,7 +149,7 @@ class DescentLoop:
         if F.shape != self.X.shape[:1] or G.shape != self.X.shape:
             raise PluginError(f"problem {spec_of(self.problem)[0]!r} returned f of shape {F.shape} and a gradient of "
                               f"shape {G.shape} for X of shape {self.X.shape}; expected ({self.n_runs},) and {self.X.shape}")
-        if G.flags.writeable:
+        if self.guard and G.flags.writeable:
             _readonly(G)
         return F, G
 
@@ -232,14 +247,22 @@ class DescentLoop:
 
     def direction(self, G: np.ndarray, method_state: Any, k: int) -> tuple[np.ndarray, Any]:
         """The method's direction, checked: a ``(D, state)`` pair with ``D`` of the iterate's shape."""
-        result = _call(self.method, "method", self.method.direction, self.X, G, method_state, k)
+        try:
+            result = self.method.direction(self.X, G, method_state, k)
+        except ValueError as exc:
+            _raise_if_read_only(self.method, "method", exc)
+            raise
         if type(result) is tuple and len(result) == 2 and type(result[0]) is np.ndarray and result[0].shape == self.X.shape:
             return result  # the usual case, checked without building a message
         return _checked_pair(result, _plugin(self.method, "method"), "direction()", "D", self.X.shape, "(n_runs, dim)")
 
     def step_size(self, step_state: Any) -> tuple[np.ndarray, Any]:
         """The step rule's step sizes, checked: ``(n_runs,)``, finite and >= 0 for active runs."""
-        result = _call(self.step_rule, "step rule", self.step_rule.step, self.ctx, step_state)
+        try:
+            result = self.step_rule.step(self.ctx, step_state)
+        except ValueError as exc:
+            _raise_if_read_only(self.step_rule, "step rule", exc)
+            raise
         if type(result) is tuple and len(result) == 2 and result[0] is self.alpha_seen:
             return result  # constant rules return the same array every step: checked once
         plugin = _plugin(self.step_rule, "step rule")
@@ -260,7 +283,7 @@ class DescentLoop:
         if alpha is not self.alpha_seen:
             self.alpha_seen, self.alpha_column = alpha, alpha[:, None]
         X_next = self.X + self.alpha_column * D
-        self.X = _readonly(X_next if self.all_active else np.where(self.active[:, None], X_next, self.X))
+        self.X = X_next if self.all_active else np.where(self.active[:, None], X_next, self.X)
 
     def next_iterate(self, G: np.ndarray, method_state: Any, k: int) -> tuple[np.ndarray, Any]:
         """``method.update(X, G, state, k, ctx) -> (X_next, state)`` of a method that takes no step rule, checked."""
@@ -274,7 +297,7 @@ class DescentLoop:
             keep = keep | self.evaluator.refused
             self.evaluator.refused[:] = False
         X_next = np.array(X_next, dtype=float)
-        self.X = _readonly(np.where(keep[:, None], self.X, X_next) if keep.any() else X_next)
+        self.X = np.where(keep[:, None], self.X, X_next) if keep.any() else X_next
 
     # ------------------------------------------------------------ the loop
     def stop_before_batch(self, k: int) -> bool:
@@ -291,9 +314,12 @@ class DescentLoop:
         if self.sampler is not None and self.stop_before_batch(k):
             return True, method_state, step_state
         batch = self.sampler.next() if self.sampler is not None else None
+        self.guard = guarded(k)
+        if self.guard:
+            _readonly(self.X)
         F, G = self.evaluate(batch)
         diverged = self.screen(k, F)
-        stop = self.out_of_budget(k, self.converge(F, G, diverged))
+        stop = self.out_of_budget(k, self.converge(F, G, diverged) if self.budget.tol else diverged)
         if self.hits is not None:
             self.hits.update(k, F, self.active if diverged is None else self.active & ~diverged, self.counters, self.clock)
         if stop is not None and stop.any():
