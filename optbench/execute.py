@@ -738,8 +738,11 @@ def _run_stored(suite, store, executor, jobs, options, force, progress, command,
             options["notify"](f"note: cell {cell.label} ({cell.key}) is damaged: {damaged[cell.key]}; running it again")
     todo = [cell for cell in suite.cells if cell.key not in done]
 
+    fresh: dict[str, CellTables] = {}  # consolidated from memory, not read back from disk
+
     def keep(cell: Cell, tables: CellTables) -> None:
         store.write_cell(cell.key, tables.runs, tables.trace, {**meta, "cell": cell.description}, hits=tables.hits)
+        fresh[cell.key] = tables
 
     lost = None
     with _progress_bar(len(todo), suite, progress) as bar:
@@ -747,7 +750,7 @@ def _run_stored(suite, store, executor, jobs, options, force, progress, command,
             failed = _execute(_units(suite, {cell.key for cell in todo}), executor, jobs, options, bar, keep)
         except ExecutorLost as exc:
             lost, failed = exc, 0
-    tables = store.consolidate_tables(keys, meta)
+    tables = store.consolidate_tables(keys, meta, fresh=fresh)
     if lost is not None:
         raise lost
     return _result(suite, tables, store.out, len(todo), len(done), failed, started, damaged)

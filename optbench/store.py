@@ -364,12 +364,18 @@ class Store:
         """Concatenate the cells ``keys`` (in that order) into ``runs``, ``trace`` and ``hits.parquet``."""
         return self.consolidate_tables(keys, metadata)[:2]
 
-    def consolidate_tables(self, keys: Iterable[str], metadata: dict[str, Any]) -> CellTables:
-        """Write every table under a temporary name, then a marker, then rename them all, then drop the marker."""
+    def consolidate_tables(self, keys: Iterable[str], metadata: dict[str, Any],
+                           fresh: dict[str, CellTables] | None = None) -> CellTables:
+        """Write every table under a temporary name, then a marker, then rename them all, then drop the marker.
+
+        ``fresh``: tables of cells this run has just written (by key), used as they
+        are instead of reading their files back; the other cells are read from disk.
+        """
         parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
+        fresh = fresh or {}
         for key in keys:
-            if self.has(key):
-                for name, frame in zip(TABLES, self.read_cell_tables(key)):
+            if key in fresh or self.has(key):
+                for name, frame in zip(TABLES, fresh[key] if key in fresh else self.read_cell_tables(key)):
                     parts[name].append(frame)
         frames = {name: _concat(parts[name]) if parts[name] else _tables.empty_table(name) for name in TABLES}
         self.out.mkdir(parents=True, exist_ok=True)
