@@ -14,11 +14,15 @@ Run: ``python benchmarks/bench_sweep.py`` (``--repeat N``).
 from __future__ import annotations
 
 import argparse
-import timeit
 
 import numpy as np
 
 import optbench as ob
+
+try:  # benchmarks/ is on the path when run as a script
+    from timing import paired
+except ImportError:  # imported as benchmarks.<module> (asv)
+    from benchmarks.timing import paired
 
 PROBLEM = {"name": "rosenbrock", "dim": 10}
 LRS = np.logspace(-4, 0, 20)
@@ -43,16 +47,6 @@ def hand_adam(problem, X0, lr_column, iterations, beta1=0.9, beta2=0.999, eps=1e
         D *= -1.0 / (1.0 - beta1**t)
         X = X + lr_column * D
     return X
-
-
-def paired(ours, baseline, repeat):
-    ours(), baseline()
-    times = []
-    for _ in range(repeat):
-        a = timeit.timeit(ours, number=1)
-        b = timeit.timeit(baseline, number=1)
-        times.append((a, b, a / b))
-    return np.median(np.array(times), axis=0)
 
 
 def main(repeat: int) -> None:

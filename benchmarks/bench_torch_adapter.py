@@ -19,12 +19,16 @@ Run: ``python benchmarks/bench_torch_adapter.py`` (``--repeat N``, ``--iteration
 from __future__ import annotations
 
 import argparse
-import timeit
 
 import numpy as np
 import torch
 
 import optbench as ob
+
+try:  # benchmarks/ is on the path when run as a script
+    from timing import paired
+except ImportError:  # imported as benchmarks.<module> (asv)
+    from benchmarks.timing import paired
 
 SEEDS = 64
 DIM = 10
@@ -54,17 +58,6 @@ def separate_torch_loops(problem, X0: np.ndarray, iterations: int) -> np.ndarray
             optimizer.step()
         finals.append(values[0])
     return np.array(finals)
-
-
-def paired(ours, baseline, repeat: int) -> np.ndarray:
-    """Median (ours, baseline, ours / baseline) over ``repeat`` alternating timings."""
-    ours(), baseline()
-    times = []
-    for _ in range(repeat):
-        a = timeit.timeit(ours, number=1)
-        b = timeit.timeit(baseline, number=1)
-        times.append((a, b, a / b))
-    return np.median(np.array(times), axis=0)
 
 
 def main(repeat: int, iterations: int) -> None:

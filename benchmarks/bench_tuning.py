@@ -21,10 +21,10 @@ import optbench as ob
 from optbench import tuning
 from optbench.engine.run import run_group
 
-try:  # the paired timer of bench_sweep.py (as a script, benchmarks/ is on the path)
-    from bench_sweep import paired
-except ImportError:  # imported as benchmarks.bench_tuning
-    from benchmarks.bench_sweep import paired
+try:  # benchmarks/ is on the path when run as a script
+    from timing import paired
+except ImportError:  # imported as benchmarks.<module> (asv)
+    from benchmarks.timing import paired
 
 PROBLEM = {"name": "rosenbrock", "dim": 10}
 SPACE = {"step_rule.lr": {"log_uniform": [1e-5, 1.0]}}

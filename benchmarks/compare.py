@@ -10,32 +10,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import timeit
 
 import numpy as np
 
 import optbench as ob
 
+try:  # benchmarks/ is on the path when run as a script
+    from timing import median_time, paired
+except ImportError:  # imported as benchmarks.<module> (asv)
+    from benchmarks.timing import median_time, paired
+
 ITERATIONS = 1000
-
-
-def median_time(fn, repeat: int = 7, number: int = 1) -> float:
-    return float(np.median(timeit.repeat(fn, repeat=repeat, number=number))) / number
-
-
-def paired(ours, baseline, repeat: int = 9) -> tuple[float, float, float]:
-    """Median times of ``ours`` and ``baseline`` timed alternately, and the median of the paired ratios.
-
-    Alternating keeps a shared, noisy machine's load changes out of the ratio.
-    """
-    ours(), baseline()  # warm up
-    times = []
-    for _ in range(repeat):
-        a = timeit.timeit(ours, number=1)
-        b = timeit.timeit(baseline, number=1)
-        times.append((a, b, a / b))
-    a, b, r = np.median(np.array(times), axis=0)
-    return float(a), float(b), float(r)
 
 
 def hand_gd_quadratic(problem, X0, lr, iterations):
