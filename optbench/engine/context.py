@@ -42,6 +42,9 @@ class Evaluator:
         # ints and added to the arrays when a counter is read (numpy calls on tiny arrays are slow).
         self._mask_seen, self._mask_counts = None, None
         self._deferred_calls, self._deferred_samples = 0, 0
+        # While every charge went to every run alike, the counters are the same number for all runs.
+        self.uniform = True
+        self.calls_total, self.samples_total = 0, 0
 
     def _flush(self) -> None:
         if self._deferred_calls:
@@ -80,10 +83,16 @@ class Evaluator:
         if mask is not self._mask_seen:
             self._flush()
             self._mask_seen, self._mask_counts = mask, mask.astype(np.int64)
+            if self.uniform and not mask.all():
+                self.uniform = False
+        samples = self._batch_samples(batch)
         self._deferred_calls += 1
-        self._deferred_samples += self._batch_samples(batch)
+        self._deferred_samples += samples
+        self.calls_total += 1
+        self.samples_total += samples
 
     def _charge_value(self, mask: np.ndarray, batch: np.ndarray | None) -> None:
+        self.uniform = False
         self.f_evals += mask
         if self.finite_sum:
             self._samples += mask * self._batch_samples(batch)
@@ -122,6 +131,7 @@ class Evaluator:
     def refund_gradient(self, mask: np.ndarray) -> None:
         """Take back one full-batch gradient evaluation from ``mask`` (it was already paid for)."""
         self._flush()
+        self.uniform = False
         self._g_evals -= mask
         if self.finite_sum:
             self._samples -= mask * self.problem.n_samples

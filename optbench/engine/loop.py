@@ -166,7 +166,7 @@ class DescentLoop:
         if self.n_runs == 1:
             suspicious = not lower_max <= F.item() <= upper_min
         else:
-            suspicious = not np.max(F) <= upper_min or (k & 15 == 0 and not np.min(F) >= lower_max)
+            suspicious = not F.max() <= upper_min or (k & 15 == 0 and not F.min() >= lower_max)
         if not (suspicious or (k & 15 == 0 and not np.isfinite(self.X).all())):
             return None
         diverged = self.active & ~((F <= upper) & (F >= lower) & np.isfinite(self.X).all(axis=1))
@@ -218,6 +218,8 @@ class DescentLoop:
     def counters(self, runs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """f_evals, g_evals, samples of ``runs`` (None: every run), as copies."""
         evaluator = self.evaluator
+        if evaluator.uniform:  # every run has spent the same: plain numbers, no arrays to copy
+            return 0, evaluator.calls_total, evaluator.samples_total if evaluator.finite_sum else None
         pick = slice(None) if runs is None else runs
         samples = evaluator.samples[pick].copy() if evaluator.finite_sum else None
         return evaluator.f_evals[pick].copy(), evaluator.g_evals[pick].copy(), samples

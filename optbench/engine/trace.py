@@ -105,7 +105,11 @@ class Recorder:
         }
 
         def expand(position, dtype):
-            return np.concatenate([np.broadcast_to(np.asarray(b[position], dtype=dtype), (n,)) for b, n in zip(self.blocks, sizes)])
+            values = [b[position] for b in self.blocks]
+            if all(isinstance(v, (int, np.integer)) for v in values):  # plain numbers shared by a block's rows
+                return np.repeat(np.array(values, dtype=dtype), sizes)
+            return np.concatenate([v if isinstance(v, np.ndarray) and v.shape == (n,) else np.full(n, v, dtype=dtype)
+                                   for v, n in zip(values, sizes)]).astype(dtype, copy=False)
 
         columns["f_evals"] = expand(5, np.int64)
         columns["g_evals"] = expand(6, np.int64)
@@ -184,7 +188,8 @@ def _expand_hits(blocks: list[tuple], targets: np.ndarray, n_samples: int | None
     counts = last - first
 
     def per_run(position, dtype):
-        return np.concatenate([np.broadcast_to(np.asarray(b[position], dtype=dtype), (len(b[1]),)) for b in blocks])
+        return np.concatenate([b[position] if isinstance(b[position], np.ndarray) and b[position].shape == (len(b[1]),)
+                               else np.full(len(b[1]), b[position], dtype=dtype) for b in blocks]).astype(dtype, copy=False)
 
     rows = np.repeat(np.arange(len(runs)), counts)
     offsets = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
