@@ -81,7 +81,10 @@ def _read(results: str | Path):
         tables, meta = read_tables(results)
     except (FileNotFoundError, StoreError) as exc:
         raise ExportError(str(exc)) from None
-    return tables.runs, tables.trace, tables.hits, meta
+    # a tuned suite's tuning trials are not results to publish: the evaluation phase only
+    runs, trace, hits = (frame[frame["phase"].astype(str) != "tuning"].reset_index(drop=True) if "phase" in frame else frame
+                         for frame in tables)
+    return runs, trace, hits, meta
 
 
 def _check_options(format: str, gradient_cost: Any, function_ids: str) -> None:

@@ -292,3 +292,19 @@ def test_cli_export(results, tmp_path):
     assert len(list((tmp_path / "e").glob("*/*.json"))) == 4
     assert main(["export", str(results), "--format", "cocoa", "--out", str(tmp_path / "f")]) == 2
     assert not (tmp_path / "f").exists()
+
+
+def test_a_tuned_suite_exports_its_evaluation_phase_only(tmp_path):
+    from optbench.suite import parse_suite
+
+    suite = parse_suite('name = "t"\nseeds = 2\n[budget]\nmax_iter = 30\n[tuning]\nprotocol = "random"\ntrials = 2\n'
+                        'seeds = 2\n[[problems]]\nname = "sphere"\n[[methods]]\nname = "gd"\n'
+                        'step_rule = { name = "constant", lr = 0.01 }\ntune = { "step_rule.lr" = { log_uniform = [1e-3, 0.5] } }\n')
+    ob.run_suite(suite, out=tmp_path / "res", progress=False)
+    runs = read_tables(tmp_path / "res")[0].runs
+    assert set(runs["phase"]) == {"tuning", "evaluation"}
+    evaluation = runs[runs["phase"] == "evaluation"]
+    export(tmp_path / "res", tmp_path / "ioh", format="ioh")
+    folders = sorted(p.name for p in (tmp_path / "ioh").iterdir() if p.is_dir())
+    # one algorithm folder per evaluated setting (default and selected), none for the trials
+    assert len(folders) == evaluation[["method_params", "step_params"]].drop_duplicates().shape[0]
