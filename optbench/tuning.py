@@ -142,14 +142,15 @@ def check_protocol(table: dict[str, Any], evaluation: Sequence[int]) -> Protocol
 
 
 # ---------------------------------------------------------------- search spaces
-def _check_path(path: Any, method: str, step_rule: str | None) -> tuple[str, str]:
+def _check_path(path: Any, method: str, step_rule: str | None, method_params: dict | None = None) -> tuple[str, str]:
     if not isinstance(path, str) or path.count(".") != 1 or path.split(".")[0] not in ("method", "step_rule"):
         raise TuningError([path], f"a tuned parameter is 'method.<parameter>' or 'step_rule.<parameter>', got {path!r}")
     target, name = path.split(".")
     if target == "step_rule" and step_rule is None:
         raise TuningError([path], f"method {method!r} takes no step rule, so {path!r} cannot be tuned")
     registry, owner = (methods, method) if target == "method" else (step_rules, step_rule)
-    valid = list(registry.parameters(owner))
+    # a method whose parameters depend on its others (the torch adapter's optimizer options) is asked with them
+    valid = list(registry.parameters(owner, method_params if target == "method" else None))
     if name not in valid:
         raise TuningError([path], f"{registry.kind} {owner!r} has no parameter {name!r}.{did_you_mean(name, valid)} "
                                   f"Valid parameters: {', '.join(valid) or '(none)'}.")
@@ -174,13 +175,14 @@ def _check_dimension(path: str, value: Any, protocol: str) -> None:
         raise TuningError([path, kind], f"expected two finite numbers [a, b] with {need}, got {bounds!r}")
 
 
-def check_space(space: Any, method: str, step_rule: str | None, protocol: str = "random") -> dict[str, Any]:
+def check_space(space: Any, method: str, step_rule: str | None, protocol: str = "random",
+                method_params: dict | None = None) -> dict[str, Any]:
     """A validated search space of ``method`` (and its ``step_rule``), paths in sorted order."""
     if not isinstance(space, dict) or not space:
         raise TuningError([], f"expected a table from 'method.<parameter>' or 'step_rule.<parameter>' to "
                               f"distributions, got {space!r}")
     for path, value in space.items():
-        _check_path(path, method, step_rule)
+        _check_path(path, method, step_rule, method_params)
         _check_dimension(path, value, protocol)
     return {path: space[path] for path in sorted(space)}
 
@@ -389,7 +391,8 @@ def _tuning_specs(problem, method, step_rule, space, protocol) -> list[tuple[dic
     if takes:
         own = methods.get(method_spec["name"]).default_step_rule
         rule_spec = _spec(step_rule if step_rule is not None else own)
-    space = check_space(space, method_spec["name"], None if rule_spec is None else rule_spec["name"], protocol.protocol)
+    space = check_space(space, method_spec["name"], None if rule_spec is None else rule_spec["name"], protocol.protocol,
+                        {k: v for k, v in method_spec.items() if k != "name"})
     return settings_of(method_spec, rule_spec, space, protocol)
 
 
@@ -586,7 +589,8 @@ def plan_suite(table: Any, entries: list[tuple], problems: list[tuple], seeds: S
     for method_specs, rule_specs, sizes, space, path in entries:
         for method, rule, size in itertools.product(method_specs, rule_specs, sizes):
             try:
-                checked = check_space(space, method["name"], None if rule is None else rule["name"], protocol.protocol)
+                checked = check_space(space, method["name"], None if rule is None else rule["name"], protocol.protocol,
+                                      {k: v for k, v in method.items() if k != "name"})
             except TuningError as exc:
                 raise TuningError([path, "tune", *exc.path], str(exc)) from None
             target = Target(tuple(settings_of(method, rule, checked, protocol)), size)

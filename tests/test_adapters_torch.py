@@ -279,3 +279,11 @@ def test_list_methods_shows_the_adapter_and_its_usage(capsys):
     line = out[out.index("\n  torch "):]
     assert "computes its own steps (no step rule)" in line
     assert 'optimizer = "torch.optim.Adam"' in line and "ob.methods.from_torch(torch.optim.Adam, lr=0.01)" in line
+
+
+def test_a_torch_optimizers_options_can_be_tuned():
+    result = ob.tune({"name": "rosenbrock", "dim": 2}, {"name": "torch", "optimizer": "torch.optim.Adam"},
+                     space={"method.lr": {"log_uniform": [1e-3, 0.1]}}, trials=3, seeds=2, eval_seeds=2, max_iter=50)
+    assert result.selected["method"] == "torch" and '"lr":' in result.selected["method_params"]
+    assert len(result.trials) == 4  # the default and three draws of lr
+    assert result.selected["criterion"] == result.trials["criterion"].min()  # the argmin of the tuning criterion
