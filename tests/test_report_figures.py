@@ -199,3 +199,15 @@ def test_cd_diagram_draws_every_solver_at_its_average_rank(thirteen):
     for solver, rank in average.items():
         assert f"{solver} ({rank:.2f})" in texts
     plt.close(fig)
+
+
+def test_rank_heatmap_leaves_cells_that_never_ran_blank():
+    import matplotlib.pyplot as plt
+
+    a = ob.run({"name": "sphere", "dim": 2}, "gd", {"name": "constant", "lr": 0.1}, seeds=3, max_iter=20)
+    b = ob.run({"name": "rosenbrock", "dim": 2}, "gd", {"name": "constant", "lr": 0.001}, seeds=3, max_iter=20)
+    c = ob.run({"name": "sphere", "dim": 2}, "adam", {"name": "constant", "lr": 0.1}, seeds=3, max_iter=20)
+    fig = figures.rank_heatmap([a, b, c])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "nan" not in texts and len(texts) == 3  # adam never ran rosenbrock: 3 of the 4 cells have a rank
+    plt.close(fig)

@@ -289,7 +289,7 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
 
 
 def rank_heatmap(results: Any, column: str = "rank") -> plt.Figure:
-    """Rank of each solver on each problem by a leaderboard column (default its ``rank``; 1 = best; missing ranked last)."""
+    """Rank of each solver on each problem by a leaderboard column (default its ``rank``; 1 = best; cells not run are blank)."""
     data = load_results(results)
     board = analysis.leaderboard(data.runs, data.trace, hits=getattr(data, "hits", None))
     table = analysis.ranks(board, column)
@@ -297,9 +297,12 @@ def rank_heatmap(results: Any, column: str = "rank") -> plt.Figure:
     label = 0.075 * max((len(s) for s in table.index), default=10) + 0.4  # inches for the solver names
     fig, ax = plt.subplots(figsize=(label + 2.2 + 0.9 * table.shape[1], 2.2 + 0.32 * table.shape[0]), layout="constrained")
     image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis_r", aspect="auto")
-    for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
-        ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=8,
-                color="white" if value > table.to_numpy().mean() else "black")
+    values = table.to_numpy(dtype=float)
+    middle = np.nanmean(values) if np.isfinite(values).any() else 0.0
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):  # a cell that never ran stays blank
+            ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=8,
+                    color="white" if value > middle else "black")
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right", fontsize=9)
     ax.set_yticks(range(table.shape[0]), table.index, fontsize=9)
     fig.colorbar(image, ax=ax, label="rank (1 = best)")
