@@ -327,3 +327,21 @@ def test_a_drawn_value_the_method_refuses_is_a_suite_error():
         parse_suite(text, "int.toml")
     suite = parse_suite(text.replace("{ uniform = [3, 20] }", "[3, 20]"), "int.toml")
     assert sorted(c.method.get("maxcor", 10) for c in suite.cells if c.description.get("phase") == "tuning") == [3, 10, 20]
+
+
+def test_the_report_names_a_tuned_method_alike_on_every_problem(tmp_path):
+    from optbench.report.data import load_results
+    from optbench.report.tuning import evaluation_set
+    from optbench.suite import parse_suite
+
+    suite = parse_suite('name = "t2"\nseeds = 2\n[budget]\nmax_iter = 40\n[tuning]\nprotocol = "random"\ntrials = 3\n'
+                        'seeds = 2\n[[problems]]\nname = "sphere"\n[[problems]]\nname = "quadratic"\n[[methods]]\n'
+                        'name = "gd"\nstep_rule = { name = "constant", lr = 1e-6 }\n'
+                        'tune = { "step_rule.lr" = { log_uniform = [0.02, 0.15] } }\n')
+    ob.run_suite(suite, out=tmp_path / "res", progress=False)
+    runs = evaluation_set(load_results(tmp_path / "res")).runs
+    selected = runs[pd.to_numeric(runs["trial"], errors="coerce") > 0]
+    assert len(selected) and set(selected["solver"]) == {"gd + constant (tuned)"}
+    assert selected["problem"].nunique() == 2  # one name on both problems, whatever lr each selected
+    # the method's own default (trial 0, gd's constant(lr=0.01)) keeps its plain name
+    assert set(runs.loc[pd.to_numeric(runs["trial"], errors="coerce") == 0, "solver"]) == {"gd + constant(lr=0.01)"}

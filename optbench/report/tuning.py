@@ -53,7 +53,7 @@ def evaluation_set(data: Any) -> Any:
     keep = (data.runs["phase"].astype(str) != "tuning").to_numpy()
     new_id = np.full(len(data.runs), -1, dtype=np.int64)
     new_id[keep] = np.arange(int(keep.sum()))
-    runs = data.runs[keep].reset_index(drop=True)
+    runs = _tuned_labels(data.runs[keep].reset_index(drop=True))
     runs["run"] = new_id[keep]
     tables = {}
     for name in ("trace", "hits"):  # prepared: rows point at runs by id
@@ -63,6 +63,30 @@ def evaluation_set(data: Any) -> Any:
             frame["run"] = new_id[frame["run"].to_numpy()]
             tables[name] = frame
     return dataclasses.replace(data, runs=runs, **tables)
+
+
+def _tuned_labels(runs: pd.DataFrame) -> pd.DataFrame:
+    """Selected settings (evaluation rows of trial > 0) named "<method> + <step rule> (tuned)" on every problem.
+
+    Tuned per problem, a method's selected values differ from problem to problem;
+    one name lets the aggregates (ECDFs, profiles, Friedman) compare the tuned method
+    across problems. The values chosen are in the tuning section's tables.
+    """
+    if "trial" not in runs:
+        return runs
+    tuned = (pd.to_numeric(runs["trial"], errors="coerce") > 0).fillna(False).to_numpy()
+    if not tuned.any():
+        return runs
+    batch = runs["batch_size"].astype("Int64")
+    names = []
+    for method, step_rule, size in zip(runs["method"][tuned], runs["step_rule"][tuned], batch[tuned]):
+        batch_text = "" if pd.isna(size) else f" [batch {int(size)}]"
+        rule = "" if str(step_rule) == "none" else f" + {step_rule}"
+        names.append(f"{method}{batch_text}{rule} (tuned)")
+    solver = runs["solver"].astype(object).to_numpy().copy()
+    solver[tuned] = names
+    runs["solver"] = pd.array(solver.astype(str), dtype=runs["solver"].dtype if runs["solver"].dtype != object else "str")
+    return runs
 
 
 def _targets(runs: pd.DataFrame) -> pd.DataFrame:
