@@ -18,6 +18,7 @@ checks its own arguments with ``check``.
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import math
@@ -31,14 +32,16 @@ from optbench.errors import ParameterError, did_you_mean
 __all__ = ["Constraint", "Interval", "Options", "Pair", "Declared", "check", "validate", "describe", "check_name"]
 
 
-class Constraint:
-    """A rule a value must satisfy: ``satisfied(value)`` and a description for messages (``str``)."""
+class Constraint(abc.ABC):
+    """Abstract: a rule a value must satisfy, ``satisfied(value)``, and a description for messages (``str``)."""
 
+    @abc.abstractmethod
     def satisfied(self, value: Any) -> bool:
-        raise NotImplementedError
+        """Whether ``value`` meets the rule."""
 
+    @abc.abstractmethod
     def __str__(self) -> str:
-        raise NotImplementedError
+        """What the rule accepts, e.g. ``"a number > 0"``."""
 
 
 def _is_int(value: Any) -> bool:
