@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from optbench.constraints import Declared, Interval, Pair
+from optbench.numerics import power
 from optbench.registry import register_method
 
 __all__ = [
@@ -366,10 +367,10 @@ class Adam(_Betas, Method):
         else:
             second = exp_avg_sq
         denom = np.sqrt(second)
-        denom *= 1.0 / (1.0 - self.beta2**t) ** 0.5
+        denom *= 1.0 / power(1.0 - power(self.beta2, t), 0.5)
         denom += self.eps
         D = np.divide(exp_avg, denom, out=denom)
-        D *= -1.0 / (1.0 - self.beta1**t)
+        D *= -1.0 / (1.0 - power(self.beta1, t))
         if self.decoupled_weight_decay and _any(self.weight_decay):
             D -= self.weight_decay * X
         return D, state
@@ -423,7 +424,7 @@ class Adamax(_Betas, Method):
         bound += self.eps
         np.maximum(exp_inf, bound, out=exp_inf)
         D = np.divide(exp_avg, exp_inf, out=bound)
-        D *= -1.0 / (1.0 - self.beta1 ** (k + 1))
+        D *= -1.0 / (1.0 - power(self.beta1, k + 1))
         return D, state
 
 
@@ -461,12 +462,12 @@ class NAdam(_Betas, Method):
         t = k + 1
         if not self.decoupled_weight_decay:
             G = _with_decay(G, X, self.weight_decay)
-        mu = self.beta1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
-        mu_next = self.beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * self.momentum_decay))
+        mu = self.beta1 * (1.0 - 0.5 * power(0.96, t * self.momentum_decay))
+        mu_next = self.beta1 * (1.0 - 0.5 * power(0.96, (t + 1) * self.momentum_decay))
         mu_product = state["mu_product"] * mu
         state["mu_product"] = mu_product
         exp_avg, exp_avg_sq = _update_moments(state, G, self.beta1, self.beta2)
-        denom = exp_avg_sq / (1.0 - self.beta2**t)
+        denom = exp_avg_sq / (1.0 - power(self.beta2, t))
         np.sqrt(denom, out=denom)
         denom += self.eps
         D = (-(1.0 - mu) / (1.0 - mu_product)) * (G / denom)
@@ -502,10 +503,10 @@ class RAdam(_Betas, Method):
         if not self.decoupled_weight_decay:
             G = _with_decay(G, X, self.weight_decay)
         exp_avg, exp_avg_sq = _update_moments(state, G, self.beta1, self.beta2)
-        bias_correction1 = 1.0 - self.beta1**t
-        bias_correction2 = 1.0 - self.beta2**t
+        bias_correction1 = 1.0 - power(self.beta1, t)
+        bias_correction2 = 1.0 - power(self.beta2, t)
         rho_inf = 2.0 / (1.0 - self.beta2) - 1.0
-        rho_t = rho_inf - 2.0 * t * self.beta2**t / bias_correction2
+        rho_t = rho_inf - 2.0 * t * power(self.beta2, t) / bias_correction2
         D = exp_avg / bias_correction1
         rectified = rho_t > 5.0  # per run when beta2 is
         if np.any(rectified):

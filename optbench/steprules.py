@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from optbench.constraints import Declared, Interval, Options
+from optbench.numerics import power
 from optbench.registry import register_step_rule
 
 __all__ = [
@@ -96,7 +97,7 @@ class Diminishing(StepRule):
         self.lr, self.decay, self.power = lr, decay, power
 
     def step(self, ctx, state):
-        return np.full(ctx.n_runs, self.lr / (1.0 + self.decay * ctx.k) ** self.power, dtype=float), state
+        return np.full(ctx.n_runs, self.lr / power(1.0 + self.decay * ctx.k, self.power), dtype=float), state
 
 
 @register_step_rule("exponential")
@@ -110,7 +111,7 @@ class Exponential(StepRule):
         self.lr, self.gamma = lr, gamma
 
     def step(self, ctx, state):
-        return np.full(ctx.n_runs, self.lr * self.gamma**ctx.k, dtype=float), state
+        return np.full(ctx.n_runs, self.lr * power(self.gamma, ctx.k), dtype=float), state
 
 
 @register_step_rule("step")
@@ -124,7 +125,7 @@ class StepDecay(StepRule):
         self.lr, self.step_size, self.gamma = lr, step_size, gamma
 
     def step(self, ctx, state):
-        return np.full(ctx.n_runs, self.lr * self.gamma ** (ctx.k // self.step_size), dtype=float), state
+        return np.full(ctx.n_runs, self.lr * power(self.gamma, ctx.k // self.step_size), dtype=float), state
 
 
 @register_step_rule("cosine")
