@@ -23,7 +23,8 @@ class Problem:
 
     Subclasses set ``dim`` and implement ``value(X, batch=None)`` and
     ``grad(X, batch=None)`` (a subgradient where f is not differentiable).
-    Optional: ``value_and_grad`` (one pass for both), ``initial_point(rng, n_runs)``,
+    Optional: ``value_and_grad`` (one pass for both), ``hvp(X, V)`` (Hessian-vector
+    products; central differences of the gradient unless overridden), ``initial_point(rng, n_runs)``,
     ``f_opt``, ``x_opt`` (``(dim,)``, or ``(k, dim)`` when there are k global
     minimisers), ``domain`` (``(dim, 2)`` lower and upper bounds), ``tags``,
     ``n_samples`` for finite sums, ``noise_std`` for an additive Gaussian noise on
@@ -40,6 +41,7 @@ class Problem:
     domain: np.ndarray | None = None
     n_samples: int | None = None
     noise_std: float = 0.0
+    hvp_exact: ClassVar[bool] = False
 
     def value(self, X: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
         """f at each row of X: ``(n_runs, dim) -> (n_runs,)``."""
@@ -52,6 +54,22 @@ class Problem:
     def value_and_grad(self, X: np.ndarray, batch: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(value(X), grad(X))``; override when one pass can give both."""
         return self.value(X, batch), self.grad(X, batch)
+
+    def hvp(self, X: np.ndarray, V: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
+        """Hessian-vector products, row by row: ``H(x_i) v_i``, ``(n_runs, dim) -> (n_runs, dim)``.
+
+        The base class takes central differences of the gradient,
+        ``(g(x + h v) - g(x - h v)) / (2 h)`` with ``h = eps^(1/3) max(1, ||x||) / ||v||``
+        per row (0 where ``v = 0``); it costs two gradient evaluations, which is what an
+        engine charges for it (``hvp_exact`` is False). A subclass with an analytic
+        product overrides this and sets ``hvp_exact = True``.
+        """
+        X, V = np.asarray(X, dtype=float), np.asarray(V, dtype=float)
+        v_norm = np.linalg.norm(V, axis=1)
+        scale = np.cbrt(np.finfo(float).eps) * np.maximum(1.0, np.linalg.norm(X, axis=1))
+        h = np.divide(scale, v_norm, out=np.zeros_like(v_norm), where=v_norm > 0)[:, None]
+        forward, backward = self.grad(X + h * V, batch), self.grad(X - h * V, batch)
+        return np.divide(forward - backward, 2.0 * h, out=np.zeros_like(X), where=h > 0)
 
     def initial_point(self, rng: np.random.Generator, n_runs: int) -> np.ndarray:
         """Starting points ``(n_runs, dim)``: uniform in ``domain`` if there is one, else standard normal."""

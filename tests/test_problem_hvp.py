@@ -1,0 +1,18 @@
+"""Problem.hvp: the base class's central differences of the gradient against scipy's Rosenbrock Hessian."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import rosen_hess_prod
+
+import optbench as ob
+
+
+def test_the_base_hvp_matches_scipys_rosenbrock_hessian_product():
+    problem = ob.problems.create("rosenbrock", dim=5)
+    rng = np.random.default_rng(0)
+    X, V = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    V[2] = 0.0
+    expected = np.array([rosen_hess_prod(x, v) for x, v in zip(X, V)])
+    np.testing.assert_allclose(problem.hvp(X, V), expected, rtol=1e-6, atol=1e-6)
+    assert np.all(problem.hvp(X, V)[2] == 0.0)
