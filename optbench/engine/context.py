@@ -128,6 +128,19 @@ class Evaluator:
         self._charge_value(allowed, batch)
         return np.where(refused, np.inf, F) if refused.any() else F
 
+    def hvp(self, X: np.ndarray, V: np.ndarray, batch: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
+        """``H(x_i) v_i`` for every row, charged to ``mask``: one gradient evaluation when the
+        problem's product is analytic (``hvp_exact``), two when it is central differences of the
+        gradient. Rows refused for budget are zero (the loop stops those runs)."""
+        allowed = self.affordable(mask)
+        refused = mask & ~allowed
+        if refused.any():
+            self.refused |= refused
+        H = self.problem.hvp(X, V, batch)
+        for _ in range(1 if self.problem.hvp_exact else 2):
+            self._charge_gradient(allowed, batch)
+        return np.where(refused[:, None], 0.0, H) if refused.any() else H
+
     def refund_gradient(self, mask: np.ndarray) -> None:
         """Take back one full-batch gradient evaluation from ``mask`` (it was already paid for)."""
         self._flush()
@@ -150,6 +163,7 @@ class StepContext:
     its budget is not evaluated (its row is ``+inf``) and is stopped by the loop.
     ``evaluate(X, need_grad=True, mask=None)`` does the same at any points (for
     methods that take no step rule and evaluate more than once per iteration).
+    ``hvp(V, X=None, mask=None)``: Hessian-vector products, charged as gradient evaluations.
     ``reuse(mask)`` says the rule evaluated f and the gradient at the accepted point
     ``X + alpha * D`` for the runs in ``mask`` (with ``line(alpha, need_grad=True)``),
     so the next iteration does not charge them again (full batch only).
@@ -179,6 +193,14 @@ class StepContext:
         """
         charged = self.active if mask is None else (mask & self.active)
         return self._evaluator.line(np.asarray(X, dtype=float), self.batch, charged, need_grad)
+
+    def hvp(self, V: np.ndarray, X: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+        """Hessian-vector products ``H(x_i) v_i`` at ``X`` (default: the iterate), on the same
+        minibatch, charged to ``mask`` (default: the active runs) as one gradient evaluation
+        (analytic products) or two (central differences)."""
+        charged = self.active if mask is None else (mask & self.active)
+        X = self.X if X is None else np.asarray(X, dtype=float)
+        return self._evaluator.hvp(X, np.asarray(V, dtype=float), self.batch, charged)
 
     def line(self, alpha: Any, need_grad: bool = False, mask: np.ndarray | None = None):
         """``f(X + alpha * D)`` per run, and ``grad`` too when ``need_grad``; charged to ``mask``."""
