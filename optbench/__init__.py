@@ -25,6 +25,7 @@ from optbench.registry import (
     step_rules,
 )
 from optbench.constraints import Interval, Options, Pair
+from optbench import catalog  # noqa: F401  (registers the built-ins; the registry imports no plugin module)
 from optbench.engine.context import StepContext
 from optbench.engine.own_loop import Oracle
 from optbench.engine.result import RunResult

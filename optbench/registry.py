@@ -175,7 +175,6 @@ class Registry:
         if self._loaded_entry_points:
             return
         self._loaded_entry_points = True
-        _ensure_builtins()
         for ep in entry_points(group=self.group):
             dist = getattr(ep, "dist", None)
             source = f"entry point {ep.name!r} = {ep.value} (package {dist.name if dist else 'unknown'})"
@@ -310,17 +309,6 @@ methods = Registry("method", "optbench.methods")
 step_rules = Registry("step rule", "optbench.step_rules")
 
 
-def _from_torch(optimizer: Any, **options: Any) -> Any:
-    """A method that runs a ``torch.optim.Optimizer`` class (or its dotted path) with its options; see
-    ``optbench.adapters.torch.from_torch`` (imported on first use)."""
-    from optbench.adapters.torch import from_torch
-
-    return from_torch(optimizer, **options)
-
-
-methods.from_torch = _from_torch
-
-
 def register_problem(name: str) -> Callable[[type], type]:
     """Class decorator: register a Problem subclass under ``name``."""
     return problems.decorator(name)
@@ -364,18 +352,6 @@ def load_plugin(path: str | Path) -> types.ModuleType:
         sys.modules.pop(module_name, None)
         raise ImportError(f"plugin file {str(path)!r} failed to import: {type(exc).__name__}: {exc}") from exc
     return module
-
-
-_builtins_loaded = False
-
-
-def _ensure_builtins() -> None:
-    """Import the modules whose decorators register the built-ins."""
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
-    import optbench.builtins  # noqa: F401  (registers on import)
 
 
 # ---------------------------------------------------------------- specs

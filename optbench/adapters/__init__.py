@@ -11,5 +11,8 @@ from __future__ import annotations
 
 from optbench.adapters import torch as _torch_adapter  # noqa: F401  (registers the "torch" method)
 from optbench.adapters.torch import TorchOptimizer, from_torch
+from optbench.registry import methods
+
+methods.from_torch = from_torch  # ob.methods.from_torch(cls, **options)
 
 __all__ = ["TorchOptimizer", "from_torch"]
