@@ -402,9 +402,36 @@ def _batch_sizes(value: Any, where: _Where) -> list[int | None]:
 # ---------------------------------------------------------------- the parser
 def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence[str | Path] = (),
                 max_cells: int | None = MAX_CELLS) -> Suite:
-    """Validate the text of a suite file and expand it into cells (nothing runs)."""
+    """Validate the text of a suite file and expand it into cells (nothing runs).
+
+    The steps: the TOML text, the header (name, description, seeds), the plugins,
+    the budget, the problems, the methods, their product (the cells) and the
+    tuning plan, each in its own function below.
+    """
     path = Path(path)
     where = _Where(path.name)
+    data = _read_toml(text, where)
+    name, description, seeds = _header(data, path, where)
+    plugins = _plugins(data.get("plugins", []), path, extra_plugins, where / "plugins")
+    budget = _budget(data.get("budget", {}), where / "budget")
+    problems = _problems(data.get("problems"), budget, max_cells, where / "problems")
+    methods, tuned = _methods(data.get("methods"), where / "methods")
+    _check_size(len(problems) * sum(len(rules) * len(sizes) for _, rules, sizes, _ in methods), max_cells, where)
+    cells, instances, skipped = _product(problems, methods, name, seeds, plugins)
+    plan = None
+    if tuned or "tuning" in data:
+        plan = _tuning_plan(data.get("tuning"), tuned, problems, seeds, plugins, name, cells, where)
+        cells, left_out = _with_tuning_cells(plan, cells, instances)
+        skipped += left_out
+    if not cells:
+        raise where.error("no cell can run: " + "; ".join(skipped) if skipped else "the suite has no cells")
+    return Suite(name=name, description=description, path=str(path), text=text, seeds=seeds,
+                 plugins=tuple(plugins), cells=tuple(cells), skipped=tuple(dict.fromkeys(skipped)),
+                 groups=_batch_groups(cells, instances), tuning=plan)
+
+
+def _read_toml(text: str, where: _Where) -> dict[str, Any]:
+    """The suite file's TOML as a table whose top-level keys are all known."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -412,46 +439,52 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
     except RecursionError:
         raise where.error("not a suite: arrays or tables are nested too deeply") from None
     _check_keys(data, TOP_KEYS, where, "a suite file")
+    return data
 
+
+def _header(data: dict[str, Any], path: Path, where: _Where) -> tuple[str, str, tuple[int, ...]]:
+    """The suite's name (default: the file's stem), description and evaluation seeds."""
     name = data.get("name", path.stem)
     _label_name(name, where / "name")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise (where / "description").error(f"expected a string, got {_type(description)} {description!r}")
-    seeds = _seeds(data.get("seeds", 1), where / "seeds")
+    return name, description, _seeds(data.get("seeds", 1), where / "seeds")
 
-    plugins_value = data.get("plugins", [])
-    if not isinstance(plugins_value, list):
-        raise (where / "plugins").error(f"expected an array of plugin file paths, got {_type(plugins_value)} {plugins_value!r}")
+
+def _plugins(value: Any, path: Path, extra_plugins: Sequence[str | Path], where: _Where) -> list[str]:
+    """Load the plugin files (relative to the suite file) and the extra ones; their absolute paths."""
+    if not isinstance(value, list):
+        raise where.error(f"expected an array of plugin file paths, got {_type(value)} {value!r}")
     plugins = []
-    for i, plugin in enumerate(plugins_value):
+    for i, plugin in enumerate(value):
         if not isinstance(plugin, str):
-            raise (where / "plugins" / i).error(f"expected a file path, got {_type(plugin)} {plugin!r}")
+            raise (where / i).error(f"expected a file path, got {_type(plugin)} {plugin!r}")
         plugin_path = (path.parent / plugin).expanduser().resolve()
         try:
             load_plugin(plugin_path)
         except (FileNotFoundError, ValueError, ImportError, RegistryError) as exc:
-            raise (where / "plugins" / i).error(str(exc)) from None
+            raise (where / i).error(str(exc)) from None
         plugins.append(str(plugin_path))
     for plugin in extra_plugins:
         plugin_path = str(Path(plugin).expanduser().resolve())
         if plugin_path not in plugins:
             load_plugin(plugin_path)
             plugins.append(plugin_path)
+    return plugins
 
-    budget = _budget(data.get("budget", {}), where / "budget")
 
-    # -- problems: instances, created now (validates values, gives dim and n_samples)
-    problem_entries = data.get("problems")
-    if problem_entries is None:
-        raise (where / "problems").error(
+def _problems(entries: Any, budget: dict[str, Any], max_cells: int | None, where: _Where) -> list[tuple]:
+    """``(spec, instance, budget, where)`` per problem instance; created now (validates values, gives dim)."""
+    if entries is None:
+        raise where.error(
             f"missing: a suite needs at least one [[problems]] table. Registered problems: {', '.join(registry.problems.names())}."
         )
-    if not isinstance(problem_entries, list) or not problem_entries:
-        raise (where / "problems").error(f"expected a non-empty array of tables ([[problems]]), got {problem_entries!r}")
-    problems = []  # (spec, instance, budget)
-    for i, entry in enumerate(problem_entries):
-        at = where / "problems" / i
+    if not isinstance(entries, list) or not entries:
+        raise where.error(f"expected a non-empty array of tables ([[problems]]), got {entries!r}")
+    problems = []
+    for i, entry in enumerate(entries):
+        at = where / i
         problem_name = _name(entry, registry.problems, at)
         own_budget = _budget(entry["budget"], at / "budget", budget) if "budget" in entry else budget
         params = {k: v for k, v in entry.items() if k not in ("name", "budget")}
@@ -459,62 +492,67 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
             spec = {"name": problem_name, **combo}
             _check_dim(combo.get("dim"), max_cells, at / "dim")  # before the instance allocates its vectors
             problems.append((spec, _create(registry.problems, spec, at), own_budget, at))
+    return problems
 
-    # -- methods: (method spec, [step rule specs or None], [batch sizes])
-    method_entries = data.get("methods")
-    methods = []
-    tuned: list[tuple] = []  # entries with a `tune` key (optbench.tuning)
-    if method_entries is None:
-        for method_name in registry.methods.names():
-            cls = registry.methods.get(method_name)
-            if any(p.required for p in registry.methods.parameters(method_name).values()):
-                continue  # a method that needs an argument (torch's optimizer path) has no default form
-            if not takes_step_rule(cls):
-                rules = [None]
-            else:
-                default = cls.default_step_rule
-                rules = [{"name": default} if isinstance(default, str) else dict(default)]
-            methods.append(({"name": method_name}, rules, [None], where / "methods"))
-    else:
-        if not isinstance(method_entries, list) or not method_entries:
-            raise (where / "methods").error(f"expected a non-empty array of tables ([[methods]]), got {method_entries!r}")
-        for i, entry in enumerate(method_entries):
-            at = where / "methods" / i
-            method_name = _name(entry, registry.methods, at)
-            cls = registry.methods.get(method_name)
-            params = {k: v for k, v in entry.items() if k not in ("name", "step_rule", "batch_size", "tune")}
-            if not takes_step_rule(cls):
-                if "step_rule" in entry:
-                    raise (at / "step_rule").error(
-                        f"method {method_name!r} computes its own steps (it owns its loop or its learning rate) "
-                        f"and takes no step rule; remove this key"
-                    )
-                rules = [None]
-            elif "step_rule" in entry:
-                rules = _step_rules(entry["step_rule"], at / "step_rule")
-            else:
-                default = cls.default_step_rule
-                rules = [{"name": default} if isinstance(default, str) else dict(default)]
-            sizes = _batch_sizes(entry["batch_size"], at / "batch_size") if "batch_size" in entry else [None]
-            for combo in _grid(method_name, params, registry.methods, at):
-                methods.append(({"name": method_name, **combo}, rules, sizes, at))
-            if "tune" in entry:
-                tuned.append(([{"name": method_name, **combo} for combo in _grid(method_name, params, registry.methods, at)],
-                              rules, sizes, entry["tune"], at))
 
-    # -- the product
-    _check_size(len(problems) * sum(len(rules) * len(sizes) for _, rules, sizes, _ in methods), max_cells, where)
-    cells = []
+def _default_rules(cls: type) -> list[dict[str, Any] | None]:
+    """A method's step rules when the suite names none: its default rule, or None when it takes none."""
+    if not takes_step_rule(cls):
+        return [None]
+    default = cls.default_step_rule
+    return [{"name": default} if isinstance(default, str) else dict(default)]
+
+
+def _methods(entries: Any, where: _Where) -> tuple[list[tuple], list[tuple]]:
+    """``(method spec, step rule specs, batch sizes, where)`` per method setting, and the tuned entries.
+
+    No [[methods]] table: every registered method that needs no argument, at its defaults.
+    """
+    if entries is None:
+        defaults = [name for name in registry.methods.names()
+                    if not any(p.required for p in registry.methods.parameters(name).values())]
+        return [({"name": name}, _default_rules(registry.methods.get(name)), [None], where) for name in defaults], []
+    if not isinstance(entries, list) or not entries:
+        raise where.error(f"expected a non-empty array of tables ([[methods]]), got {entries!r}")
+    methods, tuned = [], []
+    for i, entry in enumerate(entries):
+        at = where / i
+        method_name = _name(entry, registry.methods, at)
+        params = {k: v for k, v in entry.items() if k not in ("name", "step_rule", "batch_size", "tune")}
+        rules = _method_rules(method_name, entry, at)
+        sizes = _batch_sizes(entry["batch_size"], at / "batch_size") if "batch_size" in entry else [None]
+        specs = [{"name": method_name, **combo} for combo in _grid(method_name, params, registry.methods, at)]
+        methods += [(spec, rules, sizes, at) for spec in specs]
+        if "tune" in entry:
+            tuned.append((specs, rules, sizes, entry["tune"], at))
+    return methods, tuned
+
+
+def _method_rules(method_name: str, entry: dict[str, Any], where: _Where) -> list[dict[str, Any] | None]:
+    """The step rules of one [[methods]] entry (``step_rule`` key, or the method's default)."""
+    cls = registry.methods.get(method_name)
+    if not takes_step_rule(cls) and "step_rule" in entry:
+        raise (where / "step_rule").error(
+            f"method {method_name!r} computes its own steps (it owns its loop or its learning rate) "
+            f"and takes no step rule; remove this key"
+        )
+    if "step_rule" in entry:
+        return _step_rules(entry["step_rule"], where / "step_rule")
+    return _default_rules(cls)
+
+
+def _product(problems: list[tuple], methods: list[tuple], name: str, seeds: tuple[int, ...],
+             plugins: list[str]) -> tuple[list[Cell], dict[str, tuple[Any, Any]], list[str]]:
+    """The cells of problems x methods x step rules x batch sizes that can run, their method and rule
+    instances by key (for batch grouping), and a line for each combination left out."""
+    cells: list[Cell] = []
     skipped: list[str] = []
-    seen = {}
-    instances: dict[str, tuple[Any, Any]] = {}  # cell key -> (method, step rule), for batch grouping
+    instances: dict[str, tuple[Any, Any]] = {}
     for problem_spec, problem, problem_budget, problem_at in problems:
         run_budget = _run_budget(problem_budget, problem, problem_spec, problem_at)
         for method_spec, rules, sizes, method_at in methods:
             method = _create(registry.methods, method_spec, method_at)
-            if problem.n_samples is None:
-                sizes = [None]
-            for size in dict.fromkeys(sizes):
+            for size in dict.fromkeys(sizes if problem.n_samples is not None else [None]):
                 if size is not None and size > problem.n_samples:
                     raise (method_at / "batch_size").error(
                         f"batch size {size} exceeds n_samples={problem.n_samples} of {_label(problem_spec)}"
@@ -529,33 +567,29 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
                     cell = cell_description(problem, method, rule, size)
                     cell["suite"] = name
                     key = cell_key(cell, seeds, run_budget)
-                    if key in seen:
+                    if key in instances:
                         continue  # the same cell named twice runs once
-                    seen[key] = True
                     instances[key] = (method, rule)
                     cells.append(Cell(
                         key=key, index=len(cells), suite=name, problem=problem_spec, method=method_spec,
                         step_rule=rule_spec, batch_size=size, seeds=seeds, plugins=tuple(plugins),
                         description=cell, **run_budget,
                     ))
-    plan = None
-    if tuned or "tuning" in data:
-        import dataclasses
+    return cells, instances, skipped
 
-        from optbench import tuning
 
-        plan = _tuning_plan(data.get("tuning"), tuned, problems, seeds, plugins, name, cells, where)
-        more, left_out = tuning.first_cells(plan, len(cells))
-        defaults = {tuning.setting_key(c) for c in more if c.description["phase"] == "evaluation"}
-        cells = [dataclasses.replace(c, index=i) for i, c in
-                 enumerate([c for c in cells if tuning.setting_key(c) not in defaults] + more)]
-        skipped += left_out
-        instances.update((cell.key, _instances(cell)) for cell in more)
-    if not cells:
-        raise where.error("no cell can run: " + "; ".join(skipped) if skipped else "the suite has no cells")
-    return Suite(name=name, description=description, path=str(path), text=text, seeds=seeds,
-                 plugins=tuple(plugins), cells=tuple(cells), skipped=tuple(dict.fromkeys(skipped)),
-                 groups=_batch_groups(cells, instances), tuning=plan)
+def _with_tuning_cells(plan: Any, cells: list[Cell], instances: dict[str, tuple[Any, Any]]) -> tuple[list[Cell], list[str]]:
+    """The untuned cells plus the tuning plan's first cells (a default setting replaces the untuned
+    cell that runs the same effective parameters), renumbered; and the lines of what was left out."""
+    import dataclasses
+
+    from optbench import tuning
+
+    more, left_out = tuning.first_cells(plan, len(cells))
+    defaults = {tuning.setting_key(c) for c in more if c.description["phase"] == "evaluation"}
+    kept = [c for c in cells if tuning.setting_key(c) not in defaults] + more
+    instances.update((cell.key, _instances(cell)) for cell in more)
+    return [dataclasses.replace(c, index=i) for i, c in enumerate(kept)], left_out
 
 
 def cell_key(description: dict[str, Any], seeds: Sequence[int], run_budget: dict[str, Any]) -> str:
