@@ -298,76 +298,87 @@ class Wolfe(StepRule):
         return np.where(safe, cubic, 0.5 * (lo + hi))
 
     def step(self, ctx, state):
-        n = ctx.n_runs
-        F0 = ctx.F
-        slope0 = _slope(ctx)
-        descent = slope0 < 0
-        alpha = np.zeros(n)
-        done = ~(descent & ctx.active)
-        zooming = np.zeros(n, dtype=bool)
-        first = np.ones(n, dtype=bool)
-        a_prev, f_prev, d_prev = np.zeros(n), F0.copy(), slope0.copy()
-        a_next = np.full(n, self.lr, dtype=float)
-        expand, max_lr = np.full(n, self.expand, dtype=float), np.full(n, self.max_lr, dtype=float)
-        lo, f_lo, d_lo = np.zeros(n), F0.copy(), slope0.copy()
-        hi, f_hi, d_hi = np.zeros(n), F0.copy(), slope0.copy()
-        curvature_bound = -self.c2 * slope0
-        accepted_total = np.zeros(n, dtype=bool)
+        s = _WolfeSearch(ctx, self.lr, self.expand, self.max_lr)
+        curvature_bound = -self.c2 * s.slope0
+        accepted_total = np.zeros(ctx.n_runs, dtype=bool)
         evals = 0
         with np.errstate(all="ignore"):
-            while not done.all() and evals < self.max_evals:
-                searching = ~done
-                bracketing, in_zoom = searching & ~zooming, searching & zooming
-                trial = np.where(in_zoom, self._interpolate(lo, hi, f_lo, f_hi, d_lo, d_hi), a_next)
+            while not s.done.all() and evals < self.max_evals:
+                searching = ~s.done
+                bracketing, in_zoom = searching & ~s.zooming, searching & s.zooming
+                trial = np.where(in_zoom, self._interpolate(s.lo, s.hi, s.f_lo, s.f_hi, s.d_lo, s.d_hi), s.a_next)
                 F_t, G_t = ctx.line(trial, need_grad=True, mask=searching)
                 d_t = np.vecdot(G_t, ctx.D)
                 state["trials"] += searching
                 evals += 1
-                sufficient = F_t <= F0 + self.c1 * trial * slope0  # False for NaN
+                sufficient = F_t <= s.F0 + self.c1 * trial * s.slope0  # False for NaN
                 curvature = np.abs(d_t) <= curvature_bound
-
-                # -- bracketing (Alg. 3.5)
-                to_hi = bracketing & (~sufficient | (~first & (F_t >= f_prev)))
-                rest = bracketing & ~to_hi
-                accept = rest & curvature
-                to_rev = rest & ~curvature & (d_t >= 0)
-                extend = rest & ~curvature & (d_t < 0)
-                at_max = extend & (trial >= max_lr)
-                accept |= at_max
-                extend &= ~at_max
-                for mask, (l, fl, dl), (h, fh, dh) in (
-                    (to_hi, (a_prev, f_prev, d_prev), (trial, F_t, d_t)),
-                    (to_rev, (trial, F_t, d_t), (a_prev, f_prev, d_prev)),
-                ):
-                    lo[mask], f_lo[mask], d_lo[mask] = l[mask], fl[mask], dl[mask]
-                    hi[mask], f_hi[mask], d_hi[mask] = h[mask], fh[mask], dh[mask]
-                zooming |= to_hi | to_rev
-                a_prev[extend], f_prev[extend], d_prev[extend] = trial[extend], F_t[extend], d_t[extend]
-                a_next[extend] = np.minimum(trial[extend] * expand[extend], max_lr[extend])
-                first &= ~bracketing
-
-                # -- zoom (Alg. 3.6)
-                z_hi = in_zoom & (~sufficient | (F_t >= f_lo))
-                z_rest = in_zoom & ~z_hi
-                accept_z = z_rest & curvature
-                move = z_rest & ~curvature
-                flip = move & (d_t * (hi - lo) >= 0)
-                hi[z_hi], f_hi[z_hi], d_hi[z_hi] = trial[z_hi], F_t[z_hi], d_t[z_hi]
-                hi[flip], f_hi[flip], d_hi[flip] = lo[flip], f_lo[flip], d_lo[flip]
-                lo[move], f_lo[move], d_lo[move] = trial[move], F_t[move], d_t[move]
-
-                accepted = accept | accept_z
-                alpha[accepted] = trial[accepted]
-                done |= accepted
+                accepted = s.bracket(bracketing, trial, F_t, d_t, sufficient, curvature)
+                accepted |= s.zoom(in_zoom, trial, F_t, d_t, sufficient, curvature)
+                s.alpha[accepted] = trial[accepted]
+                s.done |= accepted
                 accepted_total |= accepted
         if ctx.batch is None:
             ctx.reuse(accepted_total)  # f and grad at the accepted point are known: not charged again
-        unfinished = ~done
+        unfinished = ~s.done
         # best point known to satisfy sufficient decrease: lo in zoom, the last extension while bracketing
-        alpha[unfinished] = np.where(zooming, lo, a_prev)[unfinished]
+        s.alpha[unfinished] = np.where(s.zooming, s.lo, s.a_prev)[unfinished]
         state["failures"] += unfinished
-        state["non_descent"] += ~descent & ctx.active
-        return alpha, state
+        state["non_descent"] += ~s.descent & ctx.active
+        return s.alpha, state
+
+
+class _WolfeSearch:
+    """The per-run state of a strong-Wolfe search: the last trial (``a_prev``), the bracket
+    ``[lo, hi]`` with values ``f`` and slopes ``d``, and which runs are zooming or done."""
+
+    def __init__(self, ctx: Any, lr: Any, expand: Any, max_lr: Any):
+        n = ctx.n_runs
+        self.F0, self.slope0 = ctx.F, _slope(ctx)
+        self.descent = self.slope0 < 0
+        self.alpha = np.zeros(n)
+        self.done = ~(self.descent & ctx.active)
+        self.zooming = np.zeros(n, dtype=bool)
+        self.first = np.ones(n, dtype=bool)
+        self.a_prev, self.f_prev, self.d_prev = np.zeros(n), self.F0.copy(), self.slope0.copy()
+        self.a_next = np.full(n, lr, dtype=float)
+        self.expand, self.max_lr = np.full(n, expand, dtype=float), np.full(n, max_lr, dtype=float)
+        self.lo, self.f_lo, self.d_lo = np.zeros(n), self.F0.copy(), self.slope0.copy()
+        self.hi, self.f_hi, self.d_hi = np.zeros(n), self.F0.copy(), self.slope0.copy()
+
+    def bracket(self, bracketing, trial, F_t, d_t, sufficient, curvature) -> np.ndarray:
+        """Nocedal & Wright Alg. 3.5 for the bracketing runs; the runs that accept ``trial``."""
+        to_hi = bracketing & (~sufficient | (~self.first & (F_t >= self.f_prev)))
+        rest = bracketing & ~to_hi
+        accept = rest & curvature
+        to_rev = rest & ~curvature & (d_t >= 0)
+        extend = rest & ~curvature & (d_t < 0)
+        at_max = extend & (trial >= self.max_lr)
+        accept |= at_max
+        extend &= ~at_max
+        for mask, (l, fl, dl), (h, fh, dh) in (
+            (to_hi, (self.a_prev, self.f_prev, self.d_prev), (trial, F_t, d_t)),
+            (to_rev, (trial, F_t, d_t), (self.a_prev, self.f_prev, self.d_prev)),
+        ):
+            self.lo[mask], self.f_lo[mask], self.d_lo[mask] = l[mask], fl[mask], dl[mask]
+            self.hi[mask], self.f_hi[mask], self.d_hi[mask] = h[mask], fh[mask], dh[mask]
+        self.zooming |= to_hi | to_rev
+        self.a_prev[extend], self.f_prev[extend], self.d_prev[extend] = trial[extend], F_t[extend], d_t[extend]
+        self.a_next[extend] = np.minimum(trial[extend] * self.expand[extend], self.max_lr[extend])
+        self.first &= ~bracketing
+        return accept
+
+    def zoom(self, in_zoom, trial, F_t, d_t, sufficient, curvature) -> np.ndarray:
+        """Nocedal & Wright Alg. 3.6 for the zooming runs; the runs that accept ``trial``."""
+        z_hi = in_zoom & (~sufficient | (F_t >= self.f_lo))
+        z_rest = in_zoom & ~z_hi
+        accept = z_rest & curvature
+        move = z_rest & ~curvature
+        flip = move & (d_t * (self.hi - self.lo) >= 0)
+        self.hi[z_hi], self.f_hi[z_hi], self.d_hi[z_hi] = trial[z_hi], F_t[z_hi], d_t[z_hi]
+        self.hi[flip], self.f_hi[flip], self.d_hi[flip] = self.lo[flip], self.f_lo[flip], self.d_lo[flip]
+        self.lo[move], self.f_lo[move], self.d_lo[move] = trial[move], F_t[move], d_t[move]
+        return accept
 
 
 @register_step_rule("exact")
@@ -393,63 +404,79 @@ class Exact(StepRule):
         return _counters(n_runs, "non_descent", "trials")
 
     def step(self, ctx, state):
-        n = ctx.n_runs
         descent = _slope(ctx) < 0
         live = descent & ctx.active
-        best_a, best_f = np.zeros(n), np.where(np.isnan(ctx.F), np.inf, ctx.F)
-
-        def evaluate(a, mask):
-            F = ctx.line(a, mask=mask)
-            state["trials"] += mask & ctx.active
-            better = mask & (F < best_f)
-            best_a[better], best_f[better] = a[better], F[better]
-            return np.where(np.isnan(F), np.inf, F)
-
+        search = _BestOnLine(ctx, state)
         with np.errstate(all="ignore"):
-            # -- bracket [low, high] around the minimiser
-            low, mid = np.zeros(n), np.full(n, self.lr, dtype=float)
-            f_mid = evaluate(mid, live)
-            high = mid.copy()
-            growing = live & (f_mid < ctx.F)
-            evals, expansions = 1, 0
-            while growing.any() and expansions < self.max_expand and evals < self.max_evals:
-                trial = 2.0 * mid
-                f_trial = evaluate(trial, growing)
-                evals += 1
-                expansions += 1
-                still = growing & (f_trial < f_mid)
-                low = np.where(still, mid, low)
-                high = np.where(growing, trial, high)
-                mid = np.where(still, trial, mid)
-                f_mid = np.where(still, f_trial, f_mid)
-                growing = still
+            low, high, evals = self._bracket(search, live, ctx.F)
             # runs whose first trial did not decrease f: the minimiser is in [0, lr]
-            # -- golden section on [low, high]
-            ratio = (np.sqrt(5.0) - 1.0) / 2.0
-            c, d = high - ratio * (high - low), low + ratio * (high - low)
-            searching = live.copy()
-            f_c = evaluate(c, searching)
-            f_d = evaluate(d, searching)
-            evals += 2
-            while evals < self.max_evals:
-                searching &= (high - low) > self.xtol * high
-                if not searching.any():
-                    break
-                left = f_c <= f_d  # the minimiser is in [low, d]
-                high = np.where(searching & left, d, high)
-                low = np.where(searching & ~left, c, low)
-                new_c, new_d = high - ratio * (high - low), low + ratio * (high - low)
-                trial = np.where(left, new_c, new_d)
-                f_trial = evaluate(trial, searching)
-                evals += 1
-                d_next = np.where(left, c, new_d)
-                f_d_next = np.where(left, f_c, f_trial)
-                c_next = np.where(left, new_c, d)
-                f_c_next = np.where(left, f_trial, f_d)
-                c, d = np.where(searching, c_next, c), np.where(searching, d_next, d)
-                f_c, f_d = np.where(searching, f_c_next, f_c), np.where(searching, f_d_next, f_d)
+            self._golden_section(search, live, low, high, evals)
         state["non_descent"] += ~descent & ctx.active
-        return best_a, state
+        return search.best_a, state
+
+    def _bracket(self, search: "_BestOnLine", live: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """``[low, high]`` around the minimiser, by doubling from ``lr`` while f decreases."""
+        n = live.shape[0]
+        low, mid = np.zeros(n), np.full(n, self.lr, dtype=float)
+        f_mid = search.evaluate(mid, live)
+        high = mid.copy()
+        growing = live & (f_mid < F)
+        evals, expansions = 1, 0
+        while growing.any() and expansions < self.max_expand and evals < self.max_evals:
+            trial = 2.0 * mid
+            f_trial = search.evaluate(trial, growing)
+            evals += 1
+            expansions += 1
+            still = growing & (f_trial < f_mid)
+            low = np.where(still, mid, low)
+            high = np.where(growing, trial, high)
+            mid = np.where(still, trial, mid)
+            f_mid = np.where(still, f_trial, f_mid)
+            growing = still
+        return low, high, evals
+
+    def _golden_section(self, search: "_BestOnLine", live: np.ndarray, low: np.ndarray, high: np.ndarray, evals: int) -> None:
+        """Shrink ``[low, high]`` by the golden ratio until its width is below ``xtol * high``."""
+        ratio = (np.sqrt(5.0) - 1.0) / 2.0
+        c, d = high - ratio * (high - low), low + ratio * (high - low)
+        searching = live.copy()
+        f_c = search.evaluate(c, searching)
+        f_d = search.evaluate(d, searching)
+        evals += 2
+        while evals < self.max_evals:
+            searching &= (high - low) > self.xtol * high
+            if not searching.any():
+                break
+            left = f_c <= f_d  # the minimiser is in [low, d]
+            high = np.where(searching & left, d, high)
+            low = np.where(searching & ~left, c, low)
+            new_c, new_d = high - ratio * (high - low), low + ratio * (high - low)
+            trial = np.where(left, new_c, new_d)
+            f_trial = search.evaluate(trial, searching)
+            evals += 1
+            d_next = np.where(left, c, new_d)
+            f_d_next = np.where(left, f_c, f_trial)
+            c_next = np.where(left, new_c, d)
+            f_c_next = np.where(left, f_trial, f_d)
+            c, d = np.where(searching, c_next, c), np.where(searching, d_next, d)
+            f_c, f_d = np.where(searching, f_c_next, f_c), np.where(searching, f_d_next, f_d)
+
+
+class _BestOnLine:
+    """The trials of an exact line search: each charged to its mask, the best step seen per run kept."""
+
+    def __init__(self, ctx: Any, state: dict[str, Any]):
+        self.ctx, self.state = ctx, state
+        self.best_a = np.zeros(ctx.n_runs)
+        self.best_f = np.where(np.isnan(ctx.F), np.inf, ctx.F)
+
+    def evaluate(self, a: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``f(x + a d)`` for the runs in ``mask`` (NaN read as +inf)."""
+        F = self.ctx.line(a, mask=mask)
+        self.state["trials"] += mask & self.ctx.active
+        better = mask & (F < self.best_f)
+        self.best_a[better], self.best_f[better] = a[better], F[better]
+        return np.where(np.isnan(F), np.inf, F)
 
 
 @register_step_rule("barzilai-borwein")
