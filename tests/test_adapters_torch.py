@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import optbench as ob
+from optbench.adapters.elementwise import ELEMENTWISE_TORCH
 from optbench.cli import main
 from optbench.registry import ParameterError
 from optbench.suite import parse_suite
@@ -127,10 +128,16 @@ class NormalizedGD(TinyOptimizer):
 
 
 class SignGD(TinyOptimizer):
-    """x <- x - lr * sign(g) (elementwise; the probe should find it so)."""
+    """x <- x - lr * sign(g) (elementwise, but undeclared: run per run unless told)."""
 
     def delta(self, g, lr):
         return lr * torch.sign(g)
+
+
+class DeclaredSignGD(SignGD):
+    """SignGD declaring itself elementwise."""
+
+    optbench_elementwise = True
 
 
 class DeclaredElementwise(NormalizedGD):
@@ -150,7 +157,7 @@ def _written_out(problem, X, lr, steps, normalize):
 def test_per_tensor_optimizer_gives_each_run_what_it_gets_alone():
     problem = ob.problems.create("rosenbrock", dim=5)  # a gradient computed row by row: bit-for-bit comparable
     method = ob.methods.from_torch(NormalizedGD, lr=0.05)
-    assert not method.elementwise  # found by the probe
+    assert not method.elementwise  # not declared: one tensor per run
     res = ob.run(problem, method, seeds=8, max_iter=40, record="last")
     X0 = ob.run(problem, "gd", seeds=8, max_iter=0).x
     np.testing.assert_allclose(res.x, _written_out(problem, X0, 0.05, 40, normalize=True), rtol=1e-10)
@@ -158,22 +165,53 @@ def test_per_tensor_optimizer_gives_each_run_what_it_gets_alone():
         alone = ob.run(problem, method, seeds=[seed], max_iter=40, record="last")
         np.testing.assert_array_equal(alone.x[0], res.x[seed])
     # declared elementwise, the runs share one norm and the batch changes every run's numbers
-    shared = ob.run(problem, ob.methods.from_torch(DeclaredElementwise, lr=0.05), seeds=8, max_iter=40)
-    assert relative_error(shared.x, res.x) > 1e-3
+    for shared_method in (ob.methods.from_torch(DeclaredElementwise, lr=0.05),
+                          ob.methods.from_torch(NormalizedGD, lr=0.05, elementwise=True)):
+        assert shared_method.elementwise
+        shared = ob.run(problem, shared_method, seeds=8, max_iter=40)
+        assert relative_error(shared.x, res.x) > 1e-3
 
 
-def test_probe_finds_an_elementwise_optimizer_and_torch_classes_agree_with_their_declaration():
-    from optbench.adapters.torch import ELEMENTWISE_TORCH, _probe
-
-    method = ob.methods.from_torch(SignGD, lr=0.01)
-    assert method.elementwise
+def test_only_known_elementwise_optimizers_share_a_tensor():
+    assert not ob.methods.from_torch(SignGD, lr=0.01).elementwise  # elementwise in fact, but not declared
+    assert ob.methods.from_torch(SignGD, lr=0.01, elementwise=True).elementwise
+    assert not ob.methods.from_torch(DeclaredSignGD, lr=0.01, elementwise=False).elementwise  # the user's word wins
     problem = ob.problems.create("rosenbrock", dim=3)
-    res = ob.run(problem, method, seeds=5, max_iter=25)
     X0 = ob.run(problem, "gd", seeds=5, max_iter=0).x
-    np.testing.assert_allclose(res.x, _written_out(problem, X0, 0.01, 25, normalize=False), rtol=1e-13)
-    for name in ELEMENTWISE_TORCH:  # the declared list is what a probe would find
-        assert _probe(getattr(torch.optim, name), {}), name
+    for method in (ob.methods.from_torch(SignGD, lr=0.01), ob.methods.from_torch(DeclaredSignGD, lr=0.01)):
+        res = ob.run(problem, method, seeds=5, max_iter=25)
+        np.testing.assert_allclose(res.x, _written_out(problem, X0, 0.01, 25, normalize=False), rtol=1e-13)
+    assert ob.methods.from_torch(DeclaredSignGD, lr=0.01).elementwise
     assert not ob.methods.from_torch(torch.optim.Adafactor).elementwise  # factored moments of a 2-D tensor
+    assert not ob.methods.from_torch(torch.optim.Adam, fused=True).elementwise  # see the test below
+    assert ob.methods.from_torch("torch.optim.Adam", elementwise=True).elementwise
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE_TORCH)
+def test_each_declared_torch_class_steps_a_batch_as_its_runs_alone(name):
+    """The declared table, verified: the batched run equals the per-run loop, bit for bit; the strong check agrees."""
+    cls = getattr(torch.optim, name)
+    options = {} if name == "Adadelta" else {"lr": 0.001 if name in ("SGD", "ASGD") else 0.01}
+    problem = ob.problems.create("rosenbrock", dim=6)  # row-by-row gradient: comparable bit for bit
+    batched = ob.run(problem, ob.methods.from_torch(cls, **options), seeds=6, max_iter=120, record="all")
+    per_run = ob.run(problem, ob.methods.from_torch(cls, elementwise=False, **options), seeds=6, max_iter=120, record="all")
+    start = ob.run(problem, "gd", seeds=6, max_iter=0).x
+    assert np.all(np.linalg.norm(batched.x - start, axis=1) > 1e-3)  # the runs moved
+    np.testing.assert_array_equal(batched.x, per_run.x)
+    np.testing.assert_array_equal(batched.trace["f"].to_numpy(), per_run.trace["f"].to_numpy())
+    check = ob.methods.verify_elementwise(cls, **options)
+    assert check.elementwise, str(check)
+
+
+def test_verify_elementwise_names_what_differs():
+    assert ob.methods.verify_elementwise(SignGD, lr=0.01).elementwise
+    check = ob.methods.verify_elementwise(NormalizedGD, lr=0.01)
+    assert not check.elementwise and "parameter differs" in str(check) and "NormalizedGD" in str(check)
+    # torch's fused Adam rounds a coordinate by its place in the SIMD vector (AVX2, AVX-512; not with
+    # ATEN_CPU_CAPABILITY=default): not bit for bit, so the adapter runs it per run on every CPU
+    fused = ob.methods.verify_elementwise(torch.optim.Adam, lr=0.01, fused=True)
+    assert fused.elementwise == (torch.backends.cpu.get_cpu_capability() == "DEFAULT"), str(fused)
+    assert "LBFGS" in str(ob.methods.verify_elementwise(torch.optim.LBFGS)) and "closure" in str(ob.methods.verify_elementwise(torch.optim.LBFGS))
 
 
 # ---------------------------------------------------------------- closures (LBFGS)

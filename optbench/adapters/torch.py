@@ -6,18 +6,24 @@ the problem's own float64 numpy gradient (no autograd); the adapter copies
 parameter after the step is ``x_{k+1}``. The learning rate is the optimizer's own
 option (``lr``): the method takes no step rule.
 
-How the runs of a batch are held, so that a run's numbers never depend on its batch:
+How the runs of a batch are held, so that a run's numbers never depend on its batch
+(``optbench.adapters.elementwise``): a batch runs as one float64 tensor ``(n_runs, dim)``
+with one optimizer only when the optimizer is *known* elementwise -- torch.optim's
+verified classes (``ELEMENTWISE_TORCH``, not with ``fused=True``), a class declaring
+``optbench_elementwise = True``, or the option ``elementwise=True``; every other
+optimizer holds one ``(dim,)`` tensor and one optimizer per run (always right, slower).
+``ob.methods.verify_elementwise(cls, **options)`` checks a class before declaring it.
+A run's optimizer draws random numbers from its own torch stream
+(``optbench.adapters.hessian``).
 
-- *elementwise* optimizers (each coordinate's update depends only on that
-  coordinate's history: SGD, Adam, RMSprop, ...) hold every run in one float64
-  tensor ``(n_runs, dim)`` with one optimizer, one ``step()`` per iteration;
-- all others (per-tensor norms as in LAMB or LARS, factored moments as in
-  Adafactor, LBFGS) hold one ``(dim,)`` tensor per run, each with its own optimizer.
+Hessian-based optimizers (a ``hessian`` argument to ``step``: SophiaH, AdaHessian) get a
+``.grad`` whose double backward is the problem's Hessian-vector product
+(``StepContext.hvp``, charged as gradient evaluations).
 
-An optimizer is elementwise when declared (torch's elementwise classes, or a
-class attribute ``optbench_elementwise = True``) or when a probe finds it so: two
-steps on a ``3 x 4`` batch whose rows differ in scale by 10**6, compared bit for
-bit against each row stepped alone as a ``(4,)`` tensor.
+Optimizers with ``eval()`` / ``train()`` modes (ScheduleFree): the gradient is taken at
+the train-mode point ``y_k`` and the run is evaluated at the eval-mode point ``x_k``: the
+iterate the engine records (f, hits, final f) is ``x_k``. An iteration costs one gradient
+at ``y_k`` and one value at ``x_k`` (the engine's evaluation there, charged as a value).
 
 Closures: an optimizer whose ``step(closure)`` requires one (``torch.optim.LBFGS``)
 gets one per run. Its first call returns ``f(x_k)`` and ``g_k``, which the engine
@@ -37,35 +43,20 @@ from typing import Any
 
 import numpy as np
 
+from optbench.adapters.elementwise import ELEMENTWISE_TORCH, is_elementwise, verify_elementwise
+from optbench.adapters.torch_classes import has_eval_mode, needs_closure, needs_hessian, optimizer_path
+from optbench.adapters.torch_classes import torch_module as _torch
+from optbench.adapters.torch_steps import TorchState, step_batch
 from optbench.errors import ParameterError, did_you_mean
 from optbench.methods import Method
 from optbench.registry import Param, register_method
 
-__all__ = ["TorchOptimizer", "from_torch", "load_optimizer", "optimizer_options", "is_elementwise"]
+__all__ = ["TorchOptimizer", "from_torch", "load_optimizer", "optimizer_options", "is_elementwise",
+           "verify_elementwise", "ELEMENTWISE_TORCH"]
 
-# torch.optim classes whose update is elementwise (a probe is not needed for them)
-ELEMENTWISE_TORCH = ("SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta", "Rprop", "ASGD")
 _EMPTY = inspect.Parameter.empty
 _GIVEN: dict[str, type] = {}  # dotted path -> class passed to from_torch (classes not importable by path)
-_ELEMENTWISE_CACHE: dict[tuple[type, str], bool] = {}
 _OWN_ATTRIBUTES = frozenset({"optimizer", "options", "optimizer_class", "elementwise", "needs_closure"})
-
-
-class _Stopped(Exception):
-    """A closure evaluation was refused for budget or returned a non-finite value: the run's step ends."""
-
-
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise ParameterError("method 'torch' needs PyTorch: pip install 'optbench[torch]'") from None
-    return torch
-
-
-def optimizer_path(cls: type) -> str:
-    """The dotted path of a class, ``module.QualifiedName``."""
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _import_path(path: str) -> Any:
@@ -164,100 +155,6 @@ def _is_required_sentinel(default: Any) -> bool:
     return type(default).__name__ == "_RequiredParameter"
 
 
-def needs_closure(cls: type) -> bool:
-    """Whether ``cls.step`` requires a closure (``torch.optim.LBFGS``)."""
-    closure = inspect.signature(cls.step).parameters.get("closure")
-    return closure is not None and closure.default is _EMPTY
-
-
-# ---------------------------------------------------------------- elementwise or per run
-def _probe_steps(cls: type, options: dict[str, Any], start: np.ndarray, grads: list[np.ndarray]) -> np.ndarray:
-    torch = _torch()
-    values, gradient = start.copy(), np.zeros_like(start)
-    param = torch.from_numpy(values).requires_grad_(True)
-    param.grad = torch.from_numpy(gradient)
-    optimizer = cls([param], **options)
-    for g in grads:
-        np.copyto(gradient, g)
-        optimizer.step()
-    return values
-
-
-def _probe(cls: type, options: dict[str, Any]) -> bool:
-    """Two steps on a (3, 4) tensor equal, bit for bit, to each row stepped alone as a (4,) tensor."""
-    rng = np.random.default_rng(20240601)
-    scales = np.array([[1.0], [1e-3], [1e3]])
-    start = rng.standard_normal((3, 4)) * scales
-    grads = [rng.standard_normal((3, 4)) * scales[::-1] for _ in range(2)]
-    try:
-        together = _probe_steps(cls, options, start, grads)
-        alone = np.stack([_probe_steps(cls, options, start[i], [g[i] for g in grads]) for i in range(3)])
-    except Exception:  # noqa: BLE001 -- an optimizer that cannot step a 2-D tensor is run per run
-        return False
-    return bool(np.array_equal(together, alone)) and not np.array_equal(together, start)
-
-
-def is_elementwise(cls: type, options: dict[str, Any]) -> bool:
-    """Declared (``optbench_elementwise`` or torch's elementwise classes) or found by the probe; cached."""
-    if needs_closure(cls):
-        return False
-    declared = getattr(cls, "optbench_elementwise", None)
-    if declared is not None:
-        return bool(declared)
-    torch = _torch()
-    if any(cls is getattr(torch.optim, name, None) for name in ELEMENTWISE_TORCH):
-        return True
-    key = (cls, repr(sorted(options.items())))
-    if key not in _ELEMENTWISE_CACHE:
-        _ELEMENTWISE_CACHE[key] = _probe(cls, options)
-    return _ELEMENTWISE_CACHE[key]
-
-
-# ---------------------------------------------------------------- the torch side of one batch
-class TorchState:
-    """Parameters and gradients of a batch as numpy memory shared with torch tensors, and the optimizer(s).
-
-    ``values`` ``(n_runs, dim)`` is the parameters' memory (torch steps it in
-    place); ``grads`` is the ``.grad`` memory. Elementwise: one tensor and one
-    optimizer; otherwise one ``(dim,)`` row tensor and one optimizer per run.
-    """
-
-    def __init__(self, X: np.ndarray, cls: type, options: dict[str, Any], elementwise: bool, closure: bool):
-        torch = _torch()
-        self.values = np.array(X, dtype=np.float64)
-        self.grads = np.zeros_like(self.values)
-        self.elementwise, self.closure = elementwise, closure
-        rows = [(self.values, self.grads)] if elementwise else list(zip(self.values, self.grads))
-        self.optimizers = []
-        for values, grads in rows:
-            param = torch.from_numpy(values).requires_grad_(True)
-            param.grad = torch.from_numpy(grads)
-            self.optimizers.append(cls([param], **options))
-        self.points = np.empty_like(self.values) if closure else None
-
-
-def _closure(state: TorchState, i: int, ctx: Any) -> Any:
-    """Run ``i``'s closure: ``f(x_k)`` as evaluated by the engine first, then charged evaluations at its parameter."""
-    torch = _torch()
-    first = [True]
-    mask = np.zeros(state.values.shape[0], dtype=bool)
-    mask[i] = True
-
-    def closure() -> Any:
-        if first[0]:
-            first[0] = False
-            return torch.tensor(float(ctx.F[i]), dtype=torch.float64)
-        np.copyto(state.points, ctx.X)
-        state.points[i] = state.values[i]
-        F, G = ctx.evaluate(state.points, True, mask)
-        if not np.isfinite(F[i]):
-            raise _Stopped
-        np.copyto(state.grads[i], G[i])
-        return torch.tensor(float(F[i]), dtype=torch.float64)
-
-    return closure
-
-
 # ---------------------------------------------------------------- the method
 @register_method("torch")
 class TorchOptimizer(Method):
@@ -268,9 +165,11 @@ class TorchOptimizer(Method):
     optimizer's own keyword options, validated against its ``__init__``. Update:
     ``.grad <- g_k`` (the problem's float64 gradient), ``optimizer.step()``,
     ``x_{k+1} <- the parameter``. The learning rate is the optimizer's ``lr``
-    option: this method takes no step rule. Elementwise optimizers step all runs
-    as one ``(n_runs, dim)`` tensor, others one tensor per run; LBFGS's closure
-    evaluations are charged. Sweeps of the options run one value at a time.
+    option: this method takes no step rule. Optimizers known elementwise step all
+    runs as one ``(n_runs, dim)`` tensor, others one tensor per run (``elementwise``:
+    True or False overrides the adapter's rule); LBFGS's closure evaluations and
+    Hessian-vector products are charged; ScheduleFree runs are evaluated at their
+    eval-mode point. Sweeps of the options run one value at a time.
     """
 
     updates_iterate = True
@@ -285,52 +184,55 @@ class TorchOptimizer(Method):
             cls = _specialized(load_optimizer(optimizer))
         return super().__new__(cls)
 
-    def __init__(self, optimizer: str, **options: Any):
+    def __init__(self, optimizer: str, elementwise: bool | None = None, **options: Any):
         self.optimizer_class = load_optimizer(optimizer)
         check_options(optimizer, self.optimizer_class, options)
+        if elementwise not in (None, True, False):
+            raise ParameterError(f"method 'torch': elementwise must be true, false or absent (the adapter decides), "
+                                 f"got {elementwise!r}")
         self.optimizer, self.options = optimizer, dict(options)
         for name, p in optimizer_options(self.optimizer_class).items():
             setattr(self, name, options.get(name, p.default))
         _check_values(optimizer, self.optimizer_class, options)
         self.needs_closure = needs_closure(self.optimizer_class)
-        self.elementwise = is_elementwise(self.optimizer_class, self.options)
-        self._ob_spec = ("torch", {"optimizer": optimizer, **options})
+        self.given_elementwise = elementwise
+        self.elementwise = is_elementwise(self.optimizer_class, self.options, elementwise)
+        self.kind = _kind(self.optimizer_class)
+        given = {} if elementwise is None else {"elementwise": elementwise}
+        self._ob_spec = ("torch", {"optimizer": optimizer, **given, **options})
 
     @classmethod
     def parameters_for(cls, params: dict[str, Any]) -> dict[str, Param]:
-        """The parameters of ``{"optimizer": path, **options}``: the path and the optimizer's options (checked)."""
+        """The parameters of ``{"optimizer": path, **options}``: the path, ``elementwise`` and the optimizer's options."""
         if "optimizer" not in params:
             raise ParameterError("method 'torch' needs the parameter 'optimizer', a dotted path such as 'torch.optim.Adam'")
         path = params["optimizer"]
         optimizer_class = load_optimizer(path)
-        options = {key: value for key, value in params.items() if key != "optimizer"}
+        options = {key: value for key, value in params.items() if key not in ("optimizer", "elementwise")}
         check_options(path, optimizer_class, options)
         given = {key: Param(key, _EMPTY, _EMPTY) for key in options}  # options taken by **kwargs
-        return {"optimizer": Param("optimizer", _EMPTY, str), **given, **optimizer_options(optimizer_class)}
+        return {"optimizer": Param("optimizer", _EMPTY, str), "elementwise": Param("elementwise", None, _EMPTY),
+                **given, **optimizer_options(optimizer_class)}
 
     def __reduce__(self) -> tuple:
-        return _rebuild, (self.optimizer, self.options)
+        return _rebuild, (self.optimizer, self.options, self.given_elementwise)
 
     def init(self, X: np.ndarray) -> TorchState:
-        """The torch tensors of the batch, starting at ``X``, and the optimizer(s)."""
-        return TorchState(X, self.optimizer_class, self.options, self.elementwise, self.needs_closure)
+        """The torch tensors of the batch, starting at ``X``, the optimizer(s) and the runs' random streams."""
+        return TorchState(X, self.optimizer_class, self.options, self.elementwise, self.kind)
 
     def update(self, X: np.ndarray, G: np.ndarray, state: TorchState, k: int, ctx: Any) -> tuple[np.ndarray, TorchState]:
-        """``.grad <- G``; ``optimizer.step()``; the parameters are ``X_next`` (active runs only, per run)."""
-        if state.elementwise:
-            np.copyto(state.grads, G)
-            state.optimizers[0].step()
-            return state.values, state
-        for i in np.flatnonzero(ctx.active):
-            np.copyto(state.grads[i], G[i])
-            if not state.closure:
-                state.optimizers[i].step()
-                continue
-            try:
-                state.optimizers[i].step(_closure(state, i, ctx))
-            except _Stopped:
-                pass
-        return state.values, state
+        """One ``optimizer.step()`` per optimizer (``optbench.adapters.torch_steps``); the parameters are ``X_next``."""
+        return step_batch(state, X, G, k, ctx), state
+
+
+def _kind(cls: type) -> str:
+    """How ``cls`` steps: ``"closure"`` (LBFGS), ``"hessian"`` (SophiaH), ``"modes"`` (ScheduleFree) or ``"plain"``."""
+    if needs_closure(cls):
+        return "closure"
+    if needs_hessian(cls):
+        return "hessian"
+    return "modes" if has_eval_mode(cls) else "plain"
 
 
 def _check_values(path: str, cls: type, options: dict[str, Any]) -> None:
@@ -343,8 +245,8 @@ def _check_values(path: str, cls: type, options: dict[str, Any]) -> None:
         raise ParameterError(f"method 'torch': optimizer {path!r} refused the options {options}: {message}") from None
 
 
-def _rebuild(path: str, options: dict[str, Any]) -> TorchOptimizer:
-    return TorchOptimizer(path, **options)
+def _rebuild(path: str, options: dict[str, Any], elementwise: bool | None = None) -> TorchOptimizer:
+    return TorchOptimizer(path, elementwise=elementwise, **options)
 
 
 @functools.lru_cache(maxsize=None)
@@ -353,13 +255,14 @@ def _specialized(cls: type) -> type:
     options = optimizer_options(cls)
     keyword = inspect.Parameter.KEYWORD_ONLY
 
-    def __init__(self, optimizer: str, **given: Any) -> None:
-        TorchOptimizer.__init__(self, optimizer, **given)
+    def __init__(self, optimizer: str, elementwise: bool | None = None, **given: Any) -> None:
+        TorchOptimizer.__init__(self, optimizer, elementwise, **given)
 
     __init__.__annotations__ = {}
     __init__.__signature__ = inspect.Signature(
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-         inspect.Parameter("optimizer", keyword, default=optimizer_path(cls))]
+         inspect.Parameter("optimizer", keyword, default=optimizer_path(cls)),
+         inspect.Parameter("elementwise", keyword, default=None)]
         + [inspect.Parameter(name, keyword, default=p.default) for name, p in options.items()])
     name = f"TorchOptimizer[{cls.__name__}]"
     return type(name, (TorchOptimizer,), {"__init__": __init__, "__module__": __name__, "__qualname__": name,
@@ -382,7 +285,6 @@ def from_torch(optimizer: type | str, **options: Any) -> TorchOptimizer:
         _GIVEN.setdefault(path, optimizer)
         if _GIVEN[path] is not optimizer:  # a class redefined under the same name (a re-run notebook cell)
             _GIVEN[path] = optimizer
-            _ELEMENTWISE_CACHE.clear()
     elif isinstance(optimizer, str):
         path = optimizer
     else:

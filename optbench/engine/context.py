@@ -141,6 +141,13 @@ class Evaluator:
             self._charge_gradient(allowed, batch)
         return np.where(refused[:, None], 0.0, H) if refused.any() else H
 
+    def as_value(self, mask: np.ndarray) -> None:
+        """Charge one gradient evaluation already charged to ``mask`` as a value-only one (same samples)."""
+        self._flush()
+        self.uniform = False
+        self._g_evals -= mask
+        self.f_evals += mask
+
     def refund_gradient(self, mask: np.ndarray) -> None:
         """Take back one full-batch gradient evaluation from ``mask`` (it was already paid for)."""
         self._flush()
@@ -164,6 +171,7 @@ class StepContext:
     ``evaluate(X, need_grad=True, mask=None)`` does the same at any points (for
     methods that take no step rule and evaluate more than once per iteration).
     ``hvp(V, X=None, mask=None)``: Hessian-vector products, charged as gradient evaluations.
+    ``value_only(mask=None)``: charge this iteration's evaluation at ``X`` as a value only.
     ``reuse(mask)`` says the rule evaluated f and the gradient at the accepted point
     ``X + alpha * D`` for the runs in ``mask`` (with ``line(alpha, need_grad=True)``),
     so the next iteration does not charge them again (full batch only).
@@ -201,6 +209,12 @@ class StepContext:
         charged = self.active if mask is None else (mask & self.active)
         X = self.X if X is None else np.asarray(X, dtype=float)
         return self._evaluator.hvp(X, np.asarray(V, dtype=float), self.batch, charged)
+
+    def value_only(self, mask: np.ndarray | None = None) -> None:
+        """This iteration's evaluation at ``X`` served only to record f (a method took its gradient
+        elsewhere, as ScheduleFree's train point): charge it to ``mask`` (default: the active runs)
+        as a value evaluation instead of a gradient one."""
+        self._evaluator.as_value(self.active if mask is None else (mask & self.active))
 
     def line(self, alpha: Any, need_grad: bool = False, mask: np.ndarray | None = None):
         """``f(X + alpha * D)`` per run, and ``grad`` too when ``need_grad``; charged to ``mask``."""
