@@ -2,7 +2,9 @@
 
 Per iteration ``k`` (``step_batch``), for each optimizer (the whole batch, or one run):
 
-- plain: ``.grad <- g_k``; ``optimizer.step()``;
+- plain: ``.grad <- g_k`` (a new tensor each step, as ``loss.backward()`` after
+  ``zero_grad()`` gives: some optimizers keep a reference to last step's gradient);
+  ``optimizer.step()``;
 - closure (LBFGS): ``optimizer.step(closure)``, the closure's further evaluations charged;
 - Hessian (SophiaH, AdaHessian): ``.grad <-`` a tensor equal to ``g_k`` whose backward is
   ``z -> H(x_k) z`` (``optbench.adapters.hessian``);
@@ -34,7 +36,7 @@ class TorchState:
     """Parameters and gradients of a batch as numpy memory shared with torch tensors, and the optimizer(s).
 
     ``values`` ``(n_runs, dim)`` is the parameters' memory (torch steps it in
-    place); ``grads`` is the ``.grad`` memory. Elementwise: one tensor and one
+    place). Elementwise: one tensor and one
     optimizer; otherwise one ``(dim,)`` row tensor, one optimizer and one random
     stream per run. ``kind`` is ``"plain"``, ``"closure"``, ``"hessian"`` or ``"modes"``.
     """
@@ -42,13 +44,11 @@ class TorchState:
     def __init__(self, X: np.ndarray, cls: type, options: dict[str, Any], elementwise: bool, kind: str):
         torch = torch_module()
         self.values = np.array(X, dtype=np.float64)
-        self.grads = np.zeros_like(self.values)
         self.elementwise, self.kind = elementwise, kind
-        rows = [(self.values, self.grads)] if elementwise else list(zip(self.values, self.grads))
         self.params, self.optimizers = [], []
-        for values, grads in rows:
+        for values in [self.values] if elementwise else self.values:
             param = torch.from_numpy(values).requires_grad_(True)
-            param.grad = torch.from_numpy(grads)
+            param.grad = torch.zeros_like(param)
             self.params.append(param)
             self.optimizers.append(cls([param], **options))
         self.streams = None if elementwise else [initial_stream(x0) for x0 in self.values]
@@ -71,10 +71,15 @@ def _closure(state: TorchState, i: int, ctx: Any) -> Any:
         F, G = ctx.evaluate(state.points, True, mask)
         if not np.isfinite(F[i]):
             raise _Stopped
-        np.copyto(state.grads[i], G[i])
+        state.params[i].grad = _tensor(G[i])
         return torch.tensor(float(F[i]), dtype=torch.float64)
 
     return closure
+
+
+def _tensor(array: np.ndarray) -> Any:
+    """A new float64 tensor holding a copy of ``array``."""
+    return torch_module().from_numpy(np.array(array, dtype=np.float64))
 
 
 def _gradient_at_train_points(state: TorchState, runs: list, ctx: Any) -> np.ndarray:
@@ -93,7 +98,7 @@ def _step_one(state: TorchState, j: int, rows: Any, G: np.ndarray, X: np.ndarray
         state.params[j].grad = gradient_with_hvp(state.params[j], G[rows], hvp_product(ctx, X, rows))
         optimizer.step()
         return
-    np.copyto(state.grads[rows], G[rows])
+    state.params[j].grad = _tensor(G[rows])
     if state.kind == "closure":
         try:
             optimizer.step(_closure(state, rows, ctx))
