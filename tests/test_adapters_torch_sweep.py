@@ -102,6 +102,7 @@ DONE_WHEN = [("Prodigy", {}), ("DAdaptAdam", {}), ("AvaGrad", {}), ("SWATS", {})
              ("Lamb", {}), ("Lion", {})]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, options", DONE_WHEN, ids=[name for name, _ in DONE_WHEN])
 def test_tensor_wide_optimizers_seed_3_of_16_equals_seed_3_alone(name, options):
     """The issue's cases: these keep tensor-wide scalars (or are elementwise but undeclared, Lion)."""
@@ -114,3 +115,12 @@ def test_tensor_wide_optimizers_seed_3_of_16_equals_seed_3_alone(name, options):
     np.testing.assert_allclose(alone.x[0], batch.x[3], rtol=1e-12, atol=1e-12)
     # and the check a class author would run says why these may not share one tensor (Lion: elementwise)
     assert ob.methods.verify_elementwise(CLASSES[name], **options).elementwise == (name == "Lion")
+
+
+def test_verify_elementwise_names_the_tensor_wide_scalars():
+    """Prodigy's D-Adaptation estimate lives in param_groups, LAMB's trust ratio in the state."""
+    prodigy = str(ob.methods.verify_elementwise(CLASSES["Prodigy"]))
+    assert "NOT elementwise" in prodigy and "param_groups[0]['d']" in prodigy
+    lamb = str(ob.methods.verify_elementwise(CLASSES["Lamb"]))
+    assert "state['trust_ratio']" in lamb and "parameter differs" in lamb
+    assert "a tensor of shape" in str(ob.methods.verify_elementwise(torch.optim.Adafactor))  # factored moments
