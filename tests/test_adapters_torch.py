@@ -289,6 +289,8 @@ def test_no_step_rule_and_a_pickle_round_trip():
                                                                "Valid options: lr = 0.001, betas: tuple = (0.9, 0.999)"]),
     (lambda: ob.methods.from_torch(torch.optim.Adam, lr=-1.0), ["'torch.optim.Adam'", "Invalid learning rate"]),
     (lambda: ob.methods.create("torch", lr=0.1), ["needs the parameter 'optimizer'"]),
+    (lambda: ob.methods.create("torch", optimizer="torch.optim.Adam", elementwise="yes"),
+     ["elementwise must be true, false or absent", "'yes'"]),
 ])
 def test_bad_optimizer_or_option_is_a_one_line_error(make, fragments):
     with pytest.raises(ParameterError) as info:

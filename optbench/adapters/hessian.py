@@ -28,7 +28,7 @@ import numpy as np
 
 from optbench.adapters.torch_classes import torch_module
 
-__all__ = ["stream_seed", "initial_stream", "run_stream", "gradient_with_hvp"]
+__all__ = ["stream_seed", "initial_stream", "run_stream", "gradient_with_hvp", "hvp_product"]
 
 
 def stream_seed(x0: np.ndarray) -> int:

@@ -1,8 +1,8 @@
 """Any ``torch.optim.Optimizer`` class as an optbench method (extra ``[torch]``).
 
 The update of iteration ``k``: the engine evaluates ``g_k = grad f(x_k)`` with
-the problem's own float64 numpy gradient (no autograd); the adapter copies
-``g_k`` into the parameter's ``.grad`` and calls ``optimizer.step()``; the
+the problem's own float64 numpy gradient (no autograd); the adapter sets a new tensor
+holding ``g_k`` as the parameter's ``.grad`` and calls ``optimizer.step()``; the
 parameter after the step is ``x_{k+1}``. The learning rate is the optimizer's own
 option (``lr``): the method takes no step rule.
 
