@@ -44,10 +44,11 @@ from typing import ClassVar
 
 import numpy as np
 
+from optbench.objectives.testfunctions import rosenbrock_hvp
 from optbench.problem import Problem
 from optbench.registry import register_problem
 
-__all__ = ["BBOB", "FUNCTION_NAMES", "bbob_unif", "bbob_gauss", "bbob_rotation", "bbob_xopt", "bbob_fopt"]
+__all__ = ["BBOB", "FUNCTION_NAMES", "HVP_FUNCTIONS", "bbob_unif", "bbob_gauss", "bbob_rotation", "bbob_xopt", "bbob_fopt"]
 
 
 # ---------------------------------------------------------------- COCO's legacy generator
@@ -489,6 +490,60 @@ def _f24(c, X, grad):
     return f, 2.0 * c.sign * (dbowl + dras) + 1e4 * dpen
 
 
+# ---------------------------------------------------------------- Hessian-vector products
+# ``_hN(c, X, V)``: exact products for the functions whose transformations are cheap to
+# differentiate twice; the others use the base class's central differences of the gradient.
+def _osz_curvature(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``T_osz``, ``T_osz'`` and ``T_osz'' = T (g'^2 + g'' - g') / x^2`` with ``T = sign(x) exp(g(u))``,
+    ``u = log|x|``, ``g' = 1 + 0.049 (c1 cos(c1 u) + c2 cos(c2 u))``, ``g'' = -0.049 (c1^2 sin(c1 u) + c2^2 sin(c2 u))``
+    (``T'(0) = 1``, ``T''(0) = 0``)."""
+    T, dT = _osz(X)
+    pos, nonzero = X > 0, X != 0
+    u = np.log(np.where(nonzero, np.abs(X), 1.0))
+    c1, c2 = np.where(pos, 10.0, 5.5), np.where(pos, 7.9, 3.1)
+    g1 = 1.0 + 0.049 * (c1 * np.cos(c1 * u) + c2 * np.cos(c2 * u))
+    g2 = -0.049 * (c1 * c1 * np.sin(c1 * u) + c2 * c2 * np.sin(c2 * u))
+    safe = np.where(nonzero, X, 1.0)
+    return T, dT, np.where(nonzero, T * (g1 * g1 + g2 - g1) / (safe * safe), 0.0)
+
+
+def _osz_ellipsoid_curvature(Y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The diagonal Hessian of ``sum w_i T_osz(y_i)^2`` in y: ``2 w (T'^2 + T T'')``."""
+    T, dT, d2T = _osz_curvature(Y)
+    return 2.0 * weights * (dT * dT + T * d2T)
+
+
+def _h1(c, X, V):
+    return 2.0 * V
+
+
+def _h2(c, X, V):
+    return _osz_ellipsoid_curvature(X - c.xopt, c.w6) * V
+
+
+def _h8(c, X, V):
+    """``scale^2 H_rosen(z) v``."""
+    return c.scale * c.scale * rosenbrock_hvp(c.scale * (X - c.xopt) + 1.0, V)
+
+
+def _h9(c, X, V):
+    """``(sQ)^T H_rosen(z) (sQ) v``."""
+    return rosenbrock_hvp(X @ c.sQ.T + 0.5, V @ c.sQ.T) @ c.sQ
+
+
+def _h10(c, X, V):
+    """``R^T diag(2 w (T'^2 + T T'')) R v`` at ``R (x - x_opt)``."""
+    return (_osz_ellipsoid_curvature((X - c.xopt) @ c.R.T, c.w6) * (V @ c.R.T)) @ c.R
+
+
+def _h11(c, X, V):
+    return (_osz_ellipsoid_curvature((X - c.xopt) @ c.R.T, c.discus) * (V @ c.R.T)) @ c.R
+
+
+#: function number -> its exact Hessian-vector product.
+_HVPS = {1: _h1, 2: _h2, 8: _h8, 9: _h9, 10: _h10, 11: _h11}
+
+
 # ---------------------------------------------------------------- per-instance constants
 def _setup(function: int, instance: int, dim: int) -> SimpleNamespace:
     """The constants of one (function, instance, dim): x_opt, f_opt, matrices, weights."""
@@ -644,6 +699,8 @@ _FUNCTIONS = {
     24: (_f24, "Lunacek bi-Rastrigin", _NONSMOOTH_MULTI),
 }
 FUNCTION_NAMES = {number: name for number, (_, name, _) in _FUNCTIONS.items()}
+#: The functions whose Hessian-vector products are analytic (the others: central differences).
+HVP_FUNCTIONS = tuple(sorted(_HVPS))
 
 
 @register_problem("bbob")
@@ -691,3 +748,15 @@ class BBOB(Problem):
         with np.errstate(all="ignore"):
             f, G = self._evaluate(self._c, np.asarray(X), True)
         return f + self.f_opt, G
+
+    @property
+    def hvp_exact(self) -> bool:  # type: ignore[override]
+        """Analytic products for f1, f2, f8, f9, f10 and f11 (``HVP_FUNCTIONS``)."""
+        return self.function in _HVPS
+
+    def hvp(self, X: np.ndarray, V: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
+        """``H(x) v`` per row: exact for ``HVP_FUNCTIONS``, central differences of the gradient otherwise."""
+        if self.function not in _HVPS:
+            return super().hvp(X, V, batch)
+        with np.errstate(all="ignore"):
+            return _HVPS[self.function](self._c, np.asarray(X, dtype=float), np.asarray(V, dtype=float))
