@@ -14,7 +14,8 @@ from optbench.problem import Problem
 EXACT = [
     ("sphere", {"dim": 4}), ("zakharov", {"dim": 4}), ("trid", {"dim": 5}), ("powell", {"dim": 8}),
     ("dixon-price", {"dim": 5}), ("rosenbrock", {"dim": 6}), ("rastrigin", {"dim": 4}), ("ackley", {"dim": 4}),
-    ("styblinski-tang", {"dim": 3}), ("double-well", {}), ("saddle", {"dim": 3}), ("himmelblau", {}),
+    ("styblinski-tang", {"dim": 3}), ("levy", {"dim": 4}), ("schwefel", {"dim": 3}), ("michalewicz", {"dim": 4}),
+    ("double-well", {}), ("saddle", {"dim": 3}), ("himmelblau", {}),
     ("six-hump-camel", {}), ("three-hump-camel", {}), ("booth", {}), ("matyas", {}), ("mccormick", {}),
     ("branin", {}), ("bohachevsky", {"variant": 1}), ("bohachevsky", {"variant": 2}),
     ("bohachevsky", {"variant": 3}), ("quadratic", {"dim": 6, "condition": 100.0}),
@@ -122,7 +123,7 @@ def test_affine_wrappers_pull_the_inner_product_back(wrapper, params):
 
 
 def test_wrappers_of_a_central_difference_problem_stay_central_differences():
-    problem = ob.problems.create("rotated", problem="griewank")
+    problem = ob.problems.create("rotated", problem={"name": "griewank", "dim": 3})
     assert not problem.hvp_exact and not ob.problems.create("bbob", function=3, dim=3).hvp_exact
     noisy = ob.problems.create("noisy", problem={"name": "sphere", "dim": 3}, std=0.5)
     X, V = points(noisy)

@@ -500,6 +500,25 @@ class Levy(AnalyticFunction):
         )
         return dW / 4.0
 
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """Diagonal (each term depends on one ``w_i``), ``d^2 f / dx_i^2 = (1/16) d^2 f / dw_i^2``:
+        ``2 pi^2 cos(2 pi w_1)`` from the first term, ``2 (1 + 10 S) + 40 a S' + 10 a^2 S''`` from term i < d
+        (``a = w_i - 1``, ``S = sin^2(pi w_i + 1)``), ``2 (1 + U) + 4 a U' + a^2 U''`` from the last
+        (``U = sin^2(2 pi w_d)``)."""
+        W = 1.0 + (X - 1.0) / 4.0
+        head, last = W[:, :-1], W[:, -1]
+        a, angle = head - 1.0, PI * head + 1.0
+        S, dS, d2S = np.sin(angle) ** 2, PI * np.sin(2 * angle), 2 * PI * PI * np.cos(2 * angle)
+        b = last - 1.0
+        U, dU, d2U = np.sin(2 * PI * last) ** 2, 2 * PI * np.sin(4 * PI * last), 8 * PI * PI * np.cos(4 * PI * last)
+        curvature = np.zeros_like(W)
+        curvature[:, 0] = 2 * PI * PI * np.cos(2 * PI * W[:, 0])
+        curvature[:, :-1] += 2 * (1 + 10 * S) + 40 * a * dS + 10 * a * a * d2S
+        curvature[:, -1] += 2 * (1 + U) + 4 * b * dU + b * b * d2U
+        return curvature / 16.0 * V
+
 
 @register_problem("schwefel")
 class Schwefel(AnalyticFunction):
@@ -528,6 +547,16 @@ class Schwefel(AnalyticFunction):
     def grad(self, X, batch=None):
         s = np.sqrt(np.abs(X))
         return -(np.sin(s) + 0.5 * s * np.cos(s))
+
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """Diagonal: ``f''(x_i) = -sign(x_i) (3 cos(s) / (4 s) - sin(s) / 4)``, ``s = sqrt|x_i|`` (0 at x_i = 0,
+        where the curvature is unbounded)."""
+        s = np.sqrt(np.abs(X))
+        safe = np.where(s > 0, s, 1.0)
+        curvature = np.where(s > 0, -np.sign(X) * (0.75 * np.cos(s) / safe - 0.25 * np.sin(s)), 0.0)
+        return curvature * V
 
 
 @register_problem("michalewicz")
@@ -578,6 +607,20 @@ class Michalewicz(AnalyticFunction):
         s = np.sin(inner)
         power = s ** (2 * self.m - 1)
         return -(np.cos(X) * power * s + np.sin(X) * 2 * self.m * power * np.cos(inner) * 2 * i * X / PI)
+
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """Diagonal: with ``p = sin(u)^(2m)``, ``u = i x^2 / pi``, the term ``-sin(x) p`` has second derivative
+        ``-(-sin(x) p + 2 cos(x) p' + sin(x) p'')``, ``p' = 2m s^(2m-1) cos(u) u'`` and
+        ``p'' = 2m ((2m-1) s^(2m-2) cos(u)^2 u'^2 - s^(2m) u'^2 + s^(2m-1) cos(u) u'')``, ``u' = 2 i x / pi``."""
+        i, m2 = np.arange(1, self.dim + 1), 2 * self.m
+        u = i * X * X / PI
+        du, d2u = 2 * i * X / PI, 2 * i / PI
+        s, c = np.sin(u), np.cos(u)
+        p, dp = s**m2, m2 * s ** (m2 - 1) * c * du
+        d2p = m2 * ((m2 - 1) * s ** (m2 - 2) * c * c * du * du - s**m2 * du * du + s ** (m2 - 1) * c * d2u)
+        return -(-np.sin(X) * p + 2 * np.cos(X) * dp + np.sin(X) * d2p) * V
 
 
 # ---------------------------------------------------------------- two-dimensional
