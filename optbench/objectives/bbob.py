@@ -23,6 +23,10 @@ differentiable one element of the subdifferential (or of the one-sided
 derivatives): sign(0) = 0, the active branch of a max or min, 0 for the
 derivative of ``|z|^(1/2)`` terms at z = 0, and ``T_osz'(0) = 1``.
 
+``hvp`` (Hessian-vector products) is analytic for f1, f2, f3, f8-f12 and f15
+(``HVP_FUNCTIONS``: second derivatives of T_osz and T_asy through the same chain),
+central differences of the gradient for the others.
+
 f7 (step ellipsoid) is piecewise constant but for its penalty and the term
 ``1e-4 |z_1|`` of its floor: the gradient returned is the exact one almost
 everywhere, i.e. zero from the rounded ellipsoid, plus the gradients of the
@@ -513,12 +517,58 @@ def _osz_ellipsoid_curvature(Y: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return 2.0 * weights * (dT * dT + T * d2T)
 
 
+def _asy_curvature(X: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``T_asy^beta``, its derivative and ``T_asy'' = y (L'^2 + L'')`` for x > 0, with ``y = x^e``,
+    ``e = 1 + a sqrt(x)``, ``L = e log x``, ``L' = e / x + a log(x) / (2 sqrt x)``,
+    ``L'' = a / x^1.5 - e / x^2 - a log(x) / (4 x^1.5)``; ``(x, 1, 0)`` for x <= 0."""
+    A, dA = _asy(X, beta)
+    a = beta * np.arange(X.shape[-1]) / (X.shape[-1] - 1.0)
+    pos = X > 0
+    xp = np.where(pos, X, 1.0)
+    root, log = np.sqrt(xp), np.log(xp)
+    e = 1.0 + a * root
+    d_log = e / xp + log * a / (2.0 * root)
+    d2_log = a / (xp * root) - e / (xp * xp) - a * log / (4.0 * xp * root)
+    return A, dA, np.where(pos, A * (d_log * d_log + d2_log), 0.0)
+
+
+def _rastrigin_chain(Y: np.ndarray, M: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``J^T H_r J v + sum_i (M^T r')_i t''_i`` for ``z = M t(y)``, ``t = T_asy^0.2(T_osz(y))`` elementwise,
+    ``r`` the Rastrigin sum (``r' = 20 pi sin(2 pi z) + 2 z``, ``r'' = 40 pi^2 cos(2 pi z) + 2``), ``v`` in y."""
+    T, dT, d2T = _osz_curvature(Y)
+    A, dA, d2A = _asy_curvature(T, 0.2)
+    slope, curve = dA * dT, d2A * dT * dT + dA * d2T
+    Z = A @ M.T
+    r1, r2 = 20.0 * math.pi * np.sin(2.0 * math.pi * Z) + 2.0 * Z, 40.0 * math.pi**2 * np.cos(2.0 * math.pi * Z) + 2.0
+    return ((r2 * ((slope * V) @ M.T)) @ M) * slope + (r1 @ M) * curve * V
+
+
 def _h1(c, X, V):
     return 2.0 * V
 
 
 def _h2(c, X, V):
     return _osz_ellipsoid_curvature(X - c.xopt, c.w6) * V
+
+
+def _h3(c, X, V):
+    """f3: the Rastrigin chain with ``M = Lambda^10`` (diagonal) at ``x - x_opt``."""
+    return _rastrigin_chain(X - c.xopt, np.diag(c.lam10), V)
+
+
+def _h12(c, X, V):
+    """f12: ``z = R T_asy^0.5(y)``, ``y = R (x - x_opt)``: ``R^T [diag(A') R^T diag(2w) R diag(A') + diag((R^T 2 w z)
+    A'')] R v``."""
+    Y = (X - c.xopt) @ c.R.T
+    A, dA, d2A = _asy_curvature(Y, 0.5)
+    U = V @ c.R.T
+    twice = 2.0 * c.cigar
+    return ((((twice * ((dA * U) @ c.R.T)) @ c.R) * dA) + ((twice * (A @ c.R.T)) @ c.R) * d2A * U) @ c.R
+
+
+def _h15(c, X, V):
+    """f15: the Rastrigin chain with ``M = R Lambda^10 Q`` at ``R (x - x_opt)``, pulled back by R."""
+    return _rastrigin_chain((X - c.xopt) @ c.R.T, c.M, V @ c.R.T) @ c.R
 
 
 def _h8(c, X, V):
@@ -541,7 +591,7 @@ def _h11(c, X, V):
 
 
 #: function number -> its exact Hessian-vector product.
-_HVPS = {1: _h1, 2: _h2, 8: _h8, 9: _h9, 10: _h10, 11: _h11}
+_HVPS = {1: _h1, 2: _h2, 3: _h3, 8: _h8, 9: _h9, 10: _h10, 11: _h11, 12: _h12, 15: _h15}
 
 
 # ---------------------------------------------------------------- per-instance constants
@@ -751,7 +801,7 @@ class BBOB(Problem):
 
     @property
     def hvp_exact(self) -> bool:  # type: ignore[override]
-        """Analytic products for f1, f2, f8, f9, f10 and f11 (``HVP_FUNCTIONS``)."""
+        """Analytic products for f1, f2, f3, f8-f12 and f15 (``HVP_FUNCTIONS``)."""
         return self.function in _HVPS
 
     def hvp(self, X: np.ndarray, V: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
