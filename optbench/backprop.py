@@ -242,6 +242,76 @@ LOSSES = {
     ("softmax", "cross-entropy"): _softmax_cross_entropy,
 }
 
+# ---------------------------------------------------------------------------
+# Second derivatives, for Hessian-vector products (``MLP.loss_hvp``): each
+# hidden activation's f'(z) and f''(z) written with h = f(z), and each loss's
+# directional derivative of dL/dz along a change Rz of the logits.
+# ---------------------------------------------------------------------------
+
+
+def _relu_curvature(h):
+    """relu' = [h > 0], relu'' = 0 (almost everywhere, like torch)."""
+    return (h > 0).astype(h.dtype), np.zeros_like(h)
+
+
+def _tanh_curvature(h):
+    """tanh' = 1 - h^2, tanh'' = -2 h (1 - h^2)."""
+    d1 = 1 - h * h
+    return d1, -2 * h * d1
+
+
+def _sigmoid_curvature(h):
+    """sigmoid' = h (1 - h), sigmoid'' = h (1 - h) (1 - 2 h)."""
+    d1 = h * (1 - h)
+    return d1, d1 * (1 - 2 * h)
+
+
+def _identity_curvature(h):
+    """identity' = 1, identity'' = 0."""
+    return np.ones_like(h), np.zeros_like(h)
+
+
+#: name -> function of h giving (f'(z), f''(z)).
+ACTIVATION_CURVATURES = {
+    "relu": _relu_curvature,
+    "tanh": _tanh_curvature,
+    "sigmoid": _sigmoid_curvature,
+    "identity": _identity_curvature,
+}
+
+
+def _identity_mse_curvature(z, y, rz):
+    """R(dL/dz) = 2 Rz / m."""
+    return rz * (2 / (z.shape[-2] * z.shape[-1]))
+
+
+def _sigmoid_mse_curvature(z, y, rz):
+    """dL/dz = 2 (p - y) s / m with s = p (1 - p); its derivative is 2 s (s + (p - y)(1 - 2 p)) / m."""
+    p = expit(z)
+    s = p * (1 - p)
+    return rz * 2 * s * (s + (p - y) * (1 - 2 * p)) / (z.shape[-2] * z.shape[-1])
+
+
+def _sigmoid_bce_curvature(z, y, rz):
+    """dL/dz = (p - y) / m; its derivative is p (1 - p) / m."""
+    p = expit(z)
+    return rz * p * (1 - p) / (z.shape[-2] * z.shape[-1])
+
+
+def _softmax_cross_entropy_curvature(z, labels, rz):
+    """dL/dz = (p - onehot) / n with p = softmax(z); R(dL/dz) = p * (Rz - sum_k p_k Rz_k) / n."""
+    p = _softmax(z)
+    return p * (rz - np.sum(p * rz, axis=-1, keepdims=True)) / z.shape[-2]
+
+
+#: (output activation, loss) -> R(dL/dz) of (logits, targets, Rz).
+LOSS_CURVATURES = {
+    ("sigmoid", "mse"): _sigmoid_mse_curvature,
+    ("sigmoid", "bce"): _sigmoid_bce_curvature,
+    ("identity", "mse"): _identity_mse_curvature,
+    ("softmax", "cross-entropy"): _softmax_cross_entropy_curvature,
+}
+
 VALID_COMBINATIONS = tuple(f"{o}+{l}" for o, l in LOSSES)
 _LOSS_NAMES = tuple(dict.fromkeys(l for _, l in LOSSES))
 INIT_SCHEMES = ("glorot", "he")
@@ -598,6 +668,76 @@ class MLP:
                 # dL/dz_prev = dL/dh * f'(z_prev)   (f' from h = f(z_prev))
                 dz = self._act_backward(dh, h)
         return loss
+
+    def _r_forward(self, params, directions, X):
+        """Forward pass and its directional derivative (Pearlmutter's R-operator).
+
+        Rz_l = Rh_{l-1} @ W_l + h_{l-1} @ V_l + Vb_l and Rh_l = f'(z_l) Rz_l, with
+        Rh_0 = 0 (the data does not move). Returns the logits z_L, Rz_L and, per
+        layer, ``(h_{l-1}, Rh_{l-1}, f'(z_{l-1}), f''(z_{l-1}), Rz_{l-1})`` for the
+        backward pass (the activation entries are None for the input layer).
+        """
+        curvature = ACTIVATION_CURVATURES[self.hidden]
+        h, rh, d1, d2, rz_prev, layers = X, None, None, None, None, []
+        for l, ((W, b), (VW, Vb)) in enumerate(zip(params, directions)):
+            layers.append((h, rh, d1, d2, rz_prev))
+            z = _matmul(h, W)
+            z += b if b.ndim == 1 else b[:, None, :]
+            rz = _matmul(h, VW)
+            rz += Vb if Vb.ndim == 1 else Vb[:, None, :]
+            if rh is not None:
+                rz += _matmul(rh, W)
+            if l == self.n_layers - 1:
+                return z, rz, layers
+            h = self._act(z)
+            d1, d2 = curvature(h)
+            rh, rz_prev = d1 * rz, rz
+
+    def _hvp(self, theta, V, X, y, out):
+        """Hessian-vector product for one run or a group of runs, written into ``out``.
+
+        Reverse pass of the R-operator over backprop: with dz_L = dL/dz_L and
+        R(dz_L) from the loss curvature, for l = L, ..., 1:
+            R(dL/dW_l) = Rh_{l-1}^T dz_l + h_{l-1}^T R(dz_l),   R(dL/db_l) = sum R(dz_l)
+            dh = dz_l W_l^T,   R(dh) = R(dz_l) W_l^T + dz_l V_l^T
+            dz_{l-1} = dh f',  R(dz_{l-1}) = R(dh) f' + dh f'' Rz_{l-1}
+        """
+        params, directions = self.unflatten(theta), self.unflatten(V)
+        z, rz, layers = self._r_forward(params, directions, X)
+        rdz = LOSS_CURVATURES[(self.output, self.loss_name)](z, y, rz)
+        _, dz = self._loss_fn(z, y)
+        hv = self.unflatten(out)
+        for l in reversed(range(self.n_layers)):
+            (W, _b), (VW, _vb), (hW, hb) = params[l], directions[l], hv[l]
+            h, rh, d1, d2, rz_prev = layers[l]
+            np.matmul(_T(h), rdz, out=hW)
+            if rh is not None:
+                hW += np.matmul(_T(rh), dz)
+            np.sum(rdz, axis=-2, out=hb)
+            if l > 0:
+                dh = _matmul(dz, _T(W))
+                rdh = _matmul(rdz, _T(W)) + _matmul(dz, _T(VW))
+                rdz = rdh * d1 + dh * d2 * rz_prev
+                dz = dh * d1
+        return out
+
+    def loss_hvp(self, theta, V, X, y, idx=None):
+        """Hessian-vector products ``H(theta) v`` of the loss, exact (forward-over-reverse).
+
+        ``V`` has the shape and flat layout of ``theta``; so has the result. One
+        forward pass carrying directional derivatives and one reverse pass, as for
+        the gradient (relu'' is taken as 0, as torch's autograd does).
+        """
+        theta, X, y, per_run = self._prepare(theta, X, y, idx)
+        V = np.asarray(V, dtype=theta.dtype)
+        if V.shape != theta.shape:
+            raise ValueError(f"V must have the shape of theta, {theta.shape}, got {V.shape}")
+        out = np.empty(theta.shape, dtype=theta.dtype)
+        if theta.ndim == 1:
+            return self._hvp(theta, V, X, y, out)
+        for rows, Xg, yg in self._groups(theta, X, y, per_run):
+            self._hvp(theta[rows], V[rows], Xg, yg, out[rows])
+        return out
 
     def loss_and_grad(self, theta, X, y, idx=None):
         """Loss and its gradient with respect to theta, by backprop.

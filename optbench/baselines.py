@@ -156,9 +156,11 @@ class CG(ScipyMethod):
     option_names = {"grad": "gtol"}
 
 
-@register_method("newton-cg")
+@register_method("scipy-newton-cg")
 class NewtonCG(ScipyMethod):
     """Truncated Newton (``method="Newton-CG"``): solve ``H d = -g`` by conjugate gradients.
+
+    (optbench's own batched truncated Newton, on the problems' ``hvp``, is ``newton-cg``.)
 
     Uses the problem's ``hessp(X, P)`` (batched Hessian-vector products) when it has
     one; otherwise scipy's forward differences of the gradient,

@@ -4,5 +4,5 @@
 itself imports no plugin module (it is a leaf), as in Nevergrad's ``optimizerlib``.
 """
 
-from optbench import baselines, methods, objectives, steprules  # noqa: F401
+from optbench import baselines, methods, newton, objectives, steprules  # noqa: F401
 from optbench import adapters  # noqa: F401  (the "torch" method; torch itself is imported on first use)

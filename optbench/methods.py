@@ -38,7 +38,8 @@ class Method(Declared):
     ``torch.optim`` optimizer) sets ``updates_iterate = True`` and implements
     ``update(X, G, state, k, ctx) -> (X_next, state)`` instead of ``direction``; it
     takes no step rule, and ``ctx.evaluate(X, need_grad=True, mask=None)`` gives it
-    further charged evaluations (closures).
+    further charged evaluations (closures); ``ctx.hvp(V, X=None, mask=None)`` gives
+    charged Hessian-vector products (``newton-cg`` in ``optbench.newton``).
 
     ``batchable`` names the parameters that only change numbers: the engine may
     set each of them to one value per run, an ``(n_runs, 1)`` column (a pair such

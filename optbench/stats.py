@@ -5,7 +5,9 @@ Common random numbers make seed ``s`` of every solver start from the same point
 paired by seed. Within a problem, :func:`pairwise` compares every two solvers
 with the Wilcoxon signed-rank test on the paired differences of log gaps, and
 corrects for the number of comparisons with Holm's step-down procedure
-(Holm 1979). Across problems, :func:`friedman` tests whether the solvers'
+(Holm 1979) over the comparisons of that problem (``family="problem"``, as
+IOHanalyzer's ``pairwise.test`` does on one function), or over the whole table
+(``family="table"``). Across problems, :func:`friedman` tests whether the solvers'
 ranks differ (Friedman's chi-square) and gives the Nemenyi critical difference
 of average ranks drawn in a critical-difference diagram (Demšar 2006).
 :func:`marks` and :func:`headlines` turn both into what a table shows: the best
@@ -25,12 +27,30 @@ from scipy import stats as _scipy_stats
 from optbench import analysis
 from optbench.registry import ParameterError, did_you_mean
 
-__all__ = ["METRICS", "holm", "paired_values", "pairwise", "FriedmanResult", "friedman", "critical_difference",
+__all__ = ["METRICS", "FAMILIES", "holm", "min_p_value", "paired_values", "pairwise", "FriedmanResult", "friedman", "critical_difference",
            "marks", "headlines"]
 
 METRICS = ("f_gap", "f")
+FAMILIES = ("problem", "table")  # what Holm's correction counts: the comparisons of one problem, or of the table
 PAIRWISE_COLUMNS = ["problem_label", "solver_a", "solver_b", "n_pairs", "n_failed_a", "n_failed_b",
-                    "statistic", "p_value", "p_adjusted", "effect", "better"]
+                    "statistic", "p_value", "p_min", "p_adjusted", "effect", "better"]
+
+
+def _check_family(family: str) -> str:
+    if family not in FAMILIES:
+        raise ParameterError(f"unknown family {family!r}.{did_you_mean(str(family), list(FAMILIES))} "
+                             f"Valid: {', '.join(FAMILIES)}")
+    return family
+
+
+def min_p_value(n_pairs: Any) -> np.ndarray:
+    """The smallest exact two-sided Wilcoxon signed-rank p-value with ``n`` paired differences: ``2 / 2^n``.
+
+    It is reached when all n differences have one sign (of the ``2^n`` equally likely
+    sign patterns under the null hypothesis, two are that extreme); 1 for n = 0.
+    """
+    n = np.asarray(n_pairs, dtype=float)
+    return np.minimum(1.0, 2.0 ** (1.0 - n))
 
 
 def _check_alpha(alpha: float) -> float:
@@ -116,7 +136,8 @@ def _pair_row(a: np.ndarray, b: np.ndarray) -> tuple[int, float, float, float]:
     return int(both.sum()), float(result.statistic), float(result.pvalue), _rank_biserial(differences)
 
 
-def pairwise(runs: pd.DataFrame, metric: str = "f_gap", alpha: float = 0.05, gap_tol: float | None = None) -> pd.DataFrame:
+def pairwise(runs: pd.DataFrame, metric: str = "f_gap", alpha: float = 0.05, gap_tol: float | None = None,
+             family: str = "problem") -> pd.DataFrame:
     """Paired tests between every two solvers of each problem, on the seeds both ran.
 
     One row per (problem_label, solver_a, solver_b), solver_a < solver_b by name.
@@ -135,14 +156,51 @@ def pairwise(runs: pd.DataFrame, metric: str = "f_gap", alpha: float = 0.05, gap
     than any difference between two finished runs, and a pair of two failed
     runs a zero difference (dropped). When every difference is zero, p = 1.
 
-    ``p_adjusted``: Holm's correction (:func:`holm`) over every row of the
-    table. ``effect``: the matched-pairs rank-biserial correlation, in [-1, 1],
-    positive when solver_a reaches smaller values. ``better``: "a" or "b" when
-    ``p_adjusted < alpha`` (the side the effect favours), "" otherwise.
-    ``n_failed_a``, ``n_failed_b``: failed runs among the pairs.
+    ``p_adjusted``: Holm's correction (:func:`holm`) over the ``m`` rows of each
+    problem (``family="problem"``, the default: a problem's comparisons are one
+    family, as ``marks`` and IOHanalyzer count them) or over every row of the table
+    (``family="table"``). ``p_min``: the smallest p-value the test can give with
+    ``n_pairs`` seeds, ``2 / 2^n_pairs`` (:func:`min_p_value`); a family whose
+    ``m * min(p_min)`` is not below ``alpha`` cannot reach significance at this seed
+    count, and ``attrs["note"]`` says so (``attrs["unreachable"]`` lists those
+    problems, every problem for ``family="table"``). ``effect``: the matched-pairs
+    rank-biserial correlation, in [-1, 1], positive when solver_a reaches smaller
+    values. ``better``: "a" or "b" when ``p_adjusted < alpha`` (the side the effect
+    favours), "" otherwise. ``n_failed_a``, ``n_failed_b``: failed runs among the pairs.
     """
-    alpha = _check_alpha(alpha)
-    table = paired_values(runs, metric, gap_tol)
+    alpha, family = _check_alpha(alpha), _check_family(family)
+    out = _raw_tests(paired_values(runs, metric, gap_tol))
+    out["p_min"] = min_p_value(out["n_pairs"].to_numpy())
+    groups = out["problem_label"] if family == "problem" else pd.Series("the table", index=out.index)
+    out["p_adjusted"] = out.groupby(groups, sort=False)["p_value"].transform(lambda p: holm(p.to_numpy(dtype=float)))
+    significant = out["p_adjusted"].to_numpy(dtype=float) < alpha
+    out["better"] = np.where(significant & (out["effect"] > 0), "a", np.where(significant & (out["effect"] < 0), "b", ""))
+    out = out[PAIRWISE_COLUMNS]
+    out.attrs["unreachable"], out.attrs["note"] = _unreachable(out, groups, alpha)
+    return out
+
+
+def _unreachable(out: pd.DataFrame, groups: pd.Series, alpha: float) -> tuple[list, str]:
+    """The problems whose Holm family cannot reach ``alpha`` at their seed counts, and a sentence saying so.
+
+    A family of m tests whose smallest attainable p is p_min has every Holm-adjusted
+    p-value >= m * p_min: it cannot reject anything when m * p_min >= alpha.
+    """
+    tested = out.assign(family=groups.to_numpy())[out["p_value"].notna()]
+    floors = tested.groupby("family", sort=True).agg(m=("p_value", "size"), p_min=("p_min", "min"), n=("n_pairs", "max"))
+    hopeless = floors[floors["m"] * floors["p_min"] >= alpha]
+    if hopeless.empty:
+        return [], ""
+    problems = sorted(tested.loc[tested["family"].isin(hopeless.index), "problem_label"].unique())
+    where = ", ".join(f"{label} ({int(row.m)} comparisons, {int(row.n)} seeds: m * 2/2^n = {row.m * row.p_min:.3g})"
+                      for label, row in hopeless.iterrows())
+    return problems, (f"no difference can be significant at alpha = {alpha:g} on {where}: with n seeds the smallest "
+                      f"exact two-sided Wilcoxon p is 2/2^n, and Holm's correction over m comparisons needs "
+                      f"m * p < alpha; add seeds or compare fewer solvers")
+
+
+def _raw_tests(table: pd.DataFrame) -> pd.DataFrame:
+    """The Wilcoxon test of every two solvers of each problem, before any correction."""
     rows = []
     for problem, block in table.groupby(level="problem_label", sort=True):
         block = block.dropna(axis=1, how="all")
@@ -154,11 +212,7 @@ def pairwise(runs: pd.DataFrame, metric: str = "f_gap", alpha: float = 0.05, gap
             n_pairs, statistic, p_value, effect = _pair_row(values[:, i], values[:, j])
             rows.append((problem, block.columns[i], block.columns[j], n_pairs, int(failed[both, i].sum()),
                          int(failed[both, j].sum()), statistic, p_value, effect))
-    out = pd.DataFrame(rows, columns=[c for c in PAIRWISE_COLUMNS if c not in ("p_adjusted", "better")])
-    out["p_adjusted"] = holm(out["p_value"].to_numpy(dtype=float)) if len(out) else pd.Series(dtype=float)
-    significant = out["p_adjusted"].to_numpy(dtype=float) < alpha
-    out["better"] = np.where(significant & (out["effect"] > 0), "a", np.where(significant & (out["effect"] < 0), "b", ""))
-    return out[PAIRWISE_COLUMNS]
+    return pd.DataFrame(rows, columns=[c for c in PAIRWISE_COLUMNS if c not in ("p_min", "p_adjusted", "better")])
 
 
 # ---------------------------------------------------------------- across problems
@@ -263,32 +317,22 @@ def friedman(board: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
 
 # ---------------------------------------------------------------- what a table shows
 def _beaten_by_best(tests: pd.DataFrame, problem: Any, best: str, others: list[str], alpha: float) -> set[str]:
-    """The solvers of ``others`` that ``best`` beats on ``problem``: raw p-values of ``tests``, Holm over these comparisons."""
-    rows = tests[(tests["problem_label"] == problem)
-                 & (((tests["solver_a"] == best) & tests["solver_b"].isin(others))
-                    | ((tests["solver_b"] == best) & tests["solver_a"].isin(others)))]
-    if rows.empty:
-        return set()
-    adjusted = holm(rows["p_value"].to_numpy(dtype=float))
-    beaten = set()
-    for row, p_adjusted in zip(rows.itertuples(index=False), adjusted):
-        best_is_a = row.solver_a == best
-        best_smaller = row.effect > 0 if best_is_a else row.effect < 0
-        if p_adjusted < alpha and best_smaller:
-            beaten.add(row.solver_b if best_is_a else row.solver_a)
-    return beaten
+    """The solvers of ``others`` that ``best`` beats on ``problem``: ``p_adjusted < alpha`` in the row of ``tests``
+    that pairs them (pairwise's own correction) with the effect on ``best``'s side."""
+    rows = tests[(tests["problem_label"] == problem) & (tests["p_adjusted"] < alpha)]
+    best_a = (rows["solver_a"] == best) & rows["solver_b"].isin(others) & (rows["effect"] > 0)
+    best_b = (rows["solver_b"] == best) & rows["solver_a"].isin(others) & (rows["effect"] < 0)
+    return set(rows.loc[best_a, "solver_b"]) | set(rows.loc[best_b, "solver_a"])
 
 
 def marks(board: pd.DataFrame, tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Per (problem_label, solver): ``mark`` "best" (rank 1, or tied for it), "tied" (not significantly worse than the best), or "".
 
-    As cocopp's tables mark them: on each problem, every other solver is tested
-    against the best one (the raw Wilcoxon p-values of ``tests``, a
-    :func:`pairwise` table), and Holm's correction is applied over those ``k - 1``
-    comparisons of that problem; a solver is "tied" unless the best is
-    significantly better than it at ``alpha``. (Correcting over every pair of
-    every problem at once, as ``pairwise``'s ``p_adjusted`` does, would leave
-    ten-seed studies unable to separate any two solvers.)
+    On each problem every other solver is compared with the best one through the
+    row of ``tests`` (a :func:`pairwise` table) that pairs them: a solver is "tied"
+    unless that row's ``p_adjusted`` is below ``alpha`` with the effect favouring the
+    best. The marks therefore use pairwise's correction (by default Holm within each
+    problem) and agree with its ``better`` column at the same ``alpha`` by construction.
     Returns ``problem_label, solver, rank, mark``, in the leaderboard's order.
     """
     alpha = _check_alpha(alpha)

@@ -597,3 +597,53 @@ def test_training_reduces_the_loss(output, loss):
         _, G = net.loss_and_grad(theta, X, y)
         theta -= (0.05 if output == "identity" else 0.5) * G
     assert np.all(net.loss(theta, X, y) < 0.5 * L0)
+
+
+# ---------------------------------------------------------------------------
+# Hessian-vector products: PyTorch's double backward
+# ---------------------------------------------------------------------------
+
+def torch_loss(torch, sizes, hidden, output, loss, t, X, y):
+    """The network's loss as a torch function of the flat parameters t (the documented layout)."""
+    F = torch.nn.functional
+    act = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "identity": lambda z: z}[hidden]
+    h, pos = torch.tensor(X, dtype=torch.float64), 0
+    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W = t[pos:pos + d_in * d_out].view(d_in, d_out)
+        b = t[pos + d_in * d_out:pos + (d_in + 1) * d_out]
+        pos += (d_in + 1) * d_out
+        z = h @ W + b
+        h = act(z) if i < len(sizes) - 2 else z
+    if output == "softmax":
+        return F.cross_entropy(z, torch.tensor(y, dtype=torch.int64))
+    ty = torch.tensor(np.asarray(y, dtype=float).reshape(z.shape))
+    if output == "identity":
+        return F.mse_loss(z, ty)
+    if loss == "mse":
+        return F.mse_loss(torch.sigmoid(z), ty)
+    return F.binary_cross_entropy_with_logits(z, ty)
+
+
+@pytest.mark.parametrize("sizes,hidden,output,loss", TORCH_NETS)
+@pytest.mark.parametrize("minibatch", [False, True])
+def test_loss_hvp_matches_torch_double_backward(sizes, hidden, output, loss, minibatch):
+    torch = pytest.importorskip("torch")
+    n_runs = 3
+    net, X, y, theta = make_problem(sizes, hidden, output, loss, n=48, n_runs=n_runs)
+    V = np.random.default_rng(5).standard_normal(theta.shape)
+    idx = np.random.default_rng(2).integers(0, 48, (n_runs, 12)) if minibatch else None
+    H = net.loss_hvp(theta, V, X, y, idx=idx)
+    for r in range(n_runs):
+        Xr, yr = (X, y) if idx is None else (X[idx[r]], y[idx[r]])
+        _, expected = torch.autograd.functional.hvp(
+            lambda t: torch_loss(torch, sizes, hidden, output, loss, t, Xr, yr),
+            torch.tensor(theta[r]), torch.tensor(V[r]))
+        assert_close(H[r], expected.numpy(), rtol=1e-10)
+        alone = net.loss_hvp(theta[r], V[r], X, y, idx=None if idx is None else idx[r])
+        assert_close(alone, expected.numpy(), rtol=1e-10)
+
+
+def test_loss_hvp_rejects_a_direction_of_the_wrong_shape():
+    net, X, y, theta = make_problem([2, 4, 1], "tanh", "sigmoid", "bce", n=8, n_runs=2)
+    with pytest.raises(ValueError, match="V must have the shape of theta"):
+        net.loss_hvp(theta, np.zeros((2, 3)), X, y)

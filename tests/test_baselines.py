@@ -11,7 +11,7 @@ from optbench.registry import ParameterError
 
 from test_methods import TestQuadratic, TestRosenbrock
 
-SCIPY_NAMES = {"l-bfgs-b": "L-BFGS-B", "bfgs": "BFGS", "cg": "CG", "newton-cg": "Newton-CG",
+SCIPY_NAMES = {"l-bfgs-b": "L-BFGS-B", "bfgs": "BFGS", "cg": "CG", "scipy-newton-cg": "Newton-CG",
                "nelder-mead": "Nelder-Mead", "powell": "Powell"}
 GRADIENT_FREE = {"nelder-mead", "powell"}
 
@@ -111,8 +111,8 @@ def test_newton_cg_uses_the_problem_hessian_product_when_it_has_one():
 
     problem = WithHessian()
     problem.products = 0
-    res = ob.run(problem, "newton-cg", x0=np.zeros(problem.dim), max_iter=50)
+    res = ob.run(problem, "scipy-newton-cg", x0=np.zeros(problem.dim), max_iter=50)
     assert problem.products > 0
     np.testing.assert_allclose(res.x[0], np.linalg.solve(problem.A, problem.b), rtol=1e-6)
-    without = ob.run(TestQuadratic(), "newton-cg", x0=np.zeros(problem.dim), max_iter=50)
+    without = ob.run(TestQuadratic(), "scipy-newton-cg", x0=np.zeros(problem.dim), max_iter=50)
     assert res.runs["g_evals"].iloc[0] < without.runs["g_evals"].iloc[0]  # finite differences cost gradients

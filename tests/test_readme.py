@@ -1,15 +1,14 @@
-"""Every ```python and ```bash block of README.md runs as written.
+"""Every ```python and ```bash block of README.md runs as written, alone.
 
-Python blocks run in order in one interpreter and one namespace (a reader
-follows the README top to bottom: a later block may use ``ob`` imported by an
-earlier one), in a fresh working directory. Bash blocks run one by one with
-``bash -euo pipefail`` in that directory. A block may be left out only by an
-explicit marker on the line before its fence,
-``<!-- readme-test: skip (reason) -->``; the reasons are checked to be given,
-and the blocks so marked are listed here: the two set-up commands, which make a
-fresh virtualenv and install into it (CI runs the test command verbatim in
-``.ci/run``; the other's ``optbench run quick`` is run below in this
-environment).
+Each python block runs by itself in a fresh interpreter, in a fresh working
+directory, as a reader who pastes only that block would run it (so each block
+makes its own imports). Bash blocks run one by one with ``bash -euo pipefail``
+in a fresh directory. A block may be left out only by an explicit marker on the
+line before its fence, ``<!-- readme-test: skip (reason) -->``; the reasons are
+checked to be given, and the blocks so marked are listed here: the two set-up
+commands, which make a fresh virtualenv and install into it (CI runs the test
+command verbatim in ``.ci/run``; the other's ``optbench run quick`` is run below
+in this environment).
 """
 
 from __future__ import annotations
@@ -53,16 +52,18 @@ def test_skipped_blocks_are_the_documented_ones():
     ]
 
 
+def test_there_are_python_blocks_to_run():
+    assert len([source for _, source, reason in blocks("python") if reason is None]) >= 5
+
+
 @pytest.mark.slow
-def test_python_blocks_run_in_order(tmp_path):
-    runnable = [(line, source) for line, source, reason in blocks("python") if reason is None]
-    assert len(runnable) >= 5
-    driver = ["import matplotlib", "matplotlib.use('Agg')", "namespace = {'__name__': '__main__'}"]
-    for line, source in runnable:
-        driver.append(f"exec(compile({source!r}, 'README.md, block at line {line}', 'exec'), namespace)")
-    done = subprocess.run([sys.executable, "-c", "\n".join(driver)], cwd=tmp_path, env=_env(), capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+@pytest.mark.parametrize("line, source", [(line, source) for line, source, reason in blocks("python") if reason is None],
+                         ids=lambda value: f"line-{value}" if isinstance(value, int) else "")
+def test_python_block_runs_alone(line, source, tmp_path):
+    driver = f"import matplotlib\nmatplotlib.use('Agg')\nexec(compile({source!r}, 'README.md, block at line {line}', 'exec'), {{'__name__': '__main__'}})"
+    done = subprocess.run([sys.executable, "-c", driver], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, f"README.md, python block at line {line}:\n{done.stderr[-3000:]}"
 
 
 @pytest.mark.parametrize("line, source", [(line, source) for line, source, reason in blocks("bash") if reason is None])

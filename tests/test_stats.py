@@ -48,12 +48,18 @@ def test_pairwise_p_values_equal_scipy_wilcoxon_on_log_differences(three_problem
         assert row.statistic == pytest.approx(expected.statistic, rel=1e-12)
 
 
-def test_p_adjusted_equals_statsmodels_holm(three_problems):
+def test_p_adjusted_equals_statsmodels_holm_per_problem_and_over_the_table(three_problems):
     table = stats.pairwise(three_problems, alpha=0.05)
-    reject, adjusted, _, _ = multipletests(table["p_value"], alpha=0.05, method="holm")
-    np.testing.assert_allclose(table["p_adjusted"], adjusted, rtol=1e-12)
-    assert ((table["better"] != "") == reject).all()
+    for _, block in table.groupby("problem_label"):  # default family: the comparisons of one problem
+        reject, adjusted, _, _ = multipletests(block["p_value"], alpha=0.05, method="holm")
+        np.testing.assert_allclose(block["p_adjusted"], adjusted, rtol=1e-12)
+        assert ((block["better"] != "") == reject).all()
     assert (table["better"] != "").any() and (table["better"] == "").any()  # the data give both outcomes
+    whole = stats.pairwise(three_problems, alpha=0.05, family="table")
+    reject, adjusted, _, _ = multipletests(whole["p_value"], alpha=0.05, method="holm")
+    np.testing.assert_allclose(whole["p_adjusted"], adjusted, rtol=1e-12)
+    assert ((whole["better"] != "") == reject).all()
+    np.testing.assert_array_equal(whole["p_value"], table["p_value"])
 
 
 def test_holm_hand_values_and_nan():
@@ -152,23 +158,82 @@ def test_bad_arguments_name_the_choices():
         stats.pairwise(runs, alpha=5)
 
 
-def test_marks_correct_per_problem_against_the_best_as_cocopp_does():
+def _six_solvers_four_problems():
     # 6 solvers x 4 problems x 10 seeds: each worse solver is 10x worse on every seed (exact Wilcoxon p = 2/2^10).
-    # Holm over all 60 pairs would separate nobody (smallest threshold 0.05/60 < 0.00195); per problem,
-    # against the best (5 comparisons), every worse solver is beaten: 5 * 0.00195 < 0.05.
     rng = np.random.default_rng(0)
     frames = []
     for problem in "pqrs":
         base = 10.0 ** rng.uniform(-6, -3, 10)
         frames.append(_runs({name: base * 10.0**i * (1 + 0.01 * np.arange(10)) for i, name in enumerate("abcdef")},
                             problem=problem))
-    runs = pd.concat(frames)
+    return pd.concat(frames)
+
+
+def test_per_problem_holm_separates_what_table_wide_holm_cannot_and_says_why():
+    # Holm over all 60 pairs: smallest threshold 0.05/60 < 2/2^10 = 0.00195, nobody separated; per problem
+    # (15 comparisons): 15 * 0.00195 = 0.029 < 0.05, every pair separated.
+    runs = _six_solvers_four_problems()
     board = analysis.leaderboard(runs)
     tests = stats.pairwise(runs)
-    assert (tests["better"] == "").all()  # table-wide Holm separates nobody
+    assert (tests["better"] == "a").all() and tests.attrs["note"] == "" and tests.attrs["unreachable"] == []
+    for _, block in tests.groupby("problem_label"):
+        assert multipletests(block["p_value"], alpha=0.05, method="holm")[0].all()  # statsmodels, per problem
     marked = stats.marks(board, tests)
-    for problem, group in marked.groupby("problem_label"):
-        raw = tests[(tests["problem_label"] == problem) & (tests["solver_a"] == "a")]["p_value"].to_numpy()
-        reject = multipletests(raw, alpha=0.05, method="holm")[0]  # independent Holm over the 5 comparisons
-        assert reject.all()
+    for _, group in marked.groupby("problem_label"):
         assert group.set_index("solver")["mark"].to_dict() == {"a": "best", "b": "", "c": "", "d": "", "e": "", "f": ""}
+    whole = stats.pairwise(runs, family="table")
+    assert (whole["better"] == "").all() and not multipletests(whole["p_value"], alpha=0.05, method="holm")[0].any()
+    assert "the table (60 comparisons, 10 seeds" in whole.attrs["note"] and len(whole.attrs["unreachable"]) == 4
+    assert set(stats.marks(board, whole)["mark"]) == {"best", "tied"}  # marks follow the table they are given
+
+
+@pytest.mark.parametrize("family", ["problem", "table"])
+def test_marks_agree_with_pairwise_by_construction(three_problems, family):
+    rng = np.random.default_rng(3)
+    extra = _runs({"d": 10.0 ** rng.uniform(-6, 0, 20), "e": 10.0 ** rng.uniform(-3, 0, 20)}, problem="p")
+    runs = pd.concat([three_problems, extra], ignore_index=True)
+    board, tests = analysis.leaderboard(runs), stats.pairwise(runs, family=family)
+    for row in stats.marks(board, tests).itertuples():
+        if row.mark == "best":
+            continue
+        best = board[(board["problem_label"] == row.problem_label) & (board["rank"] == board.loc[
+            board["problem_label"] == row.problem_label, "rank"].min())]["solver"].iloc[0]
+        pair = tests[(tests["problem_label"] == row.problem_label)
+                     & (tests[["solver_a", "solver_b"]].isin([best, row.solver]).all(axis=1))].iloc[0]
+        best_better = pair["better"] == ("a" if pair["solver_a"] == best else "b")
+        assert (row.mark == "") == best_better
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 10, 12])
+def test_min_p_value_is_scipys_exact_wilcoxon_p_when_all_differences_share_a_sign(n):
+    differences = np.arange(1.0, n + 1.0)
+    assert stats.min_p_value(n) == pytest.approx(scipy.stats.wilcoxon(differences, method="exact").pvalue, rel=1e-12)
+    flipped = differences.copy()
+    flipped[0] = -1.0
+    assert scipy.stats.wilcoxon(flipped, method="exact").pvalue > stats.min_p_value(n) or n == 1
+
+
+def test_a_table_that_cannot_reach_significance_says_so():
+    runs = _runs({"a": [1e-6] * 4, "b": [1e-3] * 4, "c": [1.0] * 4})  # 4 seeds, 3 comparisons: 3 * 2/2^4 = 0.375
+    tests = stats.pairwise(runs)
+    assert (tests["p_min"] == 0.125).all() and (tests["better"] == "").all()
+    assert tests.attrs["unreachable"] == ["p(dim=2)"]
+    assert "p(dim=2) (3 comparisons, 4 seeds: m * 2/2^n = 0.375)" in tests.attrs["note"]
+    with pytest.raises(ParameterError, match="unknown family 'tabel'.*Did you mean 'table'"):
+        stats.pairwise(runs, family="tabel")
+
+
+def test_armijo_beats_a_tiny_constant_step_significantly_on_two_problems_with_ten_seeds():
+    import optbench as ob
+
+    solvers = [("gd", "armijo"), ("gd", {"name": "constant", "lr": 1e-4}), ("gd", {"name": "constant", "lr": 1e-3}),
+               ("adam", {"name": "constant", "lr": 0.01}), ("momentum", {"name": "constant", "lr": 1e-3}),
+               ("nesterov", {"name": "constant", "lr": 1e-3})]
+    problems = [{"name": "quadratic", "dim": 5}, {"name": "logistic-regression", "n_samples": 60}]
+    runs = pd.concat([ob.run(p, m, r, seeds=10, max_iter=100).runs for p in problems for m, r in solvers],
+                     ignore_index=True)
+    tests = stats.pairwise(runs)
+    pair = tests[(tests["solver_a"] == "gd + armijo") & (tests["solver_b"] == "gd + constant(lr=0.0001)")]
+    assert len(pair) == 2 and (pair["better"] == "a").all()
+    whole = stats.pairwise(runs, family="table")  # 30 comparisons: 30 * 2/2^10 > 0.05
+    assert (whole["better"] == "").all() and whole.attrs["note"]

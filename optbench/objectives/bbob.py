@@ -23,6 +23,10 @@ differentiable one element of the subdifferential (or of the one-sided
 derivatives): sign(0) = 0, the active branch of a max or min, 0 for the
 derivative of ``|z|^(1/2)`` terms at z = 0, and ``T_osz'(0) = 1``.
 
+``hvp`` (Hessian-vector products) is analytic for f1, f2, f3, f8-f12 and f15
+(``HVP_FUNCTIONS``: second derivatives of T_osz and T_asy through the same chain),
+central differences of the gradient for the others.
+
 f7 (step ellipsoid) is piecewise constant but for its penalty and the term
 ``1e-4 |z_1|`` of its floor: the gradient returned is the exact one almost
 everywhere, i.e. zero from the rounded ellipsoid, plus the gradients of the
@@ -44,10 +48,11 @@ from typing import ClassVar
 
 import numpy as np
 
+from optbench.objectives.testfunctions import rosenbrock_hvp
 from optbench.problem import Problem
 from optbench.registry import register_problem
 
-__all__ = ["BBOB", "FUNCTION_NAMES", "bbob_unif", "bbob_gauss", "bbob_rotation", "bbob_xopt", "bbob_fopt"]
+__all__ = ["BBOB", "FUNCTION_NAMES", "HVP_FUNCTIONS", "bbob_unif", "bbob_gauss", "bbob_rotation", "bbob_xopt", "bbob_fopt"]
 
 
 # ---------------------------------------------------------------- COCO's legacy generator
@@ -489,6 +494,106 @@ def _f24(c, X, grad):
     return f, 2.0 * c.sign * (dbowl + dras) + 1e4 * dpen
 
 
+# ---------------------------------------------------------------- Hessian-vector products
+# ``_hN(c, X, V)``: exact products for the functions whose transformations are cheap to
+# differentiate twice; the others use the base class's central differences of the gradient.
+def _osz_curvature(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``T_osz``, ``T_osz'`` and ``T_osz'' = T (g'^2 + g'' - g') / x^2`` with ``T = sign(x) exp(g(u))``,
+    ``u = log|x|``, ``g' = 1 + 0.049 (c1 cos(c1 u) + c2 cos(c2 u))``, ``g'' = -0.049 (c1^2 sin(c1 u) + c2^2 sin(c2 u))``
+    (``T'(0) = 1``, ``T''(0) = 0``)."""
+    T, dT = _osz(X)
+    pos, nonzero = X > 0, X != 0
+    u = np.log(np.where(nonzero, np.abs(X), 1.0))
+    c1, c2 = np.where(pos, 10.0, 5.5), np.where(pos, 7.9, 3.1)
+    g1 = 1.0 + 0.049 * (c1 * np.cos(c1 * u) + c2 * np.cos(c2 * u))
+    g2 = -0.049 * (c1 * c1 * np.sin(c1 * u) + c2 * c2 * np.sin(c2 * u))
+    safe = np.where(nonzero, X, 1.0)
+    return T, dT, np.where(nonzero, T * (g1 * g1 + g2 - g1) / (safe * safe), 0.0)
+
+
+def _osz_ellipsoid_curvature(Y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The diagonal Hessian of ``sum w_i T_osz(y_i)^2`` in y: ``2 w (T'^2 + T T'')``."""
+    T, dT, d2T = _osz_curvature(Y)
+    return 2.0 * weights * (dT * dT + T * d2T)
+
+
+def _asy_curvature(X: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``T_asy^beta``, its derivative and ``T_asy'' = y (L'^2 + L'')`` for x > 0, with ``y = x^e``,
+    ``e = 1 + a sqrt(x)``, ``L = e log x``, ``L' = e / x + a log(x) / (2 sqrt x)``,
+    ``L'' = a / x^1.5 - e / x^2 - a log(x) / (4 x^1.5)``; ``(x, 1, 0)`` for x <= 0."""
+    A, dA = _asy(X, beta)
+    a = beta * np.arange(X.shape[-1]) / (X.shape[-1] - 1.0)
+    pos = X > 0
+    xp = np.where(pos, X, 1.0)
+    root, log = np.sqrt(xp), np.log(xp)
+    e = 1.0 + a * root
+    d_log = e / xp + log * a / (2.0 * root)
+    d2_log = a / (xp * root) - e / (xp * xp) - a * log / (4.0 * xp * root)
+    return A, dA, np.where(pos, A * (d_log * d_log + d2_log), 0.0)
+
+
+def _rastrigin_chain(Y: np.ndarray, M: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``J^T H_r J v + sum_i (M^T r')_i t''_i`` for ``z = M t(y)``, ``t = T_asy^0.2(T_osz(y))`` elementwise,
+    ``r`` the Rastrigin sum (``r' = 20 pi sin(2 pi z) + 2 z``, ``r'' = 40 pi^2 cos(2 pi z) + 2``), ``v`` in y."""
+    T, dT, d2T = _osz_curvature(Y)
+    A, dA, d2A = _asy_curvature(T, 0.2)
+    slope, curve = dA * dT, d2A * dT * dT + dA * d2T
+    Z = A @ M.T
+    r1, r2 = 20.0 * math.pi * np.sin(2.0 * math.pi * Z) + 2.0 * Z, 40.0 * math.pi**2 * np.cos(2.0 * math.pi * Z) + 2.0
+    return ((r2 * ((slope * V) @ M.T)) @ M) * slope + (r1 @ M) * curve * V
+
+
+def _h1(c, X, V):
+    return 2.0 * V
+
+
+def _h2(c, X, V):
+    return _osz_ellipsoid_curvature(X - c.xopt, c.w6) * V
+
+
+def _h3(c, X, V):
+    """f3: the Rastrigin chain with ``M = Lambda^10`` (diagonal) at ``x - x_opt``."""
+    return _rastrigin_chain(X - c.xopt, np.diag(c.lam10), V)
+
+
+def _h12(c, X, V):
+    """f12: ``z = R T_asy^0.5(y)``, ``y = R (x - x_opt)``: ``R^T [diag(A') R^T diag(2w) R diag(A') + diag((R^T 2 w z)
+    A'')] R v``."""
+    Y = (X - c.xopt) @ c.R.T
+    A, dA, d2A = _asy_curvature(Y, 0.5)
+    U = V @ c.R.T
+    twice = 2.0 * c.cigar
+    return ((((twice * ((dA * U) @ c.R.T)) @ c.R) * dA) + ((twice * (A @ c.R.T)) @ c.R) * d2A * U) @ c.R
+
+
+def _h15(c, X, V):
+    """f15: the Rastrigin chain with ``M = R Lambda^10 Q`` at ``R (x - x_opt)``, pulled back by R."""
+    return _rastrigin_chain((X - c.xopt) @ c.R.T, c.M, V @ c.R.T) @ c.R
+
+
+def _h8(c, X, V):
+    """``scale^2 H_rosen(z) v``."""
+    return c.scale * c.scale * rosenbrock_hvp(c.scale * (X - c.xopt) + 1.0, V)
+
+
+def _h9(c, X, V):
+    """``(sQ)^T H_rosen(z) (sQ) v``."""
+    return rosenbrock_hvp(X @ c.sQ.T + 0.5, V @ c.sQ.T) @ c.sQ
+
+
+def _h10(c, X, V):
+    """``R^T diag(2 w (T'^2 + T T'')) R v`` at ``R (x - x_opt)``."""
+    return (_osz_ellipsoid_curvature((X - c.xopt) @ c.R.T, c.w6) * (V @ c.R.T)) @ c.R
+
+
+def _h11(c, X, V):
+    return (_osz_ellipsoid_curvature((X - c.xopt) @ c.R.T, c.discus) * (V @ c.R.T)) @ c.R
+
+
+#: function number -> its exact Hessian-vector product.
+_HVPS = {1: _h1, 2: _h2, 3: _h3, 8: _h8, 9: _h9, 10: _h10, 11: _h11, 12: _h12, 15: _h15}
+
+
 # ---------------------------------------------------------------- per-instance constants
 def _setup(function: int, instance: int, dim: int) -> SimpleNamespace:
     """The constants of one (function, instance, dim): x_opt, f_opt, matrices, weights."""
@@ -644,6 +749,8 @@ _FUNCTIONS = {
     24: (_f24, "Lunacek bi-Rastrigin", _NONSMOOTH_MULTI),
 }
 FUNCTION_NAMES = {number: name for number, (_, name, _) in _FUNCTIONS.items()}
+#: The functions whose Hessian-vector products are analytic (the others: central differences).
+HVP_FUNCTIONS = tuple(sorted(_HVPS))
 
 
 @register_problem("bbob")
@@ -691,3 +798,15 @@ class BBOB(Problem):
         with np.errstate(all="ignore"):
             f, G = self._evaluate(self._c, np.asarray(X), True)
         return f + self.f_opt, G
+
+    @property
+    def hvp_exact(self) -> bool:  # type: ignore[override]
+        """Analytic products for f1, f2, f3, f8-f12 and f15 (``HVP_FUNCTIONS``)."""
+        return self.function in _HVPS
+
+    def hvp(self, X: np.ndarray, V: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
+        """``H(x) v`` per row: exact for ``HVP_FUNCTIONS``, central differences of the gradient otherwise."""
+        if self.function not in _HVPS:
+            return super().hvp(X, V, batch)
+        with np.errstate(all="ignore"):
+            return _HVPS[self.function](self._c, np.asarray(X, dtype=float), np.asarray(V, dtype=float))

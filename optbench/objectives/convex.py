@@ -82,6 +82,12 @@ class Quadratic(Problem):
         AX = X @ self.A
         return np.vecdot(X, 0.5 * AX - self.b), AX - self.b
 
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """``H v = A v`` (the Hessian is constant)."""
+        return np.asarray(V, dtype=float) @ self.A
+
 
 # ---------------------------------------------------------------- linear models (finite sums)
 class LinearModel(Problem):
@@ -110,6 +116,15 @@ class LinearModel(Problem):
     def penalty(self, X: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
         """Value ``(n_runs,)`` and gradient ``(n_runs, dim)`` of the regulariser (0 by default)."""
         return 0.0, 0.0
+
+    def curvature(self, Z: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Second derivative of the per-sample loss in ``z``, elementwise (subclasses with
+        ``hvp_exact = True`` implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement curvature(Z, Y) when hvp_exact is True")
+
+    def penalty_hvp(self, V: np.ndarray) -> np.ndarray | float:
+        """Hessian of the regulariser times each row of V (0 by default)."""
+        return 0.0
 
     # -- the finite sum
     def _rows(self, X, batch):
@@ -143,6 +158,27 @@ class LinearModel(Problem):
 
     def grad(self, X, batch=None):
         return self.value_and_grad(X, batch)[1]
+
+    def hvp(self, X, V, batch=None):
+        """``H v = (1/B) sum_i loss''(z_i) (d_i.v) d_i + penalty Hessian v`` over the run's samples
+        ``d_i = (a_i, 1)`` (all n without ``batch``); central differences when ``hvp_exact`` is False."""
+        if not self.hvp_exact:
+            return super().hvp(X, V, batch)
+        V = np.asarray(V, dtype=float)
+        D, Z, Y = self._rows(X, batch)
+        if D is None:
+            W = self.curvature(Z, Y) * (V @ self.design.T)
+            H = W @ self.design / self.n_samples
+        else:
+            W = self.curvature(Z, Y) * np.einsum("rbj,rj->rb", D, V)
+            H = np.einsum("rb,rbj->rj", W, D) / W.shape[1]
+        return H + self.penalty_hvp(V)
+
+    def _l2_hvp(self, V, l2):
+        """``l2 (v_w, 0)``: the Hessian of ``(l2 / 2) ||w||^2`` times v (bias excluded)."""
+        H = np.zeros_like(V)
+        H[:, :-1] = l2 * V[:, :-1]
+        return H
 
     def _l2(self, X, l2):
         """``(l2 / 2) ||w||^2`` and its gradient (bias excluded)."""
@@ -193,6 +229,12 @@ class LinearRegression(LinearModel):
         R = Z - Y
         return R * R, (2.0 * R if need_grad else None)
 
+    hvp_exact = True
+
+    def curvature(self, Z, Y):
+        """``d^2/dz^2 (z - y)^2 = 2``."""
+        return np.full_like(Z, 2.0)
+
 
 @register_problem("ridge")
 class Ridge(LinearRegression):
@@ -221,6 +263,9 @@ class Ridge(LinearRegression):
 
     def penalty(self, X):
         return self._l2(X, self.l2)
+
+    def penalty_hvp(self, V):
+        return self._l2_hvp(V, self.l2)
 
 
 @register_problem("logistic-regression")
@@ -258,6 +303,16 @@ class LogisticRegression(LinearModel):
 
     def penalty(self, X):
         return self._l2(X, self.l2)
+
+    hvp_exact = True
+
+    def curvature(self, Z, Y):
+        """``d^2/dz^2 log(1 + exp(-s z)) = sigmoid(s z) sigmoid(-s z)`` (s = +-1)."""
+        margin = Y * Z
+        return expit(margin) * expit(-margin)
+
+    def penalty_hvp(self, V):
+        return self._l2_hvp(V, self.l2)
 
     def _solve(self) -> np.ndarray:
         from scipy.optimize import minimize  # lazily, at construction

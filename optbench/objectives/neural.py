@@ -141,6 +141,14 @@ class NeuralProblem(Problem):
         """Gradient of the loss with respect to the flat parameters, ``(n_runs, P)``."""
         return self.value_and_grad(X, batch)[1]
 
+    hvp_exact = True
+
+    def hvp(self, X: np.ndarray, V: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
+        """Exact Hessian-vector products by forward-over-reverse differentiation of backprop
+        (``MLP.loss_hvp``), on the run's minibatch when ``batch`` is given."""
+        check_batch(self, X, batch)
+        return self.mlp.loss_hvp(X, V, self.inputs, self.targets, idx=batch)
+
     def initial_point(self, rng: np.random.Generator, n_runs: int) -> np.ndarray:
         """The network's initialisation (zero biases; He or Glorot weights), drawn from ``rng``, ``(n_runs, P)``."""
         return self.mlp.init_params(rng, n_runs)

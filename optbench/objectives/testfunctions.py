@@ -28,7 +28,7 @@ __all__ = [
     "Sphere", "Rosenbrock", "Rastrigin", "Ackley", "Griewank", "StyblinskiTang", "Levy", "Zakharov",
     "DixonPrice", "Schwefel", "Michalewicz", "Trid", "Powell", "Himmelblau", "SixHumpCamel",
     "ThreeHumpCamel", "Beale", "Booth", "Matyas", "GoldsteinPrice", "Easom", "McCormick", "Branin",
-    "Bohachevsky", "DoubleWell", "Saddle",
+    "Bohachevsky", "DoubleWell", "Saddle", "rosenbrock_hvp",
 ]
 
 PI = np.pi
@@ -105,6 +105,12 @@ class Sphere(AnalyticFunction):
     def value_and_grad(self, X, batch=None):
         return _rowdot(X, X), 2.0 * X
 
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """``H v = 2 v``."""
+        return 2.0 * V
+
 
 @register_problem("zakharov")
 class Zakharov(AnalyticFunction):
@@ -129,6 +135,14 @@ class Zakharov(AnalyticFunction):
     def grad(self, X, batch=None):
         s = X @ self._weights()
         return 2.0 * X + (2.0 * s + 4.0 * s**3)[:, None] * self._weights()
+
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """``H v = 2 v + (2 + 12 s^2) (w.v) w`` with ``w_i = 0.5 i``."""
+        w = self._weights()
+        s = X @ w
+        return 2.0 * V + ((2.0 + 12.0 * s * s) * (V @ w))[:, None] * w
 
 
 @register_problem("trid")
@@ -156,6 +170,15 @@ class Trid(AnalyticFunction):
         G[:, 1:] -= X[:, :-1]
         G[:, :-1] -= X[:, 1:]
         return G
+
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """``(H v)_i = 2 v_i - v_{i-1} - v_{i+1}`` (a constant tridiagonal Hessian)."""
+        H = 2.0 * V
+        H[:, 1:] -= V[:, :-1]
+        H[:, :-1] -= V[:, 1:]
+        return H
 
 
 @register_problem("powell")
@@ -191,6 +214,20 @@ class Powell(AnalyticFunction):
         G[:, 3::4] = -10 * cd - 40 * ad
         return G
 
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """Per block, the Hessian of each term is a rank-one ``c u u^T``: ``2 (1, 10, 0, 0)``,
+        ``10 (0, 0, 1, -1)``, ``12 (b - 2c)^2 (0, 1, -2, 0)`` and ``120 (a - d)^2 (1, 0, 0, -1)``."""
+        a, b, c, d = X[:, 0::4], X[:, 1::4], X[:, 2::4], X[:, 3::4]
+        va, vb, vc, vd = V[:, 0::4], V[:, 1::4], V[:, 2::4], V[:, 3::4]
+        p, q = 2 * (va + 10 * vb), 10 * (vc - vd)
+        r, s = 12 * (b - 2 * c) ** 2 * (vb - 2 * vc), 120 * (a - d) ** 2 * (va - vd)
+        H = np.empty_like(V)
+        H[:, 0::4], H[:, 1::4] = p + s, 10 * p + r
+        H[:, 2::4], H[:, 3::4] = q - 2 * r, -q - s
+        return H
+
 
 @register_problem("dixon-price")
 class DixonPrice(AnalyticFunction):
@@ -220,6 +257,20 @@ class DixonPrice(AnalyticFunction):
         G[:, 1:] += inner * 4.0 * X[:, 1:]
         G[:, :-1] -= inner
         return G
+
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """Term ``i u^2`` with ``u = 2 x_i^2 - x_{i-1}`` has Hessian ``2 i (grad u grad u^T + u Hess u)``,
+        ``grad u = 4 x_i e_i - e_{i-1}``, ``Hess u = 4 e_i e_i^T``; the first term adds ``2 v_1``."""
+        i = np.arange(2, self.dim + 1)
+        u = 2 * X[:, 1:] ** 2 - X[:, :-1]
+        slope = 4.0 * X[:, 1:] * V[:, 1:] - V[:, :-1]  # grad u . v
+        H = np.zeros_like(V)
+        H[:, 0] = 2.0 * V[:, 0]
+        H[:, 1:] += 2.0 * i * (4.0 * X[:, 1:] * slope + 4.0 * u * V[:, 1:])
+        H[:, :-1] -= 2.0 * i * slope
+        return H
 
 
 @register_problem("rosenbrock")
@@ -255,6 +306,25 @@ class Rosenbrock(AnalyticFunction):
     def grad(self, X, batch=None):
         return self.value_and_grad(X)[1]
 
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """See ``rosenbrock_hvp``."""
+        return rosenbrock_hvp(X, V)
+
+
+def rosenbrock_hvp(X: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """Hessian-vector products of ``sum_{i<d} 100 (x_{i+1} - x_i^2)^2 + (x_i - 1)^2``, row by row.
+
+    Term i contributes ``(1200 x_i^2 - 400 x_{i+1} + 2) v_i - 400 x_i v_{i+1}`` to component i
+    and ``200 v_{i+1} - 400 x_i v_i`` to component i+1.
+    """
+    head, tail, v_head, v_tail = X[:, :-1], X[:, 1:], V[:, :-1], V[:, 1:]
+    H = np.zeros_like(V, dtype=float)
+    H[:, :-1] = (1200.0 * head * head - 400.0 * tail + 2.0) * v_head - 400.0 * head * v_tail
+    H[:, 1:] += 200.0 * v_tail - 400.0 * head * v_head
+    return H
+
 
 # ---------------------------------------------------------------- scalable, multimodal
 @register_problem("rastrigin")
@@ -281,6 +351,12 @@ class Rastrigin(AnalyticFunction):
 
     def grad(self, X, batch=None):
         return 2.0 * X + 20.0 * PI * np.sin(2 * PI * X)
+
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """``(H v)_i = (2 + 40 pi^2 cos(2 pi x_i)) v_i`` (a diagonal Hessian)."""
+        return (2.0 + 40.0 * PI * PI * np.cos(2 * PI * X)) * V
 
 
 @register_problem("ackley")
@@ -310,6 +386,23 @@ class Ackley(AnalyticFunction):
         radial = np.where(r > 0, self.a * self.b * np.exp(-self.b * r) / (d * safe_r), 0.0)
         wave = self.c * np.exp(np.mean(np.cos(self.c * X), axis=1)) / d
         return radial[:, None] * X + wave[:, None] * np.sin(self.c * X)
+
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """With ``phi(r) = a b exp(-b r) / (d r)`` and ``psi = c exp(mean cos(c x)) / d``:
+        ``H v = phi v + phi'(r) (x.v) x / (d r) + psi c cos(c x) v - (psi c / d) (sin(c x).v) sin(c x)``,
+        ``phi'(r) = -a b exp(-b r) (b r + 1) / (d r^2)``; the radial part is 0 at x = 0 (the cone point)."""
+        d, a, b, c = self.dim, self.a, self.b, self.c
+        r = np.sqrt(np.mean(X * X, axis=1))
+        safe_r = np.where(r > 0, r, 1.0)
+        decay = np.where(r > 0, a * b * np.exp(-b * r) / d, 0.0)
+        phi, dphi = decay / safe_r, -decay * (b * safe_r + 1.0) / safe_r**2
+        psi = c * np.exp(np.mean(np.cos(c * X), axis=1)) / d
+        sines = np.sin(c * X)
+        radial = phi[:, None] * V + (dphi * np.vecdot(X, V) / (d * safe_r))[:, None] * X
+        wave = psi[:, None] * c * np.cos(c * X) * V - (psi * c / d * np.vecdot(sines, V))[:, None] * sines
+        return radial + wave
 
 
 @register_problem("griewank")
@@ -364,6 +457,12 @@ class StyblinskiTang(AnalyticFunction):
     def grad(self, X, batch=None):
         return 0.5 * (4.0 * X**3 - 32.0 * X + 5.0)
 
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """``(H v)_i = (6 x_i^2 - 16) v_i``."""
+        return (6.0 * X * X - 16.0) * V
+
 
 @register_problem("levy")
 class Levy(AnalyticFunction):
@@ -401,6 +500,25 @@ class Levy(AnalyticFunction):
         )
         return dW / 4.0
 
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """Diagonal (each term depends on one ``w_i``), ``d^2 f / dx_i^2 = (1/16) d^2 f / dw_i^2``:
+        ``2 pi^2 cos(2 pi w_1)`` from the first term, ``2 (1 + 10 S) + 40 a S' + 10 a^2 S''`` from term i < d
+        (``a = w_i - 1``, ``S = sin^2(pi w_i + 1)``), ``2 (1 + U) + 4 a U' + a^2 U''`` from the last
+        (``U = sin^2(2 pi w_d)``)."""
+        W = 1.0 + (X - 1.0) / 4.0
+        head, last = W[:, :-1], W[:, -1]
+        a, angle = head - 1.0, PI * head + 1.0
+        S, dS, d2S = np.sin(angle) ** 2, PI * np.sin(2 * angle), 2 * PI * PI * np.cos(2 * angle)
+        b = last - 1.0
+        U, dU, d2U = np.sin(2 * PI * last) ** 2, 2 * PI * np.sin(4 * PI * last), 8 * PI * PI * np.cos(4 * PI * last)
+        curvature = np.zeros_like(W)
+        curvature[:, 0] = 2 * PI * PI * np.cos(2 * PI * W[:, 0])
+        curvature[:, :-1] += 2 * (1 + 10 * S) + 40 * a * dS + 10 * a * a * d2S
+        curvature[:, -1] += 2 * (1 + U) + 4 * b * dU + b * b * d2U
+        return curvature / 16.0 * V
+
 
 @register_problem("schwefel")
 class Schwefel(AnalyticFunction):
@@ -429,6 +547,16 @@ class Schwefel(AnalyticFunction):
     def grad(self, X, batch=None):
         s = np.sqrt(np.abs(X))
         return -(np.sin(s) + 0.5 * s * np.cos(s))
+
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """Diagonal: ``f''(x_i) = -sign(x_i) (3 cos(s) / (4 s) - sin(s) / 4)``, ``s = sqrt|x_i|`` (0 at x_i = 0,
+        where the curvature is unbounded)."""
+        s = np.sqrt(np.abs(X))
+        safe = np.where(s > 0, s, 1.0)
+        curvature = np.where(s > 0, -np.sign(X) * (0.75 * np.cos(s) / safe - 0.25 * np.sin(s)), 0.0)
+        return curvature * V
 
 
 @register_problem("michalewicz")
@@ -480,6 +608,20 @@ class Michalewicz(AnalyticFunction):
         power = s ** (2 * self.m - 1)
         return -(np.cos(X) * power * s + np.sin(X) * 2 * self.m * power * np.cos(inner) * 2 * i * X / PI)
 
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """Diagonal: with ``p = sin(u)^(2m)``, ``u = i x^2 / pi``, the term ``-sin(x) p`` has second derivative
+        ``-(-sin(x) p + 2 cos(x) p' + sin(x) p'')``, ``p' = 2m s^(2m-1) cos(u) u'`` and
+        ``p'' = 2m ((2m-1) s^(2m-2) cos(u)^2 u'^2 - s^(2m) u'^2 + s^(2m-1) cos(u) u'')``, ``u' = 2 i x / pi``."""
+        i, m2 = np.arange(1, self.dim + 1), 2 * self.m
+        u = i * X * X / PI
+        du, d2u = 2 * i * X / PI, 2 * i / PI
+        s, c = np.sin(u), np.cos(u)
+        p, dp = s**m2, m2 * s ** (m2 - 1) * c * du
+        d2p = m2 * ((m2 - 1) * s ** (m2 - 2) * c * c * du * du - s**m2 * du * du + s ** (m2 - 1) * c * d2u)
+        return -(-np.sin(X) * p + 2 * np.cos(X) * dp + np.sin(X) * d2p) * V
+
 
 # ---------------------------------------------------------------- two-dimensional
 class TwoDimensional(AnalyticFunction):
@@ -495,6 +637,14 @@ class TwoDimensional(AnalyticFunction):
     def grad(self, X, batch=None):
         gx, gy = self._df(X[:, 0], X[:, 1])
         return np.column_stack([gx, gy])
+
+    def hvp(self, X, V, batch=None):
+        """``H v`` from the second derivatives ``_d2f(x, y) -> (f_xx, f_xy, f_yy)`` of the functions that
+        define them (``hvp_exact``); central differences of the gradient for the others."""
+        if not self.hvp_exact:
+            return super().hvp(X, V, batch)
+        hxx, hxy, hyy = self._d2f(X[:, 0], X[:, 1])
+        return np.column_stack([hxx * V[:, 0] + hxy * V[:, 1], hxy * V[:, 0] + hyy * V[:, 1]])
 
 
 def _newton_2d(grad_hess, start, steps: int = 50) -> np.ndarray:
@@ -531,6 +681,12 @@ class Himmelblau(TwoDimensional):
         u, v = x * x + y - 11, x + y * y - 7
         return 4 * x * u + 2 * v, 2 * u + 4 * y * v
 
+    hvp_exact = True
+
+    def _d2f(self, x, y):
+        u, v = x * x + y - 11, x + y * y - 7
+        return 4 * u + 8 * x * x + 2, 4 * x + 4 * y, 2 + 4 * v + 8 * y * y
+
 
 @register_problem("six-hump-camel")
 class SixHumpCamel(TwoDimensional):
@@ -560,6 +716,11 @@ class SixHumpCamel(TwoDimensional):
     def _df(self, x, y):
         return 8 * x - 8.4 * x**3 + 2 * x**5 + y, x - 8 * y + 16 * y**3
 
+    hvp_exact = True
+
+    def _d2f(self, x, y):
+        return 8 - 25.2 * x * x + 10 * x**4, np.ones_like(x), -8 + 48 * y * y
+
 
 @register_problem("three-hump-camel")
 class ThreeHumpCamel(TwoDimensional):
@@ -576,6 +737,11 @@ class ThreeHumpCamel(TwoDimensional):
 
     def _df(self, x, y):
         return 4 * x - 4.2 * x**3 + x**5 + y, x + 2 * y
+
+    hvp_exact = True
+
+    def _d2f(self, x, y):
+        return 4 - 12.6 * x * x + 5 * x**4, np.ones_like(x), np.full_like(y, 2.0)
 
 
 @register_problem("beale")
@@ -619,6 +785,11 @@ class Booth(TwoDimensional):
         u, v = x + 2 * y - 7, 2 * x + y - 5
         return 2 * u + 4 * v, 4 * u + 2 * v
 
+    hvp_exact = True
+
+    def _d2f(self, x, y):
+        return np.full_like(x, 10.0), np.full_like(x, 8.0), np.full_like(y, 10.0)
+
 
 @register_problem("matyas")
 class Matyas(TwoDimensional):
@@ -635,6 +806,11 @@ class Matyas(TwoDimensional):
 
     def _df(self, x, y):
         return 0.52 * x - 0.48 * y, 0.52 * y - 0.48 * x
+
+    hvp_exact = True
+
+    def _d2f(self, x, y):
+        return np.full_like(x, 0.52), np.full_like(x, -0.48), np.full_like(y, 0.52)
 
 
 @register_problem("goldstein-price")
@@ -714,6 +890,12 @@ class McCormick(TwoDimensional):
         c = np.cos(x + y)
         return c + 2 * (x - y) - 1.5, c - 2 * (x - y) + 2.5
 
+    hvp_exact = True
+
+    def _d2f(self, x, y):
+        s = -np.sin(x + y)
+        return s + 2, s - 2, s + 2
+
 
 @register_problem("branin")
 class Branin(TwoDimensional):
@@ -738,6 +920,14 @@ class Branin(TwoDimensional):
     def _df(self, x, y):
         u = y - self.b * x * x + self.c * x - self.r
         return 2 * self.a * u * (self.c - 2 * self.b * x) - self.s * (1 - self.t) * np.sin(x), 2 * self.a * u
+
+    hvp_exact = True
+
+    def _d2f(self, x, y):
+        u = y - self.b * x * x + self.c * x - self.r
+        slope = self.c - 2 * self.b * x
+        hxx = 2 * self.a * slope * slope - 4 * self.a * self.b * u - self.s * (1 - self.t) * np.cos(x)
+        return hxx, 2 * self.a * slope, np.full_like(y, 2 * self.a)
 
 
 @register_problem("bohachevsky")
@@ -778,6 +968,17 @@ class Bohachevsky(TwoDimensional):
             return 2 * x + 0.9 * PI * sx * cy, 4 * y + 1.2 * PI * cx * sy
         s = np.sin(3 * PI * x + 4 * PI * y)
         return 2 * x + 0.9 * PI * s, 4 * y + 1.2 * PI * s
+
+    hvp_exact = True
+
+    def _d2f(self, x, y):
+        if self.variant == 1:
+            return 2 + 2.7 * PI**2 * np.cos(3 * PI * x), np.zeros_like(x), 4 + 6.4 * PI**2 * np.cos(4 * PI * y)
+        if self.variant == 2:
+            cx, cy, sx, sy = np.cos(3 * PI * x), np.cos(4 * PI * y), np.sin(3 * PI * x), np.sin(4 * PI * y)
+            return 2 + 2.7 * PI**2 * cx * cy, -3.6 * PI**2 * sx * sy, 4 + 4.8 * PI**2 * cx * cy
+        c = np.cos(3 * PI * x + 4 * PI * y)
+        return 2 + 2.7 * PI**2 * c, 3.6 * PI**2 * c, 4 + 4.8 * PI**2 * c
 
 
 # ---------------------------------------------------------------- textbook pictures
@@ -826,6 +1027,12 @@ class DoubleWell(AnalyticFunction):
     def grad(self, X, batch=None):
         return 4.0 * X**3 - 4.0 * X + self.tilt
 
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """``f'' v = (12 x^2 - 4) v``."""
+        return (12.0 * X * X - 4.0) * V
+
 
 @register_problem("saddle")
 class Saddle(AnalyticFunction):
@@ -866,3 +1073,11 @@ class Saddle(AnalyticFunction):
         G = X.copy()
         G[:, -1] = X[:, -1] ** 3 - X[:, -1]
         return G
+
+    hvp_exact = True
+
+    def hvp(self, X, V, batch=None):
+        """``H = diag(1, ..., 1, 3 x_d^2 - 1)``."""
+        H = np.array(V, dtype=float)
+        H[:, -1] *= 3.0 * X[:, -1] ** 2 - 1.0
+        return H

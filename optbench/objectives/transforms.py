@@ -13,7 +13,10 @@ Every wrapper takes the inner problem as a nested spec, ``problem = {name = "ros
 Wrappers nest (a noisy rotated shifted sphere is three wrappers). The affine
 ones are ``g(x) = f(A x + b)``, so ``grad g(x) = A^T grad f(A x + b)``,
 ``x_opt_g = A^{-1} (x_opt_f - b)`` and ``f_opt`` is unchanged; starting points
-are the inner problem's starting points mapped the same way.
+are the inner problem's starting points mapped the same way, and Hessian-vector products are
+``A^T H_f(A x + b) A v`` (analytic exactly when the inner problem's are, ``hvp_exact``).
+``noisy`` and ``perturbed`` pass the inner product through: for ``noisy`` it is the
+noise-free curvature, the Hessian of the mean gradient.
 
 - ``shifted``:   ``g(x) = f(x - s)``; ``s`` given, or drawn uniform in ``[-radius, radius]^d`` from ``seed``.
 - ``rotated``:   ``g(x) = f(Q x)``; ``Q`` a Haar-random orthogonal matrix from ``seed``.
@@ -84,6 +87,14 @@ class Transformed(Problem):
     def value_and_grad(self, X: np.ndarray, batch: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         return self.inner.value_and_grad(X, batch)
 
+    @property
+    def hvp_exact(self) -> bool:  # type: ignore[override]
+        """Analytic exactly when the inner problem's product is."""
+        return self.inner.hvp_exact
+
+    def hvp(self, X: np.ndarray, V: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
+        return self.inner.hvp(X, V, batch)
+
     def initial_point(self, rng: np.random.Generator, n_runs: int) -> np.ndarray:
         return self.inner.initial_point(rng, n_runs)
 
@@ -124,6 +135,12 @@ class _Affine(Transformed):
     def value_and_grad(self, X, batch=None):
         F, G = self.inner.value_and_grad(self._forward(X), batch)
         return F, self._pullback(G)
+
+    def hvp(self, X, V, batch=None):
+        """``A^T H_f(A x + b) A v``: the inner product at the mapped point, pulled back."""
+        V = np.asarray(V, dtype=float)
+        AV = V * self._A if self._A.ndim == 1 else V @ self._A.T
+        return self._pullback(self.inner.hvp(self._forward(X), AV, batch))
 
     def initial_point(self, rng, n_runs):
         return self._preimage(self.inner.initial_point(rng, n_runs))

@@ -74,7 +74,7 @@ def _tests(base: pd.DataFrame, new: pd.DataFrame, alpha: float) -> pd.DataFrame:
         return pd.DataFrame(columns=KEYS + ["n_pairs", "p_value", "p_adjusted", "better"]).set_index(KEYS)
     frames = [runs.assign(problem_label=runs["problem_label"] + _SEPARATOR + runs["solver"], solver=name)
               for runs, name in ((base, "base"), (new, "new"))]
-    tests = stats.pairwise(pd.concat(frames, ignore_index=True), alpha=alpha)
+    tests = stats.pairwise(pd.concat(frames, ignore_index=True), alpha=alpha, family="table")
     split = tests["problem_label"].str.split(_SEPARATOR, n=1, expand=True, regex=False)
     return tests.assign(problem_label=split[0], solver=split[1]).set_index(KEYS)
 
