@@ -97,6 +97,20 @@ def test_hessian_optimizer_matches_its_own_autograd_loop(case, problem_name):
 
 
 @pytest.mark.filterwarnings(r"ignore:Using backward\(\) with create_graph=True:UserWarning")
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_hessian_optimizer_on_the_built_in_problems_own_products(case):
+    """The registered rosenbrock and quadratic, with their own analytic hvp: the same as the autograd loop."""
+    cls, options = CASES[case]
+    for problem in (ob.problems.create("rosenbrock", dim=5), ob.problems.create("quadratic", dim=5, condition=100.0)):
+        assert problem.hvp_exact
+        f = rosenbrock_torch if problem.name == "rosenbrock" else quadratic_torch(problem)
+        res = ob.run(problem, ob.methods.from_torch(cls, **options), seeds=3, max_iter=40)
+        X0 = ob.run(problem, "gd", seeds=3, max_iter=0).x
+        for i in range(3):
+            np.testing.assert_allclose(res.x[i], reference(cls, options, f, X0[i], 40), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.filterwarnings(r"ignore:Using backward\(\) with create_graph=True:UserWarning")
 def test_hessian_optimizer_runs_on_central_differences_of_the_gradient():
     """A problem without an analytic product: central differences, charged as two gradient evaluations."""
     class RosenbrockDifferences(ROSENBROCK):
