@@ -43,6 +43,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
+from optbench import schema
 from optbench.registry import ParameterError, did_you_mean
 
 __all__ = [
@@ -83,16 +84,10 @@ AXIS_LABELS = {
     "epochs": "epochs (passes over the data)",
     "time": "time (seconds)",
 }
-FINISHED = ("converged", "budget")  # statuses whose final f enters medians
-LABELS = ["problem_label", "solver", "method_label", "step_label"]
-
-
-def default_targets(start: float = 2.0, stop: float = -8.0, step: float = 0.2) -> np.ndarray:
-    """COCO's target ladder ``10**k`` for ``k`` from ``start`` down to ``stop`` in steps of ``step``."""
-    if not step > 0 or not start >= stop:
-        raise ParameterError(f"target ladder needs start >= stop and step > 0, got start={start}, stop={stop}, step={step}")
-    count = int(round((start - stop) / step)) + 1
-    return 10.0 ** (start - step * np.arange(count))
+FINISHED = schema.FINISHED_STATUSES  # statuses whose final f enters medians
+FAILED = schema.INFINITE_GAP_STATUSES  # statuses that count as an infinite final gap in ranks
+LABELS = schema.LABEL_COLUMNS
+default_targets = schema.target_ladder  # COCO's ladder 10^2 ... 10^-8 by 0.2: the one definition, in schema
 
 
 def _check_axis(axis: str) -> str:
@@ -115,33 +110,9 @@ def _check_targets(targets: Iterable[float] | None) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- labels and f_opt
-def _params_text(params: Any) -> str:
-    if params is None or (isinstance(params, float) and math.isnan(params)):
-        return ""
-    if isinstance(params, str):
-        try:
-            params = json.loads(params) if params else {}
-        except json.JSONDecodeError:
-            return params
-    if not isinstance(params, dict):
-        return str(params)
-    return ", ".join(f"{key}={json.dumps(value) if isinstance(value, (list, dict)) else value}" for key, value in params.items())
-
-
-def _with_params(name: str, params: Any, extra: str = "") -> str:
-    text = ", ".join(part for part in (_params_text(params), extra) if part)
-    return f"{name}({text})" if text else str(name)
-
-
-def _batch_text(batch_size: Any) -> str:
-    if batch_size is None or (isinstance(batch_size, float) and math.isnan(batch_size)) or batch_size is pd.NA:
-        return ""
-    return f" [batch {int(batch_size)}]"
-
-
 _DEFAULTS = {"problem_params": "{}", "dim": 0, "method_params": "{}", "step_rule": "none", "step_params": "{}",
-             "batch_size": None, "suite": "", "message": ""}
-_KEYS = ["problem", "problem_params", "dim", "method", "method_params", "step_rule", "step_params", "batch_size"]
+             "batch_size": None, "suite": "", "message": "", "phase": "", "trial": None}
+_KEYS = schema.LABEL_KEYS  # the key columns that tell runs of different solvers or problems apart
 
 
 def _fill_keys(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -151,7 +122,7 @@ def _fill_keys(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     frame = frame.copy(deep=False)  # copy-on-write: new columns never reach the caller's frame
     for column, default in _DEFAULTS.items():
         if column not in frame:
-            frame[column] = default
+            frame[column] = pd.array([default] * len(frame), dtype="Int64") if column == "trial" else default
     return frame
 
 
@@ -165,28 +136,37 @@ def _key_codes(frame: pd.DataFrame) -> np.ndarray:
     return codes
 
 
-def _label_table(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(key code per row, (n_keys, 4) object array of the labels of each distinct key)."""
+def _key_value(value: Any) -> Any:
+    """A key column's value in one form whatever the table's dtype (``3``, ``3.0`` and ``"3"`` alike; NA as None)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _distinct_keys(frame: pd.DataFrame) -> tuple[np.ndarray, list[tuple]]:
+    """(key code per row, the key of each code as a tuple of normalised values)."""
     codes = _key_codes(frame)
     n_keys = int(codes.max()) + 1 if len(codes) else 0
     first_rows = np.full(n_keys, len(frame), dtype=np.int64)
     np.minimum.at(first_rows, codes, np.arange(len(frame)))
     first = frame.iloc[first_rows][_KEYS]
-    rows = []
-    for row in first.itertuples(index=False):
-        has_dim = row.dim and not pd.isna(row.dim) and '"dim"' not in str(row.problem_params)
-        problem = _with_params(row.problem, row.problem_params, f"dim={int(row.dim)}" if has_dim else "")
-        method = _with_params(row.method, row.method_params) + _batch_text(row.batch_size)
-        step = _with_params(row.step_rule, row.step_params) if row.step_rule not in ("none", "", None) else "own loop"
-        solver = method if step == "own loop" else f"{method} + {step}"
-        rows.append((problem, solver, method, step))
-    return codes, np.array(rows, dtype=object).reshape(len(rows), 4)
+    return codes, [tuple(_key_value(v) for v in row) for row in first.itertuples(index=False, name=None)]
 
 
-def _set_labels(frame: pd.DataFrame, codes: np.ndarray, table: np.ndarray) -> None:
-    """Add the label columns (object dtype: one shared string per distinct key) to ``frame``, in place."""
-    for j, column in enumerate(LABELS):
-        frame[column] = pd.Series(table[codes, j], index=frame.index, dtype=object)
+def _labelled_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs with the label columns (schema.label_frame), ``run`` ids, and tuned copies (schema.with_tuned)."""
+    runs = schema.with_tuned(runs)
+    labels = schema.label_frame(runs)
+    for column in LABELS:
+        runs[column] = labels[column].astype("str")  # one row per run: pandas' string dtype, as the other text columns
+    duplicated = runs.duplicated(["problem_label", "solver", "seed"])
+    if duplicated.any():
+        example = runs.loc[duplicated, ["problem_label", "solver", "seed"]].iloc[0].tolist()
+        raise ParameterError(f"the runs table has the same run twice (problem, solver, seed) = {example}; concatenate distinct runs only")
+    runs["run"] = np.arange(len(runs), dtype=np.int64)
+    return runs
 
 
 def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -207,54 +187,74 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
     for column in ("status", "f", "f_opt", "f_gap", "iterations", "f_evals", "g_evals", "epochs", "time"):
         if column not in runs:
             runs[column] = "budget" if column == "status" else np.nan
-    runs = runs.reset_index(drop=True)
-    _set_labels(runs, *_label_table(runs))
-    runs[LABELS] = runs[LABELS].astype("str")  # one row per run: pandas' string dtype, as the other text columns
-    duplicated = runs.duplicated(["problem_label", "solver", "seed"])
-    if duplicated.any():
-        example = runs.loc[duplicated, ["problem_label", "solver", "seed"]].iloc[0].tolist()
-        raise ParameterError(f"the runs table has the same run twice (problem, solver, seed) = {example}; concatenate distinct runs only")
-    runs["run"] = np.arange(len(runs), dtype=np.int64)
+    runs = _labelled_runs(runs)
     runs["evaluations"] = runs["f_evals"].fillna(0) + runs["g_evals"].fillna(0)
-    if trace is None or len(trace) == 0:
-        trace = _empty_trace(runs)
-    else:
-        trace = _fill_keys(trace, "trace").reset_index(drop=True)
-        _attach_runs(runs, trace, "trace")
-        trace = trace.drop(columns=[c for c in _KEYS + ["cell", "suite"] if c != "dim" and c in trace])
-        run, iteration = trace["run"].to_numpy(), trace["iteration"].to_numpy()
-        ordered = np.all((run[1:] > run[:-1]) | ((run[1:] == run[:-1]) & (iteration[1:] > iteration[:-1])))
-        if not ordered:
-            trace = trace.take(np.lexsort((iteration, run))).reset_index(drop=True)
-        trace["iterations"] = trace["iteration"]
-        trace["evaluations"] = trace["f_evals"].fillna(0) + trace["g_evals"].fillna(0)
-        if "f_opt" not in trace:
-            trace["f_opt"] = runs["f_opt"].to_numpy()[trace["run"].to_numpy()]
+    trace = _empty_trace(runs) if trace is None or len(trace) == 0 else _prepared_trace(runs, trace)
     _fill_gaps(runs, trace)
     return runs, trace
 
 
+def _prepared_trace(runs: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
+    """The trace with ``run`` and labels, sorted by (run, iteration), its text key columns dropped (see :func:`prepare`)."""
+    trace = _fill_keys(trace, "trace").reset_index(drop=True)
+    _attach_runs(runs, trace, "trace")
+    trace = trace.drop(columns=[c for c in _KEYS + ["cell", "suite"] if c != "dim" and c in trace])
+    trace = _with_copies(runs, trace, labels=True)
+    run, iteration = trace["run"].to_numpy(), trace["iteration"].to_numpy()
+    ordered = np.all((run[1:] > run[:-1]) | ((run[1:] == run[:-1]) & (iteration[1:] > iteration[:-1])))
+    if not ordered:
+        trace = trace.take(np.lexsort((iteration, run))).reset_index(drop=True)
+    trace["iterations"] = trace["iteration"]
+    trace["evaluations"] = trace["f_evals"].fillna(0) + trace["g_evals"].fillna(0)
+    if "f_opt" not in trace:
+        trace["f_opt"] = runs["f_opt"].to_numpy()[trace["run"].to_numpy()]
+    return trace
+
+
 def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str, labels: bool = True) -> None:
-    """Add ``run`` (the id of the run in ``runs``) and, if ``labels``, the label columns to a trace or hits table, in place."""
-    codes, table = _label_table(frame)
-    if labels:
-        _set_labels(frame, codes, table)
-    # (problem_label, solver) of each distinct key of the frame, as an index into the runs' pairs
-    pairs = pd.MultiIndex.from_arrays([runs["problem_label"].to_numpy(dtype=object), runs["solver"].to_numpy(dtype=object)])
-    pair_codes, pair_uniques = pd.factorize(pairs)
-    pair_of_key = pd.MultiIndex.from_tuples(pair_uniques).get_indexer(pd.MultiIndex.from_arrays([table[:, 0], table[:, 1]])) \
-        if len(table) else np.zeros(0, dtype=np.int64)
+    """Add ``run`` (the id of the run in ``runs`` it belongs to) and, if ``labels``, the label columns, in place.
+
+    Rows are matched to runs by their key columns and seed (tuned copies are added
+    afterwards by :func:`_with_copies`).
+    """
+    original = runs["copy_of"].to_numpy() < 0
+    run_codes, run_keys = _distinct_keys(runs)
+    index = {key: i for i, key in enumerate(run_keys)}
+    codes, keys = _distinct_keys(frame)
+    key_of_frame = np.array([index.get(key, -1) for key in keys], dtype=np.int64)
     seed_codes, seed_uniques = pd.factorize(np.concatenate([runs["seed"].to_numpy(dtype=np.int64), frame["seed"].to_numpy(dtype=np.int64)]))
-    run_key = pair_codes * len(seed_uniques) + seed_codes[:len(runs)]
-    frame_pair = pair_of_key[codes]
-    frame_key = np.where(frame_pair >= 0, frame_pair * len(seed_uniques) + seed_codes[len(runs):], -1)
+    n_seeds = len(seed_uniques)
+    run_key = np.where(original, run_codes * n_seeds + seed_codes[:len(runs)], -1)
+    frame_of_key = key_of_frame[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    frame_key = np.where(frame_of_key >= 0, frame_of_key * n_seeds + seed_codes[len(runs):], -2)
     position = pd.Index(run_key).get_indexer(frame_key)
     orphans = position < 0
     if orphans.any():
         row = int(np.flatnonzero(orphans)[0])
-        example = [table[codes[row], 0], table[codes[row], 1], int(frame["seed"].iloc[row])]
+        label = schema.label_frame(frame.iloc[[row]])
+        example = [label["problem_label"].iloc[0], label["solver"].iloc[0], int(frame["seed"].iloc[row])]
         raise ParameterError(f"the {name} has rows for a run that the runs table lacks: {example}")
     frame["run"] = runs["run"].to_numpy()[position]
+    if labels:
+        for column in LABELS:
+            frame[column] = runs[column].to_numpy(dtype=object)[position]
+
+
+def _with_copies(runs: pd.DataFrame, frame: pd.DataFrame, labels: bool) -> pd.DataFrame:
+    """``frame`` (rows with ``run`` ids) with the rows of every run that has a tuned copy repeated for the copy."""
+    copy_of = runs["copy_of"].to_numpy()
+    copies = np.flatnonzero(copy_of >= 0)
+    if not len(copies) or not len(frame):
+        return frame
+    copy_for = np.full(len(runs), -1, dtype=np.int64)
+    copy_for[copy_of[copies]] = copies
+    target = copy_for[frame["run"].to_numpy()]
+    extra = frame[target >= 0].copy()
+    extra["run"] = target[target >= 0]
+    if labels:
+        for column in LABELS:
+            extra[column] = runs[column].to_numpy(dtype=object)[extra["run"].to_numpy()]
+    return pd.concat([frame, extra], ignore_index=True)
 
 
 def prepare_hits(runs: pd.DataFrame, hits: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -269,6 +269,7 @@ def prepare_hits(runs: pd.DataFrame, hits: pd.DataFrame | None) -> pd.DataFrame 
         return hits
     prepared = _fill_keys(hits, "hits").reset_index(drop=True)
     _attach_runs(runs, prepared, "hits table", labels=False)
+    prepared = _with_copies(runs, prepared, labels=False)
     prepared["iterations"] = prepared["iteration"]
     prepared["evaluations"] = prepared["f_evals"].fillna(0) + prepared["g_evals"].fillna(0)
     return prepared[["run", "seed", "target"] + [axis for axis in AXES if axis in prepared]]
@@ -304,19 +305,12 @@ def _empty_trace(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fill_gaps(runs: pd.DataFrame, trace: pd.DataFrame) -> None:
-    """``f_opt_used`` per problem: the known ``f_opt``, else the best f of non-diverged, non-failed runs."""
+    """``f_opt_used`` per problem: the known ``f_opt``, else :func:`optbench.schema.f_opt_estimate`."""
     known = runs.groupby("problem_label")["f_opt"].first()  # first non-NaN
     estimated = known.isna()
     f_opt = known.copy()
     if estimated.any():
-        healthy = runs["status"].isin(FINISHED + ("timeout",)).to_numpy()
-        best = np.where(healthy, runs["f"].to_numpy(dtype=float), np.inf)
-        if len(trace):
-            run = trace["run"].to_numpy()
-            f = np.where(healthy[run], trace["f"].to_numpy(dtype=float), np.inf)
-            np.fmin.at(best, run, np.where(np.isfinite(f), f, np.inf))
-        best = pd.Series(np.where(np.isfinite(best), best, np.nan), index=runs.index).groupby(runs["problem_label"]).min()
-        f_opt = known.where(~estimated, best.reindex(known.index))
+        f_opt = known.where(~estimated, schema.f_opt_estimate(runs, trace).reindex(known.index))
     run_f_opt = runs["problem_label"].map(f_opt).to_numpy(dtype=float)
     run_estimated = runs["problem_label"].map(estimated).to_numpy(dtype=bool)
     for frame, index in ((runs, slice(None)), (trace, trace["run"].to_numpy() if len(trace) else np.zeros(0, dtype=np.int64))):
@@ -410,9 +404,9 @@ def _use_hits(hit: np.ndarray, values: dict[str, np.ndarray], runs: pd.DataFrame
         return
     n_targets = len(ladder)
     inverse, recorded = pd.factorize(hits["target"].to_numpy(dtype=float))
-    distance = np.abs(np.log10(recorded)[:, None] - np.log10(ladder)[None, :])
-    nearest = distance.argmin(axis=1)
-    matched = distance[np.arange(len(recorded)), nearest] < 1e-9
+    position = {float(value): i for i, value in reversed(list(enumerate(ladder)))}
+    nearest = np.array([position.get(float(value), -1) for value in recorded], dtype=np.int64)  # one ladder: exact match
+    matched = nearest >= 0
     in_ladder = np.zeros(n_targets, dtype=bool)
     in_ladder[nearest[matched]] = True
     row_run = hits["run"].to_numpy()
@@ -531,9 +525,6 @@ def _best_f(runs: pd.DataFrame, trace: pd.DataFrame) -> np.ndarray:
         f = trace["f"].to_numpy(dtype=float)
         np.minimum.at(best, trace["run"].to_numpy(), np.where(np.isfinite(f), f, np.inf))
     return np.where(np.isfinite(best), best, np.nan)
-
-
-FAILED = ("diverged", "error", "timeout")  # statuses that count as an infinite final gap in ranks
 
 
 def final_gaps(runs: pd.DataFrame, gap_tol: float | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -227,7 +227,7 @@ def run_command(args: argparse.Namespace) -> int:
     result = run_suite(suite, out, args.executor, jobs=args.jobs, scheduler=args.scheduler, force=args.force,
                        command=["optbench", *getattr(args, "argv", sys.argv[1:])], wait=args.wait,
                        worker_timeout=args.timeout)
-    report_path = None
+    report_path, report_failed = None, False
     if not args.no_report:  # written before anything is printed, so a closed stdout cannot prevent it
         try:
             from optbench.report import report
@@ -237,8 +237,10 @@ def run_command(args: argparse.Namespace) -> int:
             try:
                 report_path = report(out, out=out)
             except Exception as exc:  # noqa: BLE001 -- the results are safe on disk; say so instead of a traceback
-                print(f"optbench: warning: the report could not be written ({type(exc).__name__}: {exc}); the results "
-                      f"are in {out}; `optbench report {out}` tries again", file=sys.stderr)
+                report_failed = True
+                reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+                print(f"optbench: error: the report could not be written ({reason}); the results are kept in {out}; "
+                      f"`optbench report {out}` tries again; exit status 1", file=sys.stderr)
     _say(result.summary())
     try:
         from optbench.tuning import evaluation_tables  # a tuned suite's trials are not competitors
@@ -253,7 +255,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"optbench: {result.cells_failed} cell(s) failed (error or timeout); exit status 1 "
               f"(--allow-failures exits 0)", file=sys.stderr)
         return 1
-    return 0
+    return 1 if report_failed else 0
 
 
 def check_command(args: argparse.Namespace) -> int:

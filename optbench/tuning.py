@@ -565,15 +565,13 @@ def second_cells(plan: Plan, chosen: pd.DataFrame, start: int) -> list[Any]:
 
 
 def _problem_label(problem: tuple[dict, Any, dict]) -> str:
-    """The analysis label of a planned problem (as :func:`optbench.analysis.prepare` writes it)."""
-    from optbench import analysis
+    """The label of a planned problem (:func:`optbench.schema.problem_label`, as the analysis writes it)."""
     from optbench.engine.cell import describe
+    from optbench.schema import problem_label
 
     spec, instance, _ = problem
-    gd = methods.create("gd")
-    row = describe(instance, gd, step_rules.create("constant"), None)
-    frame = pd.DataFrame([{**row, "seed": 0}])
-    return str(analysis.prepare(frame)[0]["problem_label"].iloc[0])
+    row = describe(instance, methods.create("gd"), step_rules.create("constant"), None)
+    return problem_label(row["problem"], row["problem_params"], row["dim"])
 
 
 def plan_suite(table: Any, entries: list[tuple], problems: list[tuple], seeds: Sequence[int], plugins: Sequence[str],
@@ -639,12 +637,26 @@ def run_tuned_suite(suite: Any, out: Any, executor: str, **options: Any) -> Any:
     first = run_suite(dataclasses.replace(suite, tuning=None), out, executor, **options)
     chosen = selection(plan, first.runs, first.trace, first.hits)
     extra = second_cells(plan, chosen, len(suite.cells))
+    stored = stored_protocol(plan, chosen)
     if not extra:  # every selected setting is the default (or an untuned cell): nothing more to run
-        return dataclasses.replace(first, suite=_with_cells(suite, list(suite.cells)))
+        full = _with_cells(suite, list(suite.cells))
+        if out is not None:  # the results carry the protocol
+            _consolidated(full, out, options.get("command"), executor, stored)
+        return dataclasses.replace(first, suite=full)
     second = run_suite(_with_cells(suite, extra), out, executor, **{**options, "force": False})
     full = _with_cells(suite, list(suite.cells) + extra)
-    tables = _combined(full, first, second, out, options.get("command"), executor)
+    tables = _combined(full, first, second, out, options.get("command"), executor, stored)
     return _merged(full, first, second, tables, started)
+
+
+def stored_protocol(plan: Plan, chosen: pd.DataFrame) -> dict[str, Any]:
+    """What the results keep of a tuning (``provenance["tuning"]``): the protocol and the selected trials."""
+    import dataclasses
+
+    protocol = dataclasses.asdict(plan.protocol)
+    protocol["seeds"] = list(protocol["seeds"])
+    selected = chosen[[c for c in GROUP + ["trial"] if c in chosen]].astype({"trial": int}).to_dict("records")
+    return {**protocol, "selected": selected}
 
 
 def _with_cells(suite: Any, cells: list[Any]) -> Any:
@@ -656,16 +668,21 @@ def _with_cells(suite: Any, cells: list[Any]) -> Any:
     return dataclasses.replace(suite, cells=tuple(cells), groups=batch_groups_of(cells), tuning=None)
 
 
-def _combined(full: Any, first: Any, second: Any, out: Any, command: Any, executor: str):
+def _combined(full: Any, first: Any, second: Any, out: Any, command: Any, executor: str, stored: dict[str, Any]):
     """The consolidated tables of both phases (re-consolidated on disk when ``out`` is given)."""
-    from optbench.engine.tables import CellTables
+    from optbench.schema import CellTables
 
     if out is None:
         return CellTables(*(pd.concat([a, b], ignore_index=True) for a, b in
                             zip((first.runs, first.trace, first.hits), (second.runs, second.trace, second.hits))))
+    return _consolidated(full, out, command, executor, stored)
+
+
+def _consolidated(full: Any, out: Any, command: Any, executor: str, stored: dict[str, Any]):
+    """Consolidate the tables of every cell of ``full`` in ``out``, the tuning protocol in the provenance."""
     from optbench.store import FolderLock, Store, provenance
 
-    meta = {**provenance(full.path, full.text, command), "suite": full.name, "executor": executor}
+    meta = {**provenance(full.path, full.text, command), "suite": full.name, "executor": executor, "tuning": stored}
     with FolderLock(out):
         return Store(out).consolidate_tables([cell.key for cell in full.cells], meta)
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import optbench as ob
-from optbench.engine.tables import target_ladder
+from optbench.schema import target_ladder
 from optbench.export import ExportError, export
 from optbench.store import read_tables
 

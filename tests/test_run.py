@@ -6,7 +6,7 @@ import pytest
 
 import optbench as ob
 from optbench.registry import ParameterError
-from optbench.engine.tables import RUN_COLUMNS, TRACE_COLUMNS
+from optbench.schema import RUN_COLUMNS, TRACE_COLUMNS
 
 from conftest import MeanSquares
 

@@ -201,7 +201,7 @@ def _first_hits_from_full_trace(trace, targets):
 @pytest.mark.parametrize("method, rule", [("gd", {"name": "armijo"}), ("adam", {"name": "constant", "lr": 0.05}),
                                           ("momentum", {"name": "wolfe"})])
 def test_hits_of_a_log_run_equal_first_hits_of_an_all_run(method, rule):
-    from optbench.engine.tables import target_ladder
+    from optbench.schema import target_ladder
 
     kwargs = dict(seeds=4, max_iter=1000)
     log = ob.run({"name": "rosenbrock", "dim": 2}, method, rule, record="log", **kwargs)

@@ -18,6 +18,7 @@ import scipy.stats
 import optbench as ob
 from optbench import tuning
 from optbench.suite import SuiteError, parse_suite
+from optbench.schema import number_text
 
 FAILED = ("diverged", "error", "timeout")
 
@@ -244,12 +245,12 @@ def test_the_report_compares_evaluation_runs_and_shows_the_tuning(tmp_path):
     chosen = _selected(runs)
     for (problem, method), rows in runs[runs["phase"] == "tuning"].groupby(["problem_params", "method"]):
         for trial, step in rows.groupby("trial")["step_params"].first().items():
-            lr = repr(json.loads(step)["lr"])
+            lr = number_text(json.loads(step)["lr"])  # labels show 4 significant digits
             picked = any(t == trial for (p, m), t in chosen.items() if m == method)
             if not picked and trial > 0:  # a trial that was not selected anywhere is no competitor
                 assert f"lr={lr}" not in page, (method, trial)
     selected = [json.loads(s)["lr"] for s in runs.loc[(runs["phase"] == "evaluation") & (runs["trial"] > 0), "step_params"]]
-    assert selected and all(f"lr={lr!r}" in page for lr in selected)
+    assert selected and all(f"lr={number_text(lr)}" in page for lr in selected)
 
 
 def _tuning_hits(result, target: float) -> tuple[pd.DataFrame, pd.Series]:

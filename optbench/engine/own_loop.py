@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from optbench.engine.tables import STATUSES
+from optbench.schema import STATUSES
 from optbench.engine.trace import Recorder
 from optbench.errors import PluginError
 from optbench.problem import Problem

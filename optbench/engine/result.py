@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from optbench.engine import tables
-from optbench.engine.tables import CellTables
+from optbench import schema as tables
+from optbench.schema import CellTables
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -19,7 +19,7 @@ from optbench.engine.loop import Budget, DescentLoop, Sampler
 from optbench.engine.own_loop import run_own_loop
 from optbench.engine.result import RunResult
 from optbench.engine.sweep import batch_groups, batched_instance, sweep_configs
-from optbench.engine.tables import target_ladder
+from optbench.schema import target_ladder
 from optbench.engine.trace import HitTracker, Recorder, hits_from_trace
 from optbench.errors import ParameterError
 from optbench.problem import Problem

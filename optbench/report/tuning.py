@@ -17,9 +17,13 @@ competitors. Here:
 - :func:`sensitivity_figure`: the criterion against each tuned parameter, trials as
   points, the selected trial as a star and the default as a square.
 
-The criterion shown is the median final gap over the tuning seeds (the report
-does not know which criterion the suite used to select; the selection itself is
-read from the evaluation phase).
+The criterion shown is the one the suite selected with: the tuning protocol is
+stored with the results (``provenance["tuning"]``, written by
+:func:`optbench.tuning.run_tuned_suite`) and read here; results without it (older
+folders, ``ob.tune`` tables) show the median final gap over the tuning seeds and say
+so. The selection itself is read from the evaluation phase; the tuned label
+("<method> + <rule> (tuned)") comes from :mod:`optbench.schema` through
+:func:`optbench.analysis.prepare`.
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from optbench import analysis
+from optbench.schema import params_text
 
-__all__ = ["is_tuned", "evaluation_set", "tuned_vs_default", "tuneability", "sensitivity_figure", "section"]
+__all__ = ["is_tuned", "evaluation_set", "protocol_of", "criterion_trials", "tuned_vs_default", "tuneability", "sensitivity_figure", "section"]
 
 TARGET = ["problem_label", "method", "step_rule", "batch"]
 FLOOR = 1e-16
@@ -46,15 +51,22 @@ def is_tuned(runs: pd.DataFrame) -> bool:
 
 def evaluation_set(data: Any) -> Any:
     """A prepared :class:`~optbench.report.data.ResultSet` without the tuning phase (run ids of trace and hits renumbered)."""
-    import dataclasses
-
     if not is_tuned(data.runs):
         return data
-    keep = (data.runs["phase"].astype(str) != "tuning").to_numpy()
+    return _subset(data, (data.runs["phase"].astype(str) != "tuning").to_numpy())
+
+
+def _subset(data: Any, keep: np.ndarray) -> Any:
+    """The prepared result set of the runs where ``keep``, with run ids of runs, trace and hits renumbered."""
+    import dataclasses
+
     new_id = np.full(len(data.runs), -1, dtype=np.int64)
     new_id[keep] = np.arange(int(keep.sum()))
-    runs = _tuned_labels(data.runs[keep].reset_index(drop=True))
+    runs = data.runs[keep].reset_index(drop=True)
     runs["run"] = new_id[keep]
+    if "copy_of" in runs:  # tuned copies point at runs by position: renumber them too
+        copy_of = runs["copy_of"].to_numpy()
+        runs["copy_of"] = np.where(copy_of >= 0, new_id[np.maximum(copy_of, 0)], -1)
     tables = {}
     for name in ("trace", "hits"):  # prepared: rows point at runs by id
         frame = getattr(data, name, None)
@@ -65,32 +77,14 @@ def evaluation_set(data: Any) -> Any:
     return dataclasses.replace(data, runs=runs, **tables)
 
 
-def _tuned_labels(runs: pd.DataFrame) -> pd.DataFrame:
-    """Selected settings (evaluation rows of trial > 0) named "<method> + <step rule> (tuned)" on every problem.
-
-    Tuned per problem, a method's selected values differ from problem to problem;
-    one name lets the aggregates (ECDFs, profiles, Friedman) compare the tuned method
-    across problems. The values chosen are in the tuning section's tables.
-    """
-    if "trial" not in runs:
-        return runs
-    tuned = (pd.to_numeric(runs["trial"], errors="coerce") > 0).fillna(False).to_numpy()
-    if not tuned.any():
-        return runs
-    batch = runs["batch_size"].astype("Int64")
-    names = []
-    for method, step_rule, size in zip(runs["method"][tuned], runs["step_rule"][tuned], batch[tuned]):
-        batch_text = "" if pd.isna(size) else f" [batch {int(size)}]"
-        rule = "" if str(step_rule) == "none" else f" + {step_rule}"
-        names.append(f"{method}{batch_text}{rule} (tuned)")
-    solver = runs["solver"].astype(object).to_numpy().copy()
-    solver[tuned] = names
-    runs["solver"] = pd.array(solver.astype(str), dtype=runs["solver"].dtype if runs["solver"].dtype != object else "str")
-    return runs
+def protocol_of(data: Any) -> dict[str, Any] | None:
+    """The tuning protocol stored with the results (``provenance["tuning"]``), or None for results without it."""
+    stored = (getattr(data, "provenance", None) or {}).get("tuning")
+    return stored if isinstance(stored, dict) and "criterion" in stored else None
 
 
 def _targets(runs: pd.DataFrame) -> pd.DataFrame:
-    runs = runs.copy()
+    runs = runs[runs["copy_of"] < 0].copy() if "copy_of" in runs else runs.copy()  # tuned copies repeat runs
     batch = runs["batch_size"].astype("Int64")
     runs["batch"] = batch.astype(str).where(batch.notna(), "full")
     runs["value"] = analysis.final_gaps(runs)[1]
@@ -111,10 +105,30 @@ def trial_table(runs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def tuned_vs_default(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (problem, tuned method): selected trial, both settings, tuning criterion, evaluation medians."""
+def criterion_trials(data: Any) -> tuple[pd.DataFrame, str]:
+    """Per (problem, tuned method, trial) the criterion the suite selected with, and its name.
+
+    The protocol stored with the results says which (:func:`protocol_of`); without it,
+    the median final gap over the tuning seeds (:func:`trial_table`).
+    """
+    from optbench import tuning
+
+    protocol = protocol_of(data)
+    if protocol is None:
+        return trial_table(_targets(data.runs)), "median final gap on the tuning seeds (criterion not stored)"
+    phase = _subset(data, (data.runs["phase"].astype(str) == "tuning").to_numpy())
+    table = tuning.criterion_table(phase.runs, phase.trace, phase.hits, protocol["criterion"], float(protocol["target"]))
+    target = "" if protocol["criterion"] in ("final_gap", "area_under_curve") else f" (target {float(protocol['target']):.0e})"
+    return table, f"{protocol['criterion']}{target} on the tuning seeds"
+
+
+def tuned_vs_default(runs: pd.DataFrame, trials: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (problem, tuned method): selected trial, both settings, tuning criterion, evaluation medians.
+
+    ``trials``: the criterion per trial (:func:`criterion_trials`); the median final gap when not given.
+    """
     runs = _targets(runs)
-    trials = trial_table(runs)
+    trials = trial_table(runs) if trials is None else trials
     evaluation = runs[runs["phase"].astype(str) == "evaluation"]
     evaluated = _medians(evaluation.assign(trial=evaluation["trial"].astype(np.int64)), "evaluation_gap")
     selected = evaluated.groupby(TARGET)["trial"].max().rename("selected").reset_index()
@@ -136,9 +150,8 @@ def tuned_vs_default(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _setting(rows: pd.DataFrame) -> pd.Series:
-    text = lambda params: ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                    for k, v in json.loads(params or "{}").items())
-    return pd.Series([f"{text(m)} | {text(s)}".strip(" |") for m, s in zip(rows["method_params"], rows["step_params"])],
+    """``method params | step params`` of each row, numbers to 4 significant digits (:func:`optbench.schema.params_text`)."""
+    return pd.Series([f"{params_text(m)} | {params_text(s)}".strip(" |") for m, s in zip(rows["method_params"], rows["step_params"])],
                      index=rows.index)
 
 
@@ -155,9 +168,9 @@ def _share(criteria: np.ndarray, within: int) -> float:
     return float(np.clip((reference - min(best_k, reference)) / (reference - best_all), 0.0, 1.0))
 
 
-def tuneability(runs: pd.DataFrame, within: tuple[int, ...] = (1, 5)) -> pd.DataFrame:
+def tuneability(runs: pd.DataFrame, within: tuple[int, ...] = (1, 5), trials: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (problem, tuned method): the share of the achievable improvement reached within 1, 5 and all N trials."""
-    trials = trial_table(_targets(runs))
+    trials = trial_table(_targets(runs)) if trials is None else trials
     rows = []
     for key, group in trials.groupby(TARGET, sort=True):
         criteria = group.sort_values("trial")["criterion"].to_numpy(dtype=float)
@@ -258,16 +271,18 @@ def section(data: Any) -> tuple[list[tuple[str, str, bool]], str]:
     runs = data.runs
     if not is_tuned(runs):
         return [], ""
-    versus = tuned_vs_default(runs)
+    trials, criterion = criterion_trials(data)
+    versus = tuned_vs_default(runs, trials)
     parts = ['<h2 id="tuning">Tuning: tuned against default</h2>',
              '<p class="note">Every tuned method ran its trials (trial 0 = its default setting) on tuning seeds that '
              'are disjoint from the evaluation seeds; the selected setting and the default then ran on the evaluation '
-             'seeds, which are the only runs in the tables above. Gaps: medians with failed runs as +inf.</p>',
+             f'seeds, which are the only runs in the tables above. Selection criterion: {html.escape(criterion)} '
+             '(tuning_gap columns). Evaluation gaps: medians with failed runs as +inf.</p>',
              html_table(versus, "tuned-vs-default"),
              '<h3 id="tuning-tuneability">Tuneability</h3><p>Share of the achievable improvement over the default (in '
-             'decades of the median final gap on the tuning seeds) reached within the first k trials.</p>',
-             html_table(tuneability(runs), "tuneability"), '<h3 id="tuning-sensitivity">Sensitivity</h3>']
-    trials, selected = trial_table(_targets(runs)), versus.set_index(TARGET)["selected_trial"]
+             f'decades of the criterion, {html.escape(criterion)}) reached within the first k trials.</p>',
+             html_table(tuneability(runs, trials=trials), "tuneability"), '<h3 id="tuning-sensitivity">Sensitivity</h3>']
+    selected = versus.set_index(TARGET)["selected_trial"]
     for key, _ in versus.groupby(["method", "step_rule", "batch"], sort=True):
         fig = sensitivity_figure(runs, *key, trials=trials, selected=selected)
         title = f"{key[0]} + {key[1]}" + ("" if key[2] == "full" else f" [batch {key[2]}]")
