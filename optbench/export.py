@@ -1,7 +1,9 @@
 """Results in COCO's data format (for cocopp) and IOHprofiler's (for IOHanalyzer and iohinspector).
 
 ``export(results_dir, out, format="coco" | "ioh", gradient_cost=1)`` writes one folder per
-solver (method + its parameters + step rule + its parameters + batch size) under ``out``.
+solver under ``out``, named by its label (:func:`optbench.schema.solver_label`, a tuned method's
+selected setting :func:`optbench.schema.tuned_label`; :func:`folder_name`), the label being the
+algorithm's name in the files.
 
 Evaluations. A run's runtime at an iterate is ``f_evals + gradient_cost * g_evals`` spent up to
 and including the evaluation of that iterate (the engine's counters; a value-and-gradient call
@@ -9,7 +11,8 @@ is one gradient evaluation). The starting point is evaluation 1, as in COCO and 
 whatever its cost. ``gradient_cost`` is stated in every file's comments.
 
 Gaps. ``f - f_opt``; where a problem has no known ``f_opt``, ``f_opt`` is estimated as the
-best ``f`` of the result set for that problem (said in the comments).
+best finite ``f`` of the finished runs of that problem (:func:`optbench.schema.f_opt_estimate`;
+said in the comments).
 
 First hits. With a ``hits`` table in the results (the engine's exact first hits of the target
 ladder), a line is written at the exact evaluation where each target was first met, holding
@@ -54,15 +57,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optbench.engine.tables import FAILED_STATUSES, target_ladder
 from optbench.errors import ParameterError, did_you_mean
+from optbench.schema import FAILED_STATUSES, f_opt_estimate, label_frame, target_ladder, with_tuned
 from optbench.seeding import canonical, key_hash
 
-__all__ = ["FORMATS", "ExportError", "export", "run_events", "number_functions"]
+__all__ = ["FORMATS", "ExportError", "export", "run_events", "number_functions", "folder_name"]
 
 FORMATS = ("coco", "ioh")
 NUMBERINGS = ("auto", "stable", "cocopp")  # "auto": cocopp for coco, stable for ioh
-SOLVER_KEYS = ["method", "method_params", "step_rule", "step_params", "batch_size"]
 PROBLEM_KEYS = ["problem", "problem_params", "dim"]
 # target triggers of the .dat lines: COCO's 10^(k/5), wide enough for any gap
 ID_BASE, ID_RANGE = 1000, 64000  # stable ids in [1000, 65000): iohinspector holds ids as 16-bit integers
@@ -98,20 +100,21 @@ def _check_options(format: str, gradient_cost: Any, function_ids: str) -> None:
 
 
 def _with_ids(runs: pd.DataFrame) -> pd.DataFrame:
-    """Finished runs with ``run`` (row id), ``solver`` and ``function`` keys and the reference ``f_ref``."""
+    """Finished runs with ``run`` (row id) and their ``solver`` label (:mod:`optbench.schema`, tuned copies included)."""
+    runs = with_tuned(runs)  # a tuned method's selected setting: "<method> + <rule> (tuned)" on every problem
+    runs["solver"] = label_frame(runs)["solver"].to_numpy(dtype=object)
     runs = runs.loc[~runs["status"].isin(FAILED_STATUSES)].reset_index(drop=True).copy()
     runs["batch_size"] = runs["batch_size"].astype("string").fillna("")
-    runs["solver"] = [canonical(list(row)) for row in runs[SOLVER_KEYS].astype(str).itertuples(index=False)]
     runs["run"] = np.arange(len(runs))
     return runs
 
 
 def _reference(runs: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
-    """``f_ref`` per run: its ``f_opt``, or the best f of the result set for its problem when unknown."""
-    best = pd.concat([runs[PROBLEM_KEYS + ["f"]], trace[PROBLEM_KEYS + ["f"]]]).groupby(PROBLEM_KEYS)["f"].min()
-    estimate = best.reindex(pd.MultiIndex.from_frame(runs[PROBLEM_KEYS])).to_numpy()
+    """``f_ref`` per run: its ``f_opt``, or where unknown the one estimate, :func:`optbench.schema.f_opt_estimate`."""
+    runs["problem_key"] = [canonical(list(row)) for row in runs[PROBLEM_KEYS].astype(str).itertuples(index=False)]
+    estimate = f_opt_estimate(runs, _attach(runs, trace), by="problem_key")
     known = runs["f_opt"].notna().to_numpy()
-    runs["f_ref"] = np.where(known, runs["f_opt"].to_numpy(dtype=float), estimate)
+    runs["f_ref"] = np.where(known, runs["f_opt"].to_numpy(dtype=float), runs["problem_key"].map(estimate).to_numpy(dtype=float))
     runs["f_opt_known"] = known
     return runs
 
@@ -215,15 +218,11 @@ def number_functions(runs: pd.DataFrame, numbering: str = "stable") -> pd.DataFr
 
 
 # ---------------------------------------------------------------- solvers
-def _solver_label(row: Any) -> str:
-    def part(name: str, params: str) -> str:
-        inside = ",".join(f"{k}={canonical(v)}" for k, v in sorted(_params(params).items()))
-        return f"{name}({inside})" if inside else name
-
-    label = part(row.method, row.method_params)
-    if row.step_rule and row.step_rule != "none":
-        label += "-" + part(row.step_rule, row.step_params)
-    return label + (f"-batch{row.batch_size}" if row.batch_size else "")
+def folder_name(label: str) -> str:
+    """The export folder of a solver label: `` + `` as ``-``, ``(`` as ``_``, ``)`` dropped, other characters
+    outside ``A-Za-z0-9.=_+-`` as ``_`` (``gd + constant(lr=0.01)`` -> ``gd-constant_lr=0.01``)."""
+    text = label.replace(" + ", "-").replace("(", "_").replace(")", "")
+    return re.sub(r"[^A-Za-z0-9.=_+-]+", "_", text).strip("_")[:80] or "solver"
 
 
 def _folders(runs: pd.DataFrame) -> dict[str, tuple[str, str]]:
@@ -231,8 +230,8 @@ def _folders(runs: pd.DataFrame) -> dict[str, tuple[str, str]]:
     first = runs.drop_duplicates("solver")
     out, used = {}, set()
     for row in first.itertuples(index=False):
-        label = _solver_label(row)
-        folder = re.sub(r"[^A-Za-z0-9.=_+-]+", "_", label.replace("(", "_").replace(")", "")).strip("_")[:80] or "solver"
+        label = row.solver
+        folder = folder_name(label)
         if folder in used:
             folder = f"{folder[:70]}-{key_hash(row.solver, 8)}"
         used.add(folder)
@@ -283,9 +282,9 @@ def _hits_source(runs: pd.DataFrame, hits_source: str) -> str:
 def _comment(runs: pd.DataFrame, gradient_cost: int, hits_source: str) -> str:
     """One comment line: solver, problem, evaluation count, source of the first hits and of f_opt."""
     row = runs.iloc[0]
-    known = "known" if bool(runs["f_opt_known"].all()) else "estimated as the best f of the result set"
+    known = "known" if bool(runs["f_opt_known"].all()) else "estimated as the best finite f of the finished runs (schema.f_opt_estimate)"
     hits_source = _hits_source(runs, hits_source)
-    return (f"% optbench export; solver {_solver_label(row)}; function {row.fid} = {row.function_label} "
+    return (f"% optbench export; solver {row.solver}; function {row.fid} = {row.function_label} "
             f"(stable id {row.stable_id}); evaluations = f_evals + {gradient_cost} x g_evals (gradient_cost = {gradient_cost}), "
             f"starting point = evaluation 1; first hits: {hits_source}; f_opt {known}")
 

@@ -36,6 +36,7 @@ from optbench import registry
 from optbench.registry import ParameterError, RegistryError, did_you_mean, load_plugin
 from optbench.engine.cell import describe as cell_description, incompatibility, takes_step_rule
 from optbench.seeding import canonical, key_hash
+from optbench.schema import with_params
 
 __all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES",
            "cell_key", "batch_groups_of"]
@@ -129,8 +130,8 @@ class Suite:
 
 
 def _label(spec: dict[str, Any]) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
-    return f"{spec['name']}({params})" if params else spec["name"]
+    """A problem, method or step-rule spec as labels show it (:func:`optbench.schema.with_params`)."""
+    return with_params(spec["name"], {k: v for k, v in spec.items() if k != "name"})
 
 
 # ---------------------------------------------------------------- finding suite files

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import optbench as ob
+from optbench.export import ExportError, export, folder_name
 from optbench.schema import target_ladder
-from optbench.export import ExportError, export
 from optbench.store import read_tables
 
 SUITE = """
@@ -39,7 +39,7 @@ name = "gd"
 step_rule = [{ name = "armijo" }, { name = "constant", lr = 0.01 }]
 """
 TARGETS = target_ladder()
-SOLVERS = {"gd-armijo": ("armijo", "{}"), "gd-constant(lr=0.01)": ("constant", '{"lr":0.01}')}
+SOLVERS = {"gd + armijo": ("armijo", "{}"), "gd + constant(lr=0.01)": ("constant", '{"lr":0.01}')}  # schema's labels
 COCO_IDS = {"rosenbrock": 1, "sphere": 2}  # problems that are not bbob's, numbered by sorted label
 
 
@@ -121,7 +121,7 @@ def expected_ert(table: pd.DataFrame) -> pd.DataFrame:
 def coco_erts(folder: Path) -> pd.DataFrame:
     rows = []
     for label, (rule, _) in SOLVERS.items():
-        for ds in cocopp().load(str(folder / label.replace("(", "_").replace(")", ""))):
+        for ds in cocopp().load(str(folder / folder_name(label))):
             problem = {v: k for k, v in COCO_IDS.items()}[ds.funcId]
             rows += [{"problem": problem, "dim": ds.dim, "step_rule": rule, "target": t, "art": a}
                      for t, a in zip(TARGETS, ds.detERT(TARGETS))]
@@ -203,7 +203,7 @@ def test_ioh_export_reads_back_with_iohinspector(results, tmp_path):
     table = expected_runtimes(results, 1, True)
     for label, (rule, params) in SOLVERS.items():
         manager = iohinspector.DataManager()
-        manager.add_folder(str(out / label.replace("(", "_").replace(")", "")))
+        manager.add_folder(str(out / folder_name(label)))
         overview = manager.overview.to_pandas()
         lines = manager.load().to_pandas()
         assert len(overview) == 15 and set(overview["algorithm_name"]) == {label}
