@@ -561,7 +561,7 @@ def failures(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs that diverged, errored or timed out, with their message."""
     runs, _ = prepare(runs, None)
     columns = ["problem_label", "solver", "seed", "status", "iterations", "evaluations", "f", "message"]
-    bad = runs[runs["status"].isin(("diverged", "error", "timeout"))]
+    bad = runs[runs["status"].isin(FAILED)]
     return bad[columns].sort_values(["status", "problem_label", "solver", "seed"]).reset_index(drop=True)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _scipy_stats
 
-from optbench import analysis
+from optbench import analysis, schema
 from optbench.registry import ParameterError, did_you_mean
 
 __all__ = ["METRICS", "FAMILIES", "holm", "min_p_value", "paired_values", "pairwise", "FriedmanResult", "friedman", "critical_difference",
@@ -97,7 +97,7 @@ def paired_values(runs: pd.DataFrame, metric: str = "f_gap", gap_tol: float | No
             value = np.log10(np.maximum(shown, analysis.tolerance(runs, gap_tol)))
     else:
         value = runs["f"].to_numpy(dtype=float)
-        failed = runs["status"].isin(analysis.FAILED).to_numpy() | ~np.isfinite(value)
+        failed = runs["status"].isin(schema.INFINITE_GAP_STATUSES).to_numpy() | ~np.isfinite(value)
         value = np.where(failed, np.inf, value)
     table = runs[["problem_label", "seed", "solver"]].assign(value=value)
     return table.pivot(index=["problem_label", "seed"], columns="solver", values="value")

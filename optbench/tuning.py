@@ -49,6 +49,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from optbench import schema
 from optbench.errors import ParameterError
 from optbench.registry import did_you_mean, methods, step_rules
 from optbench.seeding import canonical, key_hash, run_generators
@@ -278,7 +279,7 @@ def _run_values(prepared, trace, hits, criterion: str, target: float) -> np.ndar
         first = analysis.first_hits(prepared, trace, [target], hits=hits)
         value = pd.Series(np.where(first["hit"], first["evaluations"], np.inf), index=first["run"].to_numpy())
         value = value.reindex(prepared["run"].to_numpy()).to_numpy(dtype=float)
-        return np.where(prepared["status"].isin(analysis.FAILED).to_numpy(), np.inf, value)
+        return np.where(prepared["status"].isin(schema.INFINITE_GAP_STATUSES).to_numpy(), np.inf, value)
     if criterion == "ert":
         return _per_solver(prepared, analysis.ert(prepared, trace, [target], hits=hits), "ert")
     board = analysis.fixed_budget(prepared, trace)
@@ -297,7 +298,7 @@ def criterion_table(runs: pd.DataFrame, trace: pd.DataFrame | None = None, hits:
     _choice("criterion", criterion, CRITERIA)
     prepared, trace_p, hits_p = _tuning_rows(runs, trace, hits)
     prepared["value"] = _run_values(prepared, trace_p, hits_p, criterion, target)
-    prepared["failed"] = prepared["status"].isin(("diverged", "error", "timeout"))
+    prepared["failed"] = prepared["status"].isin(schema.INFINITE_GAP_STATUSES)
     table = prepared.groupby(GROUP + ["trial"], sort=True).agg(
         criterion=("value", "median"), method_params=("method_params", "first"),
         step_params=("step_params", "first"), n_runs=("run", "size"), n_failed=("failed", "sum"),

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from optbench import analysis
+from optbench import analysis, schema
 from optbench.report.data import ResultSet
 from optbench.report.styles import Styles
 
@@ -30,7 +30,7 @@ FLOOR = 1e-16
 def solver_order(data: ResultSet, board: pd.DataFrame | None = None) -> list[str]:
     """Solvers best first: by the mean over problems of the leaderboard ``rank`` (or of the median-gap rank)."""
     if board is None:
-        finished = data.runs[data.runs["status"].isin(analysis.FINISHED)]
+        finished = data.runs[data.runs["status"].isin(schema.FINISHED_STATUSES)]
         board = finished.groupby(["problem_label", "solver"])["f_gap"].median().rename("f_gap_median").reset_index()
         everyone = data.runs[["problem_label", "solver"]].drop_duplicates()
         board = everyone.merge(board, how="left", on=["problem_label", "solver"])
@@ -119,7 +119,7 @@ def final_gap_panel(ax, runs: pd.DataFrame, order: Sequence[str], styles: Styles
     rng = np.random.default_rng(0)
     for y, solver in enumerate(order):
         mine = runs[runs["solver"] == solver]
-        finished = mine[mine["status"].isin(analysis.FINISHED)]
+        finished = mine[mine["status"].isin(schema.FINISHED_STATUSES)]
         gaps = np.maximum(finished["f_gap"].to_numpy(dtype=float), FLOOR)
         gaps = gaps[np.isfinite(gaps)]
         counts = mine["status"].value_counts()

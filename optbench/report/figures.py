@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from optbench import analysis  # noqa: E402
+from optbench import analysis, schema  # noqa: E402
 from optbench.report import curves  # noqa: E402
 from optbench.report.cd import cd_diagram  # noqa: E402
 from optbench.report.data import ResultSet, load_results  # noqa: E402
@@ -240,7 +240,7 @@ def sensitivity_plot(results: Any, parameter: str | None = None, styles: Styles 
     table = analysis.lr_sensitivity(data.runs, parameter)
     if table.empty:
         return None
-    table = table.assign(solver=table["method_label"] + " + " + table["step_rule"])
+    table = table.assign(solver=[schema.solver_label(m, schema.step_label(r)) for m, r in zip(table["method_label"], table["step_rule"])])
     table[["median", "q25", "q75"]] = table[["median", "q25", "q75"]].clip(lower=FLOOR)
     own = styles_from_names(sorted(table["solver"].unique()))
     names = sorted(table["problem_label"].unique())

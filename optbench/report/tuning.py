@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import analysis
-from optbench.schema import params_text
+from optbench.schema import params_text, tuned_label
 
 __all__ = ["is_tuned", "evaluation_set", "protocol_of", "criterion_trials", "tuned_vs_default", "tuneability", "sensitivity_figure", "section"]
 
@@ -285,7 +285,7 @@ def section(data: Any) -> tuple[list[tuple[str, str, bool]], str]:
     selected = versus.set_index(TARGET)["selected_trial"]
     for key, _ in versus.groupby(["method", "step_rule", "batch"], sort=True):
         fig = sensitivity_figure(runs, *key, trials=trials, selected=selected)
-        title = f"{key[0]} + {key[1]}" + ("" if key[2] == "full" else f" [batch {key[2]}]")
+        title = tuned_label(key[0], key[1], None if key[2] == "full" else int(key[2]))
         parts.append(figure_html(fig, f"sensitivity of {title}", f"{html.escape(title)}: the criterion of every trial "
                                  "against each tuned parameter; star: selected, square: default, x: failed.", dpi=60))
     toc = [("tuning", "Tuning", False), ("tuning-tuneability", "tuneability", True), ("tuning-sensitivity", "sensitivity", True)]
