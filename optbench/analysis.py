@@ -224,11 +224,12 @@ def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str, labels: boo
     key_of_frame = np.array([index.get(key, -1) for key in keys], dtype=np.int64)
     seed_codes, seed_uniques = pd.factorize(np.concatenate([runs["seed"].to_numpy(dtype=np.int64), frame["seed"].to_numpy(dtype=np.int64)]))
     n_seeds = len(seed_uniques)
-    run_key = np.where(original, run_codes * n_seeds + seed_codes[:len(runs)], -1)
+    run_key = (run_codes * n_seeds + seed_codes[:len(runs)])[original]
     frame_of_key = key_of_frame[codes] if len(codes) else np.zeros(0, dtype=np.int64)
-    frame_key = np.where(frame_of_key >= 0, frame_of_key * n_seeds + seed_codes[len(runs):], -2)
-    position = pd.Index(run_key).get_indexer(frame_key)
-    orphans = position < 0
+    frame_key = np.where(frame_of_key >= 0, frame_of_key * n_seeds + seed_codes[len(runs):], -1)
+    found = pd.Index(run_key).get_indexer(frame_key)
+    position = np.where(found >= 0, np.flatnonzero(original)[np.maximum(found, 0)], -1)
+    orphans = found < 0
     if orphans.any():
         row = int(np.flatnonzero(orphans)[0])
         label = schema.label_frame(frame.iloc[[row]])

@@ -89,8 +89,9 @@ The f_opt estimate
 
 from __future__ import annotations
 
+import decimal
+import functools
 import json
-import math
 from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import numpy as np
@@ -152,15 +153,22 @@ class CellTables(NamedTuple):
 def target_ladder(start: float = 2.0, stop: float = -8.0, step: float = 0.2) -> np.ndarray:
     """COCO's target ladder of gaps ``10^t`` for t = start, start - step, ..., stop (51 targets by default).
 
-    Exponents are rounded to 10 decimals first, so 10^-8 is exactly ``1e-08``. The
-    one ladder of optbench: the engine's hits, the analysis' default targets and the
-    export's triggers are this function's values.
+    Each target is ``10^t`` correctly rounded from the decimal exponent ``t`` (computed in
+    decimal arithmetic), so the ladder is the same bits on every CPU (numpy's SIMD ``**``
+    is not) and integer powers are exact (``1e-08``). The one ladder of optbench: the
+    engine's hits, the analysis' default targets and the export's triggers are its values.
     """
     if not step > 0 or not start >= stop:
         raise ParameterError(f"target ladder needs start >= stop and step > 0, got start={start}, stop={stop}, step={step}")
+    return np.array(_ladder(float(start), float(stop), float(step)))
+
+
+@functools.lru_cache(maxsize=16)
+def _ladder(start: float, stop: float, step: float) -> tuple[float, ...]:
     count = int(round((start - stop) / step)) + 1
-    exponents = np.round(start - step * np.arange(count), 10)
-    return 10.0 ** exponents
+    first, spacing = decimal.Decimal(repr(start)), decimal.Decimal(repr(step))
+    with decimal.localcontext(decimal.Context(prec=40)):
+        return tuple(float(decimal.Decimal(10) ** (first - spacing * k)) for k in range(count))
 
 
 def _column(name: str, values: Any, n_rows: int) -> Any:
@@ -280,12 +288,9 @@ _OWN_LOOP = ("none", "", None)
 
 def _missing(value: Any) -> bool:
     """None, NaN or pandas' NA."""
-    if value is None:
+    if value is None or type(value).__name__ == "NAType":
         return True
-    try:
-        return bool(value != value) or repr(value) == "<NA>"
-    except (TypeError, ValueError):
-        return False
+    return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
 
 
 def number_text(value: Any) -> str:

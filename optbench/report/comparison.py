@@ -31,6 +31,7 @@ from optbench.registry import ParameterError
 from optbench.report import page
 from optbench.report.data import ResultSet, load_results
 from optbench.report.tables import html_table
+from optbench.report.tuning import evaluation_set
 
 __all__ = ["compare", "compare_tables"]
 
@@ -87,7 +88,7 @@ def _board(runs: pd.DataFrame, trace: pd.DataFrame, target: float) -> pd.DataFra
 
 def compare_tables(base: Any, new: Any, target: float = 1e-6, alpha: float = 0.05) -> pd.DataFrame:
     """One row per common cell: base and new median gap, success, ERT, their changes, the test and the verdict."""
-    base, new = load_results(base), load_results(new)
+    base, new = evaluation_set(load_results(base)), evaluation_set(load_results(new))  # trials are no competitors
     base_runs, new_runs = _common_gaps(base, new)
     common = base_runs[KEYS].drop_duplicates().merge(new_runs[KEYS].drop_duplicates(), on=KEYS)
     if common.empty:
@@ -136,7 +137,7 @@ def compare(base: Any, new: Any, out: str | Path = "reports/compare", *, target:
     """
     if not target > 0:
         raise ParameterError(f"target must be a positive gap f − f_opt, got {target}")
-    base_set, new_set = load_results(base), load_results(new)
+    base_set, new_set = evaluation_set(load_results(base)), evaluation_set(load_results(new))
     table = compare_tables(base_set, new_set, target, alpha)
     cells = lambda data: set(map(tuple, data.runs[KEYS].drop_duplicates().to_numpy()))  # noqa: E731
     only_base, only_new = len(cells(base_set) - cells(new_set)), len(cells(new_set) - cells(base_set))
