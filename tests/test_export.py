@@ -39,6 +39,12 @@ name = "gd"
 step_rule = [{ name = "armijo" }, { name = "constant", lr = 0.01 }]
 """
 TARGETS = target_ladder()
+# cocopp aligns runs at its own 10^(i/5), numpy's scalar power (its last bits differ from the ladder's on some CPUs)
+def cocopp_targets(targets) -> list[float]:
+    return [float(np.power(10, np.float64(i) / 5)) for i in np.round(5 * np.log10(np.asarray(targets, dtype=float)))]
+
+
+COCOPP_TARGETS = cocopp_targets(TARGETS)
 SOLVERS = {"gd + armijo": ("armijo", "{}"), "gd + constant(lr=0.01)": ("constant", '{"lr":0.01}')}  # schema's labels
 COCO_IDS = {"rosenbrock": 1, "sphere": 2}  # problems that are not bbob's, numbered by sorted label
 
@@ -124,7 +130,7 @@ def coco_erts(folder: Path) -> pd.DataFrame:
         for ds in cocopp().load(str(folder / folder_name(label))):
             problem = {v: k for k, v in COCO_IDS.items()}[ds.funcId]
             rows += [{"problem": problem, "dim": ds.dim, "step_rule": rule, "target": t, "art": a}
-                     for t, a in zip(TARGETS, ds.detERT(TARGETS))]
+                     for t, a in zip(TARGETS, ds.detERT(COCOPP_TARGETS))]
     return pd.DataFrame(rows)
 
 
@@ -176,7 +182,7 @@ def test_bbob_keeps_function_and_instance_numbers(bbob_results, tmp_path):
         mine = table[table["dim"].str.contains(f'"function":{ds.funcId},')]
         expected = mine.groupby("target")[["used", "successes"]].sum()  # both instances: one data set
         ert = np.where(expected["successes"] > 0, expected["used"] / expected["successes"].clip(lower=1), np.inf)
-        np.testing.assert_allclose(ds.detERT(list(expected.index)), ert, rtol=1e-12)
+        np.testing.assert_allclose(ds.detERT(cocopp_targets(expected.index)), ert, rtol=1e-12)
     ioh = export(bbob_results, tmp_path / "ioh", format="ioh")
     assert sorted(p.name.split("_")[1] for p in (ioh / "gd-armijo").glob("*.json")) == ["f1", "f8"]
 
