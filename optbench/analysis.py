@@ -8,10 +8,11 @@ Conventions, shared by every table and figure:
 
 - A *solver* is a method with its parameters, its step rule with its parameters
   and its batch size (``"adam + constant(lr=0.01)"``); a *problem* is a problem
-  with its parameters and dimension (``"quadratic(cond=100, dim=10)"``).
-- Where a problem's ``f_opt`` is unknown (NaN), the best ``f`` over the whole
-  result set (runs that did not diverge or fail) stands in:
-  ``f_gap = f - min f``, and the column ``f_opt_estimated`` says so.
+  with its parameters and dimension (``"quadratic(cond=100, dim=10)"``). Labels,
+  the tuned label and the target ladder come from :mod:`optbench.schema`.
+- Where a problem's ``f_opt`` is unknown (NaN), :func:`optbench.schema.f_opt_estimate`
+  stands in (the best finite f of the finished runs, diverged ones excluded):
+  ``f_gap = f - estimate``, and the column ``f_opt_estimated`` says so.
 - Evaluation axes (``AXES``): ``iterations``; ``evaluations`` = f_evals + g_evals
   (line-search trials are charged, so a method spending ten evaluations per step
   is shown as it is); ``f_evals``; ``g_evals``; ``epochs``; ``time`` (seconds).
@@ -176,6 +177,10 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
     ``solver``, ``method_label``, ``step_label``, ``run`` (an integer id per run),
     ``evaluations`` (f_evals + g_evals), ``iterations`` in the trace (its
     ``iteration``), ``f_opt_used`` and ``f_opt_estimated``. Idempotent.
+    Labels are :func:`optbench.schema.label_frame`'s; a tuned method's selected runs
+    are labelled ``<method> + <rule> (tuned)`` and, where the default setting won,
+    its runs are repeated under that label (:func:`optbench.schema.with_tuned`: columns
+    ``tuned`` and ``copy_of``), trace and hits rows included.
     The prepared trace is sorted by (run, iteration) and carries ``run``, ``seed``,
     ``dim`` and the label columns in place of the text key columns (``cell``,
     ``problem``, ``method``, ...): join ``runs`` on ``run`` for those. This keeps a

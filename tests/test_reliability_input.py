@@ -190,7 +190,7 @@ def test_exit_status_is_1_when_a_cell_failed_unless_allowed(here, capsys, scratc
     assert main(["run", str(here / "s.toml"), "--out", str(here / "o"), "--no-report", "--allow-failures"]) == 0
 
 
-def test_a_report_that_fails_leaves_the_results_and_a_one_line_warning(here, capsys, monkeypatch):
+def test_a_report_that_fails_leaves_the_results_a_one_line_error_and_exit_1(here, capsys, monkeypatch):
     import optbench.report
 
     def broken(*args, **kwargs):
@@ -198,9 +198,9 @@ def test_a_report_that_fails_leaves_the_results_and_a_one_line_warning(here, cap
 
     monkeypatch.setattr(optbench.report, "report", broken)
     (here / "s.toml").write_text(SUITE)
-    assert main(["run", str(here / "s.toml"), "--out", str(here / "o")]) == 0
+    assert main(["run", str(here / "s.toml"), "--out", str(here / "o")]) == 1
     err = capsys.readouterr().err
-    assert "warning: the report could not be written (ValueError: Data has no positive values" in err
+    assert "error: the report could not be written (ValueError: Data has no positive values" in err
     assert "Traceback" not in err and (here / "o" / "runs.parquet").is_file()
 
 
