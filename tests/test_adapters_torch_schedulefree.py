@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import optbench as ob
-from optbench.engine.tables import target_ladder
+from optbench.schema import target_ladder
 
 torch = pytest.importorskip("torch")
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")

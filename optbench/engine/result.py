@@ -1,7 +1,7 @@
 """``RunResult``: what ``ob.run`` returns (in the spirit of ``scipy.optimize.OptimizeResult``).
 
 ``x``: final iterates ``(n_runs, dim)``; ``runs``, ``trace``, ``hits``: the three
-tables (``optbench.engine.tables`` defines their columns), built from the loop's
+tables (``optbench.schema`` defines their columns), built from the loop's
 arrays on first access; ``cell``: the description of the first cell, ``cells``:
 every cell of the result (a sweep has one cell per configuration).
 """
