@@ -37,6 +37,7 @@ _LAZY = {  # heavy imports (pandas analysis, matplotlib, seaborn, dask) happen o
     "tune": ("optbench.tuning", "tune"),
     "report": ("optbench.report", "report"),
     "compare": ("optbench.report.comparison", "compare"),
+    "query": ("optbench.sql", "query"),  # SQL (DuckDB) over a results folder's runs, trace and hits
     "analysis": ("optbench.analysis", None),
     "backprop": ("optbench.backprop", None),
 }
@@ -83,6 +84,7 @@ __all__ = [
     "tune",
     "report",
     "compare",
+    "query",
     "analysis",
     "backprop",
     "finite_difference_grad",

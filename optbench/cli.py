@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     comparing.add_argument("--alpha", type=float, default=0.05, help="level of the Holm-corrected paired tests (default: 0.05)")
     comparing.set_defaults(func=compare_command)
 
+    querying = commands.add_parser("query", help="run SQL over a results directory's views runs, trace and hits (DuckDB)")
+    querying.add_argument("results", metavar="DIR", help="a results directory written by optbench run")
+    querying.add_argument("sql", metavar="SQL", help='a query, e.g. "SELECT status, count(*) FROM runs GROUP BY status"')
+    querying.add_argument("--out", metavar="FILE", help="write every row to FILE.csv or FILE.parquet instead of printing")
+    querying.add_argument("--max-rows", type=int, default=50, metavar="N", help="rows printed (default: 50)")
+    querying.set_defaults(func=query_command)
+
     exporting = commands.add_parser("export", help="write a results directory in COCO's (cocopp) or IOHprofiler's (IOHanalyzer) format")
     exporting.add_argument("results", metavar="DIR", help="a results directory written by optbench run")
     exporting.add_argument("--format", default="coco", help="coco (.info/.dat/.tdat, for cocopp) or ioh (.json/.dat, for IOHanalyzer)")
@@ -146,6 +153,29 @@ def export_command(args: argparse.Namespace) -> int:
     out = args.out or f"{str(args.results).rstrip('/')}-{args.format}"
     path = export(args.results, out, format=args.format, gradient_cost=args.gradient_cost, function_ids=args.function_ids)
     print(f"export ({args.format}): {path}")
+    return 0
+
+
+def query_command(args: argparse.Namespace) -> int:
+    """``optbench query DIR SQL``: print the first ``--max-rows`` rows as a table, or write them all to ``--out``."""
+    from optbench.errors import QueryError
+    from optbench.sql import query, write_query
+
+    if args.max_rows < 1:
+        raise UsageError(f"--max-rows must be a positive integer, got {args.max_rows}")
+    try:
+        if args.out:
+            _say(f"query: {write_query(args.results, args.sql, args.out)}")
+            return 0
+        frame = query(args.results, args.sql, limit=args.max_rows + 1)
+    except QueryError as exc:
+        raise UsageError(str(exc)) from None
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
+        _say(frame.head(args.max_rows).to_string(index=False))
+    if len(frame) > args.max_rows:
+        _say(f"... more rows: only the first {args.max_rows} are shown (--max-rows N, or --out FILE.csv for all)")
     return 0
 
 

@@ -7,13 +7,15 @@
   step size of the wrong shape or value, an input written in place); recorded as the
   cell's ``error`` with a message naming the plugin.
 - ``PluginWarning``: a plugin could not be imported; the rest of the registry still works.
+- ``QueryError``: SQL over a results folder (``optbench query``) that cannot run, or an output it cannot write.
 """
 
 from __future__ import annotations
 
 import difflib
 
-__all__ = ["RegistryError", "ParameterError", "SuiteError", "PluginError", "PluginWarning", "closest", "did_you_mean"]
+__all__ = ["RegistryError", "ParameterError", "SuiteError", "PluginError", "PluginWarning", "QueryError", "closest",
+           "did_you_mean"]
 
 
 class RegistryError(LookupError):
@@ -34,6 +36,10 @@ class PluginError(RuntimeError):
 
 class PluginWarning(UserWarning):
     """A plugin could not be imported; the rest of the registry still works."""
+
+
+class QueryError(ValueError):
+    """SQL over a results folder that cannot run (a syntax error, an unknown column), or an output it cannot write."""
 
 
 def closest(name: str, choices: list[str]) -> str | None:

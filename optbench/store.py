@@ -50,7 +50,7 @@ from optbench.engine import tables as _tables
 from optbench.engine.tables import FAILED_STATUSES, CellTables
 
 __all__ = ["Store", "StoreError", "FolderLock", "provenance", "read_results", "read_tables", "check_folder",
-           "FAILED_STATUSES", "TABLES"]
+           "table_files", "FAILED_STATUSES", "TABLES"]
 
 METADATA_KEY = b"optbench"
 CHECK_KEY = b"optbench.check"
@@ -456,13 +456,47 @@ def read_finished_cells(out: str | Path) -> tuple[CellTables, dict[str, Any]]:
     from ``provenance.json`` when a consolidation wrote one, else it is empty.
     """
     store = Store(out)
+    parts = [store.read_cell_tables(key) for key in _sound_cells(store)]
+    tables = CellTables(*(_concat([getattr(part, name) for part in parts]) for name in CellTables._fields))
+    return tables, _provenance_file(store.out)
+
+
+def _sound_cells(store: Store) -> list[str]:
+    """The keys of the sound finished cells of a folder (sorted); ``FileNotFoundError`` when there are none."""
     keys = sorted(path.name[: -len(".runs.parquet")] for path in (store.out / "cells").glob("*.runs.parquet"))
     sound = [key for key in keys if store.damage(key) is None]
     if not sound:
-        raise FileNotFoundError(f"{str(out)!r} holds no results: expected runs.parquet, or finished cells in cells/")
-    parts = [store.read_cell_tables(key) for key in sound]
-    tables = CellTables(*(_concat([getattr(part, name) for part in parts]) for name in CellTables._fields))
-    return tables, _provenance_file(store.out)
+        raise FileNotFoundError(f"{str(store.out)!r} holds no results: expected runs.parquet, or finished cells in cells/")
+    return sound
+
+
+def table_files(out: str | Path) -> dict[str, list[Path]]:
+    """The Parquet files that hold each table (``runs``, ``trace``, ``hits``) of a results folder, by the reading rules.
+
+    A consolidated folder gives its three tables (refused, ``StoreError``, when its
+    consolidation was interrupted or its tables come from different writes, as
+    :func:`read_tables` refuses them); an interrupted suite gives the files of its
+    sound finished cells (:func:`read_finished_cells`). A table a folder does not
+    hold (hits of an old folder) gets no files. ``FileNotFoundError`` when ``out``
+    is not a results folder.
+    """
+    out = Path(out)
+    if not out.is_dir():
+        raise FileNotFoundError(f"no results directory {str(out)!r}")
+    if not (out / "runs.parquet").is_file():
+        store = Store(out)
+        keys = _sound_cells(store)
+        return {name: [store.path(key, name) for key in keys if store.path(key, name).is_file()] for name in TABLES}
+    if (out / MARKER).is_file():
+        raise StoreError(f"the consolidation of {str(out)!r} was interrupted; run the same `optbench run` again to finish it")
+    files = {name: [out / f"{name}.parquet"] if (out / f"{name}.parquet").is_file() else [] for name in TABLES}
+    try:
+        writes = {name: _check_of(paths[0])[0].get("write") for name, paths in files.items() if paths}
+    except Exception as exc:  # noqa: BLE001
+        raise StoreError(f"cannot read the results in {str(out)!r} ({_short(exc)}); `optbench check {out}` tells more") from None
+    if len(set(writes.values())) > 1:
+        raise StoreError(f"the tables in {str(out)!r} come from different runs ({writes}); run `optbench run` again to rebuild them")
+    return files
 
 
 def _provenance_file(out: Path) -> dict[str, Any]:
