@@ -52,6 +52,8 @@ __all__ = [
     "AXIS_LABELS",
     "default_targets",
     "prepare",
+    "prepare_indexed",
+    "prepare_hits_indexed",
     "first_hits",
     "runtimes",
     "ert",
@@ -188,23 +190,49 @@ def prepare(runs: pd.DataFrame, trace: pd.DataFrame | None = None) -> tuple[pd.D
     """
     if "run" in runs and "f_opt_estimated" in runs and (trace is None or "run" in trace):
         return runs, (trace if trace is not None else _empty_trace(runs))
+    runs = _prepare_runs(runs)
+    trace = _empty_trace(runs) if trace is None or len(trace) == 0 else _prepared_trace(runs, trace)
+    _fill_gaps(runs, trace)
+    return runs, trace
+
+
+def prepare_indexed(runs: pd.DataFrame, trace: pd.DataFrame, run: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`prepare` for a trace whose rows already know their run: ``run[i]`` is the row of ``runs`` trace row i belongs to
+    (a position in ``runs`` as given, before tuned copies are appended).
+
+    The same tables as ``prepare(runs, trace)`` (a reader that matched rows by
+    their cell and seed, such as :func:`optbench.sql.read_prepared`, skips the
+    matching by labels); ``trace`` may leave out the text key columns.
+    """
+    runs = _prepare_runs(runs)
+    if len(trace) == 0:
+        trace = _empty_trace(runs)
+    else:
+        trace = trace.drop(columns=[c for c in _KEYS + ["cell", "suite"] if c != "dim" and c in trace]).reset_index(drop=True)
+        if "message" not in trace:  # as _fill_keys gives it
+            trace["message"] = _DEFAULTS["message"]
+        for column in LABELS:  # one shared string per run, as _set_labels gives
+            trace[column] = pd.Series(runs[column].to_numpy(dtype=object)[run], index=trace.index, dtype=object)
+        trace["run"] = runs["run"].to_numpy()[run]
+        trace = _finish_trace(runs, _with_copies(runs, trace, labels=True))
+    _fill_gaps(runs, trace)
+    return runs, trace
+
+
+def _prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs part of :func:`prepare`: key defaults, labels, the duplicate check, ``run`` and ``evaluations``."""
     runs = _fill_keys(runs, "runs")
     for column in ("status", "f", "f_opt", "f_gap", "iterations", "f_evals", "g_evals", "epochs", "time"):
         if column not in runs:
             runs[column] = "budget" if column == "status" else np.nan
     runs = _labelled_runs(runs)
     runs["evaluations"] = runs["f_evals"].fillna(0) + runs["g_evals"].fillna(0)
-    trace = _empty_trace(runs) if trace is None or len(trace) == 0 else _prepared_trace(runs, trace)
-    _fill_gaps(runs, trace)
-    return runs, trace
+    return runs
 
 
-def _prepared_trace(runs: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
-    """The trace with ``run`` and labels, sorted by (run, iteration), its text key columns dropped (see :func:`prepare`)."""
-    trace = _fill_keys(trace, "trace").reset_index(drop=True)
-    _attach_runs(runs, trace, "trace")
-    trace = trace.drop(columns=[c for c in _KEYS + ["cell", "suite"] if c != "dim" and c in trace])
-    trace = _with_copies(runs, trace, labels=True)
+def _finish_trace(runs: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
+    """The trace part of :func:`prepare` once rows carry ``run`` (tuned copies included): sorted by (run, iteration),
+    ``iterations``, ``evaluations`` = f_evals + g_evals and ``f_opt`` (the run's)."""
     run, iteration = trace["run"].to_numpy(), trace["iteration"].to_numpy()
     ordered = np.all((run[1:] > run[:-1]) | ((run[1:] == run[:-1]) & (iteration[1:] > iteration[:-1])))
     if not ordered:
@@ -214,6 +242,14 @@ def _prepared_trace(runs: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
     if "f_opt" not in trace:
         trace["f_opt"] = runs["f_opt"].to_numpy()[trace["run"].to_numpy()]
     return trace
+
+
+def _prepared_trace(runs: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
+    """The trace with ``run`` and labels, sorted by (run, iteration), its text key columns dropped (see :func:`prepare`)."""
+    trace = _fill_keys(trace, "trace").reset_index(drop=True)
+    _attach_runs(runs, trace, "trace")
+    trace = trace.drop(columns=[c for c in _KEYS + ["cell", "suite"] if c != "dim" and c in trace])
+    return _finish_trace(runs, _with_copies(runs, trace, labels=True))
 
 
 def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str, labels: bool = True) -> None:
@@ -275,7 +311,20 @@ def prepare_hits(runs: pd.DataFrame, hits: pd.DataFrame | None) -> pd.DataFrame 
         return hits
     prepared = _fill_keys(hits, "hits").reset_index(drop=True)
     _attach_runs(runs, prepared, "hits table", labels=False)
-    prepared = _with_copies(runs, prepared, labels=False)
+    return _hit_columns(_with_copies(runs, prepared, labels=False))
+
+
+def prepare_hits_indexed(runs: pd.DataFrame, hits: pd.DataFrame, run: np.ndarray) -> pd.DataFrame | None:
+    """:func:`prepare_hits` for hits whose rows already know their run (``run[i]``: the row of the prepared ``runs``)."""
+    if len(hits) == 0:
+        return None
+    prepared = hits.reset_index(drop=True)
+    prepared["run"] = runs["run"].to_numpy()[run]
+    return _hit_columns(_with_copies(runs, prepared, labels=False))
+
+
+def _hit_columns(prepared: pd.DataFrame) -> pd.DataFrame:
+    """A hits table whose rows carry ``run``, reduced to ``run``, ``seed``, ``target`` and the axes."""
     prepared["iterations"] = prepared["iteration"]
     prepared["evaluations"] = prepared["f_evals"].fillna(0) + prepared["g_evals"].fillna(0)
     return prepared[["run", "seed", "target"] + [axis for axis in AXES if axis in prepared]]

@@ -21,9 +21,11 @@ from optbench.errors import QueryError
 
 if TYPE_CHECKING:
     import duckdb
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
-__all__ = ["connect", "query", "write_query", "OUTPUT_FORMATS"]
+__all__ = ["connect", "query", "write_query", "read_prepared", "OUTPUT_FORMATS"]
 
 OUTPUT_FORMATS = (".csv", ".parquet")
 
@@ -127,3 +129,91 @@ def write_query(results: str | Path, sql: str, out: str | Path) -> Path:
         temporary.unlink(missing_ok=True)
         connection.close()
     return out
+
+
+# ---------------------------------------------------------------- the analysis' reader
+def _arrow(relation: "duckdb.DuckDBPyRelation") -> "pa.Table":
+    """All rows of ``relation`` as one Arrow table (``to_arrow_table`` since DuckDB 1.4, ``fetch_arrow_table`` before)."""
+    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+    return fetch()
+
+
+def _frame(table: "pa.Table") -> "pd.DataFrame":
+    """An Arrow table as pandas, each known column at the dtype of :mod:`optbench.engine.tables` (nullable Int64, str)."""
+    from optbench.engine.tables import DTYPES
+
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    for column in frame.columns:
+        if DTYPES.get(column) in ("Int64", "str") and str(frame[column].dtype) != DTYPES[column]:
+            frame[column] = frame[column].astype(DTYPES[column])
+    return frame
+
+
+def _run_ids(runs: "pd.DataFrame", cell: "pa.ChunkedArray", seed: "pa.ChunkedArray", name: str) -> "np.ndarray":
+    """The row of ``runs`` each (cell, seed) of a trace or hits table belongs to; ``ParameterError`` for orphans."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from optbench.registry import ParameterError
+
+    run_cells, cells = pd.factorize(runs["cell"].to_numpy(dtype=object))
+    cell_code = pc.index_in(cell, value_set=pa.array(cells, type=pa.string())).fill_null(-1).to_numpy().astype(np.int64)
+    seeds = seed.to_numpy()
+    seed_codes, seed_values = pd.factorize(np.concatenate([runs["seed"].to_numpy(dtype=np.int64), seeds]))
+    run_key = pd.Index(run_cells.astype(np.int64) * len(seed_values) + seed_codes[:len(runs)])
+    if not run_key.is_unique:
+        from optbench.analysis import prepare
+
+        prepare(runs)  # raises the duplicate-run error, naming the run
+    key = np.where(cell_code >= 0, cell_code * len(seed_values) + seed_codes[len(runs):], -1)
+    position = run_key.get_indexer(key)
+    if (position < 0).any():
+        row = int(np.flatnonzero(position < 0)[0])
+        raise ParameterError(f"the {name} has rows for a run that the runs table lacks: cell {cell[row].as_py()!r}, "
+                             f"seed {int(seeds[row])}")
+    return position
+
+
+def _read_indexed(connection: "duckdb.DuckDBPyConnection", runs: "pd.DataFrame", name: str,
+                  columns: list[str] | None = None) -> tuple["pd.DataFrame", "np.ndarray"]:
+    """A trace or hits view (only ``columns`` besides cell and seed, all when None) and its rows' run positions."""
+    from optbench.engine.tables import DTYPES, KEY_COLUMNS
+
+    keep = [c for c in connection.table(name).columns if c != "cell" and (columns is None or c in columns or c == "seed")]
+    table = _arrow(connection.sql(f"SELECT cell, {', '.join(_identifier(c) for c in keep)} FROM {name}"))
+    run = _run_ids(runs, table.column("cell"), table.column("seed"), name if name == "trace" else "hits table")
+    frame = _frame(table.drop_columns(["cell"]))
+    for column in set(frame.columns) & set(KEY_COLUMNS):  # the same few strings on every row: categoricals (read_tables)
+        if DTYPES[column] == "str":
+            frame[column] = frame[column].astype("category")
+    return frame, run
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_prepared(results: str | Path) -> tuple["pd.DataFrame", "pd.DataFrame", "pd.DataFrame | None", dict]:
+    """``(runs, trace, hits, provenance)`` of a results folder, prepared as :func:`optbench.analysis.prepare` and
+    :func:`~optbench.analysis.prepare_hits` prepare the store's tables -- the same values, with less memory and time.
+
+    DuckDB reads the files the store's reading rules choose, only the columns the
+    analysis keeps (not the text key columns of the trace and hits: their rows
+    find their run by cell and seed, as integers); the runs table keeps its labels,
+    one per run. ``hits`` is None when the folder holds none.
+    """
+    from optbench import analysis
+    from optbench.store import folder_provenance
+
+    connection = connect(results)
+    try:
+        runs = _frame(_arrow(connection.sql("SELECT * FROM runs")))
+        drop = set(analysis._KEYS + ["cell", "suite"]) - {"dim"}
+        trace, trace_run = _read_indexed(connection, runs, "trace", [c for c in connection.table("trace").columns if c not in drop])
+        hits, hit_run = _read_indexed(connection, runs, "hits", ["target", "iteration", "f_evals", "g_evals", "epochs", "time"])
+    finally:
+        connection.close()
+    runs, trace = analysis.prepare_indexed(runs, trace, trace_run)
+    return runs, trace, analysis.prepare_hits_indexed(runs, hits, hit_run), folder_provenance(results)

@@ -50,7 +50,7 @@ from optbench.engine import tables as _tables
 from optbench.engine.tables import FAILED_STATUSES, CellTables
 
 __all__ = ["Store", "StoreError", "FolderLock", "provenance", "read_results", "read_tables", "check_folder",
-           "table_files", "FAILED_STATUSES", "TABLES"]
+           "table_files", "folder_provenance", "FAILED_STATUSES", "TABLES"]
 
 METADATA_KEY = b"optbench"
 CHECK_KEY = b"optbench.check"
@@ -497,6 +497,15 @@ def table_files(out: str | Path) -> dict[str, list[Path]]:
     if len(set(writes.values())) > 1:
         raise StoreError(f"the tables in {str(out)!r} come from different runs ({writes}); run `optbench run` again to rebuild them")
     return files
+
+
+def folder_provenance(out: str | Path) -> dict[str, Any]:
+    """The provenance of a results folder, as :func:`read_tables` (consolidated) or :func:`read_finished_cells` give it."""
+    out = Path(out)
+    if (out / "runs.parquet").is_file():
+        metadata = pq.read_schema(out / "runs.parquet").metadata or {}
+        return json.loads(metadata.get(METADATA_KEY, b"{}")) or _provenance_file(out)
+    return _provenance_file(out)
 
 
 def _provenance_file(out: Path) -> dict[str, Any]:

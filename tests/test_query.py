@@ -142,3 +142,67 @@ def test_cli_errors_are_one_line_exit_2_nothing_written(results, tmp_path, args,
 def test_cli_unknown_folder_exit_2(tmp_path):
     done = cli("query", str(tmp_path / "nowhere"), "SELECT 1")
     assert done.returncode == 2 and "nowhere" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- the analysis' reader (optbench.sql.read_prepared)
+def _synthetic():
+    """benchmarks/synthetic_results.py, loaded by path (benchmarks/ is not an installed package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "synthetic_results.py"
+    spec = importlib.util.spec_from_file_location("synthetic_results", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pandas_path(folder):
+    """The reading before DuckDB: the store's tables in pandas, then analysis.prepare / prepare_hits."""
+    from optbench import analysis
+
+    tables, _ = read_tables(folder, categorical=True) if (folder / "runs.parquet").is_file() else read_finished_cells(folder)
+    runs, trace = analysis.prepare(tables.runs, tables.trace)
+    return runs, trace, analysis.prepare_hits(runs, tables.hits)
+
+
+def _assert_same(old: pd.DataFrame, new: pd.DataFrame) -> None:
+    assert list(old.columns) == list(new.columns) and len(old) == len(new) > 0
+    for column in old.columns:
+        a, b = old[column], new[column]
+        if "category" in (str(a.dtype), str(b.dtype)):  # key text the store reads as categorical or not, by folder
+            a, b = a.astype(str), b.astype(str)
+        pd.testing.assert_series_equal(a, b, check_exact=True, obj=column)
+
+
+@pytest.fixture(scope="module")
+def suite_10k(tmp_path_factory):
+    return _synthetic().write_results(tmp_path_factory.mktemp("synthetic") / "res", problems=8, solvers=5, seeds=250)
+
+
+def test_the_duckdb_reader_gives_the_pandas_tables_column_by_column(results, suite_10k, tmp_path):
+    import shutil
+
+    from optbench.sql import read_prepared
+
+    cells_only = tmp_path / "cells-only"
+    shutil.copytree(results / "cells", cells_only / "cells")
+    for folder in (results, suite_10k, cells_only):
+        for old, new in zip(_pandas_path(folder), read_prepared(folder)[:3]):
+            _assert_same(old, new)
+    assert len(read_prepared(suite_10k)[0]) == 10_000
+
+
+def test_analysis_of_a_10k_run_suite_is_unchanged(suite_10k):
+    from optbench import analysis
+    from optbench.report.data import load_results
+
+    old = _pandas_path(suite_10k)
+    new = load_results(suite_10k)  # the report's reader
+    assert (new.runs["status"] == "diverged").any() and new.hits is not None
+    _assert_same(analysis.leaderboard(old[0], old[1], hits=old[2]), analysis.leaderboard(new.runs, new.trace, hits=new.hits))
+    ecdf_old = analysis.runtime_ecdf(old[0], old[1], hits=old[2], bootstrap=20, seed=1)
+    ecdf_new = analysis.runtime_ecdf(new.runs, new.trace, hits=new.hits, bootstrap=20, seed=1)
+    _assert_same(ecdf_old, ecdf_new)
+    _assert_same(analysis.fixed_budget(old[0], old[1]), analysis.fixed_budget(new.runs, new.trace))
+    _assert_same(analysis.performance_profile(old[0], old[1]), analysis.performance_profile(new.runs, new.trace))

@@ -36,16 +36,14 @@ def _result_set(runs: pd.DataFrame, trace: pd.DataFrame | None, hits: pd.DataFra
 
 
 def _from_directory(folder: Path) -> ResultSet:
-    """A results folder, read through the store (the only reader of results on disk)."""
-    from optbench import store
+    """A results folder, read through the store's reading rules (:func:`optbench.store.table_files`) by DuckDB."""
+    from optbench.sql import read_prepared
 
     if not folder.is_dir():
         raise FileNotFoundError(f"no results directory {str(folder)!r}")
-    if (folder / "runs.parquet").is_file():
-        tables, provenance = store.read_tables(folder, categorical=True)
-    else:  # an interrupted suite: the finished cells only
-        tables, provenance = store.read_finished_cells(folder)
-    return _result_set(tables.runs, tables.trace, tables.hits, provenance, str(folder))
+    # DuckDB reads the files the store chooses (consolidated tables, or an interrupted suite's finished cells)
+    runs, trace, hits, provenance = read_prepared(folder)
+    return ResultSet(runs, trace, provenance=provenance, source=str(folder), hits=hits)
 
 
 def _here_provenance() -> dict[str, Any]:
