@@ -321,8 +321,8 @@ def _silence_stdout() -> None:
         pass
 
 
-def _print_leaderboard(runs, trace, per_problem: int = 5) -> None:
-    """Per problem, the best solvers by median final gap over finished runs (as the report computes it).
+def _print_leaderboard(runs, trace, per_problem: int = 5, problems: int = 20) -> None:
+    """Per problem (the first ``problems``, then a count), the best solvers by median final gap over finished runs.
 
     Diverged, errored and timed-out runs are counted, not folded into the median;
     ``*`` marks a problem whose f_opt is unknown (the best value found stands in).
@@ -337,7 +337,10 @@ def _print_leaderboard(runs, trace, per_problem: int = 5) -> None:
     solver_width = min(48, max(len("solver"), board["solver"].str.len().max()))
     print(f"\n{'problem':<{width}}  {'solver':<{solver_width}}  {'median gap':>10}  {'q25':>9}  {'q75':>9}"
           f"  {'diverged':>8}  {'failed':>6}")
-    for _, group in board.groupby("problem", sort=False):
+    from optbench.report.grouping import natural_key
+
+    groups = sorted(board.groupby("problem", sort=False), key=lambda item: natural_key(item[0]))  # dim=2 before dim=10
+    for _, group in groups[:problems]:
         shown = group.sort_values("f_gap_median", na_position="last")
         for row in shown.head(per_problem).itertuples():
             failed = (row.error_rate + row.timeout_rate) * row.n_runs
@@ -347,6 +350,9 @@ def _print_leaderboard(runs, trace, per_problem: int = 5) -> None:
                   f"{number(row.f_gap_q75, '.2e'):>9}  {row.diverged_rate * row.n_runs:>8.0f}  {failed:>6.0f}")
         if len(shown) > per_problem:
             print(f"{'':<{width}}  ... {len(shown) - per_problem} more")
+    if len(groups) > problems:
+        print(f"... {len(groups) - problems} more problems ({len(groups)} in all): the report and `optbench query` "
+              f"show every one")
     if board["f_opt_estimated"].any():
         print("* f_opt unknown: gaps are to the best value found in these results")
     print("median gap: over finished runs (converged or budget); diverged and failed runs are counted apart\n")

@@ -19,7 +19,7 @@ from optbench.report import figures
 from optbench.report.sections import BOARD_COLUMNS, Context, figure_html
 from optbench.report.tables import html_table
 
-__all__ = ["problem_section", "failures", "provenance"]
+__all__ = ["problem_section", "compact_problems", "failures", "provenance"]
 
 
 def _finite(frame: pd.DataFrame, column: str) -> bool:
@@ -54,6 +54,23 @@ def _figures(ctx: Context, problem: str, runs: pd.DataFrame, trace: pd.DataFrame
                                  f"{what.capitalize()} over iterations: median and interquartile band over seeds"
                                  + (" (accuracy on the whole data set)." if "accuracy" in columns else ".")))
     return parts, missing
+
+
+def compact_problems(ctx: Context, problems: list[str], limit: int) -> str:
+    """One row per problem (its best solver, runs, failures) in place of the per-problem sections of a large suite."""
+    board = ctx.board
+    best = board.sort_values("rank", kind="stable").drop_duplicates("problem_label").set_index("problem_label")
+    counts = board.groupby("problem_label")[["n_runs", "diverged", "error", "timeout"]].sum()
+    table = pd.DataFrame({"problem": problems, "solvers": board.groupby("problem_label")["solver"].nunique().reindex(problems).to_numpy(),
+                          "runs": counts["n_runs"].reindex(problems).to_numpy(),
+                          "best solver": best["solver"].reindex(problems).to_numpy(),
+                          "best median gap": best["f_gap_median"].reindex(problems).to_numpy(),
+                          "diverged": counts["diverged"].reindex(problems).to_numpy(),
+                          "failed": (counts["error"] + counts["timeout"]).reindex(problems).to_numpy()})
+    return (f'<h2 id="problems">Problems</h2><p>{len(problems)} problems: more than {limit}, so one row each instead of a '
+            f"section with figures (the aggregates above group them; <code>optbench query</code> answers any other "
+            f"question about them). Best solver: rank 1 on the problem; failed: errors and timeouts.</p>"
+            + html_table(table, "problems", filters=table.rename(columns={"problem": "problem_label"})))
 
 
 def problem_section(ctx: Context, index: int, problem: str, open_: bool) -> str:

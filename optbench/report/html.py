@@ -19,11 +19,13 @@ from optbench.registry import ParameterError
 from optbench.report import detail, page, sections
 from optbench.report.curves import solver_order
 from optbench.report.data import ResultSet, load_results
+from optbench.report.grouping import natural_order
 from optbench.report.styles import styles_from_names
 
 __all__ = ["report"]
 
 OPEN_PROBLEMS = 6  # problem sections are open when there are at most this many
+DETAIL_LIMIT = 60  # above this many problems, one compact table replaces the per-problem sections
 
 
 def _notes(data: ResultSet, ctx: sections.Context) -> list[str]:
@@ -80,10 +82,11 @@ def _check(axis: str, target: float, tau: float) -> None:
 
 def _body(ctx: sections.Context, heading: str, lap: Callable[[str], None]) -> tuple[list, list[str]]:
     data = ctx.data
-    problems = sorted(data.runs["problem_label"].unique())
+    problems = natural_order(data.runs["problem_label"])
+    detailed = len(problems) <= DETAIL_LIMIT
     toc = [("summary", "Summary", False), ("ranking", "overall ranking", True), ("leaderboard", "leaderboard", True),
            ("notes", "Notes", False), ("aggregates", "Across problems", False), ("problems", "Problems", False)]
-    toc += [(f"problem-{i}", p, True) for i, p in enumerate(problems)]
+    toc += [(f"problem-{i}", p, True) for i, p in enumerate(problems)] if detailed else []
     toc += [("failures", "Failures", False), ("provenance", "Provenance", False)]
     parts = [f"<h1>{html.escape(heading)}</h1>",
              f"<p>{len(data.runs)} runs, {len(problems)} problems, {data.runs['solver'].nunique()} solvers, "
@@ -93,8 +96,11 @@ def _body(ctx: sections.Context, heading: str, lap: Callable[[str], None]) -> tu
     lap("summary")
     parts.append(sections.aggregates(ctx))
     lap("aggregates")
-    parts.append('<h2 id="problems">Problems</h2><p>One section per problem; click a title to open or close it.</p>')
-    parts += [detail.problem_section(ctx, i, p, len(problems) <= OPEN_PROBLEMS) for i, p in enumerate(problems)]
+    if detailed:
+        parts.append('<h2 id="problems">Problems</h2><p>One section per problem; click a title to open or close it.</p>')
+        parts += [detail.problem_section(ctx, i, p, len(problems) <= OPEN_PROBLEMS) for i, p in enumerate(problems)]
+    else:
+        parts.append(detail.compact_problems(ctx, problems, DETAIL_LIMIT))
     lap("problems")
     parts += [detail.failures(ctx), detail.provenance(data.provenance, data.source)]
     return toc, parts

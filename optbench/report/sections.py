@@ -21,10 +21,11 @@ import pandas as pd
 from optbench import analysis, stats
 from optbench.report import figures
 from optbench.report.data import ResultSet
+from optbench.report.grouping import natural_order, problem_groups, subset
 from optbench.report.styles import Styles
 from optbench.report.tables import html_table
 
-__all__ = ["Context", "with_rank", "headline", "summary", "aggregates", "figure_html"]
+__all__ = ["Context", "with_rank", "headline", "summary", "aggregates", "group_ecdfs", "figure_html"]
 
 BOARD_COLUMNS = {
     "rank": "rank", "mark": "mark", "problem_label": "problem", "solver": "solver", "n_runs": "runs",
@@ -56,6 +57,8 @@ def significance(board: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame,
     tests = stats.pairwise(runs)
     marked = board.merge(stats.marks(board, tests)[["problem_label", "solver", "mark"]], on=["problem_label", "solver"],
                          how="left")
+    if board["solver"].nunique() < 2:  # one solver: nothing to be best among
+        marked["mark"] = ""
     result = None
     cover = analysis.coverage(runs)
     if len(cover.solvers) >= 2 and len(cover.problems) >= 2:
@@ -70,7 +73,9 @@ def with_rank(board: pd.DataFrame) -> pd.DataFrame:
         board["rank"] = board.groupby("problem_label")["f_gap_median"].rank(method="min", na_option="bottom")
     for status in ("diverged", "error", "timeout"):
         board[status] = np.rint(board[f"{status}_rate"] * board["n_runs"]).astype(np.int64)
-    return board.sort_values(["problem_label", "rank", "solver"], ignore_index=True)
+    order = {label: i for i, label in enumerate(natural_order(board["problem_label"]))}  # dim=2 before dim=10
+    return board.sort_values(["problem_label", "rank", "solver"], ignore_index=True,
+                             key=lambda column: column.map(order) if column.name == "problem_label" else column)
 
 
 def figure_html(fig: plt.Figure | None, alt: str, caption: str = "", dpi: int = 90) -> str:
@@ -147,11 +152,12 @@ def aggregates(ctx: Context) -> str:
     """Figures over all problems; those that compare solvers are left out when there is only one."""
     data, styles = ctx.data, ctx.styles
     parts = ['<h2 id="aggregates">Across problems</h2>']
-    if data.runs["solver"].nunique() < 2:
-        return parts[0] + "<p>One solver: the figures that compare solvers (ECDF, profiles, ranks) are left out.</p>"
     parts.append(figure_html(figures.ecdf_plot(data, ctx.targets, axis=ctx.axis, styles=styles, bootstrap=ctx.bootstrap),
                              "runtime ECDF", "Fraction of (problem, target, seed) triples solved against runtime per "
                              "dimension, 95 % bootstrap bands (runs resampled within each problem)."))
+    parts.append(group_ecdfs(ctx))
+    if data.runs["solver"].nunique() < 2:
+        return "\n".join(parts + ["<p>One solver: the figures that compare solvers (profiles, ranks) are left out.</p>"])
     parts.append(figure_html(figures.performance_profile_plot(data, tau=ctx.tau, axis=ctx.axis, styles=styles),
                              "performance profile", "Dolan–Moré performance profile; the score of each solver is in the legend."))
     parts.append(figure_html(figures.data_profile_plot(data, tau=ctx.tau, axis=ctx.axis, styles=styles), "data profile",
@@ -169,4 +175,19 @@ def aggregates(ctx: Context) -> str:
     if sensitivity is not None:
         parts.append('<h3 id="sensitivity">Learning-rate sensitivity</h3>'
                      + figure_html(sensitivity, "learning-rate sensitivity"))
+    return "\n".join(parts)
+
+
+def group_ecdfs(ctx: Context) -> str:
+    """Runtime ECDFs per group of problems (bbob's function groups, each dimension), as cocopp draws them; "" without groups."""
+    groups = problem_groups(ctx.data.runs)
+    if not groups:
+        return ""
+    parts = ['<h3 id="groups">Runtime ECDFs by group</h3>',
+             "<p>The runtime ECDF over the problems of each group (without bootstrap bands); "
+             + ", ".join(f"{html.escape(title)}: {len(labels)} problems" for title, labels in groups.items()) + ".</p>"]
+    for title, labels in groups.items():
+        fig = figures.ecdf_plot(subset(ctx.data, labels), ctx.targets, axis=ctx.axis, styles=ctx.styles, bootstrap=0)
+        fig.axes[0].set_title(f"runtime ECDF, {title} ({len(labels)} problems)", fontsize=11)
+        parts.append(figure_html(fig, f"runtime ECDF, {title}"))
     return "\n".join(parts)
