@@ -5,7 +5,7 @@
 Writes (once, cached in ``--cache``) a synthetic folder in the store's format
 (``synthetic_results.write_results``: 20 problems x 20 solvers x 250 seeds =
 100,000 runs, 2.8 M trace rows, ~4.5 M hits), then measures, each in a fresh child
-process (``ru_maxrss`` is its peak resident memory), in this one run:
+process (``VmHWM`` is its peak resident memory), in this one run:
 
 - ``read, pandas``: the reading before DuckDB -- ``store.read_tables`` then ``analysis.prepare`` / ``prepare_hits``;
 - ``read, duckdb``: ``optbench.sql.read_prepared`` (what the report reads with now; the same tables);
@@ -29,12 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synthetic_results import write_results  # noqa: E402
-
-PRELUDE = "import json, resource, sys, time\nfolder = sys.argv[1]\nstarted = time.perf_counter()\n"
-REPORT = "\nprint(json.dumps({'seconds': time.perf_counter() - started, 'peak_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+PRELUDE = "import json, sys, time\nfolder = sys.argv[1]\nstarted = time.perf_counter()\n"
+# VmHWM: this process's peak resident memory (ru_maxrss would count the parent's memory at the fork)
+REPORT = ("\nhwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM'))\n"
+          "print(json.dumps({'seconds': time.perf_counter() - started, 'peak_mib': hwm / 1024}))\n")
 CHILDREN = {
     "read, pandas": "from optbench import analysis, store\n"
                     "tables, _ = store.read_tables(folder, categorical=True)\n"
@@ -77,7 +75,9 @@ def main() -> None:
     folder = args.cache / f"p{args.problems}-s{args.solvers}-n{args.seeds}"
     if not (folder / "runs.parquet").is_file():
         started = time.perf_counter()
-        write_results(folder, args.problems, args.solvers, args.seeds)
+        subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from synthetic_results import "
+                        "write_results; write_results(sys.argv[2], *map(int, sys.argv[3:]))", str(Path(__file__).parent),
+                        str(folder), str(args.problems), str(args.solvers), str(args.seeds)], check=True)
         print(f"synthetic results written in {time.perf_counter() - started:.0f} s: {folder}")
     import optbench as ob
 
