@@ -128,13 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     comparing.add_argument("--alpha", type=float, default=0.05, help="level of the Holm-corrected paired tests (default: 0.05)")
     comparing.set_defaults(func=compare_command)
 
-    querying = commands.add_parser("query", help="run SQL over a results directory's views runs, trace and hits (DuckDB)")
-    querying.add_argument("results", metavar="DIR", help="a results directory written by optbench run")
-    querying.add_argument("sql", metavar="SQL", help='a query, e.g. "SELECT status, count(*) FROM runs GROUP BY status"')
-    querying.add_argument("--out", metavar="FILE", help="write every row to FILE.csv or FILE.parquet instead of printing")
-    querying.add_argument("--max-rows", type=int, default=50, metavar="N", help="rows printed (default: 50)")
-    querying.set_defaults(func=query_command)
-
+    _add_query_parser(commands)
     exporting = commands.add_parser("export", help="write a results directory in COCO's (cocopp) or IOHprofiler's (IOHanalyzer) format")
     exporting.add_argument("results", metavar="DIR", help="a results directory written by optbench run")
     exporting.add_argument("--format", default="coco", help="coco (.info/.dat/.tdat, for cocopp) or ioh (.json/.dat, for IOHanalyzer)")
@@ -154,6 +148,15 @@ def export_command(args: argparse.Namespace) -> int:
     path = export(args.results, out, format=args.format, gradient_cost=args.gradient_cost, function_ids=args.function_ids)
     print(f"export ({args.format}): {path}")
     return 0
+
+
+def _add_query_parser(commands) -> None:
+    querying = commands.add_parser("query", help="run SQL over a results directory's views runs, trace and hits (DuckDB)")
+    querying.add_argument("results", metavar="DIR", help="a results directory written by optbench run")
+    querying.add_argument("sql", metavar="SQL", help='a query, e.g. "SELECT status, count(*) FROM runs GROUP BY status"')
+    querying.add_argument("--out", metavar="FILE", help="write every row to FILE.csv or FILE.parquet instead of printing")
+    querying.add_argument("--max-rows", type=int, default=50, metavar="N", help="rows printed (default: 50)")
+    querying.set_defaults(func=query_command)
 
 
 def query_command(args: argparse.Namespace) -> int:
