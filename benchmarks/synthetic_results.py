@@ -8,7 +8,7 @@ grows). Iterations are recorded on a log grid of ``rows`` points up to 2,000
 (``record="log"``-like). ``hits`` holds the first hit of every target of COCO's
 ladder that a run's best-so-far gap reached. The three tables are written as
 ``runs.parquet``, ``trace.parquet`` and ``hits.parquet`` with the columns and
-dtypes of :mod:`optbench.engine.tables` and one consolidation's check metadata,
+dtypes of :mod:`optbench.schema` and one consolidation's check metadata,
 so ``optbench report`` / ``optbench query`` / ``optbench check`` read them as
 any results folder.
 """
@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from optbench.engine.tables import empty_table, target_ladder
+from optbench.schema import empty_table, target_ladder
 from optbench.store import CHECK_KEY, METADATA_KEY
 
 FAMILIES = ("sphere", "quadratic", "rosenbrock", "ellipsoid")

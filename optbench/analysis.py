@@ -211,9 +211,9 @@ def prepare_indexed(runs: pd.DataFrame, trace: pd.DataFrame, run: np.ndarray) ->
         trace = trace.drop(columns=[c for c in _KEYS + ["cell", "suite"] if c != "dim" and c in trace]).reset_index(drop=True)
         if "message" not in trace:  # as _fill_keys gives it
             trace["message"] = _DEFAULTS["message"]
-        for column in LABELS:  # one shared string per run, as _set_labels gives
-            trace[column] = pd.Series(runs[column].to_numpy(dtype=object)[run], index=trace.index, dtype=object)
         trace["run"] = runs["run"].to_numpy()[run]
+        for column in LABELS:  # the run's labels, one shared string per run, as _attach_runs gives them
+            trace[column] = runs[column].to_numpy(dtype=object)[run]
         trace = _finish_trace(runs, _with_copies(runs, trace, labels=True))
     _fill_gaps(runs, trace)
     return runs, trace

@@ -7,7 +7,7 @@ The views read the files the store's reading rules choose (:func:`optbench.store
 a consolidated folder's three tables, or the sound finished cells of an interrupted suite.
 DuckDB reads them lazily (only the columns and row groups a query needs, out of core), so a
 query over millions of trace rows takes a fraction of the memory of loading the tables.
-The columns are those of :mod:`optbench.engine.tables`; a table a folder does not hold
+The columns are those of :mod:`optbench.schema`; a table a folder does not hold
 (``hits`` of an old folder) is an empty view with its columns.
 """
 
@@ -43,7 +43,7 @@ def connect(results: str | Path) -> "duckdb.DuckDBPyConnection":
     """
     import duckdb
 
-    from optbench.engine.tables import empty_table
+    from optbench.schema import empty_table
     from optbench.store import table_files
 
     files = table_files(results)
@@ -139,8 +139,8 @@ def _arrow(relation: "duckdb.DuckDBPyRelation") -> "pa.Table":
 
 
 def _frame(table: "pa.Table") -> "pd.DataFrame":
-    """An Arrow table as pandas, each known column at the dtype of :mod:`optbench.engine.tables` (nullable Int64, str)."""
-    from optbench.engine.tables import DTYPES
+    """An Arrow table as pandas, each known column at the dtype of :mod:`optbench.schema` (nullable Int64, str)."""
+    from optbench.schema import DTYPES
 
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     for column in frame.columns:
@@ -179,7 +179,7 @@ def _run_ids(runs: "pd.DataFrame", cell: "pa.ChunkedArray", seed: "pa.ChunkedArr
 def _read_indexed(connection: "duckdb.DuckDBPyConnection", runs: "pd.DataFrame", name: str,
                   columns: list[str] | None = None) -> tuple["pd.DataFrame", "np.ndarray"]:
     """A trace or hits view (only ``columns`` besides cell and seed, all when None) and its rows' run positions."""
-    from optbench.engine.tables import DTYPES, KEY_COLUMNS
+    from optbench.schema import DTYPES, KEY_COLUMNS
 
     keep = [c for c in connection.table(name).columns if c != "cell" and (columns is None or c in columns or c == "seed")]
     table = _arrow(connection.sql(f"SELECT cell, {', '.join(_identifier(c) for c in keep)} FROM {name}"))

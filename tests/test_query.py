@@ -180,6 +180,26 @@ def suite_10k(tmp_path_factory):
     return _synthetic().write_results(tmp_path_factory.mktemp("synthetic") / "res", problems=8, solvers=5, seeds=250)
 
 
+TUNED = """
+name = "tuned-q"
+seeds = 3
+[budget]
+max_iter = 60
+[[problems]]
+name = "rosenbrock"
+dim = [2, 3]
+[[methods]]
+name = "adam"
+tune = { "step_rule.lr" = { log_uniform = [1e-4, 1.0] } }
+[[methods]]
+name = "gd"
+step_rule = "armijo"
+[tuning]
+trials = 3
+seeds = 2
+"""
+
+
 def test_the_duckdb_reader_gives_the_pandas_tables_column_by_column(results, suite_10k, tmp_path):
     import shutil
 
@@ -187,7 +207,9 @@ def test_the_duckdb_reader_gives_the_pandas_tables_column_by_column(results, sui
 
     cells_only = tmp_path / "cells-only"
     shutil.copytree(results / "cells", cells_only / "cells")
-    for folder in (results, suite_10k, cells_only):
+    tuned = tmp_path / "tuned"  # tuning and evaluation phases; a default setting that wins is copied as the tuned one
+    ob.run_suite(parse_suite(TUNED, "tuned-q.toml"), out=tuned, progress=False)
+    for folder in (results, suite_10k, cells_only, tuned):
         for old, new in zip(_pandas_path(folder), read_prepared(folder)[:3]):
             _assert_same(old, new)
     assert len(read_prepared(suite_10k)[0]) == 10_000
