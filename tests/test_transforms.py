@@ -121,24 +121,46 @@ def test_noise_options_select_what_is_noisy():
     assert "noisy" in noisy().tags
 
 
+def _streams(n):
+    return [np.random.default_rng([k, 99]) for k in range(n)]
+
+
 @pytest.mark.parametrize("on", ["both", "value", "gradient"])
 def test_noisy_value_grad_and_value_and_grad_agree(on):
+    # from the same stream state, value_and_grad draws what value and grad draw
     p = noisy(std=0.2, on=on, kind="multiplicative")
     X = np.random.default_rng(9).standard_normal((5, 4))
+    rows = np.ones(5, dtype=bool)
+    p.bind_noise(_streams(5), rows)
     F, G = p.value_and_grad(X)
+    p.bind_noise(_streams(5), rows)
     np.testing.assert_array_equal(F, p.value(X))
+    p.bind_noise(_streams(5), rows)
     np.testing.assert_array_equal(G, p.grad(X))
 
 
-def test_noise_is_independent_of_batch_position_and_other_rows():
+def test_noise_of_a_row_comes_from_its_own_stream_whatever_the_other_rows():
     p = noisy(std=0.1)
     X = np.random.default_rng(7).standard_normal((6, 4))
-    together, reversed_ = p.value_and_grad(X), p.value_and_grad(X[::-1].copy())
+    p.bind_noise(_streams(6), np.ones(6, dtype=bool))
+    together = p.value_and_grad(X)
     for i in range(6):
+        p.bind_noise([np.random.default_rng([i, 99])], np.ones(1, dtype=bool))
         alone = p.value_and_grad(X[i : i + 1])
-        assert alone[0][0] == together[0][i] == reversed_[0][5 - i]
+        assert alone[0][0] == together[0][i]
         np.testing.assert_array_equal(alone[1][0], together[1][i])
-    assert not np.array_equal(noisy(seed=1).value(X), p.value(X))
+    # rows not charged draw nothing and see the clean problem
+    p.bind_noise(_streams(6), np.array([True, False] * 3))
+    F = p.value(X)
+    np.testing.assert_array_equal(F[1::2], p.inner.value(X)[1::2])
+    assert np.all(F[0::2] != p.inner.value(X)[0::2])
+
+
+def test_direct_calls_draw_fresh_noise_each_time():
+    p = noisy(std=0.1)
+    X = np.zeros((3, 4))
+    assert not np.array_equal(p.value(X), p.value(X))
+    assert not np.array_equal(noisy(seed=1).value(X), noisy(seed=0).value(X))
 
 
 def test_noisy_runs_reproduce_per_seed_alone_or_batched():

@@ -105,11 +105,23 @@ class Evaluator:
             noise[i] = self.noise_rngs[i].standard_normal(dim)
         return self.problem.noise_std * noise
 
+    def _call(self, function: Any, charged: np.ndarray, *args: Any) -> Any:
+        """``function(*args)``, telling a noisy problem which rows are charged: only those draw
+        from their own noise streams, so a run's noise does not depend on the other rows."""
+        hook = getattr(self.problem, "noise_rows", None)
+        if hook is None or self.noise_rngs is None:
+            return function(*args)
+        hook(charged)
+        try:
+            return function(*args)
+        finally:
+            hook(None)
+
     def gradient(self, X: np.ndarray, batch: np.ndarray | None, charged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``f`` and ``grad f`` at ``X`` (every row), one gradient evaluation charged to ``charged``."""
-        F, G = self.problem.value_and_grad(X, batch)
+        F, G = self._call(self.problem.value_and_grad, charged, X, batch)
         self._charge_gradient(charged, batch)
-        if self.noise_rngs is not None:
+        if self.noise_rngs is not None and self.problem.noise_std:
             G = G + self._noise(charged)
         return F, G
 
@@ -124,7 +136,7 @@ class Evaluator:
             if refused.any():
                 F = np.where(refused, np.inf, F)
             return F, G
-        F = self.problem.value(X, batch)
+        F = self._call(self.problem.value, allowed, X, batch)
         self._charge_value(allowed, batch)
         return np.where(refused, np.inf, F) if refused.any() else F
 
@@ -136,7 +148,7 @@ class Evaluator:
         refused = mask & ~allowed
         if refused.any():
             self.refused |= refused
-        H = self.problem.hvp(X, V, batch)
+        H = self._call(self.problem.hvp, allowed, X, V, batch)
         for _ in range(1 if self.problem.hvp_exact else 2):
             self._charge_gradient(allowed, batch)
         return np.where(refused[:, None], 0.0, H) if refused.any() else H

@@ -70,7 +70,7 @@ class Oracle:
         self.last_f = float(f)
 
     def _noisy(self, g: np.ndarray) -> np.ndarray:
-        if self._noise_rng is None:
+        if self._noise_rng is None or not self.problem.noise_std:
             return g
         return g + self.problem.noise_std * self._noise_rng.standard_normal(g.shape)
 
@@ -134,6 +134,8 @@ def run_own_loop(problem: Problem, method: Any, X0: np.ndarray, recorder: Record
     }
     for i in range(n_runs):
         oracle = Oracle(problem, recorder, i, max_evals, None if noise_rngs is None else noise_rngs[i])
+        if noise_rngs is not None and getattr(problem, "uses_noise_streams", False):
+            problem.bind_noise([noise_rngs[i]], np.ones(1, dtype=bool))  # run i alone: its own stream
         out["status"][i], X[i], out["f"][i] = _one_run(problem, method, oracle, X0[i], max_iter, tol, timeout)
         out["iterations"][i], out["time"][i] = oracle.iterations, oracle.elapsed()
         out["f_evals"][i], out["g_evals"][i] = oracle.f_evals, oracle.g_evals

@@ -118,8 +118,10 @@ def _run_batch(problem: Problem, pairs: list[tuple[Any, Any]], descriptions: lis
     run_seeds = list(seeds) * n_configs
     key = cells.problem_key(descriptions[0])
     noise_rngs = None
-    if getattr(problem, "noise_std", 0.0):
+    if getattr(problem, "noise_std", 0.0) or getattr(problem, "uses_noise_streams", False):
         noise_rngs = run_generators("noise", canonical([key, batch_size]), run_seeds)
+    if getattr(problem, "uses_noise_streams", False):
+        problem.bind_noise(noise_rngs)  # one generator per row: the noisy wrapper draws from the charged rows'
     recorder = Recorder(problem, n_configs * n_seeds, record, full_objective=batch_size is not None)
     X_start = np.tile(X0, (n_configs, 1))
     tracker = None

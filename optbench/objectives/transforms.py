@@ -23,7 +23,9 @@ noise-free curvature, the Hessian of the mean gradient.
 - ``scaled``:    ``g(x) = f(D x)``, ``D = diag(condition^((i / (d - 1)) / 2))``: a sphere becomes an
   ellipsoid whose Hessian has condition number ``condition``.
 - ``noisy``:     ``g(x) = f(x) + std * xi`` (additive) or ``f_opt + (f(x) - f_opt) (1 + std * xi)``
-  (multiplicative, zero at the optimum); gradient ``grad f + std * zeta`` or ``grad f * (1 + std * zeta)``.
+  (multiplicative, zero at the optimum); gradient ``grad f + std * zeta`` or ``grad f * (1 + std * zeta)``;
+  or COCO's bbob-noisy value models (gaussian, uniform, cauchy). Fresh noise at every
+  evaluation, from the run's own stream "noise".
 - ``perturbed``: same f; starting point ``x0 + radius * z``, ``z`` standard normal from the run's own stream.
 """
 
@@ -35,9 +37,9 @@ import numpy as np
 
 from optbench.problem import Problem
 from optbench.registry import ParameterError, RegistryError, problems, register_problem, resolve
-from optbench.seeding import canonical, key_hash
 
-__all__ = ["Transformed", "Shifted", "Rotated", "Scaled", "Noisy", "Perturbed", "random_rotation", "point_normals"]
+__all__ = ["Transformed", "Shifted", "Rotated", "Scaled", "Noisy", "Perturbed", "random_rotation", "noise_draws",
+           "coco_value_noise"]
 
 ProblemSpec = dict | str
 DEFAULT_INNER = "rosenbrock"  # the inner problem when none is given (2-D)
@@ -100,6 +102,21 @@ class Transformed(Problem):
 
     def metrics(self, X: np.ndarray) -> dict[str, np.ndarray]:
         return self.inner.metrics(X)
+
+    @property
+    def uses_noise_streams(self) -> bool:
+        """Whether a noisy wrapper inside wants the engine's per-run noise generators."""
+        return bool(getattr(self.inner, "uses_noise_streams", False))
+
+    def bind_noise(self, streams: list | None, rows: np.ndarray | None = None) -> None:
+        """Hands the per-row noise generators down to the noisy wrapper inside."""
+        if hasattr(self.inner, "bind_noise"):
+            self.inner.bind_noise(streams, rows)
+
+    def noise_rows(self, rows: np.ndarray | None) -> None:
+        """Hands the charged rows down to the noisy wrapper inside."""
+        if hasattr(self.inner, "noise_rows"):
+            self.inner.noise_rows(rows)
 
 
 class _Affine(Transformed):
@@ -219,71 +236,122 @@ class Scaled(_Affine):
 
 
 # ---------------------------------------------------------------- noise
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+def noise_draws(kind: str, rng: np.random.Generator, count: int) -> np.ndarray:
+    """The ``count`` random numbers one evaluation of noise model ``kind`` uses, from ``rng``.
 
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, elementwise on uint64 (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def point_normals(key: int, X: np.ndarray, count: int) -> np.ndarray:
-    """``count`` standard normals per row of X, a deterministic function of ``key`` and the row's bits.
-
-    Each row is hashed (splitmix64 of every coordinate's bits with its position), the
-    hash seeds a counter-based stream, and Box-Muller turns pairs of uniforms into
-    normals. The numbers depend on the point alone: never on the row's position or
-    on the other rows, so a run's noise is the same alone or in any batch.
+    additive / multiplicative / gaussian: ``count`` standard normals; uniform: two
+    uniforms on [0, 1); cauchy: a uniform and two standard normals.
     """
-    bits = np.ascontiguousarray(X, dtype=np.float64).view(np.uint64)
-    salt = (np.arange(1, X.shape[1] + 1, dtype=np.uint64) * _GOLDEN) ^ np.uint64(key)
-    row = _mix(np.bitwise_xor.reduce(_mix(bits + salt), axis=1) ^ np.uint64(key))
-    counters = row[:, None] + np.arange(1, 2 * count + 1, dtype=np.uint64) * _GOLDEN
-    u = (_mix(counters) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
-    u1, u2 = u[:, 0::2], u[:, 1::2]  # normal j uses counters 2j+1 and 2j+2, whatever count is
-    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
+    if kind == "uniform":
+        return rng.random(2)
+    if kind == "cauchy":
+        return np.concatenate([rng.random(1), rng.standard_normal(2)])
+    return rng.standard_normal(count)
+
+
+def coco_value_noise(kind: str, F: np.ndarray, draws: np.ndarray, alpha: float, beta: float, p: float) -> np.ndarray:
+    """COCO's bbob-noisy models on ``F >= 0`` (``f - f_opt``), one row of ``draws`` per value.
+
+    gaussian: ``F exp(beta N)``; uniform: ``F U1^beta max(1, (1e9 / (F + 1e-199))^(alpha U2))``;
+    cauchy: ``F + alpha max(0, 1000 + N1 / (|N2| + 1e-199))`` with probability p, else F.
+    All three then add 1.01e-8 where ``F >= 1e-8`` (COCO's precision offset).
+    """
+    if kind == "gaussian":
+        out = F * np.exp(beta * draws[:, 0])
+    elif kind == "uniform":
+        out = F * draws[:, 0] ** beta * np.maximum(1.0, (1e9 / (F + 1e-199)) ** (alpha * draws[:, 1]))
+    else:
+        outlier = alpha * np.maximum(0.0, 1000.0 + draws[:, 1] / (np.abs(draws[:, 2]) + 1e-199))
+        out = F + np.where(draws[:, 0] < p, outlier, 0.0)
+    return np.where(F >= 1e-8, out + 1.01e-8, out)
+
+
+COCO_KINDS = ("gaussian", "uniform", "cauchy")
 
 
 @register_problem("noisy")
 class Noisy(Transformed):
-    """Noisy value and gradient, seeded: the noise at a point is fixed by ``seed``, the inner problem and the point.
+    """Noisy value and gradient, fresh noise at every evaluation, from each run's own random stream.
 
     additive:        ``f~(x) = f(x) + std * xi``,                     ``g~(x) = grad f(x) + std * zeta``
     multiplicative:  ``f~(x) = f_opt + (f(x) - f_opt) (1 + std * xi)``, ``g~(x) = grad f(x) * (1 + std * zeta)``
-    with ``xi`` and the vector ``zeta`` standard normal, independent, and ``on`` choosing which of
-    value and gradient are noisy. Multiplicative value noise keeps ``f(x_opt) = f_opt``
-    exactly (it needs a known f_opt). Evaluating the same point twice gives the same
-    noisy numbers; a run's noise comes from its own trajectory (its starting point is
-    drawn from its cell key and seed), never from its position in a batch.
+    with ``xi`` and the vector ``zeta`` standard normal, independent, and ``on`` choosing which
+    of value and gradient are noisy. COCO's bbob-noisy value models (``kind`` gaussian,
+    uniform, cauchy; value only, need f_opt) act on ``f - f_opt``: gaussian with
+    ``beta = std``, uniform with ``alpha = beta = std``, cauchy with ``alpha = std`` and
+    outlier probability ``p`` (COCO's moderate noise: std 0.01, p 0.05; its severe
+    gaussian and cauchy: std 1, p 0.2).
+
+    In a run the engine hands the problem one generator per row (stream "noise" of the
+    run's key and seed, :func:`optbench.seeding.run_generators`), and only the runs an
+    evaluation is charged to draw from theirs: a run's noise is the same alone or in
+    any batch, two seeds never share it. Called directly (no run), each call draws
+    fresh noise for every row from a generator seeded by ``seed``.
     """
 
+    uses_noise_streams: ClassVar[bool] = True
+
     def __init__(self, problem: ProblemSpec = DEFAULT_INNER, std: float = 0.01,
-                 kind: Literal["additive", "multiplicative"] = "additive",
-                 on: Literal["both", "value", "gradient"] = "both", seed: int = 0):
+                 kind: Literal["additive", "multiplicative", "gaussian", "uniform", "cauchy"] = "additive",
+                 on: Literal["both", "value", "gradient"] = "both", p: float = 0.05, seed: int = 0):
         self._wrap(problem)
         if not (np.isfinite(std) and std >= 0):
             raise ParameterError(f"noisy: parameter 'std' must be a finite number >= 0, got {std!r}")
-        if kind == "multiplicative" and on != "gradient" and self.f_opt is None:
-            raise ParameterError("noisy: kind 'multiplicative' on the value needs the problem's f_opt, and "
+        if not 0.0 <= p <= 1.0:
+            raise ParameterError(f"noisy: parameter 'p' must be a probability in [0, 1], got {p!r}")
+        if kind in COCO_KINDS and on != "value":
+            raise ParameterError(f"noisy: parameter 'kind' = {kind!r} is COCO's value noise; give on = 'value' "
+                                 "(or kind 'additive' or 'multiplicative' for gradient noise)")
+        if kind != "additive" and on != "gradient" and self.f_opt is None:
+            raise ParameterError(f"noisy: kind {kind!r} on the value needs the problem's f_opt, and "
                                  f"{self.inner.name!r} has none; use kind 'additive' or on 'gradient'")
-        self.std, self.kind, self.on, self.seed = float(std), kind, on, seed
+        self.std, self.kind, self.on, self.p, self.seed = float(std), kind, on, float(p), seed
         self.tags = self.tags | {"noisy"}
-        self._key = int(key_hash(canonical([problem, seed]), 16), 16)
+        self._own = np.random.default_rng([int(seed), 0x401E])
+        self._streams, self._rows = None, None
+
+    def bind_noise(self, streams: list | None, rows: np.ndarray | None = None) -> None:
+        """Per-row generators of a run batch (None: back to the wrapper's own generator)."""
+        self._streams, self._rows = streams, rows
+
+    def noise_rows(self, rows: np.ndarray | None) -> None:
+        """The rows the next evaluation is charged to (they draw noise); None: no row draws."""
+        self._rows = rows
+
+    def _draws(self, n_rows: int, count: int) -> np.ndarray | None:
+        """One row of random numbers per row of X, or None when no row draws noise."""
+        if self._streams is None:
+            return np.stack([noise_draws(self.kind, self._own, count) for _ in range(n_rows)])
+        if self._rows is None or not np.any(self._rows):
+            return None
+        out = np.zeros((n_rows, {"uniform": 2, "cauchy": 3}.get(self.kind, count)))
+        for i in np.flatnonzero(self._rows):
+            out[i] = noise_draws(self.kind, self._streams[i], count)
+        return out
 
     def _noisy(self, X: np.ndarray, F: np.ndarray | None, G: np.ndarray | None):
-        """``(F~, G~)``: normal 0 of the point is the value's noise, normals 1..d the gradient's."""
+        """``(F~, G~)``: draw 0 of a row is the value's noise, draws 1..d the gradient's."""
         if self.std == 0.0:
             return F, G
-        Z = self.std * point_normals(self._key, X, 1 if G is None or self.on == "value" else X.shape[1] + 1)
+        draws = self._draws(X.shape[0], 1 if G is None or self.on == "value" else X.shape[1] + 1)
+        if draws is None:
+            return F, G
         if F is not None and self.on != "gradient":
-            xi = Z[:, 0]
-            F = F + xi if self.kind == "additive" else self.f_opt + (F - self.f_opt) * (1.0 + xi)
+            F = self._value_noise(F, draws)
         if G is not None and self.on != "value":
-            zeta = Z[:, 1:]
+            zeta = self.std * draws[:, 1:]
             G = G + zeta if self.kind == "additive" else G * (1.0 + zeta)
         return F, G
+
+    def _value_noise(self, F: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        charged = np.ones(len(F), bool) if self._streams is None else np.asarray(self._rows, bool)
+        if self.kind == "additive":
+            noisy = F + self.std * draws[:, 0]
+        elif self.kind == "multiplicative":
+            noisy = self.f_opt + (F - self.f_opt) * (1.0 + self.std * draws[:, 0])
+        else:
+            noisy = self.f_opt + coco_value_noise(self.kind, F - self.f_opt, draws, self.std, self.std, self.p)
+        return np.where(charged, noisy, F)
 
     def value(self, X, batch=None):
         return self._noisy(X, self.inner.value(X, batch), None)[0]
