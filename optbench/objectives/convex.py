@@ -11,12 +11,13 @@ matrix product for all runs).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 from scipy.special import expit
 
 from optbench.objectives import data
+from optbench.objectives.datasets import CLASSIFICATION, check_dataset, load_split
 from optbench.problem import Problem, check_batch
 from optbench.registry import register_problem
 
@@ -187,6 +188,24 @@ class LinearModel(Problem):
         G[:, :-1] = l2 * W
         return 0.5 * l2 * np.vecdot(W, W), G
 
+    def _set_dataset(self, dataset: str, owner: str, valid: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Train on a real data set's train split (``optbench.objectives.datasets``); keep its test split."""
+        check_dataset(dataset, owner, valid)
+        A, y, A_test, y_test = load_split(dataset)
+        self._test = (np.hstack([A_test, np.ones((len(A_test), 1))]), y_test)
+        return A, y
+
+    def test_metrics(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """``test_loss`` (mean loss on the test split) and, for +-1 targets, ``test_accuracy``; {} without a data set."""
+        if getattr(self, "_test", None) is None:
+            return {}
+        design, targets = self._test
+        Z = X @ design.T
+        out = {"test_loss": self.loss(Z, np.broadcast_to(targets, Z.shape), False)[0].mean(axis=1)}
+        if getattr(self, "labels", None) is not None:
+            out["test_accuracy"] = np.mean((Z > 0) == (targets > 0), axis=1)
+        return out
+
     def _set_optimum(self, x_opt: np.ndarray | None, f_opt: float | None = None) -> None:
         self.x_opt = None if x_opt is None else np.asarray(x_opt, dtype=float)
         self.f_opt = float(self.value(self.x_opt[None])[0]) if f_opt is None else float(f_opt)
@@ -215,11 +234,18 @@ class LinearRegression(LinearModel):
     tags = frozenset({"convex", "smooth", "unimodal", "finite-sum"})
     f_opt_known = True
 
-    def __init__(self, n_samples: int = 200, n_features: int = 4, noise: float = 0.5, seed: int = 0):
+    def __init__(self, n_samples: int = 200, n_features: int = 4, noise: float = 0.5, seed: int = 0,
+                 dataset: Literal["diabetes"] | None = None):
         _regression_params(n_samples, n_features, noise)
-        self.n_features, self.noise, self.seed = n_features, noise, seed
-        self._set_data(*data.house_prices(n_samples, n_features, noise, seed))
+        self.n_features, self.noise, self.seed, self.dataset = n_features, noise, seed, dataset
+        if dataset is None:
+            self._set_data(*data.house_prices(n_samples, n_features, noise, seed))
+        else:  # a real data set's standardised train split (n_samples, n_features, noise, seed unused)
+            self._set_data(*self._set_dataset(dataset, type(self).name, ("diabetes",)))
         self._solve()
+
+    def metrics(self, X):
+        return self.test_metrics(X)
 
     def _solve(self):
         x_opt = np.linalg.lstsq(self.design, self.targets, rcond=None)[0]
@@ -284,12 +310,18 @@ class LogisticRegression(LinearModel):
 
     def __init__(
         self, n_samples: int = 200, n_features: int = 5, separable: bool = False, flip: float = 0.1,
-        l2: float = 0.0, seed: int = 0,
+        l2: float = 0.0, seed: int = 0, dataset: Literal["iris", "wine", "breast-cancer", "digits"] | None = None,
     ):
         if not l2 >= 0:
             raise ValueError(f"l2 must be >= 0, got {l2}")
         self.n_features, self.separable, self.flip, self.l2, self.seed = n_features, separable, flip, float(l2), seed
-        A, labels = data.linear_classification(n_samples, n_features, separable=separable, flip=flip, seed=seed)
+        self.dataset = dataset
+        if dataset is None:
+            A, labels = data.linear_classification(n_samples, n_features, separable=separable, flip=flip, seed=seed)
+        else:  # a real data set's train split; class 0 against the others (breast-cancer: malignant)
+            A, classes = self._set_dataset(dataset, "logistic-regression", CLASSIFICATION)
+            labels = (classes == 0).astype(np.int64)
+            self._test = (self._test[0], np.where(self._test[1] == 0, 1.0, -1.0))
         self.labels = labels
         self._set_data(A, 2.0 * labels - 1.0)
         if self.l2 == 0 and linearly_separable(self.design, self.targets):
@@ -341,4 +373,4 @@ class LogisticRegression(LinearModel):
         raise RuntimeError(f"logistic-regression: the reference solve reached only ||grad|| = {gradient_norm:.2e}")
 
     def metrics(self, X):
-        return {"accuracy": np.mean((X @ self.design.T > 0) == (self.targets > 0), axis=1)}
+        return {"accuracy": np.mean((X @ self.design.T > 0) == (self.targets > 0), axis=1), **self.test_metrics(X)}
