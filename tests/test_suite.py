@@ -210,7 +210,7 @@ def test_unknown_suite_name_suggests_a_shipped_suite():
         suite_path("nowhere/x.toml")
 
 
-SHIPPED = ["bbob", "convex", "cutest", "full", "multimodal", "neural", "nonsmooth", "quick", "stepsize", "tuned"]
+SHIPPED = ["bbob", "convex", "cutest", "full", "multimodal", "neural", "nonsmooth", "quick", "real-data", "stepsize", "tuned"]
 
 
 def test_problems_folder_is_the_only_copy_of_the_shipped_suites():

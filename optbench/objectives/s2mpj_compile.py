@@ -93,13 +93,18 @@ class _Function:
         self.vectorised = _columnwise(self.original)
         self.columnwise = True
 
+    def columns(self, owner: Any, nout: int, args: Any, index: Any, rows: int, shapes: list[tuple]) -> list[np.ndarray]:
+        """The code run once on columns of ``rows`` values (raises when it cannot take columns)."""
+        out = self.vectorised(owner, nout, args, index)
+        out = out if nout > 1 else (out,)
+        return [_dense(part, shape, rows) for part, shape in zip(out, shapes)]
+
     def __call__(self, nout: int, args: Any, index: int, rows: int, shapes: list[tuple]) -> list[np.ndarray]:
+        """One element (group) at ``rows`` points: on columns when the code allows, else row by row."""
         if self.columnwise:
             try:
-                out = self.vectorised(self.problem, nout, args, index)
-                out = out if nout > 1 else (out,)
-                return [_dense(part, shape, rows) for part, shape in zip(out, shapes)]
-            except (ValueError, TypeError, IndexError):
+                return self.columns(self.problem, nout, args, index, rows, shapes)
+            except _COLUMN_ERRORS:
                 self.columnwise = False  # the code branches on values: evaluate row by row
         return self._rows(nout, args, index, rows, shapes)
 
@@ -115,8 +120,55 @@ class _Function:
         return parts
 
 
+_COLUMN_ERRORS = (ValueError, TypeError, IndexError, KeyError, AttributeError)
+_SHARED = -1  # the index the code sees in a shared call; its parameters are columns
+
+
+class _Kind:
+    """The elements (or groups) of one function type, evaluated in one call with their columns side by side.
+
+    Per-member parameters (``elpar`` / ``grpar``) become columns too: the code runs with a
+    copy of the problem whose parameter table has one entry, ``-1``, holding them. Members
+    whose code cannot be shared (uneven parameters, a failure) are called one by one.
+    """
+
+    def __init__(self, problem: Any, function: _Function, members: list[int], variables: np.ndarray | None,
+                 parameters: str):
+        self.function, self.members, self.variables, self.parameters = function, members, variables, parameters
+        self.table, self.shared = None, len(members) > 1
+        values = getattr(problem, parameters, None)
+        if self.shared and parameters in function.original.__code__.co_names and values is not None:
+            try:
+                rows = [np.asarray(values[m], dtype=float).ravel() for m in members]
+                self.table = np.array(rows).T  # (parameters, members)
+            except (ValueError, TypeError, IndexError):
+                self.shared = False
+        self.owner = types.SimpleNamespace(**vars(problem)) if self.table is not None else problem
+
+    def run(self, order: int, arguments: Callable, rows: int, shapes: list[tuple]) -> list[tuple[list[int], list]]:
+        """``(positions served, outputs)`` per call; ``arguments(positions)`` gives the code's input."""
+        everyone = list(range(len(self.members)))
+        if self.shared:
+            try:
+                index = self.members[0]
+                if self.table is not None:
+                    setattr(self.owner, self.parameters, {_SHARED: [np.repeat(t, rows) for t in self.table]})
+                    index = _SHARED
+                out = self.function.columns(self.owner, order, arguments(everyone), index, rows * len(everyone), shapes)
+                return [(everyone, out)]
+            except _COLUMN_ERRORS:
+                self.shared = False
+        return [([j], self.function(order, arguments([j]), m, rows, shapes)) for j, m in enumerate(self.members)]
+
+
 class CompiledObjective:
-    """The objective of an S2MPJ problem instance ``p``, for batches ``X`` of shape ``(rows, n)``."""
+    """The objective of an S2MPJ problem instance ``p``, for batches ``X`` of shape ``(rows, n)``.
+
+    Elements of one type are evaluated in one call (their columns side by side) unless
+    the code reads per-element parameters; their weights and variables are folded into
+    matrices: ``r += F_e W`` (element values to groups) and ``grad += (m * G_e) P``
+    (element gradient entries to variables, ``P`` 0/1, repeated variables adding up).
+    """
 
     def __init__(self, p: Any):
         p.getglobs()
@@ -131,103 +183,124 @@ class CompiledObjective:
         scale = np.array([_group_attr(p, "gscale", g, 1.0) for g in groups], dtype=float)
         self.scale = np.where(np.abs(scale) > 1e-15, scale, 1.0)
         self.H = p.H.toarray() if hasattr(p, "H") else None
-        self.group_fns = [self._group_function(p, g) for g in groups]
-        self.uses = self._element_uses(p, groups)
-        elements = sorted({e for _, e, _ in self.uses})
-        self.element_vars = {e: np.array([int(v) for v in p.elvar[e]]) for e in elements}
-        names = {str(p.elftype[e]) for e in elements}
-        self.element_fns = {name: _Function(p, name) for name in names}
-        self.element_type = {e: str(p.elftype[e]) for e in elements}
         self.hessians = getattr(p, "objderlvl", 2) >= 2
+        self._compile_groups(p, groups)
+        self._compile_elements(p, _element_uses(p, groups), len(groups))
 
-    @staticmethod
-    def _group_function(p: Any, g: int) -> _Function | None:
-        name = _group_attr(p, "grftype", g, None)
-        return None if name in (None, "TRIVIAL", "") else _Function(p, str(name))
-
-    @staticmethod
-    def _element_uses(p: Any, groups: list[int]) -> list[tuple[int, int, float]]:
-        """``(group position, element, weight)`` for every element of every objective group."""
-        uses = []
-        grelt, grelw = getattr(p, "grelt", []), getattr(p, "grelw", [])
+    def _compile_groups(self, p: Any, groups: list[int]) -> None:
+        by_type: dict[str, list[int]] = {}
         for k, g in enumerate(groups):
-            if g >= len(grelt) or grelt[g] is None:
-                continue
-            weights = grelw[g] if g < len(grelw) and grelw[g] is not None else None
-            for j, e in enumerate(np.asarray(grelt[g]).ravel()):
-                w = 1.0 if weights is None or j >= len(weights) else float(weights[j])
-                uses.append((k, int(e), w))
-        return uses
+            name = _group_attr(p, "grftype", g, None)
+            if name not in (None, "TRIVIAL", ""):
+                by_type.setdefault(str(name), []).append(k)
+        self.group_kinds = [_Kind(p, _Function(p, name), members, None, "grpar") for name, members in by_type.items()]
 
-    def _elements(self, X: np.ndarray, order: int) -> dict[int, list[np.ndarray]]:
-        """Value ``(R,)``, gradient ``(k, R)`` and Hessian ``(k, k, R)`` of each element (up to ``order``)."""
-        rows, out = X.shape[0], {}
-        for e, variables in self.element_vars.items():
-            args = np.empty((len(variables), 1), dtype=object)
-            for i, v in enumerate(variables):
-                args[i, 0] = X[:, v]
-            k = len(variables)
-            shapes = [(), (k,), (k, k)][:order]
-            out[e] = self.element_fns[self.element_type[e]](order, args, e, rows, shapes)
-        return out
+    def _compile_elements(self, p: Any, uses: list[tuple[int, int, float]], n_groups: int) -> None:
+        elements = sorted({e for _, e, _ in uses})
+        position = {e: i for i, e in enumerate(elements)}
+        self.W = np.zeros((len(elements), n_groups))
+        for k, e, w in uses:
+            self.W[position[e], k] += w
+        by_type: dict[str, list[int]] = {}
+        for e in elements:
+            by_type.setdefault(str(p.elftype[e]), []).append(e)
+        self.element_kinds, entry_element, entry_var, start = [], [], [], 0
+        for name, members in by_type.items():
+            variables = np.array([[int(v) for v in p.elvar[e]] for e in members])
+            kind = _Kind(p, _Function(p, name), members, variables, "elpar")
+            kind.columns = np.array([position[e] for e in members])
+            kind.entries = slice(start, start + variables.size)
+            start += variables.size
+            entry_element += [position[e] for e in members for _ in range(variables.shape[1])]
+            entry_var += variables.ravel().tolist()
+            self.element_kinds.append(kind)
+        self.entry_element, self.entry_var = np.array(entry_element, dtype=int), np.array(entry_var, dtype=int)
+        self.P = np.zeros((len(entry_var), self.n))
+        np.add.at(self.P, (np.arange(len(entry_var)), self.entry_var), 1.0)
+
+    def _elements(self, X: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, list]:
+        """Element values ``(R, E)``, gradient entries ``(R, T)`` and per-type Hessians ``(R, members, k, k)``."""
+        rows = X.shape[0]
+        F, G, H = np.zeros((rows, self.W.shape[0])), np.zeros((rows, len(self.entry_var))), []
+        for kind in self.element_kinds:
+            members, k = kind.variables.shape
+            parts = [np.empty((rows, members)), np.empty((rows, members, k)), np.empty((rows, members, k, k))]
+            def arguments(served: list[int], kind: _Kind = kind, k: int = k) -> np.ndarray:
+                args = np.empty((k, 1), dtype=object)
+                for i in range(k):
+                    args[i, 0] = X[:, kind.variables[served, i]].T.ravel()
+                return args
+
+            for served, out in kind.run(order, arguments, rows, [(), (k,), (k, k)][:order]):
+                for part, value in zip(parts, out):
+                    value = value.reshape(value.shape[:-1] + (len(served), rows))
+                    part[:, served] = np.moveaxis(np.moveaxis(value, -1, 0), -1, 1)
+            F[:, kind.columns] = parts[0]
+            if order > 1:
+                G[:, kind.entries] = parts[1].reshape(rows, -1)
+            H.append(parts[2] if order > 2 else None)
+        return F, G, H
 
     def _groups(self, R: np.ndarray, order: int) -> list[np.ndarray]:
         """``phi_g``, ``phi_g'``, ``phi_g''`` of the group values ``R`` ``(rows, groups)``, each ``(rows, groups)``."""
         rows = R.shape[0]
         parts = [R.copy(), np.ones_like(R), np.zeros_like(R)][:order]
-        for k, fn in enumerate(self.group_fns):
-            if fn is not None:
-                values = fn(order, R[:, k], k, rows, [()] * order)
+        for kind in self.group_kinds:
+            members = np.asarray(kind.members)
+            for served, values in kind.run(order, lambda served: R[:, members[served]].T.ravel(), rows, [()] * order):
                 for part, value in zip(parts, values):
-                    part[:, k] = value
+                    part[:, members[served]] = value.reshape(len(served), rows).T
         return parts
 
     def evaluate(self, X: np.ndarray, order: int = 1, V: np.ndarray | None = None) -> list[np.ndarray]:
         """``[f]``, ``[f, grad]`` or ``[f, grad, H v]`` (order 1, 2, 3) at every row of X."""
         X = np.asarray(X, dtype=float)
-        elements = self._elements(X, order)
-        R = X @ self.A.T - self.c
-        for k, e, w in self.uses:
-            R[:, k] += w * elements[e][0]
+        F_el, G_el, H_el = self._elements(X, order)
+        R = X @ self.A.T - self.c + F_el @ self.W
         phi = self._groups(R, order)
         F = np.sum(phi[0] / self.scale, axis=1)
         if self.H is not None:
             F = F + 0.5 * np.einsum("ri,ij,rj->r", X, self.H, X)
         if order == 1:
             return [F]
-        G = self._gradient(X, elements, phi[1] / self.scale)
+        G = self._pull(phi[1] / self.scale, G_el)
+        if self.H is not None:
+            G = G + X @ self.H.T
         if order == 2:
             return [F, G]
-        return [F, G, self._hvp(X, V, elements, phi)]
+        return [F, G, self._hvp(V, G_el, H_el, phi)]
 
-    def _gradient(self, X: np.ndarray, elements: dict, weight: np.ndarray) -> np.ndarray:
-        """``sum_g weight_g grad r_g`` (plus ``H x``)."""
-        G = weight @ self.A
-        for k, e, w in self.uses:
-            _scatter(G, self.element_vars[e], (w * weight[:, k])[:, None] * elements[e][1].T)
-        return G if self.H is None else G + X @ self.H.T
+    def _pull(self, weight: np.ndarray, G_el: np.ndarray) -> np.ndarray:
+        """``sum_g weight_g grad r_g``: the linear parts plus the element gradients, weighted per group."""
+        per_element = weight @ self.W.T
+        return weight @ self.A + (per_element[:, self.entry_element] * G_el) @ self.P
 
-    def _hvp(self, X: np.ndarray, V: np.ndarray, elements: dict, phi: list[np.ndarray]) -> np.ndarray:
+    def _hvp(self, V: np.ndarray, G_el: np.ndarray, H_el: list, phi: list[np.ndarray]) -> np.ndarray:
         """``H(x) v`` per row from the group and element second derivatives."""
-        S = V @ self.A.T  # grad r_g . v
-        for k, e, w in self.uses:
-            S[:, k] += w * np.einsum("kr,rk->r", elements[e][1], V[:, self.element_vars[e]])
-        out = self._gradient(np.zeros_like(X), elements, phi[2] * S / self.scale)
-        first = phi[1] / self.scale
-        for k, e, w in self.uses:
-            variables = self.element_vars[e]
-            Hv = np.einsum("ijr,rj->ri", elements[e][2], V[:, variables])
-            _scatter(out, variables, (w * first[:, k])[:, None] * Hv)
+        rows = V.shape[0]
+        dots = np.zeros((rows, self.W.shape[0]))
+        np.add.at(dots.T, self.entry_element, (G_el * V[:, self.entry_var]).T)
+        S = V @ self.A.T + dots @ self.W  # grad r_g . v
+        out = self._pull(phi[2] * S / self.scale, G_el)
+        Hv = np.zeros_like(G_el)
+        for kind, H in zip(self.element_kinds, H_el):
+            Hv[:, kind.entries] = np.einsum("rmij,rmj->rmi", H, V[:, kind.variables]).reshape(rows, -1)
+        out += ((phi[1] / self.scale) @ self.W.T)[:, self.entry_element] * Hv @ self.P
         return out if self.H is None else out + V @ self.H.T
 
 
-def _scatter(out: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
-    """``out[:, columns] += values``, adding up repeated columns (an element may use a variable twice)."""
-    if len(set(columns.tolist())) == len(columns):
-        out[:, columns] += values
-    else:
-        for j, column in enumerate(columns):
-            out[:, column] += values[:, j]
+def _element_uses(p: Any, groups: list[int]) -> list[tuple[int, int, float]]:
+    """``(group position, element, weight)`` for every element of every objective group."""
+    uses = []
+    grelt, grelw = getattr(p, "grelt", []), getattr(p, "grelw", [])
+    for k, g in enumerate(groups):
+        if g >= len(grelt) or grelt[g] is None:
+            continue
+        weights = grelw[g] if g < len(grelw) and grelw[g] is not None else None
+        for j, e in enumerate(np.asarray(grelt[g]).ravel()):
+            w = 1.0 if weights is None or j >= len(weights) else float(weights[j])
+            uses.append((k, int(e), w))
+    return uses
 
 
 def _group_attr(p: Any, attr: str, g: int, default: Any) -> Any:

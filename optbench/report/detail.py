@@ -45,7 +45,7 @@ def _figures(ctx: Context, problem: str, runs: pd.DataFrame, trace: pd.DataFrame
                                      "Final gap of finished runs per solver; n = finished runs / all runs."))
     else:
         missing.append("convergence curves and final gaps: f (and so f − f_opt) is not finite in any run or trace row")
-    columns = [c for c in ("step_size", "grad_norm", "accuracy") if _finite(trace, c)]
+    columns = [c for c in ("step_size", "grad_norm", "accuracy", "test_accuracy", "test_loss") if _finite(trace, c)]
     missing += [f"{what}: no finite value recorded" for c, what in (("step_size", "step size"), ("grad_norm", "gradient norm"))
                 if c not in columns]
     if columns:

@@ -133,7 +133,8 @@ def _trace_plot(results: Any, column: str, ylabel: str, problems: Sequence[str] 
 
 
 TRACE_COLUMNS = {"step_size": ("step size α (median, IQR)", True), "grad_norm": ("‖∇f‖ (median, IQR)", True),
-                 "accuracy": ("accuracy (median, IQR)", False)}
+                 "accuracy": ("accuracy (median, IQR)", False),
+                 "test_accuracy": ("test accuracy (median, IQR)", False), "test_loss": ("test loss (median, IQR)", True)}
 
 
 def iterations_plot(results: Any, problem: str, columns: Sequence[str] = ("step_size", "grad_norm"),
