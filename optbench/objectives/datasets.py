@@ -104,7 +104,7 @@ class _DataModel(NeuralProblem):
             self.mlp = MLP((A.shape[1], self.n_classes), hidden="identity", output="softmax",
                            loss="cross-entropy", init="glorot" if init == "auto" else init)
             self.dim, self.n_samples = self.mlp.n_params, A.shape[0]
-        self.test_inputs, self.test_targets = A_test, (y_test if classify else y_test)
+        self.test_inputs, self.test_targets = A_test, y_test
 
     def _penalty(self, X: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
         """``(l2/2) ||theta||^2`` and ``l2 theta`` (0 when l2 = 0)."""
