@@ -77,11 +77,10 @@ def _dense(value: Any, shape: tuple[int, ...], rows: int) -> np.ndarray:
             return value
         return np.broadcast_to(value.reshape(shape + (1,)) if value.size == int(np.prod(shape)) else value,
                                shape + (rows,)).astype(float)
-    out = np.empty(shape + (rows,))
-    flat = value.reshape(shape) if value.size == int(np.prod(shape)) else value
-    for index in np.ndindex(*shape):
-        out[index] = flat[index]
-    return out
+    out = np.empty((value.size, rows))
+    for i, entry in enumerate(value.flat):
+        out[i] = entry
+    return out.reshape(shape + (rows,))
 
 
 class _Function:
@@ -224,7 +223,8 @@ class CompiledObjective:
         F, G, H = np.zeros((rows, self.W.shape[0])), np.zeros((rows, len(self.entry_var))), []
         for kind in self.element_kinds:
             members, k = kind.variables.shape
-            parts = [np.empty((rows, members)), np.empty((rows, members, k)), np.empty((rows, members, k, k))]
+            parts = [np.empty((rows, members)), np.empty((rows, members, k)), np.empty((rows, members, k, k))][:order]
+
             def arguments(served: list[int], kind: _Kind = kind, k: int = k) -> np.ndarray:
                 args = np.empty((k, 1), dtype=object)
                 for i in range(k):
@@ -233,8 +233,9 @@ class CompiledObjective:
 
             for served, out in kind.run(order, arguments, rows, [(), (k,), (k, k)][:order]):
                 for part, value in zip(parts, out):
-                    value = value.reshape(value.shape[:-1] + (len(served), rows))
-                    part[:, served] = np.moveaxis(np.moveaxis(value, -1, 0), -1, 1)
+                    value = value.reshape(value.shape[:-1] + (len(served), rows))  # (*shape, served, rows)
+                    axes = (value.ndim - 1, value.ndim - 2, *range(value.ndim - 2))
+                    part[:, served] = value.transpose(axes)
             F[:, kind.columns] = parts[0]
             if order > 1:
                 G[:, kind.entries] = parts[1].reshape(rows, -1)
