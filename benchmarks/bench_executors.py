@@ -23,7 +23,7 @@ import tempfile
 import timeit
 from pathlib import Path
 
-from optbench.execute import run_suite
+from optbench.driver import run_suite
 from optbench.suite import parse_suite
 
 CPU_BOUND = '''

@@ -33,7 +33,7 @@ from optbench.engine.run import run
 from optbench.steprules import StepRule
 
 _LAZY = {  # heavy imports (pandas analysis, matplotlib, seaborn, dask) happen on first use
-    "run_suite": ("optbench.execute", "run_suite"),
+    "run_suite": ("optbench.driver", "run_suite"),
     "tune": ("optbench.tuning", "tune"),
     "report": ("optbench.report", "report"),
     "compare": ("optbench.report.comparison", "compare"),

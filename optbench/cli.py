@@ -226,7 +226,7 @@ def _check_size(suite, allow: bool) -> None:
     """Refuse (unless --yes) a suite whose estimated size is over the limits, naming the estimate."""
     import os
 
-    from optbench.execute import size_estimate
+    from optbench.driver import size_estimate
 
     size = size_estimate(suite)
     try:
@@ -247,7 +247,7 @@ def _check_size(suite, allow: bool) -> None:
 def run_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from optbench.execute import run_suite
+    from optbench.driver import run_suite
     from optbench.suite import MAX_CELLS, load_suite
 
     _check_run_options(args)
@@ -388,7 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the subcommand; map what went wrong to one line and an exit status (see README, exit statuses)."""
-    from optbench.execute import ExecutorLost, Interrupted
+    from optbench.driver import Interrupted
+    from optbench.executors import ExecutorLost
     from optbench.store import StoreError, describe_os_error
     from optbench.suite import SuiteError
 

@@ -42,6 +42,10 @@ class Problem:
     n_samples: int | None = None
     noise_std: float = 0.0
     hvp_exact: ClassVar[bool] = False
+    # True when f and grad of a row depend on that row alone, bit for bit, whatever the number of rows
+    # (elementwise arithmetic and per-row reductions, no BLAS product across rows): a stack of cells
+    # then evaluates all its rows in one call; otherwise it calls the problem once per batch group.
+    rowwise_exact: ClassVar[bool] = False
 
     def value(self, X: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
         """f at each row of X: ``(n_runs, dim) -> (n_runs,)``."""

@@ -6,6 +6,10 @@ Layout of an output directory ``OUT``::
     OUT/cells/<key>.trace.parquet   the cell's trace rows
     OUT/cells/<key>.hits.parquet    the cell's first hits of the target ladder
     OUT/cells/<key>.runs.parquet    the cell's run rows -- written last: its presence means "finished"
+    OUT/cells/<stack>.stack.parquet or, as a suite writes them: one file per stack (the cells that ran as
+                                    one array), holding the runs, trace and hits rows of each of its
+                                    cells (columns ``_key`` and ``_table`` say whose and which), written
+                                    with one atomic write and one fsync; its presence means "finished"
     OUT/runs.parquet                every cell of the suite, consolidated in suite order
     OUT/trace.parquet, OUT/hits.parquet
     OUT/provenance.json             versions, git commit, machine, date, suite file and command line
@@ -46,8 +50,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from optbench.engine import tables as _tables
-from optbench.engine.tables import FAILED_STATUSES, CellTables
+from optbench import schema as _tables
+from optbench.schema import FAILED_STATUSES, CellTables
 
 __all__ = ["Store", "StoreError", "FolderLock", "provenance", "read_results", "read_tables", "check_folder",
            "table_files", "folder_provenance", "FAILED_STATUSES", "TABLES"]
@@ -57,6 +61,8 @@ CHECK_KEY = b"optbench.check"
 MARKER = "consolidating.json"
 LOCK_NAME = ".lock"
 TABLES = ("runs", "trace", "hits")
+STACK_SUFFIX = ".stack.parquet"
+_STACK_COLUMNS = ("_key", "_table")
 _REQUIRED = {"runs": ["cell", "seed", "status"], "trace": ["cell", "seed", "iteration"], "hits": ["cell", "seed", "target"]}
 
 
@@ -132,7 +138,11 @@ def _fsync_folder(folder: Path) -> None:
 
 def _write_temporary(frame: pd.DataFrame, path: Path, metadata: dict[str, Any] | None, check: dict[str, Any]) -> Path:
     """Write ``frame`` under a fresh temporary name beside ``path``, fsynced; return that name."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return _write_arrow_temporary(pa.Table.from_pandas(frame, preserve_index=False), path, metadata, check)
+
+
+def _write_arrow_temporary(table: pa.Table, path: Path, metadata: dict[str, Any] | None, check: dict[str, Any]) -> Path:
+    """Write the Arrow ``table`` under a fresh temporary name beside ``path``, fsynced; return that name."""
     extra = {CHECK_KEY: json.dumps(check).encode()}
     if metadata is not None:
         extra[METADATA_KEY] = json.dumps(metadata, default=str).encode()
@@ -237,6 +247,41 @@ def prepare_folder(out: str | Path) -> Path:
     return out
 
 
+# ---------------------------------------------------------------- stack files
+def _stack_table(cells: dict[str, tuple[CellTables, Any]]) -> tuple[pa.Table, dict[str, dict[str, int]]]:
+    """One Arrow table of every cell's runs, trace and hits rows, tagged ``_key`` and ``_table``; rows per cell."""
+    parts, rows = [], {}
+    for key, (tables, _) in cells.items():
+        rows[key] = {}
+        for name, frame in zip(TABLES, tables):
+            part = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+            n = part.num_rows
+            part = part.append_column("_key", pa.array([key] * n, pa.string()))
+            parts.append(part.append_column("_table", pa.array([name] * n, pa.string())))
+            rows[key][name] = n
+    return pa.concat_tables(parts, promote_options="permissive"), rows
+
+
+def _restore_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns read back from a stack file at the dtypes the vocabulary defines (nullable integers, strings)."""
+    for column in frame.columns:
+        dtype = _tables.DTYPES.get(column)
+        if dtype in ("Int64", "str") and str(frame[column].dtype) != dtype:
+            frame[column] = frame[column].astype(dtype)
+    return frame
+
+
+def _cell_part(table: pa.Table, key: str, name: str) -> pd.DataFrame:
+    """The ``name`` rows of cell ``key`` in a stack file's table, without the columns other tables or cells hold."""
+    import pyarrow.compute as pc
+
+    part = table.filter(pc.and_(pc.equal(table["_key"], key), pc.equal(table["_table"], name)))
+    defined = set(_tables._COLUMNS[name])
+    keep = [column for column in part.column_names if column not in _STACK_COLUMNS
+            and (column in defined or (part.num_rows and part[column].null_count < part.num_rows))]
+    return _restore_dtypes(part.select(keep).to_pandas())
+
+
 # ---------------------------------------------------------------- the store
 class Store:
     """The output directory of one suite: write finished cells, check them, consolidate."""
@@ -244,6 +289,65 @@ class Store:
     def __init__(self, out: str | Path):
         self.out = Path(out)
         self.cells_dir = self.out / "cells"
+        self._index: dict[str, tuple[Path, dict[str, Any]]] | None = None  # cell key -> (stack file, its check)
+        self._broken: dict[str, str] = {}  # unreadable stack files -> why
+        self._loaded: dict[Path, pa.Table] = {}
+
+    # ------------------------------------------------------------ stacks
+    def stack_path(self, stack: str) -> Path:
+        return self.cells_dir / f"{stack}{STACK_SUFFIX}"
+
+    def write_stack(self, stack: str, cells: dict[str, tuple[CellTables, Any]], metadata: dict[str, Any]) -> Path:
+        """Write the finished cells of one stack (key -> (tables, description)) as one file: one atomic write, one fsync."""
+        self.create()
+        table, rows = _stack_table(cells)
+        check = {"write": uuid.uuid4().hex, "table": "stack", "cells": rows}
+        meta = {**metadata, "cells": {key: description for key, (_, description) in cells.items()}}
+        path = self.stack_path(stack)
+        os.replace(_write_arrow_temporary(table, path, meta, check), path)
+        _fsync_folder(self.cells_dir)
+        self._index = None
+        self._loaded.pop(path, None)
+        return path
+
+    def stack_index(self) -> dict[str, tuple[Path, dict[str, Any]]]:
+        """Cell key -> (the newest stack file holding it, that file's check); unreadable files go to ``_broken``."""
+        if self._index is None:
+            self._index, self._broken = {}, {}
+            files = sorted(self.cells_dir.glob(f"*{STACK_SUFFIX}"), key=lambda path: path.stat().st_mtime_ns)
+            for path in files:
+                try:
+                    check, _ = _check_of(path)
+                except Exception as exc:  # noqa: BLE001 -- any failure to read is damage
+                    self._broken[path.name] = f"its file is unreadable ({_short(exc)})"
+                    continue
+                self._index.update((key, (path, check)) for key in check.get("cells", {}))
+        return self._index
+
+    def _stack_of(self, key: str) -> tuple[Path, dict[str, Any]] | None:
+        return self.stack_index().get(key) if self.cells_dir.is_dir() else None
+
+    def _stack_file(self, path: Path) -> pa.Table:
+        if path not in self._loaded:
+            self._loaded[path] = pq.read_table(path)
+        return self._loaded[path]
+
+    def _stack_damage(self, key: str, n_rows: int | None) -> str | None:
+        path, check = self._stack_of(key)
+        try:
+            names = pq.read_schema(path).names
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except Exception as exc:  # noqa: BLE001 -- any failure to read is damage
+            return f"its stack file {path.name} is unreadable ({_short(exc)})"
+        missing = [column for table in TABLES for column in _REQUIRED[table] if column not in names]
+        if missing:
+            return f"its stack file {path.name} lacks the columns {', '.join(sorted(set(missing)))}"
+        written = sum(sum(counts.values()) for counts in check["cells"].values())
+        if rows != written:
+            return f"its stack file {path.name} holds {rows} rows, {written} were written"
+        if n_rows is not None and check["cells"][key]["runs"] != n_rows:
+            return f"it holds {check['cells'][key]['runs']} runs, its seeds need {n_rows}"
+        return None
 
     def create(self) -> None:
         self.cells_dir.mkdir(parents=True, exist_ok=True)
@@ -258,14 +362,16 @@ class Store:
         return self.path(key, "trace")
 
     def has(self, key: str) -> bool:
-        """Whether the cell ``key`` finished (its runs file exists; see :meth:`damage` for soundness)."""
-        return self.runs_path(key).is_file()
+        """Whether the cell ``key`` finished (its runs file or a stack file holding it exists; see :meth:`damage`)."""
+        return self.runs_path(key).is_file() or self._stack_of(key) is not None
 
     def damage(self, key: str, n_rows: int | None = None) -> str | None:
         """Why the finished cell ``key`` cannot be used (None when sound): a file unreadable, missing, cut short...
 
         ``n_rows``: the number of runs the cell must hold (its seeds), when known.
         """
+        if not self.runs_path(key).is_file() and self._stack_of(key) is not None:
+            return self._stack_damage(key, n_rows)
         checks = {}
         for table in TABLES:
             path = self.path(key, table)
@@ -306,7 +412,7 @@ class Store:
                 damaged[key] = reason
                 continue
             if retry_failed:
-                status = pq.read_table(self.runs_path(key), columns=["status"]).column("status").to_pylist()
+                status = self.read_cell_tables(key).runs["status"].tolist()
                 if any(s in FAILED_STATUSES for s in status):
                     continue
             done.add(key)
@@ -333,6 +439,9 @@ class Store:
         return _read(self.runs_path(key)), _read(self.trace_path(key))
 
     def read_cell_tables(self, key: str) -> CellTables:
+        if not self.runs_path(key).is_file() and self._stack_of(key) is not None:
+            table = self._stack_file(self._stack_of(key)[0])
+            return CellTables(*(_cell_part(table, key, name) for name in TABLES))
         hits = self.path(key, "hits")
         return CellTables(_read(self.runs_path(key)), _read(self.trace_path(key)),
                           _read(hits) if hits.is_file() else _tables.empty_table("hits"))
@@ -463,7 +572,8 @@ def read_finished_cells(out: str | Path) -> tuple[CellTables, dict[str, Any]]:
 
 def _sound_cells(store: Store) -> list[str]:
     """The keys of the sound finished cells of a folder (sorted); ``FileNotFoundError`` when there are none."""
-    keys = sorted(path.name[: -len(".runs.parquet")] for path in (store.out / "cells").glob("*.runs.parquet"))
+    keys = sorted({path.name[: -len(".runs.parquet")] for path in (store.out / "cells").glob("*.runs.parquet")}
+                  | set(store.stack_index() if store.cells_dir.is_dir() else ()))
     sound = [key for key in keys if store.damage(key) is None]
     if not sound:
         raise FileNotFoundError(f"{str(store.out)!r} holds no results: expected runs.parquet, or finished cells in cells/")
@@ -534,8 +644,11 @@ def check_folder(out: str | Path) -> tuple[int, dict[str, str], list[str]]:
     store = Store(out)
     if not out.is_dir() or not (store.cells_dir.is_dir() or (out / "runs.parquet").is_file()):
         raise FileNotFoundError(f"{str(out)!r} is not a results folder: no cells/ and no runs.parquet")
-    keys = sorted({path.name.split(".")[0] for path in store.cells_dir.glob("*.parquet")}) if store.cells_dir.is_dir() else []
-    damaged = {}
+    keys = []
+    if store.cells_dir.is_dir():
+        keys = sorted({path.name.split(".")[0] for path in store.cells_dir.glob("*.parquet")
+                       if not path.name.endswith(STACK_SUFFIX)} | set(store.stack_index()))
+    damaged = dict(store._broken)
     for key in keys:
         reason = store.damage(key) if store.has(key) else "its runs file is missing (the cell never finished)"
         if reason is not None:
@@ -546,7 +659,7 @@ def check_folder(out: str | Path) -> tuple[int, dict[str, str], list[str]]:
             read_tables(out)
         except (StoreError, OSError) as exc:
             problems.append(str(exc))
-    return len(keys) - len(damaged), damaged, problems
+    return len(keys) - (len(damaged) - len(store._broken)), damaged, problems
 
 
 def describe_os_error(exc: OSError, out: str | Path) -> str:

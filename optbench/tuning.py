@@ -631,7 +631,7 @@ def run_tuned_suite(suite: Any, out: Any, executor: str, **options: Any) -> Any:
     import dataclasses
     import time
 
-    from optbench.execute import run_suite
+    from optbench.driver import run_suite
 
     started = time.perf_counter()
     plan = suite.tuning

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from optbench.cli import main
-from optbench.execute import run_suite
+from optbench.driver import run_suite
 from optbench.store import read_results
 
 SMALL = '''

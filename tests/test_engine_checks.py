@@ -105,7 +105,7 @@ def test_a_gradient_of_the_wrong_shape_stops_the_run_naming_the_problem(register
 
 
 def test_a_suite_records_a_plugin_violation_as_the_cells_error(register, tmp_path):
-    from optbench.execute import run_cell
+    from optbench.worker import run_cell
     from optbench.suite import parse_suite
 
     register.method("bad-direction", _method(lambda X, G, s: (-G[0], s)))

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 import optbench as ob
-from optbench.execute import hard_deadline, run_suite
+from optbench.driver import run_suite
+from optbench.worker import hard_deadline
 from optbench.registry import ParameterError
 from optbench.suite import load_suite
 

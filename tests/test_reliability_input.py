@@ -118,12 +118,12 @@ def test_a_suite_too_large_for_memory_is_refused_with_its_estimate_unless_yes(he
                      "suite 'inputs' is too large: its largest cell needs about 894 GiB of arrays", "--yes")
     assert "(1 cells)" in err and not (here / "out").exists()
     # --yes lifts the limit: the run starts (stopped here before it allocates anything)
-    import optbench.execute as execute
+    import optbench.driver as driver
 
     def stop_here(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(execute, "run_suite", stop_here)
+    monkeypatch.setattr(driver, "run_suite", stop_here)
     assert main(["run", str(here / "s.toml"), "--out", str(here / "out"), "--yes"]) == 130
 
 

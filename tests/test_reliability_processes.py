@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from optbench.cli import main
-from optbench.execute import run_suite
+from optbench.driver import run_suite
 from optbench.store import read_results
 
 PLUGIN = '''
@@ -271,7 +271,7 @@ def shared_cluster(tmp_path_factory):
 
 
 def cell_children(worker: subprocess.Popen) -> list[psutil.Process]:
-    return [p for p in psutil.Process(worker.pid).children(recursive=True) if "optbench.execute" in " ".join(p.cmdline())]
+    return [p for p in psutil.Process(worker.pid).children(recursive=True) if "optbench.worker" in " ".join(p.cmdline())]
 
 
 @pytest.mark.slow

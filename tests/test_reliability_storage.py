@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from optbench.cli import main
-from optbench.execute import run_suite
+from optbench.driver import run_suite
 from optbench.store import MARKER, Store, StoreError, _temporary_name, check_folder, read_tables
 
 SUITE = '''

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import optbench as ob
-from optbench.execute import run_suite
+from optbench.driver import run_suite
 from optbench.suite import parse_suite
 from optbench.store import Store, provenance, read_results
 

@@ -45,6 +45,7 @@ class Evaluator:
         # While every charge went to every run alike, the counters are the same number for all runs.
         self.uniform = True
         self.calls_total, self.samples_total = 0, 0
+        self.chunks: list[slice] | None = None  # a stack of a problem that is not rowwise_exact: one call per part
 
     def _flush(self) -> None:
         if self._deferred_calls:
@@ -97,12 +98,14 @@ class Evaluator:
         if self.finite_sum:
             self._samples += mask * self._batch_samples(batch)
 
-    def _noise(self, mask: np.ndarray) -> np.ndarray:
-        """Gradient noise, drawn only for the runs in ``mask`` from their own streams."""
+    def _noise(self, mask: np.ndarray, rows: slice | None = None) -> np.ndarray:
+        """Gradient noise, drawn only for the runs in ``mask`` (of ``rows``, default all) from their own streams."""
         dim = self.problem.dim
-        noise = np.zeros((self.n_runs, dim))
-        for i in np.flatnonzero(mask):
-            noise[i] = self.noise_rngs[i].standard_normal(dim)
+        first = 0 if rows is None else rows.start
+        picked = mask if rows is None else mask[rows]
+        noise = np.zeros((len(picked), dim))
+        for i in np.flatnonzero(picked):
+            noise[i] = self.noise_rngs[first + i].standard_normal(dim)
         return self.problem.noise_std * noise
 
     def _call(self, function: Any, charged: np.ndarray, *args: Any) -> Any:
@@ -117,38 +120,52 @@ class Evaluator:
         finally:
             hook(None)
 
-    def gradient(self, X: np.ndarray, batch: np.ndarray | None, charged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``f`` and ``grad f`` at ``X`` (every row), one gradient evaluation charged to ``charged``."""
-        F, G = self._call(self.problem.value_and_grad, charged, X, batch)
+    def gradient(self, X: np.ndarray, batch: np.ndarray | None, charged: np.ndarray,
+                 rows: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``f`` and ``grad f`` at ``X`` (every row, or the runs ``rows`` of a stack), one gradient evaluation
+        charged to ``charged`` (a mask over all runs)."""
+        if self.chunks is None or rows is not None:
+            F, G = self._call(self.problem.value_and_grad, charged if rows is None else charged[rows], X, batch)
+        else:  # each part's rows as the problem sees them when the part runs alone (BLAS blocks by shape)
+            pieces = [self._call(self.problem.value_and_grad, charged[c], X[c], None if batch is None else batch[c])
+                      for c in self.chunks]
+            F, G = np.concatenate([f for f, _ in pieces]), np.concatenate([g for _, g in pieces])
         self._charge_gradient(charged, batch)
         if self.noise_rngs is not None and self.problem.noise_std:
-            G = G + self._noise(charged)
+            G = G + self._noise(charged, rows)
         return F, G
 
-    def line(self, X: np.ndarray, batch: np.ndarray | None, mask: np.ndarray, need_grad: bool):
-        """A line-search trial at ``X`` charged to ``mask``; rows refused for budget are ``+inf``."""
+    def line(self, X: np.ndarray, batch: np.ndarray | None, mask: np.ndarray, need_grad: bool,
+             rows: slice | None = None):
+        """A line-search trial at ``X`` charged to ``mask`` (over all runs); rows refused for budget are ``+inf``.
+
+        ``rows``: ``X`` holds only these runs (a stack's part); the result has their rows.
+        """
         allowed = self.affordable(mask)
         refused = mask & ~allowed
         if refused.any():
             self.refused |= refused
+        refused = refused if rows is None else refused[rows]
         if need_grad:
-            F, G = self.gradient(X, batch, allowed)
+            F, G = self.gradient(X, batch, allowed, rows)
             if refused.any():
                 F = np.where(refused, np.inf, F)
             return F, G
-        F = self._call(self.problem.value, allowed, X, batch)
+        F = self._call(self.problem.value, allowed if rows is None else allowed[rows], X, batch)
         self._charge_value(allowed, batch)
         return np.where(refused, np.inf, F) if refused.any() else F
 
-    def hvp(self, X: np.ndarray, V: np.ndarray, batch: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
-        """``H(x_i) v_i`` for every row, charged to ``mask``: one gradient evaluation when the
+    def hvp(self, X: np.ndarray, V: np.ndarray, batch: np.ndarray | None, mask: np.ndarray,
+            rows: slice | None = None) -> np.ndarray:
+        """``H(x_i) v_i`` for every row (of ``rows``), charged to ``mask``: one gradient evaluation when the
         problem's product is analytic (``hvp_exact``), two when it is central differences of the
         gradient. Rows refused for budget are zero (the loop stops those runs)."""
         allowed = self.affordable(mask)
         refused = mask & ~allowed
         if refused.any():
             self.refused |= refused
-        H = self._call(self.problem.hvp, allowed, X, V, batch)
+        H = self._call(self.problem.hvp, allowed if rows is None else allowed[rows], X, V, batch)
+        refused = refused if rows is None else refused[rows]
         for _ in range(1 if self.problem.hvp_exact else 2):
             self._charge_gradient(allowed, batch)
         return np.where(refused[:, None], 0.0, H) if refused.any() else H

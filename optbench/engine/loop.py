@@ -207,9 +207,11 @@ class DescentLoop:
             if budget.max_epochs is not None and self.sampler is None:
                 epochs = evaluator.samples / self.problem.n_samples >= budget.max_epochs - 1e-12
                 spent = epochs if spent is None else (spent | epochs)
-            if budget.timeout is not None and time.perf_counter() - self.start > budget.timeout:
-                spent = self.active.copy()
-                self.status[self.active] = "timeout"
+            if budget.timeout is not None:
+                late = self.active & (self.elapsed() > budget.timeout)  # a stack: each run's own share of time
+                if late.any():
+                    spent = late if spent is None else (spent | late)
+                    self.status[late] = "timeout"
         if spent is None:
             return stop
         spent &= self.active if stop is None else (self.active & ~stop)
@@ -224,7 +226,8 @@ class DescentLoop:
         samples = evaluator.samples[pick].copy() if evaluator.finite_sum else None
         return evaluator.f_evals[pick].copy(), evaluator.g_evals[pick].copy(), samples
 
-    def elapsed(self) -> float:
+    def elapsed(self) -> float | np.ndarray:
+        """Seconds since the batch started (a stack's loop gives each run its own share, a vector)."""
         return time.perf_counter() - self.start
 
     def clock(self) -> float:
@@ -237,7 +240,8 @@ class DescentLoop:
         runs = np.flatnonzero(stop)
         f_evals, g_evals, samples = self.counters(runs)
         at = self.stopped_at
-        at["iterations"][runs], at["time"][runs] = k, elapsed - self.recorder.overhead
+        own = elapsed if np.ndim(elapsed) == 0 else elapsed[runs]
+        at["iterations"][runs], at["time"][runs] = k, own - self.recorder.overhead
         at["f_evals"][runs], at["g_evals"][runs] = f_evals, g_evals
         if samples is not None:
             at["samples"][runs] = samples

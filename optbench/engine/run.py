@@ -9,22 +9,19 @@ minibatches and noise come from the problem's key and its seed.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 from optbench.engine import cell as cells
-from optbench.engine.loop import Budget, DescentLoop, Sampler
-from optbench.engine.own_loop import run_own_loop
+from optbench.engine.loop import Budget
 from optbench.engine.result import RunResult
-from optbench.engine.sweep import batch_groups, batched_instance, sweep_configs
-from optbench.schema import target_ladder
-from optbench.engine.trace import HitTracker, Recorder, hits_from_trace
+from optbench.engine.stack import Part, run_stack, stackable
+from optbench.engine.sweep import batch_groups, sweep_configs
 from optbench.errors import ParameterError
 from optbench.problem import Problem
 from optbench.registry import did_you_mean, methods, problems, resolve, spec_of, step_rules
-from optbench.seeding import canonical, run_generators
+from optbench.seeding import run_generators
 
 __all__ = ["run", "run_group", "check_seeds", "check_tol"]
 
@@ -109,46 +106,24 @@ def _initial_points(problem: Problem, description: dict, seeds: list[int], x0: A
     return X0
 
 
-# ---------------------------------------------------------------- one batch
+# ---------------------------------------------------------------- one batch, one stack
 def _run_batch(problem: Problem, pairs: list[tuple[Any, Any]], descriptions: list[dict], seeds: list[int],
                X0: np.ndarray, budget: Budget, record: Any, batch_size: int | None) -> RunResult:
-    """The configurations ``pairs`` (one batch group) times ``seeds``, as one array."""
-    n_configs, n_seeds = len(pairs), len(seeds)
-    method = batched_instance([m for m, _ in pairs], n_seeds, column=True)
-    run_seeds = list(seeds) * n_configs
-    key = cells.problem_key(descriptions[0])
-    noise_rngs = None
-    if getattr(problem, "noise_std", 0.0) or getattr(problem, "uses_noise_streams", False):
-        noise_rngs = run_generators("noise", canonical([key, batch_size]), run_seeds)
+    """The configurations ``pairs`` (one batch group) times ``seeds``, as one array (a one-part stack)."""
+    return run_stack(problem, [Part(pairs, descriptions)], seeds, X0, budget, record, batch_size)[0]
+
+
+def _stacks(pairs: Sequence[tuple[Any, Any]], problem: Problem) -> list[list[list[int]]]:
+    """Batch groups of ``pairs`` (indices) arranged in stacks: every group of stackable methods in one stack,
+    ordered by step rule name so that groupable rules sit side by side; each other group alone (and every group
+    of a problem that draws from bound per-row noise streams, ``uses_noise_streams``)."""
+    groups = batch_groups(pairs)
     if getattr(problem, "uses_noise_streams", False):
-        problem.bind_noise(noise_rngs)  # one generator per row: the noisy wrapper draws from the charged rows'
-    recorder = Recorder(problem, n_configs * n_seeds, record, full_objective=batch_size is not None)
-    X_start = np.tile(X0, (n_configs, 1))
-    tracker = None
-    if problem.f_opt is not None and batch_size is None and not getattr(method, "owns_loop", False):
-        tracker = HitTracker(problem.f_opt, target_ladder(), len(run_seeds), problem.n_samples)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if getattr(method, "owns_loop", False):
-            X, out = run_own_loop(problem, method, X_start, recorder, budget.max_iter, budget.max_evals, budget.tol,
-                                  budget.timeout, noise_rngs)
-        else:
-            step_rule = None if pairs[0][1] is None else batched_instance([s for _, s in pairs], n_seeds, column=False)
-            sampler = None
-            if batch_size is not None:
-                sampler = Sampler(problem.n_samples, batch_size, run_generators("batch", canonical([key, batch_size]), run_seeds))
-            X, out = DescentLoop(problem, method, step_rule, X_start, budget, recorder, tracker, sampler, noise_rngs).run()
-        if batch_size is not None:  # minibatch runs: the final f is the full objective at the final iterate
-            out["f"] = np.asarray(problem.value(X), dtype=float)
-    trace = recorder.frame()
-    if tracker is not None:
-        hits = tracker.frame()
-    elif problem.f_opt is not None:
-        hits = hits_from_trace(trace, problem.f_opt, target_ladder(), problem.n_samples)
-    else:  # f_opt unknown: analysis computes hits after the fact against an estimate
-        hits = hits_from_trace({}, 0.0, target_ladder(), problem.n_samples)
-    return RunResult(X, descriptions, np.repeat(np.arange(n_configs), n_seeds), np.asarray(run_seeds, dtype=np.int64),
-                     problem.f_opt, out, trace, hits)
+        return [[group] for group in groups]
+    stacked = [group for group in groups if stackable(pairs[group[0]][0])]
+    stacked.sort(key=lambda group: spec_of(pairs[group[0]][1])[0])
+    alone = [[group] for group in groups if not stackable(pairs[group[0]][0])]
+    return ([stacked] if stacked else []) + alone
 
 
 def _resolve(problem: Any, method: Any, step_rule: Any) -> tuple[Problem, Any, Any]:
@@ -230,7 +205,7 @@ def run(
 
 
 def run_group(specs: Sequence[dict[str, Any]]) -> list[RunResult]:
-    """Run cells that share problem, seeds, budget and batch size (a suite's batch group) in as few batches as possible.
+    """Run cells that share problem, seeds, budget and batch size (a suite's stack) as one stack (``engine/stack.py``).
 
     ``specs``: ``ob.run`` keyword arguments, one dict per cell. Returns one
     RunResult per spec, in order, each holding only that cell's runs.
@@ -254,9 +229,10 @@ def run_group(specs: Sequence[dict[str, Any]]) -> list[RunResult]:
         descriptions.append({**cells.describe(problem, m, s, batch_size), "suite": first.get("suite", "")})
     X0 = _initial_points(problem, descriptions[0], seed_list, first.get("x0"))
     results: list[RunResult | None] = [None] * len(specs)
-    for group in batch_groups(pairs):
-        part = _run_batch(problem, [pairs[i] for i in group], [descriptions[i] for i in group], seed_list, X0, budget,
-                          first.get("record", "log"), batch_size)
-        for position, index in enumerate(group):
-            results[index] = part.config(position)
+    for stack in _stacks(pairs, problem):
+        parts = [Part([pairs[i] for i in group], [descriptions[i] for i in group]) for group in stack]
+        outcome = run_stack(problem, parts, seed_list, X0, budget, first.get("record", "log"), batch_size)
+        for group, result in zip(stack, outcome):
+            for position, index in enumerate(group):
+                results[index] = result.config(position)
     return results

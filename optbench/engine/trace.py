@@ -65,6 +65,8 @@ class Recorder:
     def record(self, k, runs, X, F, G, step, f_evals, g_evals, samples, elapsed) -> None:
         started = time.perf_counter()
         X_r = X if runs is None else X[runs]
+        if np.ndim(elapsed) and runs is not None:  # a stack: one time per run
+            elapsed = elapsed[runs]
         if self.full_objective:
             F_r, G_r = self.problem.value_and_grad(X_r)
         elif runs is None:
@@ -106,7 +108,7 @@ class Recorder:
 
         def expand(position, dtype):
             values = [b[position] for b in self.blocks]
-            if all(isinstance(v, (int, np.integer)) for v in values):  # plain numbers shared by a block's rows
+            if all(isinstance(v, (int, float, np.integer, np.floating)) for v in values):  # plain numbers shared by a block's rows
                 return np.repeat(np.array(values, dtype=dtype), sizes)
             return np.concatenate([v if isinstance(v, np.ndarray) and v.shape == (n,) else np.full(n, v, dtype=dtype)
                                    for v, n in zip(values, sizes)]).astype(dtype, copy=False)
@@ -117,7 +119,7 @@ class Recorder:
             columns["epochs"] = np.full(len(columns["run"]), np.nan)
         else:
             columns["epochs"] = expand(7, np.int64) / self.problem.n_samples
-        columns["time"] = np.repeat(np.array([b[8] for b in self.blocks]), sizes)
+        columns["time"] = expand(8, float)
         columns["f"] = np.concatenate([np.asarray(b[2], dtype=float) for b in self.blocks])
         columns["grad_norm"] = np.concatenate([b[3] for b in self.blocks])
         columns["step_size"] = np.concatenate(
@@ -168,7 +170,9 @@ class HitTracker:
         runs = np.flatnonzero(new)
         met = np.searchsorted(self.negated, -gap[runs], side="right")
         f_evals, g_evals, samples = counters(runs)
-        self.blocks.append((k, runs, self.reached[runs].copy(), met, f_evals, g_evals, samples, clock()))
+        seconds = clock()
+        seconds = seconds if np.ndim(seconds) == 0 else seconds[runs]  # a stack: one time per run
+        self.blocks.append((k, runs, self.reached[runs].copy(), met, f_evals, g_evals, samples, seconds))
         self.reached[runs] = met
         self.threshold[runs] = self.next_threshold[met]
 

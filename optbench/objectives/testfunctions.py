@@ -46,6 +46,8 @@ class AnalyticFunction(Problem):
     ``minimisers(dim) -> (k, dim)``.
     """
 
+    rowwise_exact = True  # elementwise arithmetic and per-row sums (subclasses using BLAS set False)
+
     dims: ClassVar[tuple[int, ...] | None] = None
     min_dim: ClassVar[int] = 1
     dim_multiple: ClassVar[int] = 1
@@ -118,6 +120,8 @@ class Zakharov(AnalyticFunction):
 
     Convex; minimum 0 at x = 0; domain [-5, 10]^d. Gradient ``2 x + (2 s + 4 s^3) 0.5 i``.
     """
+
+    rowwise_exact = False  # X @ w: a BLAS product over the rows
 
     tags = frozenset({"convex", "smooth", "unimodal"})
     bounds = (-5.0, 10.0)
