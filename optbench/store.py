@@ -276,9 +276,10 @@ def _cell_part(table: pa.Table, key: str, name: str) -> pd.DataFrame:
     import pyarrow.compute as pc
 
     part = table.filter(pc.and_(pc.equal(table["_key"], key), pc.equal(table["_table"], name)))
-    defined = set(_tables._COLUMNS[name])
-    keep = [column for column in part.column_names if column not in _STACK_COLUMNS
-            and (column in defined or (part.num_rows and part[column].null_count < part.num_rows))]
+    defined = _tables._COLUMNS[name]
+    extra = [column for column in part.column_names if column not in _STACK_COLUMNS and column not in defined
+             and part.num_rows and part[column].null_count < part.num_rows]
+    keep = [column for column in defined if column in part.column_names] + extra
     return _restore_dtypes(part.select(keep).to_pandas())
 
 

@@ -53,18 +53,23 @@ def test_grouped_execution_gives_the_tables_of_cells_run_one_by_one(tmp_path):
         pd.testing.assert_frame_equal(a, b)
 
 
-def test_resume_runs_only_the_missing_cells_of_a_group(tmp_path):
+def test_resume_runs_only_the_missing_stack(tmp_path):
+    from optbench.driver import stack_key, stacks_of
+
     suite = parse_suite(GRID)
     out = tmp_path / "out"
     first = ob.run_suite(suite, out=out, progress=False)
-    group = max(suite.groups, key=len)
-    missing = group[1]
-    for path in (out / "cells").glob(f"{missing.key}.*"):
-        path.unlink()
+    stacks = stacks_of(suite)
+    assert len(stacks) == 2  # one per problem instance (dim 2 and 5)
+    assert sorted(p.name for p in (out / "cells").iterdir()) == sorted(f"{stack_key(s)}.stack.parquet" for s in stacks)
+    missing = stack_key(stacks[1])
+    (out / "cells" / f"{missing}.stack.parquet").unlink()
     before = {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
     second = ob.run_suite(suite, out=out, progress=False)
     after = {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
     rewritten = {name.split(".")[0] for name in after if before.get(name) != after[name]}
-    assert rewritten == {missing.key}
+    assert rewritten == {missing}
+    assert second.cells_run == len(stacks[1]) and second.cells_skipped == len(stacks[0])
     pd.testing.assert_frame_equal(_timeless(first.runs), _timeless(second.runs))
-    np.testing.assert_array_equal(_timeless(first.trace)["f"], _timeless(second.trace)["f"])
+    for table in ("trace", "hits"):
+        pd.testing.assert_frame_equal(_timeless(getattr(first, table)), _timeless(getattr(second, table)))

@@ -38,7 +38,7 @@ def suite_file(tmp_path):
 
 
 def stamps(out: Path) -> dict[str, tuple[int, int]]:
-    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "cells").glob("*.runs.parquet")}
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "cells").glob("*.parquet")}
 
 
 def test_write_cell_is_atomic_and_round_trips(tmp_path):
@@ -88,7 +88,7 @@ def test_consolidated_tables_provenance_and_resume(suite_file, tmp_path):
     suite_file.write_text(SUITE.replace("max_iter = 30", "max_iter = 31"))
     changed = run_suite(suite_file, out, "serial")
     assert changed.cells_run == 4  # a new budget is a new cell key
-    assert len(list((out / "cells").glob("*.runs.parquet"))) == 8
+    assert len(list((out / "cells").glob("*.stack.parquet"))) == 4  # one file per stack: 2 problems x 2 budgets
     assert len(read_results(out)[0]) == 8  # consolidation holds this suite's cells only
 
 
