@@ -106,15 +106,20 @@ def stacks_of(suite: Suite) -> list[Unit]:
     """The suite's stacks, in suite order: cells that share a problem instance, seeds, budget, batch size and plugins.
 
     A stack is the unit of execution (one array, ``optbench.engine.stack``), of
-    writing (one file) and of resume (done or not).
+    writing (one file) and of resume (done or not). Cells with a ``timeout`` are
+    not stacked across batch groups: each batch group is its own unit, so that a
+    hung plugin is killed alone and the other cells still finish.
     """
     from optbench.seeding import canonical
 
+    groups = getattr(suite, "groups", None) or [(cell,) for cell in suite.cells]
     buckets: dict[str, list[Cell]] = {}
-    for cell in suite.cells:
+    for number, group in enumerate(groups):
+        cell = group[0]
         shared = {k: v for k, v in cell.run_kwargs().items() if k not in ("method", "step_rule")}
-        buckets.setdefault(canonical([shared, list(cell.plugins)]), []).append(cell)
-    return [tuple(cells) for cells in buckets.values()]
+        name = canonical([shared, list(cell.plugins)]) if cell.timeout is None else f"group {number}"
+        buckets.setdefault(name, []).extend(group)
+    return sorted((tuple(cells) for cells in buckets.values()), key=lambda unit: min(cell.index for cell in unit))
 
 
 def stack_key(unit: Sequence[Cell]) -> str:
@@ -228,6 +233,8 @@ def _todo(suite: Suite, store: Store, force: bool, notify) -> tuple[list[Unit], 
     if force:
         return stacks, 0, {}
     done, damaged = store.scan({cell.key: len(cell.seeds) for cell in suite.cells})
+    for name, why in store.broken.items():
+        notify(f"note: stack file {name} is damaged: {why}; its cells run again")
     for cell in suite.cells:
         if cell.key in damaged:
             notify(f"note: cell {cell.label} ({cell.key}) is damaged: {damaged[cell.key]}; running its stack again")

@@ -325,6 +325,12 @@ class Store:
                 self._index.update((key, (path, check)) for key in check.get("cells", {}))
         return self._index
 
+    @property
+    def broken(self) -> dict[str, str]:
+        """Stack files that cannot be read (file name -> why); their cells count as not finished."""
+        self.stack_index()
+        return dict(self._broken)
+
     def _stack_of(self, key: str) -> tuple[Path, dict[str, Any]] | None:
         return self.stack_index().get(key) if self.cells_dir.is_dir() else None
 
@@ -649,7 +655,7 @@ def check_folder(out: str | Path) -> tuple[int, dict[str, str], list[str]]:
     if store.cells_dir.is_dir():
         keys = sorted({path.name.split(".")[0] for path in store.cells_dir.glob("*.parquet")
                        if not path.name.endswith(STACK_SUFFIX)} | set(store.stack_index()))
-    damaged = dict(store._broken)
+    damaged = store.broken
     for key in keys:
         reason = store.damage(key) if store.has(key) else "its runs file is missing (the cell never finished)"
         if reason is not None:
@@ -660,7 +666,7 @@ def check_folder(out: str | Path) -> tuple[int, dict[str, str], list[str]]:
             read_tables(out)
         except (StoreError, OSError) as exc:
             problems.append(str(exc))
-    return len(keys) - (len(damaged) - len(store._broken)), damaged, problems
+    return len(keys) - (len(damaged) - len(store.broken)), damaged, problems
 
 
 def describe_os_error(exc: OSError, out: str | Path) -> str:

@@ -30,10 +30,10 @@ seeds = 3
 max_iter = 25
 [[problems]]
 name = "sphere"
-dim = 3
+dim = [3, 4]
 [[methods]]
 name = "gd"
-step_rule = { name = "constant", lr = [0.1, 0.3] }
+step_rule = { name = "constant", lr = 0.1 }
 '''
 
 SLEEPY_PLUGIN = '''
@@ -157,31 +157,35 @@ def _damage(path: Path, kind: str, other: Path) -> None:
         shutil.copyfile(other, path)
 
 
-DAMAGE = [(table, kind) for table in ("runs", "trace", "hits") for kind in ("truncated", "empty", "garbage", "foreign")]
-DAMAGE += [("trace", "missing"), ("hits", "missing")]
-WHY = {"truncated": "unreadable", "empty": "empty (0 bytes)", "garbage": "unreadable", "missing": "missing",
-       "foreign": "different writes"}
+DAMAGE = ["truncated", "empty", "garbage", "missing", "foreign"]
+WHY = {"truncated": "unreadable", "empty": "unreadable", "garbage": "unreadable"}
 
 
-@pytest.mark.parametrize("table, kind", DAMAGE)
-def test_resume_reruns_a_damaged_cell_and_says_which_and_why(copy, table, kind):
+def _stack_file(store: Store, cell) -> Path:
+    return store.stack_index()[cell.key][0]
+
+
+@pytest.mark.parametrize("kind", DAMAGE)
+def test_resume_reruns_a_damaged_stack_and_says_which_and_why(copy, kind):
     folder, stored, memory = copy
     store = Store(folder / "out")
-    keys = [cell.key for cell in stored.suite.cells]
-    victim, other = keys
-    _damage(store.path(victim, table), kind, store.path(other, table))
-    expected_why = WHY[kind]
-    if kind == "foreign" and table == "runs":
-        expected_why = "different writes"
+    victim_cell, other_cell = stored.suite.cells  # two problems: two stacks, one cell each
+    victim, other = _stack_file(store, victim_cell), _stack_file(store, other_cell)
+    assert victim != other
+    _damage(victim, kind, other)
     _, damaged, _ = check_folder(folder / "out")
-    assert list(damaged) == [victim] and expected_why in damaged[victim]
+    if kind in WHY:
+        assert list(damaged) == [victim.name] and WHY[kind] in damaged[victim.name]
+    else:  # the victim's cells are simply not finished
+        assert damaged == {}
 
     notes = []
-    before = store.runs_path(other).stat().st_mtime_ns
+    before = other.stat().st_mtime_ns
     resumed = run_suite(folder / "storage.toml", folder / "out", "serial", notify=notes.append)
     assert resumed.cells_run == 1 and resumed.cells_skipped == 1
-    assert len(notes) == 1 and victim in notes[0] and "is damaged" in notes[0] and expected_why in notes[0]
-    assert store.runs_path(other).stat().st_mtime_ns == before  # the sound cell was not written again
+    if kind in WHY:
+        assert len(notes) == 1 and victim.name in notes[0] and "is damaged" in notes[0] and WHY[kind] in notes[0]
+    assert other.stat().st_mtime_ns == before  # the sound stack was not written again
     pd.testing.assert_frame_equal(without_time(resumed.runs), without_time(memory.runs), check_exact=True)
     pd.testing.assert_frame_equal(without_time(resumed.trace), without_time(memory.trace), check_exact=True)
     assert check_folder(folder / "out") == (2, {}, [])
@@ -190,11 +194,13 @@ def test_resume_reruns_a_damaged_cell_and_says_which_and_why(copy, table, kind):
 def test_a_cell_with_too_few_runs_for_its_seeds_is_damaged(copy):
     folder, stored, _ = copy
     store = Store(folder / "out")
-    key = stored.suite.cells[0].key
-    runs, trace = store.read_cell(key)
-    store.write_cell(key, runs.iloc[:2], trace, {})  # sound files, but 2 runs where the suite has 3 seeds
-    done, damaged = store.scan({key: 3})
-    assert done == set() and "holds 2 runs, its seeds need 3" in damaged[key]
+    cell = stored.suite.cells[0]
+    runs, trace, hits = store.read_cell_tables(cell.key)
+    from optbench.engine.tables import CellTables
+
+    store.write_stack("short", {cell.key: (CellTables(runs.iloc[:2], trace, hits), {})}, {})  # 2 runs, 3 seeds
+    done, damaged = store.scan({cell.key: 3})
+    assert done == set() and "holds 2 runs, its seeds need 3" in damaged[cell.key]
 
 
 def test_check_command_reports_damaged_cells_and_exit_status(copy, capsys):
@@ -202,11 +208,11 @@ def test_check_command_reports_damaged_cells_and_exit_status(copy, capsys):
     out = folder / "out"
     assert main(["check", str(out)]) == 0
     assert "ok: 2 sound cell(s), 0 damaged" in capsys.readouterr().out
-    key = stored.suite.cells[1].key
-    Store(out).path(key, "runs").write_bytes(b"PAR1 not parquet")
+    path = _stack_file(Store(out), stored.suite.cells[1])
+    path.write_bytes(b"PAR1 not parquet")
     assert main(["check", str(out)]) == 1
     printed = capsys.readouterr().out
-    assert f"damaged: cell {key}: its runs file is unreadable" in printed
+    assert f"damaged: cell {path.name}: its file is unreadable" in printed
     assert main(["check", str(folder / "nowhere")]) == 2
     assert "is not a results folder" in capsys.readouterr().err
 
