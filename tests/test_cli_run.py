@@ -38,10 +38,10 @@ max_iter = 3000
 record = "last"
 [[problems]]
 name = "quadratic"
-dim = 60
+dim = [60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73]
 [[methods]]
 name = "gd"
-step_rule = { name = "constant", lr = [0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.010, 0.011, 0.012, 0.013, 0.014] }
+step_rule = { name = "constant", lr = 0.005 }
 '''
 
 PLUGIN = '''
@@ -115,20 +115,20 @@ def test_sigkill_part_way_then_resume_loses_nothing_and_recomputes_nothing(tmp_p
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while len(list((out / "cells").glob("*.runs.parquet"))) < 3 and time.monotonic() < deadline and child.poll() is None:
+        while len(list((out / "cells").glob("*.stack.parquet"))) < 3 and time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.02)
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(30)
     assert child.returncode == -signal.SIGKILL
-    finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "cells").glob("*.runs.parquet")}
+    finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "cells").glob("*.stack.parquet")}
     assert 3 <= len(finished) < 14, "the kill must come part-way through the suite"
     assert not (out / "runs.parquet").exists()
 
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"14 cells ({14 - len(finished)} run, {len(finished)} already done, 0 failed)" in done.stdout
-    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "cells").glob("*.runs.parquet")}
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "cells").glob("*.stack.parquet")}
     assert len(after) == 14
     assert {name: after[name] for name in finished} == finished  # no finished cell was written again
 
@@ -155,7 +155,7 @@ def test_ctrl_c_stops_cleanly_with_finished_cells_on_disk(tmp_path):
                "--executor", "processes", "--jobs", "2"]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while len(list((out / "cells").glob("*.runs.parquet"))) < 2 and time.monotonic() < deadline and child.poll() is None:
+    while len(list((out / "cells").glob("*.stack.parquet"))) < 2 and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.02)
     child.send_signal(signal.SIGINT)
     try:
@@ -165,7 +165,7 @@ def test_ctrl_c_stops_cleanly_with_finished_cells_on_disk(tmp_path):
             child.kill()
     assert child.returncode == 130 and "optbench: interrupted" in err
     assert "Traceback" not in err
-    finished = list((out / "cells").glob("*.runs.parquet"))
+    finished = list((out / "cells").glob("*.stack.parquet"))
     assert 2 <= len(finished) < 14
     resumed = run_suite(suite, out, "serial")
     assert resumed.cells_skipped == len(finished) and len(resumed.runs) == 14 * 8
