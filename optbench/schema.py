@@ -39,7 +39,11 @@ Key columns (constant within a cell)
     f_evals (int64)       value-only oracle calls (line-search trials)
     g_evals (int64)       gradient oracle calls (a value-and-gradient call is one)
     epochs (float64)      samples touched / n_samples (finite sums), NaN otherwise
-    time (float64)        seconds of the batch up to this run's stop, recording excluded
+    time (float64)        seconds of the batch up to this run's stop, recording excluded. In a stack
+                          (cells of one problem run as one array, optbench/engine/stack.py): the
+                          cell's share of the shared time (objective calls, loop bookkeeping; its rows
+                          over the stack's rows) plus its share of its own method and step-rule calls
+                          (line-search trials included; its rows over its batch group's rows)
     message (str)         why a run failed ("" otherwise)
     step_<counter> (int64) per-run event counters a step rule declares (backtracks, ...)
 
