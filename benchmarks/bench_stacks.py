@@ -1,0 +1,80 @@
+"""The targets of issue 25 (stacked execution), measured in one run, with the machine's load.
+
+1. The BenchOpt matrix (benchmarks/matrix.toml: 8 problems x 10 methods x 10 seeds x 1,000 it.) as a whole
+   process, `optbench run ... --no-report`, against `benchmarks/hand_matrix.py` (the vectorised numpy floor),
+   median of interleaved pairs (target <= 1.2x); and the number of files it writes (target <= 40).
+2. One seed, gd + constant, 10-D quadratic, 1,000 iterations: `ob.run` against a hand loop calling the same
+   problem's `value_and_grad` (target <= 1.5x), median of interleaved pairs in this process.
+
+Run: ``python benchmarks/bench_stacks.py [--repeat 5]``. The machine is shared: read the load line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench_matrix import timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
+HERE = Path(__file__).resolve().parent
+
+
+def matrix(repeat: int) -> None:
+    hand = [sys.executable, str(HERE / "hand_matrix.py")]
+    pairs, files = [], 0
+    with tempfile.TemporaryDirectory() as folder:
+        for i in range(repeat + 1):
+            out = Path(folder) / f"run{i}"
+            ours = [sys.executable, "-m", "optbench.cli", "run", str(HERE / "matrix.toml"), "--no-report", "--force",
+                    "--out", str(out)]
+            pair = (timed(ours), timed(hand))
+            files = sum(1 for path in out.rglob("*") if path.is_file())
+            if i:  # the first pair warms the caches
+                pairs.append((*pair, pair[0] / pair[1]))
+    a, b, r = np.median(np.array(pairs), axis=0)
+    print(f"matrix 8 x 10 x 10 seeds x 1,000 it.: optbench run {a:.2f} s, numpy floor {b:.2f} s, "
+          f"median ratio {r:.2f} (target <= 1.2); files written {files} (target <= 40)")
+
+
+def one_seed(repeat: int) -> None:
+    import optbench as ob
+
+    problem = ob.problems.create("quadratic", dim=10)
+
+    def hand() -> None:
+        X = problem.initial_point(np.random.default_rng(0), 1)
+        for _ in range(1000):
+            _, G = problem.value_and_grad(X)
+            X = X - 1e-3 * G
+
+    def ours() -> None:
+        ob.run(problem, "gd", {"name": "constant", "lr": 1e-3}, seeds=1, max_iter=1000)
+
+    ours(), hand()
+    pairs = []
+    for _ in range(max(5, 4 * repeat)):
+        started = time.perf_counter()
+        ours()
+        middle = time.perf_counter()
+        hand()
+        pairs.append((middle - started, time.perf_counter() - middle))
+    a, b = np.median(np.array(pairs), axis=0)
+    ratio = np.median([x / y for x, y in pairs])
+    print(f"one seed, gd, 10-D quadratic, 1,000 it.: ob.run {a * 1e3:.1f} ms, hand loop {b * 1e3:.1f} ms, "
+          f"median ratio {ratio:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print("load:", os.getloadavg())
+    one_seed(args.repeat)
+    matrix(args.repeat)
+    print("load:", os.getloadavg())
