@@ -59,3 +59,29 @@ class MemSuite:
     def peakmem_suite_500_cells(self):
         with tempfile.TemporaryDirectory() as out:
             ob.run_suite(self.suite, out=out, executor="serial", progress=False)
+
+
+class TimeMatrix:
+    """The BenchOpt matrix (benchmarks/matrix.toml, 8 problems x 10 methods x 10 seeds x 1,000 it.): 8 stacks."""
+
+    timeout = 600
+
+    def setup(self):
+        from pathlib import Path
+
+        from optbench.suite import load_suite
+
+        self.suite = load_suite(Path(__file__).resolve().parent / "matrix.toml")
+
+    def time_matrix_suite(self):
+        with tempfile.TemporaryDirectory() as out:
+            ob.run_suite(self.suite, out=out, progress=False)
+
+    def track_matrix_files(self):
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as out:
+            ob.run_suite(self.suite, out=out, progress=False)
+            return sum(1 for path in Path(out).rglob("*") if path.is_file())
+
+    track_matrix_files.unit = "files"
