@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from optbench.schema import FAILED_STATUSES, CellTables
+from optbench.schema import FAILED_STATUSES, CellTables, frame_of
 from optbench.errors import ParameterError
 from optbench.executors import EXECUTOR_FUNCTIONS, EXECUTORS, ExecutorLost, connect_scheduler
 from optbench.registry import did_you_mean, load_plugin
@@ -207,11 +207,16 @@ def _execute(units: list[Unit], executor: str, jobs: int, options: dict[str, Any
     with closing(EXECUTOR_FUNCTIONS[executor](units, jobs, options)) as finished_units:
         for finished in finished_units:
             keep(finished)
-            failed += sum(any(status in FAILED_STATUSES for status in tables.runs["status"]) for _, tables in finished)
+            failed += sum(any(status in FAILED_STATUSES for status in _statuses(tables.runs)) for _, tables in finished)
             if failed:
                 bar.set_postfix(failed=failed)
             bar.update(len(finished))
     return failed
+
+
+def _statuses(runs: Any) -> list[str]:
+    """The status column of a runs table (Arrow or pandas)."""
+    return runs.column("status").to_pylist() if hasattr(runs, "column") else runs["status"].tolist()
 
 
 def _run_in_memory(suite, executor, jobs, options, progress, started) -> SuiteResult:
@@ -223,7 +228,7 @@ def _run_in_memory(suite, executor, jobs, options, progress, started) -> SuiteRe
 
     with _progress_bar(len(keys), suite, progress) as bar:
         failed = _execute(stacks_of(suite), executor, jobs, options, bar, keep)
-    frames = [_concat([memory[key][i] for key in keys]) for i in range(3)]
+    frames = [_concat([frame_of(memory[key][i]) for key in keys]) for i in range(3)]
     return _result(suite, CellTables(*frames), None, len(keys), 0, failed, started, {})
 
 

@@ -108,7 +108,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STATUSES", "FINISHED_STATUSES", "FAILED_STATUSES", "INFINITE_GAP_STATUSES",
     "KEY_COLUMNS", "RUN_COLUMNS", "TRACE_COLUMNS", "HIT_COLUMNS", "DTYPES", "CellTables",
-    "key_frame", "empty_table", "failed_runs", "build", "with_phase", "target_ladder",
+    "key_frame", "empty_table", "failed_runs", "build", "arrow_table", "frame_of", "with_phase", "target_ladder",
     "LABEL_DIGITS", "LABEL_COLUMNS", "LABEL_KEYS", "number_text", "params_text", "with_params", "problem_label",
     "method_label", "step_label", "solver_label", "tuned_label", "label_frame", "with_tuned", "f_opt_estimate",
 ]
@@ -279,6 +279,56 @@ def with_phase(tables: CellTables, description: dict[str, Any]) -> CellTables:
             frame[column] = _column(column, description.get(column), n_rows)
         out.append(frame)
     return CellTables(*out)
+
+
+
+def _arrow_keys(descriptions: Sequence[dict[str, Any]], index: Any) -> dict[str, Any]:
+    """Key columns (Arrow arrays) for rows that belong to ``descriptions[index[row]]``."""
+    import pyarrow as pa
+
+    keys = {}
+    for column in KEY_COLUMNS:
+        per_config = [description.get(column) for description in descriptions]
+        dtype = DTYPES[column]
+        if dtype == "str":
+            values = pa.array(["" if v is None else str(v) for v in per_config], pa.string())
+        elif dtype == "Int64":
+            values = pa.array([None if v is None else int(v) for v in per_config], pa.int64())
+        else:
+            values = pa.array(np.asarray(per_config, dtype=dtype))
+        keys[column] = values.take(index)
+    return keys
+
+
+def arrow_table(table: str, descriptions: Sequence[dict[str, Any]], config: np.ndarray, columns: dict[str, Any]) -> Any:
+    """The ``runs``, ``trace`` or ``hits`` table as a ``pyarrow.Table``, built from ``columns`` without pandas.
+
+    Same columns, order and values as :func:`build` (the run path of a suite writes these).
+    """
+    import pyarrow as pa
+
+    arrays = _arrow_keys(descriptions, pa.array(np.asarray(config, dtype=np.int64)))
+    order = _COLUMNS[table]
+    names = [name for name in order[len(KEY_COLUMNS):] if name in columns]
+    names += [name for name in columns if name not in order]
+    for name in names:
+        if DTYPES.get(name) == "str":
+            arrays[name] = pa.array(np.asarray(columns[name], dtype=object).astype(str).tolist(), pa.string())
+        else:
+            arrays[name] = pa.array(np.asarray(columns[name]))
+    return pa.table(arrays)
+
+
+def frame_of(table: Any) -> "pd.DataFrame":
+    """A table as a pandas DataFrame with the dtypes of ``DTYPES`` (an Arrow table is converted; a frame passes)."""
+    if not hasattr(table, "to_pandas") or hasattr(table, "iloc"):
+        return table
+    frame = table.to_pandas()
+    for column in frame.columns:
+        dtype = DTYPES.get(column)
+        if dtype in ("Int64", "str") and str(frame[column].dtype) != dtype:
+            frame[column] = frame[column].astype(dtype)
+    return frame
 
 
 # ---------------------------------------------------------------- labels

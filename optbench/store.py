@@ -254,21 +254,13 @@ def _stack_table(cells: dict[str, tuple[CellTables, Any]]) -> tuple[pa.Table, di
     for key, (tables, _) in cells.items():
         rows[key] = {}
         for name, frame in zip(TABLES, tables):
-            part = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+            part = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+            part = part.replace_schema_metadata(None)
             n = part.num_rows
             part = part.append_column("_key", pa.array([key] * n, pa.string()))
             parts.append(part.append_column("_table", pa.array([name] * n, pa.string())))
             rows[key][name] = n
     return pa.concat_tables(parts, promote_options="permissive"), rows
-
-
-def _restore_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns read back from a stack file at the dtypes the vocabulary defines (nullable integers, strings)."""
-    for column in frame.columns:
-        dtype = _tables.DTYPES.get(column)
-        if dtype in ("Int64", "str") and str(frame[column].dtype) != dtype:
-            frame[column] = frame[column].astype(dtype)
-    return frame
 
 
 def _cell_part(table: pa.Table, key: str, name: str) -> pd.DataFrame:
@@ -280,7 +272,7 @@ def _cell_part(table: pa.Table, key: str, name: str) -> pd.DataFrame:
     extra = [column for column in part.column_names if column not in _STACK_COLUMNS and column not in defined
              and part.num_rows and part[column].null_count < part.num_rows]
     keep = [column for column in defined if column in part.column_names] + extra
-    return _restore_dtypes(part.select(keep).to_pandas())
+    return _tables.frame_of(part.select(keep))
 
 
 # ---------------------------------------------------------------- the store
@@ -492,7 +484,7 @@ class Store:
         for key in keys:
             if key in fresh or self.has(key):
                 for name, frame in zip(TABLES, fresh[key] if key in fresh else self.read_cell_tables(key)):
-                    parts[name].append(frame)
+                    parts[name].append(_tables.frame_of(frame))
         frames = {name: _concat(parts[name]) if parts[name] else _tables.empty_table(name) for name in TABLES}
         self.out.mkdir(parents=True, exist_ok=True)
         self.recover()

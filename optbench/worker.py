@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from optbench import schema as _tables
+from optbench.engine.result import RunResult
+from optbench.engine.run import run, run_group
 from optbench.schema import CellTables
 from optbench.registry import load_plugin
 from optbench.suite import Cell
@@ -105,17 +107,18 @@ def _error_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
 
 
+def _cell_tables(result: RunResult, cell: Cell) -> CellTables:
+    """A cell's tables as Arrow tables (no pandas on the run path); a tuned cell's relabelled with its phase."""
+    if cell.description.get("phase"):
+        return _tables.with_phase(result.tables(), cell.description)
+    return result.arrow_tables()
+
+
 def run_cell(cell: Cell) -> CellTables:
     """Run one cell; a failure inside it (an exception, ``SystemExit``, a bad table) is status ``error``."""
-    import optbench as ob
-
     try:
         _load_plugins(cell.plugins)
-        result = ob.run(**cell.run_kwargs())
-        hits = getattr(result, "hits", None)
-        if hits is None:
-            hits = _tables.empty_table("hits", dict(cell.description))
-        tables = _tables.with_phase(CellTables(result.runs, result.trace, hits), cell.description)
+        tables = _cell_tables(run(**cell.run_kwargs()), cell)
         pickle.dumps(tables)  # a table that cannot travel back to the driver fails here, in its cell
         return tables
     except (Exception, SystemExit) as exc:  # noqa: BLE001 -- a failing cell must not stop the suite
@@ -123,19 +126,17 @@ def run_cell(cell: Cell) -> CellTables:
 
 
 def run_unit(cells: Sequence[Cell]) -> list[Finished]:
-    """Run the cells of one unit (a batch group) as one array: ``[(cell, CellTables), ...]`` in the unit's order.
+    """Run the cells of one unit (a stack) as one array: ``[(cell, CellTables), ...]`` in the unit's order.
 
     If the group fails as a whole, its cells are run one by one, so that a failure
     is recorded in the cell that caused it and the others still finish.
     """
     if len(cells) == 1:
         return [(cells[0], run_cell(cells[0]))]
-    from optbench.engine.run import run_group
-
     try:
         _load_plugins(cells[0].plugins)
         results = run_group([cell.run_kwargs() for cell in cells])
-        finished = [(cell, _tables.with_phase(result.tables(), cell.description)) for cell, result in zip(cells, results)]
+        finished = [(cell, _cell_tables(result, cell)) for cell, result in zip(cells, results)]
         pickle.dumps(finished)
         return finished
     except (Exception, SystemExit):  # noqa: BLE001 -- isolate the failure: one cell at a time

@@ -59,6 +59,15 @@ class RunResult:
     def tables(self) -> CellTables:
         return CellTables(self.runs, self.trace, self.hits)
 
+    def arrow_tables(self) -> CellTables:
+        """The three tables as ``pyarrow.Table`` objects, built without pandas (what a suite's worker stores)."""
+        built = []
+        for table in ("runs", "trace", "hits"):
+            columns = dict(self._columns[table])
+            config = columns.pop("_config")
+            built.append(tables.arrow_table(table, self.cells, config, columns))
+        return CellTables(*built)
+
     @property
     def status(self) -> list[str]:
         return self.runs["status"].tolist()
