@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from optbench.errors import ParameterError
 from optbench.registry import did_you_mean
-from optbench.worker import Finished, Unit, die_with_parent, run_unit, unit_deadline, unit_failed
+from optbench.worker import Finished, Unit, die_with_parent, preload, run_unit, unit_deadline, unit_failed
 
 __all__ = ["EXECUTORS", "EXECUTOR_FUNCTIONS", "ExecutorLost", "connect_scheduler", "run_unit_in_child"]
 
@@ -149,6 +149,7 @@ def _worker_loop(conn, parent: int) -> None:
     """A processes-executor worker: receive a unit, send back its tables, until told to stop."""
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
+    preload()
     conn.send("ready")  # imports done: units sent from now on are timed from when they are sent
     while True:
         try:
