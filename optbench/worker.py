@@ -27,20 +27,22 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from optbench import schema as _tables
 from optbench.engine.result import RunResult
 from optbench.engine.run import run, run_group
 from optbench.schema import CellTables
 from optbench.registry import load_plugin
-from optbench.suite import Cell
+
+if TYPE_CHECKING:
+    from optbench.suite import Cell
 
 __all__ = ["run_cell", "run_unit", "preload", "failed_cell", "hard_deadline", "unit_deadline", "die_with_parent",
            "unit_failed", "Unit", "Finished"]
 
-Unit = tuple[Cell, ...]
-Finished = tuple[Cell, CellTables]
+Unit = tuple["Cell", ...]
+Finished = tuple["Cell", CellTables]
 _loaded_plugins: set[str] = set()  # plugin files already imported in this process
 
 def hard_deadline(timeout: float | None) -> float | None:
@@ -104,7 +106,10 @@ def _load_plugins(paths: Sequence[str]) -> None:
 
 
 def preload() -> None:
-    """Import what building a unit's tables needs (pyarrow), so that a unit's deadline does not count it."""
+    """Import what building a unit's tables needs, so that a unit's deadline does not count it: pyarrow, and
+    pandas (the tables of a failed or tuned cell). Called by timed workers only; a serial suite without a
+    timeout imports no pandas before its first result."""
+    import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
 

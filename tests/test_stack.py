@@ -68,7 +68,7 @@ def test_each_cell_gets_its_share_of_the_stack_time():
             assert np.all(np.diff(rows.sort_values("iteration")["time"].to_numpy()) >= 0)
 
 
-def test_a_step_rule_that_writes_into_its_context_is_named_in_a_stack():
+def test_a_step_rule_that_writes_into_its_context_is_named_in_a_stack(scratch_registry_names):
     @ob.register_step_rule("stack-writer-test")
     class Writer(ob.StepRule):
         def step(self, ctx, state):
