@@ -48,6 +48,13 @@ def connect(results: str | Path) -> "duckdb.DuckDBPyConnection":
 
     files = table_files(results)
     connection = duckdb.connect()
+    if _unconsolidated_stacks(results):  # an interrupted suite's stack files hold all three tables: read them once
+        from optbench.store import read_finished_cells
+
+        tables, _ = read_finished_cells(results)
+        for name, frame in zip(files, tables):
+            connection.from_df(frame).create(name)
+        return connection
     for name, paths in files.items():
         if paths:
             listing = "[" + ", ".join(_literal(str(path)) for path in paths) + "]"
@@ -55,6 +62,14 @@ def connect(results: str | Path) -> "duckdb.DuckDBPyConnection":
         else:
             connection.from_df(empty_table(name)).create(name)
     return connection
+
+
+def _unconsolidated_stacks(results: str | Path) -> bool:
+    """Whether ``results`` is an interrupted suite's folder (no consolidated tables) with stack files."""
+    from optbench.store import STACK_SUFFIX
+
+    folder = Path(results)
+    return not (folder / "runs.parquet").is_file() and any((folder / "cells").glob(f"*{STACK_SUFFIX}"))
 
 
 def _relation(connection: "duckdb.DuckDBPyConnection", sql: str) -> "duckdb.DuckDBPyRelation":

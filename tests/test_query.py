@@ -76,7 +76,7 @@ def test_an_interrupted_suite_gives_its_sound_cells(results, tmp_path):
 
     folder = tmp_path / "cells-only"
     shutil.copytree(results / "cells", folder / "cells")
-    victim = sorted((folder / "cells").glob("*.trace.parquet"))[0]
+    victim = sorted((folder / "cells").glob("*.parquet"))[0]  # a stack file (or a cell file of an older folder)
     victim.write_bytes(victim.read_bytes()[:100])  # a damaged cell: left out, as read_finished_cells leaves it out
     tables, _ = read_finished_cells(folder)
     assert ob.query(folder, "SELECT count(*) AS n FROM runs")["n"].iloc[0] == len(tables.runs) < len(read_tables(results)[0].runs)
