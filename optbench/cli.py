@@ -391,7 +391,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from optbench.driver import Interrupted
     from optbench.executors import ExecutorLost
     from optbench.store import StoreError, describe_os_error
-    from optbench.suite import SuiteError
+    from optbench.errors import SuiteError
 
     try:
         for path in args.plugin:

@@ -9,6 +9,7 @@ an interruption that stops its children.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -24,7 +25,9 @@ from optbench.errors import ParameterError
 from optbench.executors import EXECUTOR_FUNCTIONS, EXECUTORS, ExecutorLost, connect_scheduler
 from optbench.registry import did_you_mean, load_plugin
 from optbench.store import FolderLock, Store, _concat, prepare_folder, provenance
-from optbench.suite import Cell, Suite, load_suite
+from optbench import tuning, tuning_plan
+from optbench.cells import Cell, Suite, batch_groups_of
+from optbench.suite import load_suite
 from optbench.worker import Finished, Unit
 
 if TYPE_CHECKING:
@@ -39,7 +42,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int = signal.SIGINT):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
-
 
 
 @contextmanager
@@ -175,8 +177,6 @@ def run_suite(
         for path in plugins:
             load_plugin(path)
     if getattr(suite, "tuning", None) is not None:  # trials first, then the selected settings (optbench/tuning.py)
-        from optbench.tuning import run_tuned_suite
-
         return run_tuned_suite(suite, out, executor, jobs=jobs, scheduler=scheduler, force=force, progress=progress,
                                command=command, wait=wait, worker_timeout=worker_timeout, notify=notify)
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -279,3 +279,56 @@ def _result(suite, tables: CellTables, out, run, skipped, failed, started, damag
                        cells_skipped=skipped, cells_failed=failed, status_counts=counts,
                        elapsed=time.perf_counter() - started, damaged=damaged)
 
+
+def run_tuned_suite(suite: Any, out: Any, executor: str, **options: Any) -> Any:
+    """Run a tuned suite in two phases: trials (and defaults), then the selected settings; one :class:`SuiteResult`.
+
+    Phase one is the suite's own cells; phase two's cells depend on its results.
+    Both are ordinary cells in ``out``, so an interrupted suite resumes in either.
+    """
+    started = time.perf_counter()
+    plan = suite.tuning
+    first = run_suite(dataclasses.replace(suite, tuning=None), out, executor, **options)
+    chosen = tuning.selection(plan, first.runs, first.trace, first.hits)
+    extra = tuning_plan.second_cells(plan, chosen, len(suite.cells))
+    stored = tuning_plan.stored_protocol(plan, chosen)
+    if not extra:  # every selected setting is the default (or an untuned cell): nothing more to run
+        full = _with_cells(suite, list(suite.cells))
+        if out is not None:  # the results carry the protocol
+            _consolidated(full, out, options.get("command"), executor, stored)
+        return dataclasses.replace(first, suite=full)
+    second = run_suite(_with_cells(suite, extra), out, executor, **{**options, "force": False})
+    full = _with_cells(suite, list(suite.cells) + extra)
+    tables = _combined(full, first, second, out, options.get("command"), executor, stored)
+    return _merged(full, first, second, tables, started)
+
+
+def _with_cells(suite: Any, cells: list[Any]) -> Any:
+    """``suite`` with these cells (grouped into batch groups as a parsed suite is), untuned."""
+    return dataclasses.replace(suite, cells=tuple(cells), groups=batch_groups_of(cells), tuning=None)
+
+
+def _combined(full: Any, first: Any, second: Any, out: Any, command: Any, executor: str, stored: dict[str, Any]):
+    """The consolidated tables of both phases (re-consolidated on disk when ``out`` is given)."""
+    if out is None:
+        import pandas as pd  # the run path imports no pandas before the first result
+
+        return CellTables(*(pd.concat([a, b], ignore_index=True) for a, b in
+                            zip((first.runs, first.trace, first.hits), (second.runs, second.trace, second.hits))))
+    return _consolidated(full, out, command, executor, stored)
+
+
+def _consolidated(full: Any, out: Any, command: Any, executor: str, stored: dict[str, Any]):
+    """Consolidate the tables of every cell of ``full`` in ``out``, the tuning protocol in the provenance."""
+    meta = {**provenance(full.path, full.text, command), "suite": full.name, "executor": executor, "tuning": stored}
+    with FolderLock(out):
+        return Store(out).consolidate_tables([cell.key for cell in full.cells], meta)
+
+
+def _merged(full: Any, first: Any, second: Any, tables: Any, started: float) -> Any:
+    counts = {str(k): int(v) for k, v in tables.runs["status"].value_counts().items()} if len(tables.runs) else {}
+    return dataclasses.replace(
+        second, suite=full, runs=tables.runs, trace=tables.trace, hits=tables.hits, status_counts=counts,
+        cells_run=first.cells_run + second.cells_run, cells_skipped=first.cells_skipped + second.cells_skipped,
+        cells_failed=first.cells_failed + second.cells_failed, elapsed=time.perf_counter() - started,
+        damaged={**first.damaged, **second.damaged})

@@ -22,21 +22,22 @@ link to ``problems/``, the only copy, which the wheel ships. Any other suite is 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import tomllib
 import types
 from collections.abc import Sequence as AbcSequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence, Union, get_args, get_origin
 
-from optbench import registry
-from optbench.registry import ParameterError, RegistryError, did_you_mean, load_plugin
+from optbench import registry, tuning_plan
+from optbench.cells import Cell, Suite, batch_groups_of, batch_groups_with, cell_key, instances_of, spec_label
 from optbench.engine.cell import describe as cell_description, incompatibility, takes_step_rule
-from optbench.seeding import canonical, key_hash
-from optbench.schema import with_params
+from optbench.errors import ParameterError, RegistryError, SuiteError
+from optbench.registry import did_you_mean, load_plugin
+from optbench.tuning import TuningError
 
 __all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES",
            "cell_key", "batch_groups_of"]
@@ -53,85 +54,8 @@ MAX_DIM = 10_000_000  # a larger dim (80 MB per vector) needs max_cells=None (`o
 MAX_SEEDS = 10_000_000  # seeds of one suite; sizes below this are checked by `optbench run` (--yes)
 
 
-from optbench.errors import SuiteError  # noqa: E402  (defined once, in errors.py)
-
 
 # ---------------------------------------------------------------- the result of parsing
-@dataclass(frozen=True)
-class Cell:
-    """One unit of work: one problem instance x method x step rule x batch size, all seeds batched.
-
-    ``key`` identifies the cell on disk: a hash of its canonical description
-    (problem, method, step rule and their parameters, batch size) together with
-    the suite name, seeds, budget, tolerance and record mode. The timeout and
-    plugin paths are not part of it: they decide how a cell runs, not what it is.
-    """
-
-    key: str
-    index: int
-    suite: str
-    problem: dict[str, Any]
-    method: dict[str, Any]
-    step_rule: dict[str, Any] | None
-    batch_size: int | None
-    seeds: tuple[int, ...]
-    max_iter: int | None
-    max_evals: int | None
-    max_epochs: float | None
-    tol: Any
-    record: str | int
-    timeout: float | None
-    plugins: tuple[str, ...]
-    description: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def label(self) -> str:
-        step = "-" if self.step_rule is None else _label(self.step_rule)
-        batch = "" if self.batch_size is None else f" batch {self.batch_size}"
-        return f"{_label(self.problem)} x {_label(self.method)} x {step}{batch}"
-
-    def run_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``optbench.run`` for this cell."""
-        return {
-            "problem": dict(self.problem),
-            "method": dict(self.method),
-            "step_rule": None if self.step_rule is None else dict(self.step_rule),
-            "seeds": list(self.seeds),
-            "max_iter": self.max_iter,
-            "max_evals": self.max_evals,
-            "max_epochs": self.max_epochs,
-            "batch_size": self.batch_size,
-            "tol": self.tol,
-            "record": self.record,
-            "timeout": self.timeout,
-            "suite": self.suite,
-        }
-
-
-@dataclass(frozen=True)
-class Suite:
-    """A validated suite: its name, source file and text, and its cells in file order."""
-
-    name: str
-    description: str
-    path: str
-    text: str
-    seeds: tuple[int, ...]
-    plugins: tuple[str, ...]
-    cells: tuple[Cell, ...]
-    skipped: tuple[str, ...] = ()  # combinations that cannot run, left out with the reason
-    # batch groups: cells that differ only in batchable parameters run as one array (execution only;
-    # storage, keys and resume stay per cell)
-    groups: tuple[tuple[Cell, ...], ...] = ()
-    tuning: Any = None  # an optbench.tuning.Plan when the suite tunes (its evaluation cells come after its trials)
-
-    def __len__(self) -> int:
-        return len(self.cells)
-
-
-def _label(spec: dict[str, Any]) -> str:
-    """A problem, method or step-rule spec as labels show it (:func:`optbench.schema.with_params`)."""
-    return with_params(spec["name"], {k: v for k, v in spec.items() if k != "name"})
 
 
 # ---------------------------------------------------------------- finding suite files
@@ -363,9 +287,9 @@ def _create(reg: registry.Registry, spec: dict[str, Any], where: _Where) -> Any:
     try:
         return registry.resolve(reg, spec)
     except (ParameterError, RegistryError) as exc:
-        raise where.error(f"{_label(spec)}: {exc}") from None
+        raise where.error(f"{spec_label(spec)}: {exc}") from None
     except MemoryError:
-        raise where.error(f"{_label(spec)}: creating it needs more memory than this machine has; "
+        raise where.error(f"{spec_label(spec)}: creating it needs more memory than this machine has; "
                           f"use a smaller size") from None
 
 
@@ -428,7 +352,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
         raise where.error("no cell can run: " + "; ".join(skipped) if skipped else "the suite has no cells")
     return Suite(name=name, description=description, path=str(path), text=text, seeds=seeds,
                  plugins=tuple(plugins), cells=tuple(cells), skipped=tuple(dict.fromkeys(skipped)),
-                 groups=_batch_groups(cells, instances), tuning=plan)
+                 groups=batch_groups_with(cells, instances), tuning=plan)
 
 
 def _read_toml(text: str, where: _Where) -> dict[str, Any]:
@@ -556,14 +480,14 @@ def _product(problems: list[tuple], methods: list[tuple], name: str, seeds: tupl
             for size in dict.fromkeys(sizes if problem.n_samples is not None else [None]):
                 if size is not None and size > problem.n_samples:
                     raise (method_at / "batch_size").error(
-                        f"batch size {size} exceeds n_samples={problem.n_samples} of {_label(problem_spec)}"
+                        f"batch size {size} exceeds n_samples={problem.n_samples} of {spec_label(problem_spec)}"
                     )
                 for rule_spec in rules:
                     rule = None if rule_spec is None else _create(registry.step_rules, rule_spec, method_at / "step_rule")
                     reason = incompatibility(problem, method, rule, size)  # the engine decides what can run
                     if reason:
-                        skipped.append(f"{_label(rule_spec) if rule_spec else _label(method_spec)} left out on "
-                                       f"{_label(problem_spec)}: {reason}")
+                        skipped.append(f"{spec_label(rule_spec) if rule_spec else spec_label(method_spec)} left out on "
+                                       f"{spec_label(problem_spec)}: {reason}")
                         continue
                     cell = cell_description(problem, method, rule, size)
                     cell["suite"] = name
@@ -582,65 +506,26 @@ def _product(problems: list[tuple], methods: list[tuple], name: str, seeds: tupl
 def _with_tuning_cells(plan: Any, cells: list[Cell], instances: dict[str, tuple[Any, Any]]) -> tuple[list[Cell], list[str]]:
     """The untuned cells plus the tuning plan's first cells (a default setting replaces the untuned
     cell that runs the same effective parameters), renumbered; and the lines of what was left out."""
-    import dataclasses
-
-    from optbench import tuning
-
-    more, left_out = tuning.first_cells(plan, len(cells))
-    defaults = {tuning.setting_key(c) for c in more if c.description["phase"] == "evaluation"}
-    kept = [c for c in cells if tuning.setting_key(c) not in defaults] + more
-    instances.update((cell.key, _instances(cell)) for cell in more)
+    more, left_out = tuning_plan.first_cells(plan, len(cells))
+    defaults = {tuning_plan.setting_key(c) for c in more if c.description["phase"] == "evaluation"}
+    kept = [c for c in cells if tuning_plan.setting_key(c) not in defaults] + more
+    instances.update((cell.key, instances_of(cell)) for cell in more)
     return [dataclasses.replace(c, index=i) for i, c in enumerate(kept)], left_out
-
-
-def cell_key(description: dict[str, Any], seeds: Sequence[int], run_budget: dict[str, Any]) -> str:
-    """A cell's key on disk: a hash of its description, seeds, budget, tolerance and record mode."""
-    return key_hash(canonical({
-        "description": description, "seeds": list(seeds),
-        **{k: run_budget[k] for k in ("max_iter", "max_evals", "max_epochs", "tol", "record")},
-    }))
-
-
-def _instances(cell: Cell) -> tuple[Any, Any]:
-    method = registry.resolve(registry.methods, dict(cell.method))
-    return method, None if cell.step_rule is None else registry.resolve(registry.step_rules, dict(cell.step_rule))
-
-
-def batch_groups_of(cells: Sequence[Cell]) -> tuple[tuple[Cell, ...], ...]:
-    """The batch groups of any list of cells (as :func:`parse_suite` forms ``suite.groups``)."""
-    return _batch_groups(list(cells), {cell.key: _instances(cell) for cell in cells})
 
 
 def _tuning_plan(table, tuned, problems, seeds, plugins, name, cells, where: _Where):
     """The tuning plan (optbench.tuning); a wrong key is an error naming its path."""
-    from optbench import tuning
-
     if not tuned:
         raise (where / "tuning").error("a [tuning] block needs at least one [[methods]] entry with a 'tune' table, "
                                        "e.g. tune = { \"step_rule.lr\" = { log_uniform = [1e-5, 1.0] } }")
     budgets = [(spec, problem, _run_budget(budget, problem, spec, at)) for spec, problem, budget, at in problems]
     try:
-        return tuning.plan_suite(table, tuned, budgets, seeds, plugins, name, {tuning.setting_key(c) for c in cells})
-    except tuning.TuningError as exc:
+        return tuning_plan.plan_suite(table, tuned, budgets, seeds, plugins, name, {tuning_plan.setting_key(c) for c in cells})
+    except TuningError as exc:
         at = where / "tuning" if not exc.path or not isinstance(exc.path[0], _Where) else exc.path[0]
         for key in exc.path[1:] if exc.path and isinstance(exc.path[0], _Where) else exc.path:
             at = at / key
         raise at.error(str(exc)) from None
-
-
-def _batch_groups(cells: list[Cell], instances: dict[str, tuple[Any, Any]]) -> tuple[tuple[Cell, ...], ...]:
-    """Cells that share problem, batch size, seeds and budget, and differ only in batchable parameters (the engine decides)."""
-    from optbench.engine.sweep import batch_groups
-
-    buckets: dict[str, list[Cell]] = {}
-    for cell in cells:
-        shared = {k: v for k, v in cell.run_kwargs().items() if k not in ("method", "step_rule")}
-        buckets.setdefault(canonical([shared, list(cell.plugins)]), []).append(cell)
-    groups = []
-    for bucket in buckets.values():
-        for indices in batch_groups([instances[cell.key] for cell in bucket]):
-            groups.append(tuple(bucket[i] for i in indices))
-    return tuple(sorted(groups, key=lambda group: group[0].index))
 
 
 def _run_budget(budget: dict[str, Any], problem: Any, spec: dict[str, Any], where: _Where) -> dict[str, Any]:
@@ -652,12 +537,12 @@ def _run_budget(budget: dict[str, Any], problem: Any, spec: dict[str, Any], wher
     if max_iter is None and max_evals is None and epochs is None and tol is None:
         if "epochs" in budget:
             raise (where / "budget").error(
-                f"{_label(spec)} is not a finite sum, so 'epochs' does not apply to it; give it max_iter or max_evals "
+                f"{spec_label(spec)} is not a finite sum, so 'epochs' does not apply to it; give it max_iter or max_evals "
                 f"(a [problems.budget] table overrides the suite's budget)"
             )
         max_iter = DEFAULT_MAX_ITER
     if isinstance(tol, dict) and "f_gap" in tol and problem.f_opt is None:
-        raise (where / "budget" / "tol" / "f_gap").error(f"{_label(spec)} has no known f_opt, so tol 'f_gap' does not apply")
+        raise (where / "budget" / "tol" / "f_gap").error(f"{spec_label(spec)} has no known f_opt, so tol 'f_gap' does not apply")
     return {
         "max_iter": max_iter, "max_evals": max_evals, "max_epochs": epochs, "tol": tol,
         "record": budget.get("record", "log"), "timeout": budget.get("timeout"),

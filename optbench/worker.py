@@ -36,7 +36,7 @@ from optbench.schema import CellTables
 from optbench.registry import load_plugin
 
 if TYPE_CHECKING:
-    from optbench.suite import Cell
+    from optbench.cells import Cell
 
 __all__ = ["run_cell", "run_unit", "preload", "failed_cell", "hard_deadline", "unit_deadline", "die_with_parent",
            "unit_failed", "Unit", "Finished"]

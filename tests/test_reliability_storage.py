@@ -196,7 +196,7 @@ def test_a_cell_with_too_few_runs_for_its_seeds_is_damaged(copy):
     store = Store(folder / "out")
     cell = stored.suite.cells[0]
     runs, trace, hits = store.read_cell_tables(cell.key)
-    from optbench.engine.tables import CellTables
+    from optbench.schema import CellTables
 
     store.write_stack("short", {cell.key: (CellTables(runs.iloc[:2], trace, hits), {})}, {})  # 2 runs, 3 seeds
     done, damaged = store.scan({cell.key: 3})

@@ -19,7 +19,7 @@ competitors. Here:
 
 The criterion shown is the one the suite selected with: the tuning protocol is
 stored with the results (``provenance["tuning"]``, written by
-:func:`optbench.tuning.run_tuned_suite`) and read here; results without it (older
+:func:`optbench.driver.run_tuned_suite`) and read here; results without it (older
 folders, ``ob.tune`` tables) show the median final gap over the tuning seeds and say
 so. The selection itself is read from the evaluation phase; the tuned label
 ("<method> + <rule> (tuned)") comes from :mod:`optbench.schema` through
