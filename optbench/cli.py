@@ -193,9 +193,11 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from optbench.report.comparison import compare
+    from optbench.report.comparison import compare_report
 
-    print(f"comparison: {compare(args.base, args.new, args.out, target=args.target, alpha=args.alpha)}")
+    path, lines = compare_report(args.base, args.new, args.out, target=args.target, alpha=args.alpha)
+    print("\n".join(lines))
+    print(f"comparison: {path}")
     return 0
 
 
