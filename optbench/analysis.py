@@ -536,7 +536,7 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
     solver with more than half its runs failed ranks behind every solver with a
     finite median, and round-off never wins); ``f_gap_median_all`` (that median,
     gaps as computed); ``f_gap_median``, ``f_gap_q25``, ``f_gap_q75``: the
-    quartiles over finished runs only (converged or budget); ``f_best`` (best f of
+    quartiles over finished runs only (converged, stopped or budget); ``f_best`` (best f of
     any run, trace included); ``success@t`` for each ``t`` in ``targets`` (fraction
     of all runs whose tolerant best-so-far gap reached t); ``diverged_rate``,
     ``error_rate``, ``timeout_rate``; medians over successful runs of

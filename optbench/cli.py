@@ -360,7 +360,7 @@ def _print_leaderboard(runs, trace, per_problem: int = 5, problems: int = 20) ->
               f"show every one")
     if board["f_opt_estimated"].any():
         print("* f_opt unknown: gaps are to the best value found in these results")
-    print("median gap: over finished runs (converged or budget); diverged and failed runs are counted apart\n")
+    print("median gap: over finished runs (converged, stopped or budget); diverged and failed runs are counted apart\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -67,6 +67,11 @@ def test_run_writes_results_and_prints_a_leaderboard(tmp_path, capsys):
     line = next(l for l in printed.splitlines() if l.startswith("sphere(dim=2)") and "constant(lr=0.1)" in l)
     assert line.split()[4] == f"{np.median(cell['f_gap']):.3e}"
     assert len(runs) == 12 and meta["command"][:2] == ["optbench", "run"]
+    # apart from the statuses, the summary counts the runs that reached the target: on the sphere
+    # x_k = (1 - 2 lr)^k x_0, so lr = 0.1 reaches 1e-6 in 40 steps from |x_0|^2 < 5e1 and lr = 0.01 does not
+    reached = int((runs["f_gap"] <= 1e-6).sum())
+    assert reached == int((runs["step_params"] == '{"lr":0.1}').sum()) == 6
+    assert f"reached the target f - f_opt <= 1e-06: {reached} of 12" in printed
     assert main(["run", str(tmp_path / "small.toml"), "--out", str(out), "--no-report"]) == 0
     assert "(0 run, 4 already done" in capsys.readouterr().out
 

@@ -264,7 +264,7 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
                    styles: Styles | None = None, wrap: int = 1) -> plt.Figure:
     """Final ``f - f_opt`` over seeds per solver (``kind`` 'box' or 'strip'), one panel per problem.
 
-    Only finished runs (converged or budget) are drawn; each row says ``n``, the
+    Only finished runs (converged, stopped or budget) are drawn; each row says ``n``, the
     finished runs out of all runs, and a row with none says why.
     """
     if kind not in ("box", "strip"):

@@ -34,7 +34,7 @@ def _notes(data: ResultSet, ctx: sections.Context) -> list[str]:
     if estimated:
         notes.append("f_opt is unknown for " + ", ".join(estimated) + ": the best value found over the whole result set "
                      "(runs that neither diverged nor failed) stands in, so their gaps are relative to that estimate.")
-    notes.append("Medians and quartiles of the final gap are over finished runs (converged or budget); diverged, errored "
+    notes.append("Medians and quartiles of the final gap are over finished runs (converged, stopped or budget); diverged, errored "
                  "and timed-out runs are left out of them and counted in their own columns and in the failures table.")
     if data.hits is not None:
         notes.append("Runtimes to a target (ERT, runtime ECDFs) are exact: the first iteration whose best-so-far gap met "
