@@ -1,7 +1,7 @@
-"""Base-vs-new curves of the cells a comparison found changed: one panel per cell, both sets' median best-so-far gap.
+"""Base-vs-new curves of the cells a comparison found changed: one panel per cell, both sets' median gap at the iterate.
 
 Each panel draws, for one (problem, solver) cell, the median over seeds of the
-best-so-far gap f - f_opt against evaluations (f + gradient calls), base in
+gap f - f_opt at the iterate against evaluations (f + gradient calls), base in
 grey and new in blue, with their interquartile bands
 (:func:`optbench.analysis.convergence`, diverged runs left out as in the report's
 convergence figures). The x axis is evaluations, so a change that only costs
@@ -55,7 +55,7 @@ def change_curves(base: Any, new: Any, changed: Sequence[tuple[str, str]], title
         title = titles[i] if i < len(titles) else f"{solver} on {problem}"
         ax.set_title("\n".join(textwrap.wrap(title, 48)[:3]), fontsize=9)
         ax.set_xlabel(axis, fontsize=9)
-        ax.set_ylabel("best f − f_opt (median)", fontsize=9)
+        ax.set_ylabel("f − f_opt at the iterate (median)", fontsize=9)
         ax.grid(True, alpha=0.3)
     handles = [Line2D([], [], color=COLOURS[n], linestyle=DASHES[n], lw=1.6, label=f"{n} (median, IQR band)")
                for n in ("base", "new")]

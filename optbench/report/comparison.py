@@ -202,7 +202,7 @@ def _figure(base: ResultSet, new: ResultSet, table: pd.DataFrame) -> str:
                         [f"{v}: {s} on {p}" for v, s, p in zip(changed["verdict"], changed["solver"], changed["problem_label"])])
     more = f" (the first {MAX_PANELS} of {len(changed)} changed cells)" if len(changed) > MAX_PANELS else ""
     return figure_html(fig, "base and new curves of the changed cells",
-                       f"Median best-so-far gap against evaluations, base dashed grey, new blue{more}.")
+                       f"Median gap f − f_opt at the iterate against evaluations, base dashed grey, new blue{more}.")
 
 
 def _body(heading: str, base: ResultSet, new: ResultSet, table: pd.DataFrame, only: pd.DataFrame, lines: list[str],

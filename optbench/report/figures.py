@@ -83,11 +83,13 @@ def _only(data: ResultSet, problems: Sequence[str]) -> ResultSet:
 
 def convergence_plot(results: Any, axis: str = "evaluations", problems: Sequence[str] | None = None,
                      styles: Styles | None = None, wrap: int = 3) -> plt.Figure:
-    """Best-so-far ``f - f_opt`` against ``axis``: median and interquartile band over seeds, one panel per problem.
+    """``f - f_opt`` at the iterate against ``axis``: median and interquartile band over seeds, one panel per problem.
 
-    Only runs that did not diverge enter the median; each curve stops at the
-    largest ``axis`` value its runs reached; a diverged run is an ``X`` at the
-    point where it diverged (its last recorded iterate, best-so-far gap).
+    The gap at the iterate, not the best so far: a curve ends at the median final
+    gap, the value the leaderboard ranks. Only runs that did not diverge enter the
+    median; each curve stops at the largest ``axis`` value its runs reached; a
+    diverged run is an ``X`` at the point where it diverged (its last recorded
+    iterate, best-so-far gap).
     """
     data, styles = _setup(results, styles)
     names = _per_problem(data, problems)
@@ -104,7 +106,7 @@ def convergence_plot(results: Any, axis: str = "evaluations", problems: Sequence
         curves.log_axes(ax, np.r_[frame["x"].to_numpy(), ends.loc[ends["problem_label"] == problem, "x"].to_numpy()])
         ax.set_title(problem, fontsize=11)
         ax.set_xlabel(analysis.AXIS_LABELS[axis])
-        ax.set_ylabel("best f − f_opt (median, IQR)")
+        ax.set_ylabel("f − f_opt at the iterate (median, IQR)")
     solvers = pd.concat([table["solver"], ends["solver"]]).unique()
     notes: list = [Line2D([], [], marker="X", ms=8, mec="black", color="0.6", ls="none", label="a run diverged here")] if len(ends) else []
     legend_panel(side, styles, solvers, notes + [n for n in [_estimated_note(data, names)] if n])

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import analysis, stats
-from optbench.report import figures
+from optbench.report import figures, power
 from optbench.report.data import ResultSet
 from optbench.report.grouping import natural_order, problem_groups, subset
 from optbench.report.styles import Styles
@@ -135,16 +135,19 @@ def summary(ctx: Context) -> str:
     """Headline, overall ranking and the leaderboard sorted by rank."""
     overall = _overall(ctx.board)
     parts = ['<h2 id="summary">Summary</h2>', headline(ctx), '<h3 id="ranking">Overall ranking</h3>',
-             "<p>Mean over problems of each solver's rank (1 = best median final gap on that problem).</p>",
+             "<p>Mean over problems of each solver's rank (1 = best median gap at the final iterate on that problem; "
+             "tied solvers share the best rank).</p>",
              html_table(overall.drop(columns=["method_label", "step_label"]), "ranking", filters=overall, headers=BOARD_COLUMNS),
              '<h3 id="leaderboard">Leaderboard</h3>',
-             f"<p>Per problem, solvers by rank (median final gap over all runs, a failed run counting as +∞, a gap within "
-             f"round-off of 0 as 0). Mark <b>best</b>: rank 1; <b>tied</b>: not significantly worse than the best (paired "
+             f"<p>Per problem, solvers by rank: what is ranked is the median gap f − f_opt at the <b>final iterate</b> (where "
+             f"the convergence curves end; not the best so far) over all runs, a failed run counting as +∞, a gap within "
+             f"round-off of 0 as 0; tied solvers share the best rank (1, 1, 1, 4). Mark <b>best</b>: rank 1; <b>tied</b>: not significantly worse than the best (paired "
              f"Wilcoxon signed-rank tests on the seeds, Holm-corrected, α = 0.05). The final gap median is over finished "
              f"runs (quartiles and runtimes in each problem's section); diverged, errors, timeouts are counts of runs. "
              f"Success: fraction of runs reaching f − f_opt ≤ t; ERT at f − f_opt ≤ {ctx.target:g}. Click a header to "
              f"sort, type to filter.</p>",
              _board_table(ctx.board, "leaderboard")]
+    parts += [f'<p class="note">{html.escape(line)}</p>' for line in power.seed_warnings(ctx.board)]
     return "\n".join(parts)
 
 
