@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optbench.report import figures
-from optbench.report.sections import BOARD_COLUMNS, Context, figure_html
+from optbench.report import figures, overall
+from optbench.report.sections import Context, board_headers, figure_html
 from optbench.report.tables import html_table
 
 __all__ = ["problem_section", "compact_problems", "failures", "provenance"]
@@ -38,8 +38,9 @@ def _figures(ctx: Context, problem: str, runs: pd.DataFrame, trace: pd.DataFrame
     parts, missing = [], []
     if _finite(trace, "f_gap") or _finite(runs, "f_gap"):
         parts.append(figure_html(figures.convergence_plot(data, ctx.axis, one, styles), f"convergence on {problem}",
-                                 "Best-so-far gap: median and interquartile band over the seeds that did not diverge; "
-                                 "a curve stops where its runs stopped; X marks where a run diverged."))
+                                 "Gap f − f_opt at the iterate (a curve ends at the final gap the leaderboard ranks): "
+                                 "median and interquartile band over the seeds that did not diverge; a curve stops where "
+                                 "its runs stopped; X marks where a run diverged."))
         if runs["solver"].nunique() > 1:
             parts.append(figure_html(figures.final_gap_plot(data, one, styles=styles), f"final gaps on {problem}",
                                      "Final gap of finished runs per solver; n = finished runs / all runs."))
@@ -84,7 +85,8 @@ def problem_section(ctx: Context, index: int, problem: str, open_: bool) -> str:
     sentence = ctx.headlines.get("problems", {}).get(problem, "")
     notes = f'<p class="note">{html.escape(sentence)} (paired Wilcoxon, Holm-corrected).</p>' if sentence else ""
     notes += "".join(f'<p class="missing">Not drawn: {html.escape(m)}.</p>' for m in missing)
-    table = html_table(rows[columns], f"problem-{index}", filters=rows, headers=BOARD_COLUMNS)
+    table = html_table(overall.mark(rows[columns], ctx.oracles), f"problem-{index}", filters=rows,
+                       headers=board_headers(ctx.target))
     return (f'<details class="problem" id="problem-{index}"{" open" if open_ else ""}>'
             f"<summary>{html.escape(problem)} <span>— {_summary_line(rows)}</span></summary>"
             + notes + table + "".join(parts) + _budget_table(ctx, index, problem) + "</details>")

@@ -27,6 +27,7 @@ from optbench.report import curves  # noqa: E402
 from optbench.report.cd import cd_diagram  # noqa: E402
 from optbench.report.data import ResultSet, load_results  # noqa: E402
 from optbench.report.layout import canvas, legend_panel  # noqa: E402
+from optbench.report.overall import oracle_solvers  # noqa: E402
 from optbench.report.styles import Styles, styles_from_names  # noqa: E402
 
 __all__ = [
@@ -41,7 +42,7 @@ FLOOR = curves.FLOOR
 def styles_for(results: Any) -> Styles:
     """Styles of a result set's solvers, best first by mean rank over problems (see :func:`curves.solver_order`)."""
     data = load_results(results)
-    return styles_from_names(curves.solver_order(data))
+    return styles_from_names(curves.solver_order(data), oracles=oracle_solvers(data.runs))
 
 
 def _setup(results: Any, styles: Styles | None) -> tuple[ResultSet, Styles]:

@@ -26,6 +26,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 DASHES: list[Any] = ["solid", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1.5, 2))]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 HIGHLIGHT = 8  # solvers drawn in full per axes; the rest are faded
+ORACLE_MARK = " [oracle: uses f_opt]"  # after the legend label of a solver whose rule uses the known optimum
 FADED_ALPHA = 0.25
 
 
@@ -48,6 +49,12 @@ class Styles:
     """The styles of every solver of a result set, in rank (or name) order."""
 
     by_solver: dict[str, Style]
+    oracles: frozenset = frozenset()  # solvers whose rule uses the known f_opt: their legend entries say so
+
+    def display(self, solver: str, text: str | None = None) -> str:
+        """The legend text of ``solver`` (``text`` if given), marked when it is an oracle rule."""
+        text = solver if text is None else text
+        return text + ORACLE_MARK if solver in self.oracles else text
 
     @property
     def order(self) -> list[str]:
@@ -73,10 +80,10 @@ class Styles:
         return handles
 
 
-def styles_from_names(solvers: Sequence[str]) -> Styles:
-    """Styles for ``solvers`` in the order given (see the module docstring for the rule)."""
+def styles_from_names(solvers: Sequence[str], oracles: Iterable[str] = ()) -> Styles:
+    """Styles for ``solvers`` in the order given (see the module docstring for the rule); ``oracles`` are marked."""
     unique = list(dict.fromkeys(solvers))
     return Styles({
         solver: Style(PALETTE[i % len(PALETTE)], DASHES[(i // len(PALETTE)) % len(DASHES)], MARKERS[i % len(MARKERS)])
         for i, solver in enumerate(unique)
-    })
+    }, frozenset(oracles))
