@@ -332,15 +332,18 @@ def _print_leaderboard(runs, trace, per_problem: int = 5, problems: int = 20) ->
     The order is ``rank`` of :func:`optbench.analysis.leaderboard`: failure-aware
     (the median final gap over all runs, a diverged or failed run counting as
     +inf), tied solvers sharing the best rank; the median gap and quartiles shown
-    are over finished runs. Solver labels are printed whole. ``*`` marks a problem
-    whose f_opt is unknown (the best value found stands in).
+    are over finished runs. Solver labels are printed whole, oracle rules (which
+    use the known f_opt) marked. ``*`` marks a problem whose f_opt is unknown (the
+    best value found stands in).
     """
     if not len(runs):
         return
     from optbench import analysis
+    from optbench.oracles import mark, oracle_solvers
     from optbench.report.grouping import natural_key
 
-    board = analysis.leaderboard(runs, trace)
+    runs, trace = analysis.prepare(runs, trace)
+    board = mark(analysis.leaderboard(runs, trace), oracle_solvers(runs))
     board["problem"] = board["problem_label"] + board["f_opt_estimated"].map({True: " *", False: ""})
     width = max(len("solver"), int(board["solver"].str.len().max()))
     number = lambda value, spec: "-" if value != value else format(value, spec)  # noqa: E731 -- NaN: no finished run

@@ -14,7 +14,7 @@ from optbench import analysis
 from optbench.report import figures, load_results, report
 from optbench.report.overall import block, oracle_solvers
 from optbench.report.sections import with_rank
-from optbench.report.styles import ORACLE_MARK
+from optbench.oracles import ORACLE_MARK
 
 PROBLEMS = ("sphere", {"name": "quadratic", "dim": 5}, {"name": "rosenbrock", "dim": 3})
 
@@ -78,3 +78,13 @@ def test_oracle_rule_is_marked_and_not_crowned_unless_asked(tmp_path):
     legend = [t.get_text().replace("\n", " ") for t in fig.axes[-1].get_legend().get_texts()]
     assert any(t.startswith("gd + polyak") and "[oracle: uses f_opt]" in t.replace("  ", " ") for t in legend)
     assert not any(t.startswith("adam") and "oracle" in t for t in legend)
+
+
+def test_terminal_leaderboard_marks_the_oracle(capsys):
+    from optbench.cli import _print_leaderboard
+
+    results = _runs(PROBLEMS[:1])
+    _print_leaderboard(pd.concat([r.runs for r in results]), pd.concat([r.trace for r in results]))
+    lines = capsys.readouterr().out.splitlines()
+    assert any(f"gd + polyak{ORACLE_MARK}" in line for line in lines)
+    assert not any("adam" in line and "oracle" in line for line in lines)

@@ -1,10 +1,8 @@
 """The statements over all problems, made on one solver set: the common coverage block, and oracle rules set apart.
 
-- :func:`oracle_solvers`: the solvers whose step rule or method declares
-  ``requires = ("f_opt",)`` (Polyak's step with the true optimum): they use
-  knowledge a real user does not have, so tables and legends mark them
-  (``ORACLE_MARK``) and the headline does not crown one "best overall" unless
-  asked (``crown_oracles=True``).
+- oracle rules (:mod:`optbench.oracles`: a rule with ``requires = ("f_opt",)``)
+  are marked in tables and legends, and the headline does not crown one "best
+  overall" unless asked (``crown_oracles=True``).
 - :func:`block`: the leaderboard restricted to the common-coverage block of
   :func:`optbench.analysis.coverage` (every solver ran every problem), the
   block the ECDFs, profiles, Friedman's test and the CD diagram compare; ranks
@@ -18,51 +16,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
 
 from optbench import analysis, stats
-from optbench.engine.cell import requirements
-from optbench.registry import methods, step_rules
-from optbench.report.styles import ORACLE_MARK
+from optbench.oracles import ORACLE_MARK, mark, oracle_solvers
 
-__all__ = ["ORACLE_MARK", "oracle_solvers", "mark", "block", "overall_table", "significance_sentence"]
+__all__ = ["ORACLE_MARK", "oracle_solvers", "mark", "block", "overall_table", "crowned", "significance_sentence"]
 
-
-
-def _needs_f_opt(registry: Any, name: Any, params: Any) -> bool:
-    if not isinstance(name, str) or not name or name not in registry:
-        return False
-    try:
-        values = json.loads(params) if isinstance(params, str) and params else {}
-        return "f_opt" in requirements(registry.create(name, **values))
-    except Exception:  # noqa: BLE001 -- a rule that cannot be rebuilt here is not known to be an oracle
-        return False
-
-
-def oracle_solvers(runs: pd.DataFrame) -> frozenset[str]:
-    """Solvers (labels of a prepared runs table) whose method or step rule requires the problem's f_opt."""
-    columns = [c for c in ("solver", "method", "method_params", "step_rule", "step_params") if c in runs]
-    if "solver" not in columns:
-        return frozenset()
-    found = set()
-    for row in runs[columns].astype(object).drop_duplicates().itertuples(index=False):
-        row = row._asdict()
-        if (_needs_f_opt(step_rules, row.get("step_rule"), row.get("step_params"))
-                or _needs_f_opt(methods, row.get("method"), row.get("method_params"))):
-            found.add(row["solver"])
-    return frozenset(found)
-
-
-def mark(frame: pd.DataFrame, oracles: frozenset[str], column: str = "solver") -> pd.DataFrame:
-    """A copy of ``frame`` whose ``column`` text carries ``ORACLE_MARK`` for the oracle solvers (for display)."""
-    if not oracles or column not in frame:
-        return frame
-    frame = frame.copy()
-    frame[column] = [f"{s}{ORACLE_MARK}" if s in oracles else s for s in frame[column].astype(object)]
-    return frame
 
 
 def block(board: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, analysis.Coverage]:

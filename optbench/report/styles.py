@@ -19,6 +19,8 @@ from typing import Any, Iterable, Sequence
 
 from matplotlib.lines import Line2D
 
+from optbench.oracles import ORACLE_MARK
+
 __all__ = ["Style", "Styles", "styles_from_names", "HIGHLIGHT", "PALETTE", "DASHES", "MARKERS"]
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -26,7 +28,6 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 DASHES: list[Any] = ["solid", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1.5, 2))]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 HIGHLIGHT = 8  # solvers drawn in full per axes; the rest are faded
-ORACLE_MARK = " [oracle: uses f_opt]"  # after the legend label of a solver whose rule uses the known optimum
 FADED_ALPHA = 0.25
 
 
