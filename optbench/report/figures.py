@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 FLOOR = curves.FLOOR
+MIN_SWEEP = 3  # values of a parameter that make a sensitivity curve
 
 
 def _diverged_note(label: str = "a run diverged here (×n runs)") -> Line2D:
@@ -247,10 +248,15 @@ def sensitivity_plot(results: Any, parameter: str | None = None, styles: Styles 
                      wrap: int = 2) -> plt.Figure | None:
     """Final gap (median, IQR over finished runs) against the swept step-rule parameter; None if nothing is swept.
 
-    One line per (method, step rule); a value at which most runs diverged is an ``x`` at the top of the axes.
+    One line per (method, step rule) swept over at least ``MIN_SWEEP`` values (two values, as a tuned
+    suite's default and selected setting, are no sweep: the tuning section draws every trial instead);
+    a value at which most runs diverged is an ``x`` at the top of the axes.
     """
     data = load_results(results)
     table = analysis.lr_sensitivity(data.runs, parameter)
+    if not table.empty:
+        size = table.groupby(["problem_label", "method_label", "step_rule"])["value"].transform("nunique")
+        table = table[(size >= MIN_SWEEP).to_numpy()]
     if table.empty:
         return None
     table = table.assign(solver=[schema.solver_label(m, schema.step_label(r)) for m, r in zip(table["method_label"], table["step_rule"])])
