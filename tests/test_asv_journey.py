@@ -40,7 +40,7 @@ def _config(tmp: Path) -> Path:
 @pytest.mark.slow
 def test_asv_run_saves_results_and_publish_draws_them(tmp_path):
     asv = shutil.which("asv")
-    assert asv is not None, "asv is not installed (pip install asv; the 'bench' extra)"
+    assert asv is not None, "asv is not installed (pip install asv; it is in the 'test' extra)"
     config = _config(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}  # asv machine writes ~/.asv-machine.json
     run = lambda *args: subprocess.run([asv, *args, "--config", str(config)], cwd=tmp_path, env=env,  # noqa: E731
