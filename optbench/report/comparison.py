@@ -220,7 +220,8 @@ def _body(heading: str, base: ResultSet, new: ResultSet, table: pd.DataFrame, on
             html_table(table[list(HEADERS)], "comparison", "comparison", filters=_filters(table, base, new), headers=HEADERS),
             '<h2 id="curves">Changed cells</h2>', _figure(base, new, table),
             '<h2 id="only">Cells in one set only</h2>',
-            html_table(only.rename(columns={"in": "only in"}), "only-in-one", filters=only)]
+            html_table(only, "only-in-one", filters=only, headers={"problem_label": "problem", "solver": "solver",
+                                                                   "in": "only in"})]
 
 
 def compare_report(base: Any, new: Any, out: str | Path = "reports/compare", *, target: float = 1e-6,
