@@ -198,3 +198,18 @@ def test_compare_same_iterates_with_wasted_evaluations_is_not_unchanged(cost_res
     assert row["cost_p"] == pytest.approx(2 / 2 ** 8)  # 8 seeds, all costlier: the exact two-sided Wilcoxon minimum
     low, high = (float(v) for v in row["cost_interval"].strip("[]").split(","))
     assert 1.0 < low <= row["cost_ratio"] <= high
+
+
+def test_compare_page_fits_1400_and_390_px_in_chromium(cost_results, tmp_path):
+    from test_report import open_in_chromium
+
+    base, new = cost_results
+    page = ob.compare(base, new, tmp_path / "cmp")
+    for width in (1400, 390):
+        state = open_in_chromium(page, tmp_path / f"w{width}", width=width, interact=False,
+                                 probes={"table_right": "document.querySelector('table.comparison')"
+                                                        ".getBoundingClientRect().right"})
+        assert state["errors"] == [] and all(image["complete"] and image["width"] > 0 for image in state["images"])
+        assert state["scrollWidth"] == state["clientWidth"] <= width  # nothing scrolls sideways
+        if width == 1400:
+            assert state["table_right"] <= state["clientWidth"]  # the whole table is in view, no inner scrolling
