@@ -529,14 +529,14 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
                 hits: pd.DataFrame | None = None, gap_tol: float | None = None) -> pd.DataFrame:
     """One row per (problem, solver), sorted by problem then ``rank``: final gaps, ranks, rates, time and ERT.
 
-    Columns: ``n_runs``, ``n_finished``; ``rank`` (1 = best, ties averaged) of the
+    Columns: ``n_runs``, ``n_finished``; ``rank`` (1 = best; tied solvers share the best rank, 1, 1, 1, 4) of the
     solver on its problem, ordered by ``f_gap_median_all``'s tolerant value: the
     median final gap over **all** runs, where a diverged, errored or timed-out run
     counts as +inf and a gap at or below the gap tolerance counts as 0 (so a
     solver with more than half its runs failed ranks behind every solver with a
     finite median, and round-off never wins); ``f_gap_median_all`` (that median,
     gaps as computed); ``f_gap_median``, ``f_gap_q25``, ``f_gap_q75``: the
-    quartiles over finished runs only (converged or budget); ``f_best`` (best f of
+    quartiles over finished runs only (converged, stopped or budget); ``f_best`` (best f of
     any run, trace included); ``success@t`` for each ``t`` in ``targets`` (fraction
     of all runs whose tolerant best-so-far gap reached t); ``diverged_rate``,
     ``error_rate``, ``timeout_rate``; medians over successful runs of
@@ -601,7 +601,7 @@ def _rank_columns(table: pd.DataFrame, runs: pd.DataFrame, gap_tol: float | None
     table["f_gap_median_all"] = pd.Series(shown, index=runs.index).groupby(groups).median()
     table["gap_tol"] = pd.Series(tolerance(runs, gap_tol), index=runs.index).groupby(groups).first()
     value = pd.Series(ranked, index=runs.index).groupby(groups).median().reindex(table.index)
-    table["rank"] = value.groupby(level="problem_label").rank(method="average")
+    table["rank"] = value.groupby(level="problem_label").rank(method="min")  # ties share the best rank: 1, 1, 1, 4
 
 
 def _quartiles(frame: pd.DataFrame, keys, index: pd.Index) -> pd.DataFrame:
@@ -621,17 +621,17 @@ def failures(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def ranks(board: pd.DataFrame, column: str = "rank") -> pd.DataFrame:
-    """Solvers x problems matrix of ranks from a leaderboard (1 = best, ties averaged); blank (NaN) where a solver never ran.
+    """Solvers x problems matrix of ranks from a leaderboard (1 = best, ties share the best rank); blank (NaN) where a solver never ran.
 
     ``column="rank"`` takes the leaderboard's failure-aware ranks as they are;
     any other column is ranked within each problem (smaller is better, ties
-    averaged, a NaN value of a solver that ran ranked last).
+    sharing the best rank, a NaN value of a solver that ran ranked last).
     """
     values = board.pivot(index="solver", columns="problem_label", values=column)
     if column == "rank":
         return values
     ran = board.pivot(index="solver", columns="problem_label", values="n_runs").notna()
-    return values.rank(axis=0, method="average", na_option="bottom").where(ran)
+    return values.rank(axis=0, method="min", na_option="bottom").where(ran)
 
 
 # ---------------------------------------------------------------- common coverage
@@ -841,9 +841,11 @@ def _carry_forward(run_index: np.ndarray, n_runs: int, xs: np.ndarray, ys: np.nd
 
 
 def convergence(runs: pd.DataFrame, trace: pd.DataFrame, axis: str = "evaluations", points: int = 80,
-                floor: float = 1e-16) -> pd.DataFrame:
+                floor: float = 1e-16, running_best: bool = True) -> pd.DataFrame:
     """Median and interquartile range over seeds of the best-so-far ``f_gap`` on a common grid of ``axis``.
 
+    ``running_best=False``: the gap at the iterate itself (the last one is the
+    final gap the leaderboard ranks) instead of the best so far.
     Each run's best-so-far gap is a step function of ``axis``, carried forward
     (a run that stopped keeps its last value) onto a log-spaced grid of ``points``
     values shared by all solvers of a problem; a grid value before a run's first
@@ -857,7 +859,7 @@ def convergence(runs: pd.DataFrame, trace: pd.DataFrame, axis: str = "evaluation
     columns = ["problem_label", "solver", "method_label", "step_label", "x", "median", "q25", "q75", "runs"]
     if len(trace) == 0:
         return pd.DataFrame(columns=columns)
-    gap = np.maximum(_best_so_far(trace), floor)
+    gap = np.maximum(_best_so_far(trace) if running_best else trace["f_gap"].to_numpy(dtype=float), floor)
     x_all = trace[axis].to_numpy(dtype=float)
     frames = []
     for problem, rows in trace.groupby("problem_label", sort=True).indices.items():

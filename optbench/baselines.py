@@ -13,12 +13,14 @@ scipy has one. Tolerances: ``tol["grad"]`` becomes ``gtol``, ``tol["f"]`` the
 method's f tolerance, ``tol["x"]`` its x tolerance, and ``tol["f_gap"]`` stops the
 run at the first iteration with ``f - f_opt <= tol``; scipy's defaults otherwise.
 
-Outcome: scipy's ``success`` is ``converged``; an iteration or evaluation limit
-is ``budget``; a non-finite f is ``diverged``. Any other stop (for example BFGS's
-"precision loss" or a failed line search: scipy can make no further progress in
-floating point) is also ``converged``: the method ended on its own criterion, and
-how good its point is shows in ``f_gap`` and the targets, not in the status.
-``error`` stays reserved for code that raised.
+Outcome: ``converged`` only when optbench's own tolerance is met: ``tol["f_gap"]``
+reached (checked in the callback) or, with ``tol["grad"]``, a final gradient
+norm (2-norm, as optbench's loop measures it) at or below it. An iteration or
+evaluation limit is ``budget``; a non-finite f is ``diverged``. Any other end --
+scipy's ``success`` under its own tolerances, BFGS's "precision loss", a failed
+line search -- is ``stopped``, with scipy's message in the runs table's
+``message``: the method ended on its own criterion, and how good its point is
+shows in ``f_gap`` and the targets. ``error`` stays reserved for code that raised.
 """
 
 from __future__ import annotations
@@ -100,24 +102,26 @@ class ScipyMethod(Method):
             return "budget", _best(oracle, x0)
         except _TargetReached:
             return "converged", _best(oracle, x0)
-        return _status(result), np.asarray(result.x, dtype=float)
+        return _status(result, tol), np.asarray(result.x, dtype=float), str(result.message)
 
 
 def _best(oracle: Any, x0: np.ndarray) -> np.ndarray:
     return np.array(oracle.best_x if oracle.best_x is not None else x0, dtype=float)
 
 
-def _status(result: Any) -> str:
+def _status(result: Any, tol: dict[str, float]) -> str:
+    """diverged, budget, converged (optbench's gradient tolerance met at the end) or stopped (scipy's own criterion)."""
     if not np.isfinite(result.fun) or not np.all(np.isfinite(result.x)):
         return "diverged"
-    if result.success:
+    jac = getattr(result, "jac", None)
+    if "grad" in tol and jac is not None and np.all(np.isfinite(jac)) and np.linalg.norm(jac) <= tol["grad"]:
         return "converged"
     message = str(result.message).lower()
-    if "maximum number" in message or "exceeds limit" in message or "max" in message and "reached" in message:
+    if not result.success and ("maximum number" in message or "exceeds limit" in message or "max" in message and "reached" in message):
         return "budget"
-    if "nan" in message:
+    if not result.success and "nan" in message:
         return "diverged"
-    return "converged"  # stopped on its own: no further progress possible (precision loss, line search)
+    return "stopped"  # scipy's own tolerances, or no further progress possible (precision loss, line search)
 
 
 @register_method("l-bfgs-b")

@@ -193,9 +193,11 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from optbench.report.comparison import compare
+    from optbench.report.comparison import compare_report
 
-    print(f"comparison: {compare(args.base, args.new, args.out, target=args.target, alpha=args.alpha)}")
+    path, lines = compare_report(args.base, args.new, args.out, target=args.target, alpha=args.alpha)
+    print("\n".join(lines))
+    print(f"comparison: {path}")
     return 0
 
 
@@ -325,40 +327,45 @@ def _silence_stdout() -> None:
 
 
 def _print_leaderboard(runs, trace, per_problem: int = 5, problems: int = 20) -> None:
-    """Per problem (the first ``problems``, then a count), the best solvers by median final gap over finished runs.
+    """Per problem (the first ``problems``, then a count), the best solvers in the report's leaderboard order.
 
-    Diverged, errored and timed-out runs are counted, not folded into the median;
-    ``*`` marks a problem whose f_opt is unknown (the best value found stands in).
+    The order is ``rank`` of :func:`optbench.analysis.leaderboard`: failure-aware
+    (the median final gap over all runs, a diverged or failed run counting as
+    +inf), tied solvers sharing the best rank; the median gap and quartiles shown
+    are over finished runs. Solver labels are printed whole, oracle rules (which
+    use the known f_opt) marked. ``*`` marks a problem whose f_opt is unknown (the
+    best value found stands in).
     """
     if not len(runs):
         return
     from optbench import analysis
-
-    board = analysis.leaderboard(runs, trace)
-    board["problem"] = board["problem_label"] + board["f_opt_estimated"].map({True: " *", False: ""})
-    width = min(40, max(len("problem"), board["problem"].str.len().max()))
-    solver_width = min(48, max(len("solver"), board["solver"].str.len().max()))
-    print(f"\n{'problem':<{width}}  {'solver':<{solver_width}}  {'median gap':>10}  {'q25':>9}  {'q75':>9}"
-          f"  {'diverged':>8}  {'failed':>6}")
+    from optbench.oracles import mark, oracle_solvers
     from optbench.report.grouping import natural_key
 
+    runs, trace = analysis.prepare(runs, trace)
+    board = mark(analysis.leaderboard(runs, trace), oracle_solvers(runs))
+    board["problem"] = board["problem_label"] + board["f_opt_estimated"].map({True: " *", False: ""})
+    width = max(len("solver"), int(board["solver"].str.len().max()))
+    number = lambda value, spec: "-" if value != value else format(value, spec)  # noqa: E731 -- NaN: no finished run
+    print(f"\n{'rank':>4}  {'solver':<{width}}  {'median gap':>10}  {'q25':>9}  {'q75':>9}  {'runs':>4}  {'diverged':>8}  {'failed':>6}")
     groups = sorted(board.groupby("problem", sort=False), key=lambda item: natural_key(item[0]))  # dim=2 before dim=10
-    for _, group in groups[:problems]:
-        shown = group.sort_values("f_gap_median", na_position="last")
+    for problem, group in groups[:problems]:
+        print(problem)
+        shown = group.sort_values(["rank", "solver"], kind="stable")
         for row in shown.head(per_problem).itertuples():
             failed = (row.error_rate + row.timeout_rate) * row.n_runs
-            number = lambda value, spec: "-" if value != value else format(value, spec)  # NaN: no finished run
-            print(f"{row.problem[:width]:<{width}}  {row.solver[:solver_width]:<{solver_width}}  "
-                  f"{number(row.f_gap_median, '.3e'):>10}  {number(row.f_gap_q25, '.2e'):>9}  "
-                  f"{number(row.f_gap_q75, '.2e'):>9}  {row.diverged_rate * row.n_runs:>8.0f}  {failed:>6.0f}")
+            print(f"{row.rank:>4.0f}  {row.solver:<{width}}  {number(row.f_gap_median, '.3e'):>10}  "
+                  f"{number(row.f_gap_q25, '.2e'):>9}  {number(row.f_gap_q75, '.2e'):>9}  {row.n_runs:>4}  "
+                  f"{row.diverged_rate * row.n_runs:>8.0f}  {failed:>6.0f}")
         if len(shown) > per_problem:
-            print(f"{'':<{width}}  ... {len(shown) - per_problem} more")
+            print(f"{'':>4}  ... {len(shown) - per_problem} more")
     if len(groups) > problems:
         print(f"... {len(groups) - problems} more problems ({len(groups)} in all): the report and `optbench query` "
               f"show every one")
     if board["f_opt_estimated"].any():
         print("* f_opt unknown: gaps are to the best value found in these results")
-    print("median gap: over finished runs (converged or budget); diverged and failed runs are counted apart\n")
+    print("rank: by the median final gap over all runs, diverged and failed runs counting as +inf (as in the report); "
+          "ties share the best rank.\nmedian gap, q25, q75: over finished runs (converged, stopped or budget)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

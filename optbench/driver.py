@@ -80,6 +80,9 @@ def size_estimate(suite: Suite) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- the driver
+REACHED = 1e-6  # the final gap the run summary counts as "reached the target" (the report's default target)
+
+
 @dataclass
 class SuiteResult:
     """What ``run_suite`` returns: the consolidated tables and what happened."""
@@ -97,10 +100,17 @@ class SuiteResult:
     damaged: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
+        """One line: cells, runs per status (converged: optbench's tolerance met; stopped: the method's own
+        criterion), and apart from the statuses how many runs ended at f - f_opt <= REACHED (known f_opt only)."""
+        import pandas as pd
+
         counts = ", ".join(f"{n} {status}" for status, n in sorted(self.status_counts.items()))
+        gap = pd.to_numeric(self.runs["f_gap"], errors="coerce") if len(self.runs) else pd.Series(dtype=float)
+        known = int(gap.notna().sum())
+        reached = f"; reached the target f - f_opt <= {REACHED:g}: {int((gap <= REACHED).sum())} of {known}" if known else ""
         return (
             f"suite {self.suite.name!r}: {len(self.suite.cells)} cells ({self.cells_run} run, {self.cells_skipped} "
-            f"already done, {self.cells_failed} failed); runs: {counts or 'none'}; {self.elapsed:.1f} s"
+            f"already done, {self.cells_failed} failed); runs: {counts or 'none'}{reached}; {self.elapsed:.1f} s"
         )
 
 

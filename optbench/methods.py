@@ -32,7 +32,8 @@ class Method(Declared):
     ``minimize(oracle, x0, max_iter, tol) -> (status, x)`` instead; it takes no
     step rule. ``oracle`` (``optbench.Oracle``) counts every f and gradient
     call of one run, and its ``iteration(x)`` records the trace; ``status`` is
-    ``"converged"``, ``"budget"`` or ``"diverged"``.
+    ``"converged"`` (optbench's tolerance met), ``"stopped"`` (the method's own
+    criterion; return ``(status, x, message)`` to say why), ``"budget"`` or ``"diverged"``.
 
     A method that computes the next iterate itself (its learning rate inside, as a
     ``torch.optim`` optimizer) sets ``updates_iterate = True`` and implements

@@ -31,7 +31,9 @@ Key columns (constant within a cell)
 
 ``runs``: one row per run
     seed (int64)          the run's seed; with the cell key it fixes every random stream
-    status (str)          one of STATUSES: converged, budget, diverged, error, timeout
+    status (str)          one of STATUSES: converged (optbench's tolerance met), stopped (the method's own
+                          criterion, e.g. scipy's tolerances or a failed line search; its words in message),
+                          budget, diverged, error, timeout
     f (float64)           final objective value (full objective for minibatch runs)
     f_opt (float64)       the problem's optimal value, NaN when unknown
     f_gap (float64)       f - f_opt (NaN when f_opt is unknown)
@@ -44,7 +46,7 @@ Key columns (constant within a cell)
                           cell's share of the shared time (objective calls, loop bookkeeping; its rows
                           over the stack's rows) plus its share of its own method and step-rule calls
                           (line-search trials included; its rows over its batch group's rows)
-    message (str)         why a run failed ("" otherwise)
+    message (str)         why a run failed or stopped ("" otherwise)
     step_<counter> (int64) per-run event counters a step rule declares (backtracks, ...)
 
 ``trace``: one row per run per recorded iteration
@@ -64,7 +66,7 @@ Key columns (constant within a cell)
                           against an estimate of f_opt (the best f seen in the result set)
 
 Statuses
-    ``STATUSES``; ``FINISHED_STATUSES`` (converged, budget: their final f enters medians
+    ``STATUSES``; ``FINISHED_STATUSES`` (converged, stopped, budget: their final f enters medians
     and the f_opt estimate); ``FAILED_STATUSES`` (error, timeout: the cell failed and is
     run again on resume); ``INFINITE_GAP_STATUSES`` (diverged, error, timeout: a final gap
     of +inf in ranks and tuning criteria).
@@ -113,8 +115,8 @@ __all__ = [
     "method_label", "step_label", "solver_label", "tuned_label", "label_frame", "with_tuned", "f_opt_estimate",
 ]
 
-STATUSES = ("converged", "budget", "diverged", "error", "timeout")
-FINISHED_STATUSES = ("converged", "budget")  # final f enters medians and the f_opt estimate
+STATUSES = ("converged", "stopped", "budget", "diverged", "error", "timeout")
+FINISHED_STATUSES = ("converged", "stopped", "budget")  # final f enters medians and the f_opt estimate
 FAILED_STATUSES = ("error", "timeout")  # recorded, and run again on resume
 INFINITE_GAP_STATUSES = ("diverged", "error", "timeout")  # a final gap of +inf in ranks and criteria
 

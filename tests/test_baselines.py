@@ -51,7 +51,9 @@ def test_same_optimum_and_evaluation_counts_as_scipy(name, problem_name):
     # Nelder-Mead's nit counts building the first simplex as an iteration; its callback does not
     iterations = direct.nit - 1 if name == "nelder-mead" else direct.nit
     assert run["iterations"] == iterations
-    assert run["status"] == ("converged" if direct.success else "budget")
+    # scipy ending on its own tolerances is "stopped" (optbench's tolerance was not asked), with scipy's message
+    assert run["status"] == ("stopped" if direct.success else "budget")
+    assert run["message"] == str(direct.message)
     # the trace has one row per iteration plus the start, with counts that never decrease
     trace = res.trace
     assert len(trace) == iterations + 1
@@ -86,6 +88,19 @@ def test_f_gap_tolerance_stops_converged():
     res = ob.run(problem, "bfgs", x0=np.zeros(problem.dim), max_iter=100, tol={"f_gap": 1e-3})
     assert res.runs["status"].iloc[0] == "converged"
     assert res.runs["f_gap"].iloc[0] <= 1e-3
+
+
+def test_gradient_tolerance_met_is_converged_and_scipy_success_alone_is_stopped():
+    problem = TestQuadratic()
+    x0 = np.zeros(problem.dim)
+    direct, _ = scipy_direct(problem, "bfgs", x0, 100)
+    assert direct.success
+    alone = ob.run(problem, "bfgs", x0=x0, max_iter=100).runs.iloc[0]
+    assert alone["status"] == "stopped" and alone["message"] == str(direct.message)
+    # a tolerance far above the final gradient norm scipy reaches: optbench's criterion is met
+    loose = ob.run(problem, "bfgs", x0=x0, max_iter=100, tol={"grad": 1e-2}).runs.iloc[0]
+    assert loose["status"] == "converged"
+    assert np.linalg.norm(problem.value_and_grad(ob.run(problem, "bfgs", x0=x0, max_iter=100, tol={"grad": 1e-2}).x)[1]) <= 1e-2
 
 
 def test_each_seed_runs_from_its_own_start():

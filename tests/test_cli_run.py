@@ -13,6 +13,7 @@ import pandas as pd
 import numpy as np
 import pytest
 
+from optbench import analysis
 from optbench.cli import main
 from optbench.driver import run_suite
 from optbench.store import read_results
@@ -64,9 +65,16 @@ def test_run_writes_results_and_prints_a_leaderboard(tmp_path, capsys):
     runs, trace, meta = read_results(out)
     # the printed median of gd + constant(lr=0.1) on the 2-D sphere is that of the stored runs
     cell = runs[(runs["problem_params"] == '{"dim":2}') & (runs["step_params"] == '{"lr":0.1}')]
-    line = next(l for l in printed.splitlines() if l.startswith("sphere(dim=2)") and "constant(lr=0.1)" in l)
-    assert line.split()[4] == f"{np.median(cell['f_gap']):.3e}"
+    lines = printed.splitlines()
+    section = lines[lines.index("sphere(dim=2)") + 1:]
+    line = next(l for l in section if "gd + constant(lr=0.1)" in l)
+    assert line.split()[4] == f"{np.median(cell['f_gap']):.3e}" and line.split()[0] == "1"  # the smaller gap ranks 1
     assert len(runs) == 12 and meta["command"][:2] == ["optbench", "run"]
+    # apart from the statuses, the summary counts the runs that reached the target: on the sphere
+    # x_k = (1 - 2 lr)^k x_0, so lr = 0.1 reaches 1e-6 in 40 steps from |x_0|^2 < 5e1 and lr = 0.01 does not
+    reached = int((runs["f_gap"] <= 1e-6).sum())
+    assert reached == int((runs["step_params"] == '{"lr":0.1}').sum()) == 6
+    assert f"reached the target f - f_opt <= 1e-06: {reached} of 12" in printed
     assert main(["run", str(tmp_path / "small.toml"), "--out", str(out), "--no-report"]) == 0
     assert "(0 run, 4 already done" in capsys.readouterr().out
 
@@ -79,6 +87,60 @@ def test_plugin_given_on_the_command_line_reaches_worker_processes(tmp_path, cap
     assert code == 0, capsys.readouterr().err
     runs = read_results(tmp_path / "out")[0]
     assert set(runs["method"]) == {"cli-test-plugin-gd"} and set(runs["status"]) == {"budget"}
+
+
+FRAGILE = '''
+import numpy as np
+import optbench as ob
+
+@ob.register_method("cli-test-jumps-home-or-blows-up-on-the-right")
+class JumpsOrBlowsUp(ob.Method):
+    """D = -X (straight to the sphere's minimum with lr = 1) where x_1 < threshold, else D = growth * X (diverges)."""
+
+    def __init__(self, threshold=-0.5, growth=1000.0):
+        self.threshold, self.growth = threshold, growth
+
+    def direction(self, X, G, state, k):
+        return np.where(X[:, :1] < self.threshold, -X, self.growth * X), state
+'''
+
+FRAGILE_SUITE = '''
+name = "fragile"
+seeds = 10
+plugins = ["fragile.py"]
+[budget]
+max_iter = 30
+[[problems]]
+name = "sphere"
+dim = 2
+[[methods]]
+name = "cli-test-jumps-home-or-blows-up-on-the-right"
+threshold = -0.4
+growth = 999.5
+step_rule = { name = "constant", lr = 1.0 }
+[[methods]]
+name = "gd"
+step_rule = { name = "constant", lr = 0.1 }
+'''
+
+
+def test_terminal_leaderboard_is_failure_aware_and_prints_whole_labels(tmp_path, capsys, scratch_registry_names):
+    (tmp_path / "fragile.py").write_text(FRAGILE)
+    (tmp_path / "s.toml").write_text(FRAGILE_SUITE)
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out"), "--no-report"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    runs = read_results(tmp_path / "out")[0]
+    fragile = runs[runs["method"] != "gd"]
+    # the premise: most of its runs diverge, and those that finish end exactly at the minimum (gap 0 < gd's gap)
+    assert (fragile["status"] == "diverged").sum() > len(fragile) / 2
+    assert (fragile.loc[fragile["status"] != "diverged", "f_gap"] == 0).all()
+    assert (runs.loc[runs["method"] == "gd", "f_gap"] > 0).all()
+    rows = printed[printed.index("sphere(dim=2)") + 1:][:2]
+    assert rows[0].split()[:4] == ["1", "gd", "+", "constant(lr=0.1)"]
+    label = analysis.prepare(fragile)[0]["solver"].iloc[0]  # the solver label, as the report shows it
+    assert len(label) > 50 and "999.5" in label and "-0.4" in label
+    assert rows[1].split()[0] == "2" and f"  {label}  " in rows[1]  # ranked last, and whole
+    assert rows[1].split()[-2] == str(int((fragile["status"] == "diverged").sum()))  # the diverged count
 
 
 @pytest.mark.parametrize("text, fragments", [

@@ -139,8 +139,12 @@ INTERACT = {  # name -> JavaScript run after the first probe, in this order
 }
 
 
-def open_in_chromium(page: Path, tmp: Path, width: int = 1400, interact: bool = True) -> dict:
-    """Load ``page`` at ``width`` px; return console errors, probe results, interactions and a full-page screenshot."""
+def open_in_chromium(page: Path, tmp: Path, width: int = 1400, interact: bool = True,
+                     probes: dict[str, str] | None = None) -> dict:
+    """Load ``page`` at ``width`` px; return console errors, probe results, interactions and a full-page screenshot.
+
+    ``probes``: more JavaScript expressions (name -> expression) evaluated after the first probe, in order.
+    """
     browser = DevTools(tmp)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -157,6 +161,8 @@ def open_in_chromium(page: Path, tmp: Path, width: int = 1400, interact: bool = 
             return result["result"].get("value")
 
         state = json.loads(evaluate(PROBE))
+        for name, expression in (probes or {}).items():
+            state[name] = evaluate(expression)
         shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=session)
         screenshot = tmp / "report.png"
         screenshot.write_bytes(base64.b64decode(shot["data"]))
@@ -243,6 +249,28 @@ def test_report_opens_in_headless_chromium(opened, tmp_path):
     shutil.copy(state["screenshot"], tmp_path / "report.png")  # kept in this test's temporary folder
     # self-contained: nothing is fetched from anywhere
     assert not re.search(r"""(src|href)=["'](?!data:|#)""", page.read_text())
+
+
+PHONE = {  # at 390 px: is the contents menu closed, does it open, and does the page still fit?
+    "menu_links_shown": "getComputedStyle(document.querySelector('.toc-links')).display",
+    "nav_width": "document.querySelector('nav.toc').getBoundingClientRect().width",
+    "open_menu": "document.querySelector('label.toc-button').click(), "
+                 "getComputedStyle(document.querySelector('.toc-links')).display",
+    "scroll_after_menu": "document.documentElement.scrollWidth",
+    "main_left": "document.querySelector('main').getBoundingClientRect().left",
+}
+
+
+def test_report_fits_a_phone_without_sideways_scrolling(opened, tmp_path):
+    page, _, _, wide = opened
+    assert wide["scrollWidth"] == wide["clientWidth"]  # 1400 px: nothing wider than the page
+    state = open_in_chromium(page, tmp_path, width=390, interact=False, probes=PHONE)
+    assert state["errors"] == []
+    assert state["innerWidth"] == 390 and state["scrollWidth"] <= 400 and state["scrollWidth"] == state["clientWidth"]
+    # the contents collapse into a menu above the text, which then gets the whole width
+    assert state["menu_links_shown"] == "none" and state["main_left"] == 0 and state["nav_width"] >= state["clientWidth"] - 1
+    assert state["open_menu"] == "block" and state["scroll_after_menu"] <= 400
+    shutil.copy(state["screenshot"], tmp_path / "report-390.png")
 
 
 def test_leaderboard_first_rows_are_the_best(opened):

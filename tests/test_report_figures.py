@@ -212,3 +212,42 @@ def test_rank_heatmap_leaves_cells_that_never_ran_blank():
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "nan" not in texts and len(texts) == 3  # adam never ran rosenbrock: 3 of the 4 cells have a rank
     plt.close(fig)
+
+
+def test_diverged_runs_do_not_set_the_y_limits_and_are_marked_at_the_top(thirteen):
+    trace, runs = thirteen.trace, thirteen.runs
+    sphere = runs["problem_label"] == "sphere(dim=2)"
+    bad = runs.loc[sphere & (runs["status"] == "diverged"), "run"]
+    good = runs.loc[sphere & (runs["status"] != "diverged"), "run"]
+    norm = trace["grad_norm"].to_numpy(dtype=float)
+    finite = np.isfinite(norm)
+    largest_good = norm[finite & trace["run"].isin(good).to_numpy()].max()
+    largest_bad = norm[finite & trace["run"].isin(bad).to_numpy()].max()
+    assert len(bad) and largest_bad > 1e6 * largest_good  # the premise: diverged runs reach huge gradient norms
+    fig = figures.iterations_plot(thirteen, "sphere(dim=2)", columns=("grad_norm",))
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] < 10 * largest_good
+    # one X per (solver, last iteration) at the top edge (axes coordinates), however many runs share it
+    marks = [line for line in ax.get_lines() if line.get_marker() == "X" and line.get_linestyle() in ("None", "none")]
+    last = trace[trace["run"].isin(bad)].groupby("run")[["solver", "iterations"]].max()
+    assert len(marks) == len(last.drop_duplicates())
+    assert all(0.5 < line.get_ydata()[0] <= 1 for line in marks)
+    plt.close(fig)
+
+
+def test_a_problem_mixing_batch_sizes_is_drawn_against_epochs(tmp_path):
+    # full-batch gd and minibatch gd on one finite sum: their evaluations are not comparable, epochs are
+    problem = {"name": "logistic-regression"}
+    out = [ob.run(problem, "gd", {"name": "constant", "lr": 0.5}, seeds=2, max_iter=30),
+           ob.run(problem, "gd", {"name": "constant", "lr": 0.5}, seeds=2, max_iter=30, batch_size=16)]
+    data = load_results(out)
+    [label] = data.runs["problem_label"].unique()
+    text = report(data, tmp_path / "r", bootstrap=0).read_text()
+    assert "x axis: epochs, the one cost full-batch and minibatch solvers share" in text
+    fig = figures.convergence_plot(data, "epochs")
+    assert fig.axes[0].get_xlabel() == ob.analysis.AXIS_LABELS["epochs"]
+    # full batch: one epoch per iteration, so its curve reaches about max_iter epochs
+    assert np.isclose(data.runs.loc[data.runs["batch_size"].isna(), "epochs"].max(), 30, atol=1)
+    plt.close(fig)
+    single = report(load_results(out[:1]), tmp_path / "one", bootstrap=0).read_text()
+    assert "x axis: epochs" not in single and label in single

@@ -1,7 +1,8 @@
 """The path of methods that own their loop (scipy's): each run in turn, through a counting oracle.
 
-``method.minimize(oracle, x0, max_iter=..., tol=...) -> (status, x)`` drives the
-search; ``Oracle`` counts every f and gradient call of its run and records a
+``method.minimize(oracle, x0, max_iter=..., tol=...) -> (status, x)`` or
+``(status, x, message)`` drives the search (the message goes to the runs
+table's ``message``); ``Oracle`` counts every f and gradient call of its run and records a
 trace row at each ``oracle.iteration(x)``. Every iteration is recorded, so the
 first hits of the targets are read off the trace exactly.
 """
@@ -103,9 +104,10 @@ class Oracle:
                                     self.elapsed())
 
 
-def _one_run(problem, method, oracle: Oracle, x0: np.ndarray, max_iter, tol, timeout) -> tuple[str, np.ndarray, float]:
+def _one_run(problem, method, oracle: Oracle, x0: np.ndarray, max_iter, tol, timeout) -> tuple[str, np.ndarray, float, str]:
     oracle.record(x0)
-    status, x = method.minimize(oracle, x0.copy(), max_iter=max_iter, tol=tol)
+    status, x, *said = method.minimize(oracle, x0.copy(), max_iter=max_iter, tol=tol)
+    message = str(said[0]) if said else ""
     if timeout is not None and oracle.elapsed() > timeout:
         status = "timeout"
     x = np.asarray(x, dtype=float)
@@ -118,7 +120,7 @@ def _one_run(problem, method, oracle: Oracle, x0: np.ndarray, max_iter, tol, tim
         raise PluginError(f"method {spec_of(method)[0]!r} returned status {status!r}; valid: {', '.join(STATUSES)}")
     if oracle.recorder.last_f() != f_final and np.isfinite(f_final):
         oracle.iteration(x)  # the method ended away from its last recorded iterate: record where it ended
-    return status, x, f_final
+    return status, x, f_final, message
 
 
 def run_own_loop(problem: Problem, method: Any, X0: np.ndarray, recorder: Recorder, max_iter: int | None,
@@ -131,12 +133,13 @@ def run_own_loop(problem: Problem, method: Any, X0: np.ndarray, recorder: Record
         "status": np.array(["budget"] * n_runs, dtype=object), "iterations": np.zeros(n_runs, dtype=np.int64),
         "time": np.zeros(n_runs), "f": np.full(n_runs, np.nan), "f_evals": np.zeros(n_runs, dtype=np.int64),
         "g_evals": np.zeros(n_runs, dtype=np.int64), "epochs": np.full(n_runs, np.nan),
+        "message": np.full(n_runs, "", dtype=object),
     }
     for i in range(n_runs):
         oracle = Oracle(problem, recorder, i, max_evals, None if noise_rngs is None else noise_rngs[i])
         if noise_rngs is not None and getattr(problem, "uses_noise_streams", False):
             problem.bind_noise([noise_rngs[i]], np.ones(1, dtype=bool))  # run i alone: its own stream
-        out["status"][i], X[i], out["f"][i] = _one_run(problem, method, oracle, X0[i], max_iter, tol, timeout)
+        out["status"][i], X[i], out["f"][i], out["message"][i] = _one_run(problem, method, oracle, X0[i], max_iter, tol, timeout)
         out["iterations"][i], out["time"][i] = oracle.iterations, oracle.elapsed()
         out["f_evals"][i], out["g_evals"][i] = oracle.f_evals, oracle.g_evals
         if problem.n_samples is not None:

@@ -126,7 +126,7 @@ def _columns(run_config, seeds, f_opt, out, trace, hits) -> dict[str, dict[str, 
         "_config": run_config, "seed": seeds, "status": out["status"].astype(str).astype(object),
         "f": f_final, "f_opt": np.full(n_runs, f_opt_value), "f_gap": f_final - f_opt_value,
         "iterations": out["iterations"], "f_evals": out["f_evals"], "g_evals": out["g_evals"],
-        "epochs": out["epochs"], "time": out["time"], "message": np.full(n_runs, "", dtype=object),
+        "epochs": out["epochs"], "time": out["time"], "message": out.get("message", np.full(n_runs, "", dtype=object)),
         **out.get("step_counters", {}),
     }
     trace = dict(trace) if trace else {name: np.zeros(0) for name in ("run", "iteration", "f", "f_evals", "g_evals")}

@@ -1,17 +1,24 @@
-"""Two result sets side by side: did my change make an optimizer better or worse?
+"""Two result sets side by side: did my change make an optimizer better, worse, cheaper or costlier?
 
 ``compare(base, new, out)`` matches the cells (problem, solver) the two sets
-have in common and, per cell, reports
+have in common (the cells found in one set only are listed, not compared) and,
+per common cell, reports
 
-- the change of the median final gap (finished runs), of the success rate at
-  ``target`` (best-so-far gap <= target) and of ERT at ``target``;
-- ``unchanged`` when every seed of the cell ran in both and ended with the same
-  status and the same final f (to 1e-12 relative);
-- otherwise the paired test of :func:`optbench.stats.pairwise` (Wilcoxon
-  signed-rank on the log final gaps of the seeds both ran, failed runs worse
-  than any finished run), Holm-corrected over all compared cells: ``better`` or
-  ``worse`` when the adjusted p-value is below ``alpha``, else ``changed (not
-  significant)``; ``changed (no common seeds)`` when no seed matches.
+- the median final gap (finished runs) of both sets and their ratio, the
+  success rate at ``target`` (best-so-far gap <= target) and ERT at ``target``;
+- the cost: the ratio ``ERT_new / ERT_base`` in evaluations (the ratio of the
+  evaluations spent where neither set reached the target), with a 95 % percentile
+  bootstrap interval over the paired seeds, and a paired Wilcoxon test of the
+  per-seed costs (:mod:`optbench.report.compare_stats`);
+- ``unchanged`` only when every seed of the cell ran in both and ended with the
+  same status, the same final f (to 1e-12 relative), the same number of
+  evaluations and the same number of iterations;
+- otherwise two paired tests, each Holm-corrected over the cells that changed:
+  quality (Wilcoxon signed-rank on the seeds' log final gaps, failed runs worse
+  than any finished run, :func:`optbench.stats.pairwise`) and cost. Verdict:
+  ``better`` / ``worse`` when quality changed significantly (or, quality equal,
+  cost did: cheaper is better); ``mixed`` when one improved and the other got
+  worse; ``changed (not significant)``; ``changed (no common seeds)``.
 
 Where a problem's f_opt is unknown, both sets' gaps are taken against the
 smaller of their two estimates, so that they are comparable.
@@ -19,6 +26,7 @@ smaller of their two estimates, so that they are comparable.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from pathlib import Path
 from typing import Any
@@ -28,44 +36,54 @@ import pandas as pd
 
 from optbench import analysis, stats
 from optbench.registry import ParameterError
-from optbench.report import page
+from optbench.report import compare_stats, page
+from optbench.report.compare_figures import MAX_PANELS, change_curves
+from optbench.report.compare_stats import KEYS
 from optbench.report.data import ResultSet, load_results
+from optbench.report.sections import figure_html
 from optbench.report.tables import html_table
 from optbench.report.tuning import evaluation_set
 
-__all__ = ["compare", "compare_tables"]
+__all__ = ["compare", "compare_report", "compare_tables", "only_in_one", "summary_lines"]
 
-KEYS = ["problem_label", "solver"]
-HEADERS = {"problem_label": "problem", "solver": "solver", "verdict": "verdict", "f_gap_median_base": "median gap base",
-           "f_gap_median_new": "median gap new", "gap_ratio": "gap ratio new / base", "success_base": "success base",
-           "success_new": "success new", "ert_base": "ERT base", "ert_new": "ERT new", "n_pairs": "paired seeds",
-           "p_value": "p", "p_adjusted": "p (Holm)", "n_runs_base": "runs base", "n_runs_new": "runs new"}
+HEADERS = {"problem_label": "problem", "solver": "solver", "verdict": "verdict",
+           "f_gap_median_base": "median gap base", "f_gap_median_new": "median gap new", "gap_ratio": "gap new / base",
+           "p_adjusted": "p gap (Holm)", "success_base": "success base", "success_new": "success new",
+           "ert_base": "ERT base", "ert_new": "ERT new", "cost_ratio": "cost new / base",
+           "cost_interval": "95% interval", "cost_p_adjusted": "p cost (Holm)", "n_pairs": "paired seeds"}
 _SEPARATOR = " \u241f "  # SYMBOL FOR UNIT SEPARATOR: joins a problem and a solver label into one test "problem"
-VERDICTS = ("worse", "better", "changed (not significant)", "changed (no common seeds)", "unchanged")
+VERDICTS = ("worse", "mixed", "better", "changed (not significant)", "changed (no common seeds)", "unchanged")
+SAME = ["status", "f", "evaluations", "iterations"]  # per seed: what must agree for a cell to be unchanged
 
 
-def _common_gaps(base: ResultSet, new: ResultSet) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Runs of both sets with ``f_gap`` against one f_opt per problem (the smaller estimate where unknown)."""
+def _common_gaps(base: ResultSet, new: ResultSet) -> tuple[ResultSet, ResultSet]:
+    """Both sets with ``f_gap`` (runs and trace) against one f_opt per problem (the smaller estimate where unknown)."""
     f_opt = pd.concat([base.runs, new.runs]).groupby("problem_label")["f_opt_used"].min()
     out = []
-    for runs in (base.runs, new.runs):
-        runs = runs.copy()
-        estimated = runs["f_opt_estimated"].to_numpy(dtype=bool)
-        if estimated.any():
-            common = runs["problem_label"].map(f_opt).to_numpy(dtype=float)
-            runs["f_gap"] = np.where(estimated, runs["f"].to_numpy(dtype=float) - common, runs["f_gap"].to_numpy(dtype=float))
-        out.append(runs)
+    for data in (base, new):
+        tables = {}
+        for name in ("runs", "trace"):
+            frame = getattr(data, name).copy()
+            estimated = frame["f_opt_estimated"].to_numpy(dtype=bool)
+            if estimated.any():
+                common = frame["problem_label"].map(f_opt).to_numpy(dtype=float)
+                frame["f_gap"] = np.where(estimated, frame["f"].to_numpy(dtype=float) - common,
+                                          frame["f_gap"].to_numpy(dtype=float))
+            tables[name] = frame
+        out.append(dataclasses.replace(data, **tables))
     return out[0], out[1]
 
 
 def _identical(base: pd.DataFrame, new: pd.DataFrame) -> pd.Series:
-    """Per cell: True when both ran the same seeds with the same statuses and final f (1e-12 relative)."""
-    merged = base[KEYS + ["seed", "status", "f"]].merge(new[KEYS + ["seed", "status", "f"]], on=KEYS + ["seed"],
-                                                        how="outer", suffixes=("_b", "_n"), indicator=True)
+    """Per cell: True when both ran the same seeds with the same status, final f (1e-12 relative), evaluations, iterations."""
+    merged = base[KEYS + ["seed"] + SAME].merge(new[KEYS + ["seed"] + SAME], on=KEYS + ["seed"],
+                                                 how="outer", suffixes=("_b", "_n"), indicator=True)
     f_b, f_n = merged["f_b"].to_numpy(dtype=float), merged["f_n"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         same_f = (f_b == f_n) | (np.abs(f_b - f_n) <= 1e-12 * np.maximum(np.abs(f_b), 1.0)) | (np.isnan(f_b) & np.isnan(f_n))
     same = (merged["_merge"] == "both") & (merged["status_b"] == merged["status_n"]) & same_f
+    for column in ("evaluations", "iterations"):
+        same &= merged[f"{column}_b"].to_numpy(dtype=float) == merged[f"{column}_n"].to_numpy(dtype=float)
     return merged.assign(same=same.to_numpy()).groupby(KEYS)["same"].all()
 
 
@@ -80,82 +98,159 @@ def _tests(base: pd.DataFrame, new: pd.DataFrame, alpha: float) -> pd.DataFrame:
     return tests.assign(problem_label=split[0], solver=split[1]).set_index(KEYS)
 
 
-def _board(runs: pd.DataFrame, trace: pd.DataFrame, target: float) -> pd.DataFrame:
-    board = analysis.leaderboard(runs, trace, targets=(target,), target=target).set_index(KEYS)
+def _board(data: ResultSet, target: float) -> pd.DataFrame:
+    board = analysis.leaderboard(data.runs, data.trace, targets=(target,), target=target, hits=data.hits).set_index(KEYS)
     success = next(c for c in board if c.startswith("success@"))
     return board[["n_runs", "f_gap_median", "ert"]].assign(success=board[success])
 
 
+def _cost_columns(base: ResultSet, new: ResultSet, changed: pd.Index, target: float, alpha: float) -> pd.DataFrame:
+    """cost_ratio with its interval for every cell; the cost test (Holm over the changed cells) for the changed ones."""
+    costs = [compare_stats.cell_costs(data, target) for data in (base, new)]
+    ratios = compare_stats.ratio_interval(*costs)
+    in_changed = [pd.MultiIndex.from_frame(c[KEYS]).isin(changed) for c in costs]
+    tests = compare_stats.cost_tests(costs[0][in_changed[0]], costs[1][in_changed[1]], alpha)
+    return ratios.join(tests, how="left")
+
+
+def _verdicts(table: pd.DataFrame, identical: pd.Series) -> np.ndarray:
+    quality = table["better"].fillna("").map({"a": -1, "b": 1}).fillna(0).to_numpy()
+    cost = table["cost_effect"].fillna("").map({"costlier": -1, "cheaper": 1}).fillna(0).to_numpy()
+    return np.select([identical.to_numpy(), quality * cost < 0, quality > 0, quality < 0, cost > 0, cost < 0,
+                      table["n_pairs"].fillna(0).to_numpy() == 0],
+                     ["unchanged", "mixed", "better", "worse", "better", "worse", "changed (no common seeds)"],
+                     "changed (not significant)")
+
+
+def _interval_text(low: pd.Series, high: pd.Series) -> pd.Series:
+    return pd.Series([f"[{a:.3g}, {b:.3g}]" if np.isfinite(a) or np.isfinite(b) else "–" for a, b in zip(low, high)],
+                     index=low.index, dtype=object)
+
+
 def compare_tables(base: Any, new: Any, target: float = 1e-6, alpha: float = 0.05) -> pd.DataFrame:
-    """One row per common cell: base and new median gap, success, ERT, their changes, the test and the verdict."""
+    """One row per common cell: both sets' median gap, success, ERT, the cost ratio, the two tests and the verdict."""
     base, new = evaluation_set(load_results(base)), evaluation_set(load_results(new))  # trials are no competitors
-    base_runs, new_runs = _common_gaps(base, new)
-    common = base_runs[KEYS].drop_duplicates().merge(new_runs[KEYS].drop_duplicates(), on=KEYS)
-    if common.empty:
+    common = compare_stats.cells(base.runs) & compare_stats.cells(new.runs)
+    if not common:
         raise ParameterError("the two result sets have no cell (problem, solver) in common; nothing to compare")
-    keep = lambda runs: runs.merge(common, on=KEYS)  # noqa: E731
-    base_runs, new_runs = keep(base_runs), keep(new_runs)
-    b = _board(base_runs, base.trace[base.trace["run"].isin(base_runs["run"])], target)
-    n = _board(new_runs, new.trace[new.trace["run"].isin(new_runs["run"])], target)
-    table = b.merge(n, left_index=True, right_index=True, suffixes=("_base", "_new"))
+    base, new = _common_gaps(compare_stats.restrict(base, common), compare_stats.restrict(new, common))
+    table = _board(base, target).merge(_board(new, target), left_index=True, right_index=True, suffixes=("_base", "_new"))
     with np.errstate(divide="ignore", invalid="ignore"):
         table["gap_ratio"] = table["f_gap_median_new"] / table["f_gap_median_base"]
-    table["success_change"] = table["success_new"] - table["success_base"]
-    identical = _identical(base_runs, new_runs).reindex(table.index).fillna(False).astype(bool)
-    changed = pd.MultiIndex.from_frame(base_runs[KEYS]).isin(identical.index[~identical.to_numpy()])
-    changed_new = pd.MultiIndex.from_frame(new_runs[KEYS]).isin(identical.index[~identical.to_numpy()])
-    tests = _tests(base_runs[changed], new_runs[changed_new], alpha)  # identical cells are not tested
+    identical = _identical(base.runs, new.runs).reindex(table.index).fillna(False).astype(bool)
+    changed = identical.index[~identical.to_numpy()]
+    in_changed = [pd.MultiIndex.from_frame(data.runs[KEYS]).isin(changed) for data in (base, new)]
+    tests = _tests(base.runs[in_changed[0]], new.runs[in_changed[1]], alpha)  # identical cells are not tested
     table = table.join(tests[["n_pairs", "p_value", "p_adjusted", "better"]])
-    table["verdict"] = np.select(
-        [identical, table["better"] == "a", table["better"] == "b", table["n_pairs"].fillna(0) == 0],
-        ["unchanged", "worse", "better", "changed (no common seeds)"], "changed (not significant)")
-    table.loc[identical, ["p_value", "p_adjusted"]] = np.nan
+    table = table.join(_cost_columns(base, new, changed, target, alpha))
+    table["verdict"] = _verdicts(table, identical)
+    table.loc[identical, ["p_value", "p_adjusted", "cost_p", "cost_p_adjusted"]] = np.nan
+    table["cost_interval"] = _interval_text(table["ratio_low"], table["ratio_high"])
     order = {v: i for i, v in enumerate(VERDICTS)}
-    table = table.drop(columns="better").reset_index()
+    table = table.drop(columns=["better", "cost_effect"]).reset_index()
     return table.sort_values(by=["verdict", "problem_label", "solver"], key=lambda c: c.map(order) if c.name == "verdict" else c,
                              ignore_index=True)
 
 
-def _headline(table: pd.DataFrame, only_base: int, only_new: int) -> str:
+def only_in_one(base: Any, new: Any) -> pd.DataFrame:
+    """The cells (problem_label, solver) found in one set only, with ``in`` = "base" or "new"."""
+    base_cells, new_cells = (compare_stats.cells(evaluation_set(load_results(d)).runs) for d in (base, new))
+    rows = [(*cell, "base") for cell in sorted(base_cells - new_cells)] + [(*cell, "new") for cell in sorted(new_cells - base_cells)]
+    return pd.DataFrame(rows, columns=KEYS + ["in"])
+
+
+def _change_text(row: Any) -> str:
+    """One cell's change in words: gap ratio and cost ratio with its interval."""
+    interval = f" {row.cost_interval}" if row.cost_interval != "–" else ""
+    return (f"{row.solver} on {row.problem_label}: median gap x{row.gap_ratio:.3g} (p={row.p_adjusted:.2g}), "
+            f"cost x{row.cost_ratio:.3g}{interval} (p={row.cost_p_adjusted:.2g})")
+
+
+def summary_lines(table: pd.DataFrame, only: pd.DataFrame, top: int = 5) -> list[str]:
+    """The terminal summary: counts of each verdict and of the cells in one set only, then the ``top`` largest changes."""
     counts = table["verdict"].value_counts()
-    parts = [f"<b>{counts.get(v, 0)}</b> {v}" for v in VERDICTS if counts.get(v, 0)]
-    names = lambda verdict: ", ".join(html.escape(f"{r.solver} on {r.problem_label}")  # noqa: E731
-                                      for r in table[table["verdict"] == verdict].head(8).itertuples())
-    lines = [f"{len(table)} cells in common: " + "; ".join(parts) + "."]
-    lines += [f"{v.capitalize()}: {names(v)}{' …' if counts.get(v, 0) > 8 else ''}." for v in ("worse", "better") if counts.get(v, 0)]
-    if only_base or only_new:
-        lines.append(f"Not compared: {only_base} cells only in the base set, {only_new} only in the new one.")
-    return '<p class="headline">' + "<br>".join(lines) + "</p>"
+    parts = [f"{counts.get(v, 0)} {v}" for v in VERDICTS if counts.get(v, 0)]
+    n_base, n_new = int((only["in"] == "base").sum()), int((only["in"] == "new").sum())
+    lines = [f"{len(table)} cells in common: " + ", ".join(parts) + f"; only in base: {n_base}, only in new: {n_new}"]
+    changed = table[~table["verdict"].isin(["unchanged"])]
+    size = np.abs(np.log(changed["gap_ratio"].astype(float).clip(1e-300))) + np.abs(np.log(changed["cost_ratio"].astype(float).clip(1e-300)))
+    significant = changed["verdict"].isin(["worse", "better", "mixed"]).to_numpy()
+    ranked = changed.assign(_s=significant, _size=np.nan_to_num(size.to_numpy(), posinf=1e300)).sort_values(
+        ["_s", "_size"], ascending=False).head(top)
+    lines += [f"  {row.verdict}: {_change_text(row)}" for row in ranked.itertuples()]
+    if len(changed) == 0:
+        lines.append("  no cell changed: same status, final f, evaluations and iterations on every seed")
+    return lines
+
+
+def _headline(lines: list[str]) -> str:
+    return '<p class="headline">' + "<br>".join(html.escape(line.strip()) for line in lines) + "</p>"
+
+
+def _filters(table: pd.DataFrame, base: ResultSet, new: ResultSet) -> pd.DataFrame:
+    labels = pd.concat([base.runs, new.runs]).drop_duplicates("solver").set_index("solver")[["method_label", "step_label"]]
+    return table.join(labels, on="solver")
+
+
+def _figure(base: ResultSet, new: ResultSet, table: pd.DataFrame) -> str:
+    changed = table[table["verdict"] != "unchanged"]
+    if changed.empty:
+        return "<p>No cell changed.</p>"
+    common = compare_stats.cells(changed)
+    fig = change_curves(compare_stats.restrict(base, common), compare_stats.restrict(new, common),
+                        list(zip(changed["problem_label"], changed["solver"])),
+                        [f"{v}: {s} on {p}" for v, s, p in zip(changed["verdict"], changed["solver"], changed["problem_label"])])
+    more = f" (the first {MAX_PANELS} of {len(changed)} changed cells)" if len(changed) > MAX_PANELS else ""
+    return figure_html(fig, "base and new curves of the changed cells",
+                       f"Median gap f − f_opt at the iterate against evaluations, base dashed grey, new blue{more}.")
+
+
+def _body(heading: str, base: ResultSet, new: ResultSet, table: pd.DataFrame, only: pd.DataFrame, lines: list[str],
+          target: float, alpha: float) -> list[str]:
+    return [f"<h1>{html.escape(heading)}</h1>",
+            f"<p>base: <code>{html.escape(base.source)}</code>; new: <code>{html.escape(new.source)}</code>.</p>",
+            '<h2 id="summary">Summary</h2>', _headline(lines),
+            '<h2 id="cells">Cells</h2>',
+            f"<p>Median final gap over finished runs; success: fraction of runs reaching f − f_opt ≤ {target:g}; ERT in "
+            f"evaluations at that target. Cost new / base: ERT_new / ERT_base (ratio of evaluations spent where neither "
+            f"reached the target), 95% bootstrap interval over the paired seeds. p gap: Wilcoxon signed-rank on the paired "
+            f"seeds' log final gaps; p cost: the same on their costs (evaluations to the target, a miss costlier than any "
+            f"hit); both Holm-adjusted over the cells that changed; verdicts at α = {alpha:g}. A cell is unchanged only "
+            f"when every seed has the same status, final f, evaluations and iterations.</p>",
+            html_table(table[list(HEADERS)], "comparison", "comparison", filters=_filters(table, base, new), headers=HEADERS),
+            '<h2 id="curves">Changed cells</h2>', _figure(base, new, table),
+            '<h2 id="only">Cells in one set only</h2>',
+            html_table(only, "only-in-one", filters=only, headers={"problem_label": "problem", "solver": "solver",
+                                                                   "in": "only in"})]
+
+
+def compare_report(base: Any, new: Any, out: str | Path = "reports/compare", *, target: float = 1e-6,
+                   alpha: float = 0.05, title: str | None = None) -> tuple[Path, list[str]]:
+    """:func:`compare`, also returning the terminal summary (:func:`summary_lines`)."""
+    if not target > 0:
+        raise ParameterError(f"target must be a positive gap f − f_opt, got {target}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"out must be a directory, and {str(out)!r} is a file")
+    base_set, new_set = evaluation_set(load_results(base)), evaluation_set(load_results(new))
+    table = compare_tables(base_set, new_set, target, alpha)
+    only = only_in_one(base_set, new_set)
+    lines = summary_lines(table, only)
+    heading = title or "optbench comparison"
+    body = _body(heading, base_set, new_set, table, only, lines, target, alpha)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "index.html"
+    toc = [("summary", "Summary", False), ("cells", "Cells", False), ("curves", "Changed cells", False),
+           ("only", "In one set only", False)]
+    path.write_text(page.document(heading, toc, body), encoding="utf-8")
+    return path, lines
 
 
 def compare(base: Any, new: Any, out: str | Path = "reports/compare", *, target: float = 1e-6, alpha: float = 0.05,
             title: str | None = None) -> Path:
-    """Write ``out/index.html``: the cells of ``base`` and ``new`` side by side, what got better and worse.
+    """Write ``out/index.html``: the cells of ``base`` and ``new`` side by side, what got better, worse, costlier.
 
     ``base``, ``new``: results directories (or anything :func:`load_results` takes).
     ``target``: the gap of the success rate and ERT. ``alpha``: level of the Holm-corrected paired tests.
     """
-    if not target > 0:
-        raise ParameterError(f"target must be a positive gap f − f_opt, got {target}")
-    base_set, new_set = evaluation_set(load_results(base)), evaluation_set(load_results(new))
-    table = compare_tables(base_set, new_set, target, alpha)
-    cells = lambda data: set(map(tuple, data.runs[KEYS].drop_duplicates().to_numpy()))  # noqa: E731
-    only_base, only_new = len(cells(base_set) - cells(new_set)), len(cells(new_set) - cells(base_set))
-    heading = title or "optbench comparison"
-    labels = pd.concat([base_set.runs, new_set.runs]).drop_duplicates("solver").set_index("solver")[["method_label", "step_label"]]
-    filters = table.join(labels, on="solver")
-    body = [f"<h1>{html.escape(heading)}</h1>",
-            f"<p>base: <code>{html.escape(base_set.source)}</code>; new: <code>{html.escape(new_set.source)}</code>.</p>",
-            '<h2 id="summary">Summary</h2>', _headline(table, only_base, only_new),
-            '<h2 id="cells">Cells</h2>',
-            f"<p>Median final gap over finished runs; success: fraction of runs reaching f − f_opt ≤ {target:g}; ERT in "
-            f"evaluations at that target; gap ratio = new / base. p: Wilcoxon signed-rank on the paired seeds' log final "
-            f"gaps, Holm-adjusted over the cells that changed; verdicts at α = {alpha:g}.</p>",
-            html_table(table[list(HEADERS)], "comparison", "comparison", filters=filters, headers=HEADERS)]
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ParameterError(f"out must be a directory, and {str(out)!r} is a file")
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "index.html"
-    path.write_text(page.document(heading, [("summary", "Summary", False), ("cells", "Cells", False)], body), encoding="utf-8")
-    return path
+    return compare_report(base, new, out, target=target, alpha=alpha, title=title)[0]

@@ -1,7 +1,9 @@
 """What the report's figures draw, computed from a prepared result set (no plotting state here except panels).
 
 - ``convergence``: :func:`optbench.analysis.convergence` over runs that did not
-  diverge, each solver's curve cut at the largest axis value its runs reached.
+  diverge, each solver's curve cut at the largest axis value its runs reached;
+  the gap at the iterate (not the best so far), so that a curve ends at the
+  median final gap the leaderboard ranks.
 - ``divergence_points``: for each diverged run, its last recorded axis value and
   its best-so-far gap there.
 - ``trace_bands``: median and quartiles over seeds of a trace column
@@ -51,10 +53,10 @@ def _healthy(data: ResultSet) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def convergence(data: ResultSet, axis: str) -> pd.DataFrame:
-    """Median best-so-far gap per solver on a common grid, non-diverged runs only, cut where the runs stopped."""
+    """Median gap at the iterate per solver on a common grid, non-diverged runs only, cut where the runs stopped."""
     runs, trace = _healthy(data)
     finite = trace[np.isfinite(trace["f_gap"].to_numpy(dtype=float))]
-    table = analysis.convergence(runs, finite, axis=axis, floor=FLOOR)
+    table = analysis.convergence(runs, finite, axis=axis, floor=FLOOR, running_best=False)
     if table.empty:
         return table
     reach = finite.groupby(["problem_label", "solver"])[axis].max().rename("_reach")

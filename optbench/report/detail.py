@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optbench.report import figures
-from optbench.report.sections import BOARD_COLUMNS, Context, figure_html
+from optbench import analysis
+from optbench.report import figures, overall
+from optbench.report.sections import Context, board_headers, figure_html
 from optbench.report.tables import html_table
 
 __all__ = ["problem_section", "compact_problems", "failures", "provenance"]
@@ -36,10 +37,14 @@ def _figures(ctx: Context, problem: str, runs: pd.DataFrame, trace: pd.DataFrame
     """The problem's figures and the list of what could not be drawn, with why."""
     data, styles, one = ctx.data, ctx.styles, [problem]
     parts, missing = [], []
+    axis = analysis.fair_axes(runs, ctx.axis).get(problem, ctx.axis)  # epochs where full batch meets minibatch
     if _finite(trace, "f_gap") or _finite(runs, "f_gap"):
-        parts.append(figure_html(figures.convergence_plot(data, ctx.axis, one, styles), f"convergence on {problem}",
-                                 "Best-so-far gap: median and interquartile band over the seeds that did not diverge; "
-                                 "a curve stops where its runs stopped; X marks where a run diverged."))
+        parts.append(figure_html(figures.convergence_plot(data, axis, one, styles), f"convergence on {problem}",
+                                 "Gap f − f_opt at the iterate (a curve ends at the final gap the leaderboard ranks): "
+                                 "median and interquartile band over the seeds that did not diverge; a curve stops where "
+                                 "its runs stopped; X marks where a run diverged."
+                                 + (" x axis: epochs, the one cost full-batch and minibatch solvers share."
+                                    if axis == "epochs" and axis != ctx.axis else "")))
         if runs["solver"].nunique() > 1:
             parts.append(figure_html(figures.final_gap_plot(data, one, styles=styles), f"final gaps on {problem}",
                                      "Final gap of finished runs per solver; n = finished runs / all runs."))
@@ -84,7 +89,8 @@ def problem_section(ctx: Context, index: int, problem: str, open_: bool) -> str:
     sentence = ctx.headlines.get("problems", {}).get(problem, "")
     notes = f'<p class="note">{html.escape(sentence)} (paired Wilcoxon, Holm-corrected).</p>' if sentence else ""
     notes += "".join(f'<p class="missing">Not drawn: {html.escape(m)}.</p>' for m in missing)
-    table = html_table(rows[columns], f"problem-{index}", filters=rows, headers=BOARD_COLUMNS)
+    table = html_table(overall.mark(rows[columns], ctx.oracles), f"problem-{index}", filters=rows,
+                       headers=board_headers(ctx.target))
     return (f'<details class="problem" id="problem-{index}"{" open" if open_ else ""}>'
             f"<summary>{html.escape(problem)} <span>— {_summary_line(rows)}</span></summary>"
             + notes + table + "".join(parts) + _budget_table(ctx, index, problem) + "</details>")

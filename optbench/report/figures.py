@@ -23,10 +23,11 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from optbench import analysis, schema  # noqa: E402
-from optbench.report import curves  # noqa: E402
+from optbench.report import curves, diverged  # noqa: E402
 from optbench.report.cd import cd_diagram  # noqa: E402
 from optbench.report.data import ResultSet, load_results  # noqa: E402
 from optbench.report.layout import canvas, legend_panel  # noqa: E402
+from optbench.report.overall import oracle_solvers  # noqa: E402
 from optbench.report.styles import Styles, styles_from_names  # noqa: E402
 
 __all__ = [
@@ -36,12 +37,17 @@ __all__ = [
 ]
 
 FLOOR = curves.FLOOR
+MIN_SWEEP = 3  # values of a parameter that make a sensitivity curve
+
+
+def _diverged_note(label: str = "a run diverged here (×n runs)") -> Line2D:
+    return Line2D([], [], marker="X", ms=8, mec="black", color="0.6", ls="none", label=label)
 
 
 def styles_for(results: Any) -> Styles:
     """Styles of a result set's solvers, best first by mean rank over problems (see :func:`curves.solver_order`)."""
     data = load_results(results)
-    return styles_from_names(curves.solver_order(data))
+    return styles_from_names(curves.solver_order(data), oracles=oracle_solvers(data.runs))
 
 
 def _setup(results: Any, styles: Styles | None) -> tuple[ResultSet, Styles]:
@@ -83,11 +89,13 @@ def _only(data: ResultSet, problems: Sequence[str]) -> ResultSet:
 
 def convergence_plot(results: Any, axis: str = "evaluations", problems: Sequence[str] | None = None,
                      styles: Styles | None = None, wrap: int = 3) -> plt.Figure:
-    """Best-so-far ``f - f_opt`` against ``axis``: median and interquartile band over seeds, one panel per problem.
+    """``f - f_opt`` at the iterate against ``axis``: median and interquartile band over seeds, one panel per problem.
 
-    Only runs that did not diverge enter the median; each curve stops at the
-    largest ``axis`` value its runs reached; a diverged run is an ``X`` at the
-    point where it diverged (its last recorded iterate, best-so-far gap).
+    The gap at the iterate, not the best so far: a curve ends at the median final
+    gap, the value the leaderboard ranks. Only runs that did not diverge enter the
+    median; each curve stops at the largest ``axis`` value its runs reached; a
+    diverged run is an ``X`` at the point where it diverged (its last recorded
+    iterate, best-so-far gap).
     """
     data, styles = _setup(results, styles)
     names = _per_problem(data, problems)
@@ -98,15 +106,13 @@ def convergence_plot(results: Any, axis: str = "evaluations", problems: Sequence
     for ax, problem in zip(axes, names):
         frame = table[table["problem_label"] == problem]
         _draw_lines(ax, frame, "x", "median", styles, band=("q25", "q75"), step=True)
-        for _, row in ends[ends["problem_label"] == problem].iterrows():
-            ax.plot(row["x"], row["gap"], marker="X", ms=9, mec="black", mew=0.8, ls="none",
-                    color=styles[row["solver"]].color, zorder=5)
+        diverged.mark_grouped(ax, ends[ends["problem_label"] == problem], styles)
         curves.log_axes(ax, np.r_[frame["x"].to_numpy(), ends.loc[ends["problem_label"] == problem, "x"].to_numpy()])
         ax.set_title(problem, fontsize=11)
         ax.set_xlabel(analysis.AXIS_LABELS[axis])
-        ax.set_ylabel("best f − f_opt (median, IQR)")
+        ax.set_ylabel("f − f_opt at the iterate (median, IQR)")
     solvers = pd.concat([table["solver"], ends["solver"]]).unique()
-    notes: list = [Line2D([], [], marker="X", ms=8, mec="black", color="0.6", ls="none", label="a run diverged here")] if len(ends) else []
+    notes: list = [_diverged_note()] if len(ends) else []
     legend_panel(side, styles, solvers, notes + [n for n in [_estimated_note(data, names)] if n])
     return fig
 
@@ -115,7 +121,8 @@ def _trace_plot(results: Any, column: str, ylabel: str, problems: Sequence[str] 
                 wrap: int, log: bool) -> plt.Figure:
     data, styles = _setup(results, styles)
     names = _per_problem(data, problems)
-    table = curves.trace_bands(_only(data, names), column)
+    table = curves.trace_bands(diverged.healthy(_only(data, names)), column)  # y limits from the runs that did not diverge
+    ends = curves.divergence_points(_only(data, names), "iterations")
     fig, axes, side = canvas(max(len(names), 1), wrap)
     for ax, problem in zip(axes, names):
         frame = table[table["problem_label"] == problem].copy()
@@ -123,12 +130,14 @@ def _trace_plot(results: Any, column: str, ylabel: str, problems: Sequence[str] 
             frame[["median", "q25", "q75"]] = frame[["median", "q25", "q75"]].clip(lower=FLOOR)
         _draw_lines(ax, frame, "iteration", "median", styles, band=("q25", "q75"))
         curves.log_axes(ax, frame["iteration"].to_numpy(), ylog=log)
+        diverged.mark_at_top(ax, ends[ends["problem_label"] == problem], styles)
         ax.set_title(problem, fontsize=11)
         ax.set_xlabel("iteration")
         ax.set_ylabel(ylabel)
         if frame.empty:
             ax.text(0.5, 0.5, f"no finite {column} recorded", ha="center", va="center", transform=ax.transAxes)
-    legend_panel(side, styles, table["solver"].unique(), [])
+    notes = [_diverged_note("a run diverged (top edge; ×n runs)")] if len(ends) else []
+    legend_panel(side, styles, list(dict.fromkeys([*table["solver"], *ends["solver"]])), notes)
     return fig
 
 
@@ -141,24 +150,29 @@ def iterations_plot(results: Any, problem: str, columns: Sequence[str] = ("step_
                     styles: Styles | None = None) -> plt.Figure:
     """One problem, one panel per trace column (step size, gradient norm, accuracy) against iteration k.
 
-    Each panel: per solver, the median over seeds at each recorded iteration and the interquartile band.
+    Each panel: per solver, the median over seeds at each recorded iteration and the interquartile band,
+    over the runs that did not diverge (so they set the y limits); a diverged run is an X at the top edge at
+    the last iteration it recorded (:mod:`optbench.report.diverged`).
     """
     data, styles = _setup(results, styles)
     subset = _only(data, [problem])
+    ends = curves.divergence_points(subset, "iterations")
     fig, axes, side = canvas(len(columns), 2, panel=(4.0, 3.2))  # two per row: readable in a 1400 px page
-    solvers: list[str] = []
+    solvers: list[str] = list(dict.fromkeys(ends["solver"]))
     for ax, column in zip(axes, columns):
         label, log = TRACE_COLUMNS.get(column, (column, False))
-        frame = curves.trace_bands(subset, column)
+        frame = curves.trace_bands(diverged.healthy(subset), column)  # y limits from the runs that did not diverge
         if log:
             frame[["median", "q25", "q75"]] = frame[["median", "q25", "q75"]].clip(lower=FLOOR)
         _draw_lines(ax, frame, "iteration", "median", styles, band=("q25", "q75"))
         curves.log_axes(ax, frame["iteration"].to_numpy(), ylog=log)
+        diverged.mark_at_top(ax, ends, styles)
         ax.set_title(f"{problem}: {column.replace('_', ' ')}", fontsize=10)
         ax.set_xlabel("iteration")
         ax.set_ylabel(label)
         solvers += [s for s in frame["solver"].unique() if s not in solvers]
-    legend_panel(side, styles, solvers, [])
+    notes = [_diverged_note("a run diverged (top edge; ×n runs)")] if len(ends) else []
+    legend_panel(side, styles, solvers, notes)
     return fig
 
 
@@ -235,10 +249,15 @@ def sensitivity_plot(results: Any, parameter: str | None = None, styles: Styles 
                      wrap: int = 2) -> plt.Figure | None:
     """Final gap (median, IQR over finished runs) against the swept step-rule parameter; None if nothing is swept.
 
-    One line per (method, step rule); a value at which most runs diverged is an ``x`` at the top of the axes.
+    One line per (method, step rule) swept over at least ``MIN_SWEEP`` values (two values, as a tuned
+    suite's default and selected setting, are no sweep: the tuning section draws every trial instead);
+    a value at which most runs diverged is an ``x`` at the top of the axes.
     """
     data = load_results(results)
     table = analysis.lr_sensitivity(data.runs, parameter)
+    if not table.empty:
+        size = table.groupby(["problem_label", "method_label", "step_rule"])["value"].transform("nunique")
+        table = table[(size >= MIN_SWEEP).to_numpy()]
     if table.empty:
         return None
     table = table.assign(solver=[schema.solver_label(m, schema.step_label(r)) for m, r in zip(table["method_label"], table["step_rule"])])
@@ -265,7 +284,7 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
                    styles: Styles | None = None, wrap: int = 1) -> plt.Figure:
     """Final ``f - f_opt`` over seeds per solver (``kind`` 'box' or 'strip'), one panel per problem.
 
-    Only finished runs (converged or budget) are drawn; each row says ``n``, the
+    Only finished runs (converged, stopped or budget) are drawn; each row says ``n``, the
     finished runs out of all runs, and a row with none says why.
     """
     if kind not in ("box", "strip"):
@@ -307,7 +326,8 @@ def rank_heatmap(results: Any, column: str = "rank") -> plt.Figure:
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right", fontsize=9)
     ax.set_yticks(range(table.shape[0]), table.index, fontsize=9)
     fig.colorbar(image, ax=ax, label="rank (1 = best)")
-    ax.set_title(f"rank by {column.replace('_', ' ')}", fontsize=11)
+    what = "rank of the median final gap (1 = best)" if column == "rank" else f"rank by {column.replace('_', ' ')} (1 = best)"
+    ax.set_title(f"{what}, per problem", fontsize=11)
     return fig
 
 

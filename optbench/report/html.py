@@ -20,6 +20,7 @@ from optbench.report import detail, page, sections
 from optbench.report.curves import solver_order
 from optbench.report.data import ResultSet, load_results
 from optbench.report.grouping import natural_order
+from optbench.report.overall import oracle_solvers
 from optbench.report.styles import styles_from_names
 
 __all__ = ["report"]
@@ -34,7 +35,7 @@ def _notes(data: ResultSet, ctx: sections.Context) -> list[str]:
     if estimated:
         notes.append("f_opt is unknown for " + ", ".join(estimated) + ": the best value found over the whole result set "
                      "(runs that neither diverged nor failed) stands in, so their gaps are relative to that estimate.")
-    notes.append("Medians and quartiles of the final gap are over finished runs (converged or budget); diverged, errored "
+    notes.append("Medians and quartiles of the final gap are over finished runs (converged, stopped or budget); diverged, errored "
                  "and timed-out runs are left out of them and counted in their own columns and in the failures table.")
     if data.hits is not None:
         notes.append("Runtimes to a target (ERT, runtime ECDFs) are exact: the first iteration whose best-so-far gap met "
@@ -55,12 +56,15 @@ def _notes(data: ResultSet, ctx: sections.Context) -> list[str]:
     return notes
 
 
-def _context(data: ResultSet, axis: str, target: float, targets: Any, tau: float, bootstrap: int) -> sections.Context:
+def _context(data: ResultSet, axis: str, target: float, targets: Any, tau: float, bootstrap: int,
+             crown_oracles: bool = False) -> sections.Context:
     board = sections.with_rank(analysis.leaderboard(data.runs, data.trace, target=target, hits=data.hits))
-    styles = styles_from_names(solver_order(data, board))
-    board, friedman, headlines = sections.significance(board, data.runs)
+    oracles = oracle_solvers(data.runs)
+    styles = styles_from_names(solver_order(data, board), oracles=oracles)
+    board, friedman, headlines = sections.significance(board, data.runs, oracles, crown_oracles)
     budget = analysis.fixed_budget(data.runs, data.trace, axis=axis)
-    return sections.Context(data, board, styles, axis, target, targets, tau, bootstrap, friedman, headlines, budget)
+    return sections.Context(data, board, styles, axis, target, targets, tau, bootstrap, friedman, headlines, budget,
+                            oracles, crown_oracles)
 
 
 def _output(results: Any, out: str | Path | None) -> Path:
@@ -108,7 +112,7 @@ def _body(ctx: sections.Context, heading: str, lap: Callable[[str], None]) -> tu
 
 def report(results: Any, out: str | Path | None = None, *, axis: str = "evaluations", target: float = 1e-6,
            targets: Iterable[float] | None = None, tau: float = 1e-3, title: str | None = None,
-           bootstrap: int = 200, timings: dict[str, float] | None = None) -> Path:
+           bootstrap: int = 200, timings: dict[str, float] | None = None, crown_oracles: bool = False) -> Path:
     """Write the self-contained ``index.html`` report of ``results`` into ``out`` and return its path.
 
     ``results``: a results directory, a RunResult, a list of RunResults or a (runs,
@@ -118,6 +122,8 @@ def report(results: Any, out: str | Path | None = None, *, axis: str = "evaluati
     ``time``). ``target``: the gap for the leaderboard's runtimes and ERT;
     ``targets``: the ECDF ladder (COCO's 10^2 … 10^-8 by default); ``tau``: the
     profiles' tolerance. ``timings``, if a dict, receives seconds per stage.
+    ``crown_oracles``: let a solver whose rule uses the known f_opt (Polyak's step)
+    be named "best overall" (by default oracle rules are marked and not crowned).
     """
     _check(axis, target, tau)
     stages = timings if timings is not None else {}
@@ -134,7 +140,7 @@ def report(results: Any, out: str | Path | None = None, *, axis: str = "evaluati
     data, everything = tuned_part.evaluation_set(data), data
     out = _output(results, out)
     lap("load")
-    ctx = _context(data, axis, target, targets, tau, bootstrap)
+    ctx = _context(data, axis, target, targets, tau, bootstrap, crown_oracles)
     lap("leaderboard")
     suite = data.provenance.get("suite") or next((s for s in data.runs.get("suite", []) if isinstance(s, str) and s), "")
     heading = title or (f"optbench report: {suite}" if suite else "optbench report")

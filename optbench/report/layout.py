@@ -70,7 +70,8 @@ def legend_panel(side: plt.Axes, styles: Styles, solvers: Iterable[str], notes: 
     handles = styles.handles(solvers)
     full, faded = styles.shown(solvers)
     for handle in handles:
-        handle.set_label(_wrap((labels or {}).get(handle.get_label(), handle.get_label())))
+        solver = handle.get_label()
+        handle.set_label(_wrap(styles.display(solver, (labels or {}).get(solver, solver))))
     title = "solver" if not faded else f"solver ({len(full)} best in full, {len(faded)} faded)"
     extra = [note if isinstance(note, Line2D) else Line2D([], [], color="none", label=_wrap(note)) for note in notes if note]
     if not handles and not extra:

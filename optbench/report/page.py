@@ -1,5 +1,10 @@
 """The page shell of a report: inline style sheet, inline script, table of contents; nothing fetched.
 
+Responsive: wider than 700 px the contents are a sticky sidebar; at 700 px or
+less they collapse into a "☰ Contents" menu at the top (a checkbox toggles it,
+no script needed) and the page never scrolls sideways: wide tables scroll inside
+their own box, figures shrink to the width, long words and paths wrap.
+
 The script (a few dozen lines, no library) sorts a ``table.sortable`` by the
 clicked column (numbers by ``data-v``, NaN last; a second click reverses) and
 hides the rows whose ``data-problem`` / ``data-method`` / ``data-step`` do not
@@ -44,6 +49,23 @@ details.problem > summary { cursor: pointer; font-weight: 600; padding: .3em 0; 
 details.problem > summary span { font-weight: normal; color: #555; }
 pre { background: #f6f6f6; padding: .5em; overflow-x: auto; font-size: 12px; }
 code { background: #f6f6f6; padding: 0 .2em; }
+main, .headline, .note, figcaption, h1, h2, h3, p { overflow-wrap: anywhere; }
+th, td { overflow-wrap: normal; }  /* whole words in tables; a wide table scrolls inside its own box */
+.toc-toggle { position: absolute; opacity: 0; pointer-events: none; }
+.toc-button { display: none; }
+@media (max-width: 700px) {
+  .layout { display: block; }
+  nav.toc { position: sticky; top: 0; z-index: 5; height: auto; border-right: none; border-bottom: 1px solid #ddd;
+            padding: .4em .8em; }
+  nav.toc > strong { display: none; }
+  .toc-button { display: inline-block; cursor: pointer; font-weight: 600; padding: .2em .5em; border: 1px solid #bbb;
+                border-radius: 4px; background: #fff; }
+  .toc-links { display: none; max-height: 70vh; overflow-y: auto; padding-top: .4em; }
+  .toc-toggle:checked ~ .toc-links { display: block; }
+  main { padding: 0 .8em 2em; }
+  .table-tools input { width: 100%; }
+  h1 { font-size: 1.5em; }
+}
 """
 
 SCRIPT = """
@@ -70,6 +92,9 @@ SCRIPT = """
         rows.forEach(function (r) { body.appendChild(r); });
       });
     });
+  });
+  document.querySelectorAll('nav.toc a').forEach(function (link) {  // on a phone, a chosen entry closes the menu
+    link.addEventListener('click', function () { var t = document.getElementById('toc-toggle'); if (t) { t.checked = false; } });
   });
   document.querySelectorAll('.table-block').forEach(function (block) {
     var table = block.querySelector('table'), inputs = block.querySelectorAll('input[data-filter]');
@@ -101,6 +126,8 @@ def document(title: str, toc: Sequence[tuple[str, str, bool]], body: Sequence[st
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-            f'<div class="layout"><nav class="toc"><strong>Contents</strong>{links}</nav><main>'
+            '<div class="layout"><nav class="toc"><strong>Contents</strong>'
+            '<input type="checkbox" id="toc-toggle" class="toc-toggle" aria-label="show the contents">'
+            f'<label for="toc-toggle" class="toc-button">☰ Contents</label><div class="toc-links">{links}</div></nav><main>'
             + "\n".join(part for part in body if part)
             + f"</main></div><script>{SCRIPT}</script></body></html>\n")

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import analysis, stats
-from optbench.report import figures
+from optbench.report import figures, overall, power
 from optbench.report.data import ResultSet
 from optbench.report.grouping import natural_order, problem_groups, subset
 from optbench.report.styles import Styles
@@ -33,6 +33,12 @@ BOARD_COLUMNS = {
     "diverged": "diverged", "error": "errors", "timeout": "timeouts", "mean_rank": "mean rank",
     "evaluations_to_target": "evals to target", "ert": "ERT (evals)",
 }
+
+
+def board_headers(target: float) -> dict[str, str]:
+    """Display names of the leaderboard columns, the runtime columns naming their target."""
+    return {**BOARD_COLUMNS, "evaluations_to_target": f"evals to f − f_opt ≤ {target:g} (median)",
+            "ert": f"ERT to f − f_opt ≤ {target:g} (evals)"}
 
 
 @dataclass
@@ -50,10 +56,16 @@ class Context:
     friedman: Any = None  # stats.FriedmanResult when at least 2 solvers share 2 problems
     headlines: dict = field(default_factory=dict)  # stats.headlines: {"problems": {...}, "overall": str}
     budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.fixed_budget on ``axis``
+    oracles: frozenset = frozenset()  # solvers whose rule uses the known f_opt (overall.oracle_solvers)
+    crown_oracles: bool = False  # whether an oracle solver may be called "best overall"
 
 
-def significance(board: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, Any, dict]:
-    """The leaderboard with ``mark`` (best / tied: not significantly worse, Holm-corrected Wilcoxon), Friedman, headlines."""
+def significance(board: pd.DataFrame, runs: pd.DataFrame, oracles: frozenset = frozenset(),
+                 crown_oracles: bool = False) -> tuple[pd.DataFrame, Any, dict]:
+    """The leaderboard with ``mark`` (best / tied: not significantly worse, Holm-corrected Wilcoxon), Friedman, headlines.
+
+    The overall sentence is made on the common-coverage block (:func:`overall.block`), oracles not crowned.
+    """
     tests = stats.pairwise(runs)
     marked = board.merge(stats.marks(board, tests)[["problem_label", "solver", "mark"]], on=["problem_label", "solver"],
                          how="left")
@@ -63,7 +75,9 @@ def significance(board: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame,
     cover = analysis.coverage(runs)
     if len(cover.solvers) >= 2 and len(cover.problems) >= 2:
         result = stats.friedman(board)
-    return marked, result, stats.headlines(board, tests, result)
+    headlines = stats.headlines(board, tests, result)
+    headlines["overall"] = overall.significance_sentence(overall.block(board, runs)[0], runs, result, oracles, crown_oracles)
+    return marked, result, headlines
 
 
 def with_rank(board: pd.DataFrame) -> pd.DataFrame:
@@ -90,7 +104,7 @@ def figure_html(fig: plt.Figure | None, alt: str, caption: str = "", dpi: int = 
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">{text}</figure>'
 
 
-def _board_table(board: pd.DataFrame, name: str) -> str:
+def _board_table(board: pd.DataFrame, name: str, target: float) -> str:
     success = [c for c in board if c.startswith("success@")]
     left = ("f_gap_q25", "f_gap_q75", "mean_rank", "evaluations_to_target")  # in each problem's section instead
     columns = [c for c in BOARD_COLUMNS if c in board and c not in left]
@@ -101,50 +115,58 @@ def _board_table(board: pd.DataFrame, name: str) -> str:
     marked = [c for c in ("mark", "solver", "f_gap_median") if c in frame]
     styles.loc[(mark == "tied").to_numpy(), marked] = "background: #eef8ee"
     styles.loc[(mark == "best").to_numpy(), marked] = "font-weight: bold; background: #d9f2d9"
-    headers = {**BOARD_COLUMNS, **{c: "success ≤ " + c.split("@", 1)[1] for c in success}}
+    headers = {**board_headers(target), **{c: "success ≤ " + c.split("@", 1)[1] for c in success}}
     return html_table(frame, name, "leaderboard", filters=board, cell_styles=styles, headers=headers)
 
 
-def _overall(board: pd.DataFrame) -> pd.DataFrame:
-    table = board.groupby("solver").agg(mean_rank=("rank", "mean"), problems=("problem_label", "nunique"),
-                                        wins=("rank", lambda r: int((r == 1).sum())), runs=("n_runs", "sum"),
-                                        diverged=("diverged", "sum"), errors=("error", "sum"), timeouts=("timeout", "sum"),
-                                        method_label=("method_label", "first"), step_label=("step_label", "first"))
-    return table.sort_values(["mean_rank", "solver"]).reset_index()
-
-
 def headline(ctx: Context) -> str:
-    """One paragraph: the best solver overall, how many problems it wins, and the failures."""
-    overall = _overall(ctx.board)
+    """One paragraph: the best solver over the common-coverage block (oracle rules not crowned), and the failures."""
+    rows, cover = overall.block(ctx.board, ctx.data.runs)
+    table = overall.overall_table(rows)
     runs = ctx.data.runs
     counts = runs["status"].value_counts()
     failed = ", ".join(f"{counts[s]} {s}" for s in ("diverged", "error", "timeout") if counts.get(s, 0)) or "no failures"
-    best = overall.iloc[0]
-    text = (f"<b>{html.escape(best['solver'])}</b> ranks best overall (mean rank {best['mean_rank']:.2f} over "
-            f"{best['problems']} problems, best on {best['wins']})")
-    if len(overall) > 1:
-        second = overall.iloc[1]
-        text += f"; next: {html.escape(second['solver'])} (mean rank {second['mean_rank']:.2f})"
+    eligible = overall.crowned(table, ctx.oracles, ctx.crown_oracles)
+    best = eligible.iloc[0]
+    scope = f"the {len(cover.problems)} problems all {len(cover.solvers)} compared solvers ran"
+    text = (f"<b>{html.escape(best['solver'])}</b> ranks best overall (mean rank {best['mean_rank']:.2f} over {scope}, "
+            f"best on {best['wins']})")
+    others = [row for row in table.itertuples() if row.solver != best["solver"]]
+    if others:
+        mark = overall.ORACLE_MARK if others[0].solver in ctx.oracles else ""
+        text += f"; next: {html.escape(others[0].solver + mark)} (mean rank {others[0].mean_rank:.2f})"
+    skipped = [row for row in table.itertuples() if row.solver in ctx.oracles and row.mean_rank < best["mean_rank"]]
+    if skipped and not ctx.crown_oracles:
+        text += (". Oracle rules, which use the known f_opt and are not crowned: "
+                 + ", ".join(f"{html.escape(r.solver)} (mean rank {r.mean_rank:.2f})" for r in skipped))
+    left = f" Left out for partial coverage: {html.escape('; '.join(cover.left_out))}." if cover.left_out else ""
     tested = ctx.headlines.get("overall", "")
     tested = f"<br>Significance: {html.escape(tested)}." if tested else ""
-    return (f'<p class="headline">{text}. {len(runs)} runs of {runs["solver"].nunique()} solvers on '
+    return (f'<p class="headline">{text}.{left} {len(runs)} runs of {runs["solver"].nunique()} solvers on '
             f'{runs["problem_label"].nunique()} problems: {failed}.{tested}</p>')
 
 
 def summary(ctx: Context) -> str:
-    """Headline, overall ranking and the leaderboard sorted by rank."""
-    overall = _overall(ctx.board)
+    """Headline, overall ranking (common-coverage block) and the leaderboard sorted by rank."""
+    rows, cover = overall.block(ctx.board, ctx.data.runs)
+    ranking = overall.overall_table(rows)
     parts = ['<h2 id="summary">Summary</h2>', headline(ctx), '<h3 id="ranking">Overall ranking</h3>',
-             "<p>Mean over problems of each solver's rank (1 = best median final gap on that problem).</p>",
-             html_table(overall.drop(columns=["method_label", "step_label"]), "ranking", filters=overall, headers=BOARD_COLUMNS),
+             "<p>Mean over problems of each solver's rank (1 = best median gap at the final iterate on that problem; "
+             "tied solvers share the best rank), ranked again among the solvers compared: "
+             f"{html.escape(cover.note())}. Oracle rules (marked{html.escape(overall.ORACLE_MARK)}) use the problem's "
+             "known f_opt, which a real user does not have.</p>",
+             html_table(overall.mark(ranking, ctx.oracles).drop(columns=["method_label", "step_label"]), "ranking",
+                        filters=ranking, headers=BOARD_COLUMNS),
              '<h3 id="leaderboard">Leaderboard</h3>',
-             f"<p>Per problem, solvers by rank (median final gap over all runs, a failed run counting as +∞, a gap within "
-             f"round-off of 0 as 0). Mark <b>best</b>: rank 1; <b>tied</b>: not significantly worse than the best (paired "
+             f"<p>Per problem, solvers by rank: what is ranked is the median gap f − f_opt at the <b>final iterate</b> (where "
+             f"the convergence curves end; not the best so far) over all runs, a failed run counting as +∞, a gap within "
+             f"round-off of 0 as 0; tied solvers share the best rank (1, 1, 1, 4). Mark <b>best</b>: rank 1; <b>tied</b>: not significantly worse than the best (paired "
              f"Wilcoxon signed-rank tests on the seeds, Holm-corrected, α = 0.05). The final gap median is over finished "
              f"runs (quartiles and runtimes in each problem's section); diverged, errors, timeouts are counts of runs. "
              f"Success: fraction of runs reaching f − f_opt ≤ t; ERT at f − f_opt ≤ {ctx.target:g}. Click a header to "
              f"sort, type to filter.</p>",
-             _board_table(ctx.board, "leaderboard")]
+             _board_table(overall.mark(ctx.board, ctx.oracles), "leaderboard", ctx.target)]
+    parts += [f'<p class="note">{html.escape(line)}</p>' for line in power.seed_warnings(ctx.board)]
     return "\n".join(parts)
 
 

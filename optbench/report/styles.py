@@ -19,6 +19,8 @@ from typing import Any, Iterable, Sequence
 
 from matplotlib.lines import Line2D
 
+from optbench.oracles import ORACLE_MARK
+
 __all__ = ["Style", "Styles", "styles_from_names", "HIGHLIGHT", "PALETTE", "DASHES", "MARKERS"]
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -48,6 +50,12 @@ class Styles:
     """The styles of every solver of a result set, in rank (or name) order."""
 
     by_solver: dict[str, Style]
+    oracles: frozenset = frozenset()  # solvers whose rule uses the known f_opt: their legend entries say so
+
+    def display(self, solver: str, text: str | None = None) -> str:
+        """The legend text of ``solver`` (``text`` if given), marked when it is an oracle rule."""
+        text = solver if text is None else text
+        return text + ORACLE_MARK if solver in self.oracles else text
 
     @property
     def order(self) -> list[str]:
@@ -73,10 +81,10 @@ class Styles:
         return handles
 
 
-def styles_from_names(solvers: Sequence[str]) -> Styles:
-    """Styles for ``solvers`` in the order given (see the module docstring for the rule)."""
+def styles_from_names(solvers: Sequence[str], oracles: Iterable[str] = ()) -> Styles:
+    """Styles for ``solvers`` in the order given (see the module docstring for the rule); ``oracles`` are marked."""
     unique = list(dict.fromkeys(solvers))
     return Styles({
         solver: Style(PALETTE[i % len(PALETTE)], DASHES[(i // len(PALETTE)) % len(DASHES)], MARKERS[i % len(MARKERS)])
         for i, solver in enumerate(unique)
-    })
+    }, frozenset(oracles))

@@ -230,14 +230,15 @@ def sensitivity_figure(runs: pd.DataFrame, method: str, step_rule: str, batch: s
         return None
     columns = min(3, len(panels))
     fig, axes = plt.subplots((len(panels) + columns - 1) // columns, columns, squeeze=False,
-                             figsize=(4.2 * columns, 3.2 * ((len(panels) + columns - 1) // columns)))
+                             figsize=(4.6 * columns, 3.8 * ((len(panels) + columns - 1) // columns)))
     for ax, (problem, name, x, group) in zip(axes.flat, panels):
         _panel(ax, x, group, int(selected.get((problem, method, step_rule, batch), 0)))
-        ax.set(title=problem, xlabel=name, ylabel="median final gap (tuning seeds)")
+        ax.set(xlabel=name, ylabel="median final f − f_opt\n(tuning seeds)")
+        ax.set_title(f"{problem}: {len(group)} trials", fontsize=10)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    entries = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(list(entries.values()), list(entries), loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.3 / len(axes), hspace=0.55, wspace=0.3)
     return fig
 
@@ -248,19 +249,40 @@ def _panel(ax, x: np.ndarray, group: pd.DataFrame, selected: int) -> None:
     y = group["criterion"].to_numpy(dtype=float)
     trial = group["trial"].to_numpy()
     finite = np.isfinite(y)
-    top = (np.nanmax(y[finite]) * 10 if finite.any() else 1.0)
-    shown = np.where(finite, np.maximum(y, FLOOR), top)
-    ax.scatter(x[finite], shown[finite], s=18, color="tab:blue", label="trial")
-    ax.scatter(x[~finite], shown[~finite], s=24, marker="x", color="tab:red", label="failed (+inf)")
+    shown = np.maximum(y, FLOOR)
+    ax.scatter(x[finite], shown[finite], s=22, color="tab:blue", label="trial")
+    top = ax.get_xaxis_transform()  # failed trials at the top edge: they do not set the gap axis
+    ax.plot(x[~finite], np.full((~finite).sum(), 0.97), ls="none", ms=6, marker="x", color="tab:red", transform=top,
+            clip_on=False, label="failed (+inf), top edge" if (~finite).any() else None)
     for mark, which, label in (("s", trial == 0, "default"), ("*", trial == selected, "selected")):
-        ax.scatter(x[which], shown[which], s=120, marker=mark, facecolors="none", edgecolors="black", label=label)
-    ax.set_yscale("log")
+        ok = which & finite
+        ax.scatter(x[ok], shown[ok], s=140, marker=mark, facecolors="none", edgecolors="black", label=label)
+        if (which & ~finite).any():
+            ax.plot(x[which & ~finite], [0.97] * int((which & ~finite).sum()), ls="none", ms=12, marker=mark,
+                    transform=top, mfc="none", mec="black", clip_on=False)
+    if finite.any():
+        ax.set_yscale("log")
+    else:
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "every trial failed", ha="center", va="center", transform=ax.transAxes)
     if np.all(x > 0) and x.max() / x.min() > 20:
         ax.set_xscale("log")
     for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):  # many decades: few ticks
         if axis.get_scale() == "log" and limits[1] > 1e6 * limits[0] > 0:
             axis.set_major_locator(LogLocator(numticks=6))
             axis.set_minor_locator(NullLocator())
+
+
+HEADERS = {"problem_label": "problem", "method": "method", "step_rule": "step rule", "batch": "batch size",
+           "selected_trial": "selected trial", "tuned_setting": "tuned setting", "default_setting": "default setting",
+           "tuning_gap_tuned": "tuning gap, tuned", "tuning_gap_default": "tuning gap, default",
+           "eval_gap_tuned": "evaluation gap, tuned", "eval_gap_default": "evaluation gap, default",
+           "improvement": "improvement (default / tuned)", "trials": "trials"}
+
+
+def _filters(table: pd.DataFrame) -> pd.DataFrame:
+    """The filter columns (problem, method, step rule) of a tuning table."""
+    return table.rename(columns={"method": "method_label", "step_rule": "step_label"})
 
 
 def section(data: Any) -> tuple[list[tuple[str, str, bool]], str]:
@@ -272,21 +294,24 @@ def section(data: Any) -> tuple[list[tuple[str, str, bool]], str]:
     if not is_tuned(runs):
         return [], ""
     trials, criterion = criterion_trials(data)
-    versus = tuned_vs_default(runs, trials)
+    versus, ease = tuned_vs_default(runs, trials), tuneability(runs, trials=trials)
     parts = ['<h2 id="tuning">Tuning: tuned against default</h2>',
              '<p class="note">Every tuned method ran its trials (trial 0 = its default setting) on tuning seeds that '
              'are disjoint from the evaluation seeds; the selected setting and the default then ran on the evaluation '
              f'seeds, which are the only runs in the tables above. Selection criterion: {html.escape(criterion)} '
-             '(tuning_gap columns). Evaluation gaps: medians with failed runs as +inf.</p>',
-             html_table(versus, "tuned-vs-default"),
+             '(tuning gap columns). Evaluation gaps: medians with failed runs as +inf.</p>',
+             html_table(versus, "tuned-vs-default", filters=_filters(versus), headers=HEADERS),
              '<h3 id="tuning-tuneability">Tuneability</h3><p>Share of the achievable improvement over the default (in '
              f'decades of the criterion, {html.escape(criterion)}) reached within the first k trials.</p>',
-             html_table(tuneability(runs, trials=trials), "tuneability"), '<h3 id="tuning-sensitivity">Sensitivity</h3>']
+             html_table(ease, "tuneability", filters=_filters(ease),
+                        headers={**HEADERS, **{c: f"share within {c.split('_')[1]} trials" for c in ease if c.startswith("within_")}}),
+             '<h3 id="tuning-sensitivity">Sensitivity</h3>']
     selected = versus.set_index(TARGET)["selected_trial"]
     for key, _ in versus.groupby(["method", "step_rule", "batch"], sort=True):
         fig = sensitivity_figure(runs, *key, trials=trials, selected=selected)
         title = tuned_label(key[0], key[1], None if key[2] == "full" else int(key[2]))
-        parts.append(figure_html(fig, f"sensitivity of {title}", f"{html.escape(title)}: the criterion of every trial "
-                                 "against each tuned parameter; star: selected, square: default, x: failed.", dpi=60))
+        parts.append(figure_html(fig, f"sensitivity of {title}", f"{title}: the criterion of every trial against each "
+                                 "tuned parameter; star: the selected value, square: the default, x at the top edge: "
+                                 "a trial whose runs failed.", dpi=80))
     toc = [("tuning", "Tuning", False), ("tuning-tuneability", "tuneability", True), ("tuning-sensitivity", "sensitivity", True)]
     return toc, "\n".join(parts)
