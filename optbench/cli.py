@@ -293,11 +293,11 @@ def run_command(args: argparse.Namespace) -> int:
 
 def check_command(args: argparse.Namespace) -> int:
     """``optbench check DIR``: exit 0 when every cell and table is sound, 1 when something is damaged."""
-    from optbench.store import check_folder
+    from optbench.store import check_folder, rebuild_hint
 
     sound, damaged, problems = check_folder(args.results)
     for key, reason in damaged.items():
-        _say(f"damaged: cell {key}: {reason}")
+        _say(f"damaged: cell {key}: {reason}; {rebuild_hint('cells/')}")
     for problem in problems:
         _say(f"damaged: {problem}")
     state = "ok" if not damaged and not problems else "damaged"
