@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from optbench.engine import cell as cells
-from optbench.engine.loop import Budget, DescentLoop, Sampler
+from optbench.engine.loop import Budget, DescentLoop, Sampler, check_start
 from optbench.engine.own_loop import run_own_loop
 from optbench.engine.result import RunResult
 from optbench.engine.sweep import batch_groups, batched_instance, sweep_configs
@@ -100,7 +100,7 @@ def _initial_points(problem: Problem, description: dict, seeds: list[int], x0: A
     """``(n_seeds, dim)``: each seed's own start from ``problem.initial_point``, or the given ``x0``."""
     if x0 is None:
         key = cells.problem_key(description)
-        return np.stack([problem.initial_point(rng, 1)[0] for rng in run_generators("x0", key, seeds)])
+        return np.stack([check_start(problem, problem.initial_point(rng, 1), 1)[0] for rng in run_generators("x0", key, seeds)])
     X0 = np.array(x0, dtype=float)
     if X0.shape == (problem.dim,):
         return np.tile(X0, (len(seeds), 1))
