@@ -335,7 +335,10 @@ def _print_leaderboard(runs, trace, per_problem: int = 5, problems: int = 20) ->
     from optbench import analysis
 
     board = analysis.leaderboard(runs, trace)
-    board["problem"] = board["problem_label"] + board["f_opt_estimated"].map({True: " *", False: ""})
+    # a problem none of whose runs finished has no value to stand in for f_opt: not "unknown", just no result
+    estimated = board["f_opt_estimated"] & board["f_gap_median"].notna().groupby(board["problem_label"]).transform("any")
+    board["f_opt_estimated"] = estimated
+    board["problem"] = board["problem_label"] + estimated.map({True: " *", False: ""})
     width = min(40, max(len("problem"), board["problem"].str.len().max()))
     solver_width = min(48, max(len("solver"), board["solver"].str.len().max()))
     print(f"\n{'problem':<{width}}  {'solver':<{solver_width}}  {'median gap':>10}  {'q25':>9}  {'q75':>9}"
@@ -362,6 +365,15 @@ def _print_leaderboard(runs, trace, per_problem: int = 5, problems: int = 20) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``optbench ...``: Ctrl-C at any moment (start-up included) is one line and exit status 130, no traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("optbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     # --plugin may also follow the subcommand: accept it anywhere
     args, rest = parser.parse_known_args(argv)
@@ -412,7 +424,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise
     except OSError as exc:  # a full disk, a folder made read-only while running
-        print(f"optbench: error: {describe_os_error(exc, getattr(args, 'out', None) or '.')}", file=sys.stderr)
+        out = getattr(args, "out", None) or getattr(args, "results", None) or "."
+        print(f"optbench: error: {describe_os_error(exc, out, resume=args.command == 'run')}", file=sys.stderr)
         return 2
 
 

@@ -570,6 +570,8 @@ def read_tables(out: str | Path, categorical: bool = False) -> tuple[CellTables,
         raise StoreError(f"the results in {str(out)!r} are incomplete: trace.parquet is missing")
     for name, frame in frames.items():
         _require_columns(out, name, frame)
+    if frames["runs"].num_rows == 0:  # every suite has a run per cell and seed, failed ones included
+        raise StoreError(not_results(out, "runs.parquet holds no runs"))
     meta = json.loads((frames["runs"].schema.metadata or {}).get(METADATA_KEY, b"{}"))
     meta = {**meta, **_provenance_file(out, strict=True)} if meta else _provenance_file(out, strict=True)
     hits = frames["hits"].to_pandas() if "hits" in frames else _tables.empty_table("hits")
@@ -738,10 +740,15 @@ def check_folder(out: str | Path) -> tuple[int, dict[str, str], list[str]]:
     return len(keys) - len(damaged), damaged, _consolidated_problems(out)
 
 
-def describe_os_error(exc: OSError, out: str | Path) -> str:
-    """One line for a failed write into ``out`` (full disk, read-only, permissions)."""
+def describe_os_error(exc: OSError, out: str | Path, resume: bool = True) -> str:
+    """One line for a failed write into ``out`` (full disk, read-only, permissions, a folder where a file belongs),
+    naming the file; ``resume``: say that rerunning the command resumes (``optbench run``)."""
     hint = {errno.ENOSPC: "free some space", errno.EROFS: "choose a writable --out",
-            errno.EACCES: "choose a writable --out", errno.EPERM: "choose a writable --out"}.get(exc.errno, "")
-    return (f"cannot write results to {str(out)!r}: {exc.strerror or exc}"
-            + (f"; {hint}, then rerun the same command to resume (finished cells are kept)" if hint else ""))
+            errno.EACCES: "choose a writable --out", errno.EPERM: "choose a writable --out",
+            errno.EISDIR: "remove or rename that folder"}.get(exc.errno, "")
+    target = exc.filename2 if exc.filename2 is not None else exc.filename
+    where = f" ({target})" if target is not None and str(target) != str(out) else ""
+    tail = f"; {hint}, then rerun the same command to resume (finished cells are kept)" if hint and resume else (
+        f"; {hint}" if hint else "")
+    return f"cannot write results to {str(out)!r}: {exc.strerror or exc}{where}{tail}"
 

@@ -115,13 +115,20 @@ def _raise_if_read_only(obj: Any, kind: str, exc: ValueError) -> None:
                           f"copy it first (e.g. G = G + ...)") from exc
 
 
+def _exit_error(obj: Any, kind: str, exc: SystemExit) -> PluginError:
+    """Plugin code calling ``sys.exit`` ends its run with an error, never the process."""
+    return PluginError(f"{_plugin(obj, kind)} raised SystemExit({exc.code!r}) (sys.exit); a plugin must not end the process")
+
+
 def _call(obj: Any, kind: str, function: Any, *args: Any) -> Any:
-    """``function(*args)``, read-only writes reported by :func:`_raise_if_read_only`."""
+    """``function(*args)``, read-only writes reported by :func:`_raise_if_read_only`, ``sys.exit`` a PluginError."""
     try:
         return function(*args)
     except ValueError as exc:
         _raise_if_read_only(obj, kind, exc)
         raise
+    except SystemExit as exc:
+        raise _exit_error(obj, kind, exc) from None
 
 
 def _checked_pair(result: Any, plugin: str, call: str, name: str, shape: tuple, shape_text: str) -> tuple[np.ndarray, Any]:
@@ -168,6 +175,8 @@ class DescentLoop:
         except ValueError as exc:  # a problem writing into X
             _raise_if_read_only(self.problem, "problem", exc)
             raise
+        except SystemExit as exc:
+            raise _exit_error(self.problem, "problem", exc) from None
         if self.ctx.reused is not None:  # the line search already paid for this point
             self.evaluator.refund_gradient(self.ctx.reused & charged)
             self.ctx.reused = None
@@ -282,6 +291,8 @@ class DescentLoop:
         except ValueError as exc:
             _raise_if_read_only(self.method, "method", exc)
             raise
+        except SystemExit as exc:
+            raise _exit_error(self.method, "method", exc) from None
         if (type(result) is tuple and len(result) == 2 and type(result[0]) is np.ndarray
                 and result[0].shape == self.X_shape and result[0].dtype is FLOAT):
             return result  # the usual case, checked without building a message
@@ -294,6 +305,8 @@ class DescentLoop:
         except ValueError as exc:
             _raise_if_read_only(self.step_rule, "step rule", exc)
             raise
+        except SystemExit as exc:
+            raise _exit_error(self.step_rule, "step rule", exc) from None
         if type(result) is tuple and len(result) == 2:
             alpha = result[0]
             if type(alpha) is np.ndarray and alpha.shape == self.alpha_shape and alpha.dtype is FLOAT:
@@ -390,8 +403,8 @@ class DescentLoop:
 
     def run(self) -> tuple[np.ndarray, dict[str, Any]]:
         """Iterate until no run is active; the final X and the per-run outcome."""
-        method_state = self.method.init(self.X)
-        step_state = None if self.step_rule is None else self.step_rule.init(self.n_runs)
+        method_state = _call(self.method, "method", self.method.init, self.X)
+        step_state = None if self.step_rule is None else _call(self.step_rule, "step rule", self.step_rule.init, self.n_runs)
         k, finished = 0, False
         while not finished:
             finished, method_state, step_state = self.iterate(k, method_state, step_state)

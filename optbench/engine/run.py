@@ -21,6 +21,7 @@ from optbench.engine.result import RunResult
 from optbench.engine.sweep import batch_groups, batched_instance, sweep_configs
 from optbench.schema import target_ladder
 from optbench.engine.trace import HitTracker, Recorder, hits_from_trace
+from optbench.constraints import message
 from optbench.errors import ParameterError
 from optbench.problem import Problem
 from optbench.registry import did_you_mean, methods, problems, resolve, spec_of, step_rules
@@ -101,7 +102,10 @@ def _initial_points(problem: Problem, description: dict, seeds: list[int], x0: A
     if x0 is None:
         key = cells.problem_key(description)
         return np.stack([check_start(problem, problem.initial_point(rng, 1), 1)[0] for rng in run_generators("x0", key, seeds)])
-    X0 = np.array(x0, dtype=float)
+    try:
+        X0 = np.array(x0, dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError(message("x0", f"numbers of shape ({problem.dim},) or (n_seeds, dim)", x0)) from None
     if X0.shape == (problem.dim,):
         return np.tile(X0, (len(seeds), 1))
     if X0.shape != (len(seeds), problem.dim):

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import analysis, stats
+from optbench.constraints import Interval, check
 from optbench.registry import ParameterError
 from optbench.report import page
 from optbench.report.data import ResultSet, load_results
@@ -137,6 +138,7 @@ def compare(base: Any, new: Any, out: str | Path = "reports/compare", *, target:
     """
     if not target > 0:
         raise ParameterError(f"target must be a positive gap f − f_opt, got {target}")
+    check(alpha, [Interval("real", 0, 1, closed="neither")], "alpha")  # before any folder is read
     base_set, new_set = evaluation_set(load_results(base)), evaluation_set(load_results(new))
     table = compare_tables(base_set, new_set, target, alpha)
     cells = lambda data: set(map(tuple, data.runs[KEYS].drop_duplicates().to_numpy()))  # noqa: E731
