@@ -548,7 +548,7 @@ def read_tables(out: str | Path, categorical: bool = False) -> tuple[CellTables,
     if not runs_file.is_file():
         if recorded(out, runs_file.name):
             raise StoreError(damaged_message(out, runs_file.name, "the file is missing"))
-        raise FileNotFoundError(not_results(out, f"{runs_file.name} is missing (run `optbench run` first)"))
+        raise FileNotFoundError(not_results(out, NO_RESULTS))
     if (out / MARKER).is_file():
         raise StoreError(f"the consolidation of {str(out)!r} was interrupted; run the same `optbench run` again to finish it")
     missing = [f"{name}.parquet" for name in ("trace", "hits") if recorded(out, f"{name}.parquet")
@@ -608,7 +608,7 @@ def _sound_cells(store: Store) -> list[str]:
     keys = sorted(path.name[: -len(".runs.parquet")] for path in (store.out / "cells").glob("*.runs.parquet"))
     sound = [key for key in keys if store.damage(key) is None]
     if not sound:
-        raise FileNotFoundError(not_results(store.out, "it holds no results (expected runs.parquet, or finished cells in cells/)"))
+        raise FileNotFoundError(not_results(store.out, NO_RESULTS))
     return sound
 
 
@@ -679,6 +679,9 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str,
     return tables.runs, tables.trace, meta
 
 
+NO_RESULTS = "it holds no results: no runs.parquet and no finished cells in cells/ (run `optbench run` first)"
+
+
 def not_results(out: str | Path, why: str) -> str:
     """The one line every command gives for a folder that is not (or no longer) an optbench results folder."""
     return f"{str(out)!r} is not a results folder: {why}"
@@ -730,7 +733,7 @@ def check_folder(out: str | Path) -> tuple[int, dict[str, str], list[str]]:
     out = Path(out)
     store = Store(out)
     if not out.is_dir() or not any(p.exists() for p in (store.cells_dir, out / "runs.parquet", out / MANIFEST)):
-        raise FileNotFoundError(not_results(out, "no cells/, no runs.parquet and no manifest.jsonl"))
+        raise FileNotFoundError(not_results(out, NO_RESULTS))
     keys = sorted({path.name.split(".")[0] for path in store.cells_dir.glob("*.parquet")}) if store.cells_dir.is_dir() else []
     damaged = {}
     for key in keys:

@@ -371,3 +371,17 @@ def test_a_foreign_or_future_folder_gets_one_exit_2_line_from_every_command(copy
         error = capsys.readouterr().err.strip()
         assert error == (f"optbench: error: {str(out)!r} is not a results folder: runs.parquet lacks the column(s) "
                          f"status (written by another tool or another optbench version?)"), command
+
+
+def test_an_empty_folder_gets_the_same_exit_2_line_from_every_command(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    lines = set()
+    for command in (["check", str(empty)], ["report", str(empty), "--out", str(tmp_path / "html")],
+                    ["export", str(empty), "--out", str(tmp_path / "exported")],
+                    ["compare", str(empty), str(empty), "--out", str(tmp_path / "cmp")]):
+        assert main(command) == 2, command
+        lines.add(capsys.readouterr().err)
+    assert lines == {f"optbench: error: {str(empty)!r} is not a results folder: it holds no results: no runs.parquet "
+                     f"and no finished cells in cells/ (run `optbench run` first)\n"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["empty"]  # nothing written
