@@ -144,7 +144,6 @@ class ObjectSpec(Constraint):
 # Parameters many classes share, checked by the registries when a class declares nothing for them.
 COMMON: dict[str, list[Constraint | None]] = {
     "seed": [Interval("int", 0, None), None],
-    "noise_std": [Interval("real", 0, None)],
 }
 
 

@@ -679,7 +679,7 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str,
     return tables.runs, tables.trace, meta
 
 
-NO_RESULTS = "it holds no results: no runs.parquet and no finished cells in cells/ (run `optbench run` first)"
+NO_RESULTS = "it holds no results: runs.parquet is missing and cells/ holds no finished cell (run `optbench run` first)"
 
 
 def not_results(out: str | Path, why: str) -> str:

@@ -382,6 +382,6 @@ def test_an_empty_folder_gets_the_same_exit_2_line_from_every_command(tmp_path, 
                     ["compare", str(empty), str(empty), "--out", str(tmp_path / "cmp")]):
         assert main(command) == 2, command
         lines.add(capsys.readouterr().err)
-    assert lines == {f"optbench: error: {str(empty)!r} is not a results folder: it holds no results: no runs.parquet "
-                     f"and no finished cells in cells/ (run `optbench run` first)\n"}
+    assert lines == {f"optbench: error: {str(empty)!r} is not a results folder: it holds no results: runs.parquet is "
+                     f"missing and cells/ holds no finished cell (run `optbench run` first)\n"}
     assert sorted(path.name for path in tmp_path.iterdir()) == ["empty"]  # nothing written
