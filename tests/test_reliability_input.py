@@ -280,7 +280,7 @@ def test_a_plugin_calling_sys_exit_while_running_is_the_runs_error(scratch_regis
         def direction(self, X, G, state, k):
             raise SystemExit(0)
 
-    with pytest.raises(PluginError, match=r"method 'test-exits' raised SystemExit\(0\)"):
+    with pytest.raises(PluginError, match=r"method 'test-exits' raised SystemExit: 0 \(sys.exit\)"):
         ob.run("sphere", "test-exits", max_iter=3)
 
 
@@ -299,14 +299,11 @@ def test_a_folder_where_a_cell_file_belongs_is_named(here, capsys):
     (here / "s.toml").write_text(SUITE)
     assert main(["run", "s.toml", "--out", "o", "--no-report"]) == 0
     capsys.readouterr()
-    from optbench.store import Store
-
     cell = next((here / "o" / "cells").glob("*.runs.parquet"))
     cell.unlink()
-    cell.mkdir()
-    err = run_exit_2(capsys, ["run", "s.toml", "--out", "o", "--no-report"], "Is a directory", cell.name,
-                     "remove or rename that folder")
-    assert "Traceback" not in err and Store  # noqa: B018
+    cell.mkdir()  # a folder where the cell's runs file belongs
+    run_exit_2(capsys, ["run", "s.toml", "--out", "o", "--no-report"], "Is a directory", cell.name,
+               "remove or rename that folder")
 
 
 def test_report_on_a_read_only_folder_names_it_and_does_not_say_resume(here, capsys, monkeypatch):

@@ -117,7 +117,7 @@ def _raise_if_read_only(obj: Any, kind: str, exc: ValueError) -> None:
 
 def _exit_error(obj: Any, kind: str, exc: SystemExit) -> PluginError:
     """Plugin code calling ``sys.exit`` ends its run with an error, never the process."""
-    return PluginError(f"{_plugin(obj, kind)} raised SystemExit({exc.code!r}) (sys.exit); a plugin must not end the process")
+    return PluginError(f"{_plugin(obj, kind)} raised SystemExit: {exc.code} (sys.exit); a plugin must not end the process")
 
 
 def _call(obj: Any, kind: str, function: Any, *args: Any) -> Any:
