@@ -68,7 +68,7 @@ def _api_calls():
             else:
                 call = lambda n=name, v=value, k=kwargs: ob.run("sphere", "gd", **{**k, n: v})
             yield f"ob.run({name}={value!r})", call, not isinstance(value, np.ndarray)
-    for problem in ("sphere", "quadratic", "rosenbrock", "logistic"):
+    for problem in ("sphere", "quadratic", "rosenbrock", "logistic-regression"):
         for param in ob.problems.parameters(problem):
             for value in BAD:
                 yield (f"problems.create({problem!r}, {param}={value!r})",
@@ -235,13 +235,15 @@ def _fault_outcome(folder: Path, out: Path, name: Path, memory) -> str | None:
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as scratch:
         os.chdir(scratch)
-        clean, accepted, api_failures = check_inputs()
-        cli_clean, cli_failures = check_cli(Path(scratch))
         survived, fault_failures = check_faults(Path(scratch))
-    for line in api_failures + cli_failures + fault_failures:
+        print(f"faults: {survived} survived, {len(fault_failures)} failures, of {survived + len(fault_failures)}",
+              flush=True)
+        cli_clean, cli_failures = check_cli(Path(scratch))
+        print(f"command line: {cli_clean} refused cleanly, {len(cli_failures)} failures", flush=True)
+        clean, accepted, api_failures = check_inputs()
+    for line in fault_failures + cli_failures + api_failures:
         print("FAIL", line)
     total_inputs = clean + accepted + len(api_failures) + cli_clean + len(cli_failures)
     print(f"bad inputs: {clean + cli_clean} refused cleanly, {accepted} valid values accepted, "
           f"{len(api_failures) + len(cli_failures)} failures, of {total_inputs}")
-    print(f"faults: {survived} survived, {len(fault_failures)} failures, of {survived + len(fault_failures)}")
     sys.exit(1 if api_failures or cli_failures or fault_failures else 0)
