@@ -627,6 +627,8 @@ def table_files(out: str | Path) -> dict[str, list[Path]]:
         raise FileNotFoundError(f"no results directory {str(out)!r}")
     if not (out / "runs.parquet").is_file():
         store = Store(out)
+        if recorded(out, "runs.parquet"):  # consolidated once: the tables, not the cells, are the results
+            raise StoreError(damaged_message(out, "runs.parquet", "the file is missing"))
         keys = _sound_cells(store)
         return {name: [store.path(key, name) for key in keys if store.path(key, name).is_file()] for name in TABLES}
     if (out / MARKER).is_file():
@@ -638,7 +640,29 @@ def table_files(out: str | Path) -> dict[str, list[Path]]:
         raise StoreError(f"cannot read the results in {str(out)!r} ({_short(exc)}); `optbench check {out}` tells more") from None
     if len(set(writes.values())) > 1:
         raise StoreError(f"the tables in {str(out)!r} come from different runs ({writes}); run `optbench run` again to rebuild them")
+    _verify_consolidated(out)
     return files
+
+
+def _verify_consolidated(out: Path) -> None:
+    """StoreError naming the first damaged consolidated file (content, columns, a recorded file gone), else nothing."""
+    for name in ("runs.parquet", "trace.parquet", "hits.parquet", PROVENANCE):
+        path = out / name
+        if not path.is_file():
+            if recorded(out, name):
+                raise StoreError(damaged_message(out, name, "the file is missing"))
+            continue
+        if name == PROVENANCE:
+            _provenance_file(out, strict=True)
+            continue
+        data = path.read_bytes()
+        table = _parse(path, data)  # page checksums
+        _require_columns(out, name.split(".")[0], table)
+        if name == "runs.parquet" and table.num_rows == 0:
+            raise StoreError(not_results(out, "runs.parquet holds no runs"))
+        problem = _content_problem(path, data)
+        if problem is not None:
+            raise StoreError(damaged_message(out, name, problem))
 
 
 def folder_provenance(out: str | Path) -> dict[str, Any]:
