@@ -69,8 +69,16 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (``optbench: error: ...``) and exit status 2, without the usage text."""
+
+    def error(self, message: str):
+        print(f"optbench: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="optbench",
         description="Benchmark descent methods and step-size rules on objective problems.",
     )

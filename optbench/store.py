@@ -154,6 +154,7 @@ def _relative(path: Path) -> str:
 def _record(path: Path, data: bytes | memoryview) -> None:
     """Append the SHA-256 of ``data``, the content about to be renamed to ``path``, to the folder's manifest."""
     line = json.dumps({"file": _relative(path), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+    line = "\n" + line  # a manifest cut short mid-line (a crash, damage) must not swallow this entry
     handle = os.open(_folder_of(path) / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(handle, (line + "\n").encode())
@@ -417,6 +418,7 @@ class Store:
         ``error`` or ``timeout`` run are not done). ``damaged``: key -> why it must run again.
         """
         done, damaged = set(), {}
+        adopt = _manifest(self.out) is None  # no manifest (older folder, or deleted): record the sound cells' digests
         for key, n_rows in seeds_of.items():
             if not self.has(key):
                 continue
@@ -429,6 +431,9 @@ class Store:
                 if any(s in FAILED_STATUSES for s in status):
                     continue
             done.add(key)
+            if adopt:
+                for table in TABLES:
+                    _record(self.path(key, table), self.path(key, table).read_bytes())
         return done, damaged
 
     def finished(self, keys: Iterable[str], retry_failed: bool = True) -> set[str]:
