@@ -69,8 +69,16 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (``optbench: error: ...``) and exit status 2, without the usage text."""
+
+    def error(self, message: str):
+        print(f"optbench: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="optbench",
         description="Benchmark descent methods and step-size rules on objective problems.",
     )
@@ -295,11 +303,11 @@ def run_command(args: argparse.Namespace) -> int:
 
 def check_command(args: argparse.Namespace) -> int:
     """``optbench check DIR``: exit 0 when every cell and table is sound, 1 when something is damaged."""
-    from optbench.store import check_folder
+    from optbench.store import check_folder, rebuild_hint
 
     sound, damaged, problems = check_folder(args.results)
     for key, reason in damaged.items():
-        _say(f"damaged: cell {key}: {reason}")
+        _say(f"damaged: cell {key}: {reason}; {rebuild_hint('cells/')}")
     for problem in problems:
         _say(f"damaged: {problem}")
     state = "ok" if not damaged and not problems else "damaged"
@@ -344,6 +352,8 @@ def _print_leaderboard(runs, trace, per_problem: int = 5, problems: int = 20) ->
 
     runs, trace = analysis.prepare(runs, trace)
     board = mark(analysis.leaderboard(runs, trace), oracle_solvers(runs))
+    # a problem none of whose runs finished has no value to stand in for f_opt: not "unknown", just no result
+    board["f_opt_estimated"] = board["f_opt_estimated"] & board["f_gap_median"].notna().groupby(board["problem_label"]).transform("any")
     board["problem"] = board["problem_label"] + board["f_opt_estimated"].map({True: " *", False: ""})
     width = max(len("solver"), int(board["solver"].str.len().max()))
     number = lambda value, spec: "-" if value != value else format(value, spec)  # noqa: E731 -- NaN: no finished run
@@ -369,6 +379,15 @@ def _print_leaderboard(runs, trace, per_problem: int = 5, problems: int = 20) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``optbench ...``: Ctrl-C at any moment (start-up included) is one line and exit status 130, no traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("optbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     # --plugin may also follow the subcommand: accept it anywhere
     args, rest = parser.parse_known_args(argv)
@@ -420,7 +439,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise
     except OSError as exc:  # a full disk, a folder made read-only while running
-        print(f"optbench: error: {describe_os_error(exc, getattr(args, 'out', None) or '.')}", file=sys.stderr)
+        out = getattr(args, "out", None) or getattr(args, "results", None) or "."
+        print(f"optbench: error: {describe_os_error(exc, out, resume=args.command == 'run')}", file=sys.stderr)
         return 2
 
 

@@ -29,7 +29,8 @@ import numpy as np
 
 from optbench.errors import ParameterError, did_you_mean
 
-__all__ = ["Constraint", "Interval", "Options", "Pair", "Declared", "check", "validate", "describe", "check_name"]
+__all__ = ["Constraint", "Interval", "Options", "Pair", "ObjectSpec", "Declared", "COMMON", "check", "validate",
+           "describe", "check_name", "message"]
 
 
 class Constraint(abc.ABC):
@@ -120,6 +121,32 @@ class Pair(Constraint):
         return f"a pair ({self.first}, {self.second}){order}"
 
 
+@dataclass(frozen=True)
+class ObjectSpec(Constraint):
+    """How a problem, method or step rule is given: a name, a ``{"name": ...}`` dict, a ``(name, params)``
+    pair, or an instance (an object with a method among ``needs``, e.g. ``direction``)."""
+
+    kind: str
+    needs: tuple[str, ...]
+
+    def satisfied(self, value: Any) -> bool:
+        if isinstance(value, (str, dict)):
+            return True
+        if isinstance(value, tuple):
+            return len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], dict)
+        return not isinstance(value, type) and any(callable(getattr(value, need, None)) for need in self.needs)
+
+    def __str__(self) -> str:
+        return (f"a {self.kind} name (`optbench list` shows them), a {{'name': ..., **params}} dict, "
+                f"a (name, params) pair or a {self.kind} instance")
+
+
+# Parameters many classes share, checked by the registries when a class declares nothing for them.
+COMMON: dict[str, list[Constraint | None]] = {
+    "seed": [Interval("int", 0, None), None],
+}
+
+
 def describe(constraints: Sequence[Constraint | None]) -> str:
     """``"a number > 0 or None"``: what a list of constraints accepts."""
     return " or ".join("None" if c is None else str(c) for c in constraints)
@@ -129,11 +156,17 @@ def _accepts(constraints: Iterable[Constraint | None], value: Any) -> bool:
     return any(value is None if c is None else c.satisfied(value) for c in constraints)
 
 
-def check(value: Any, constraints: Sequence[Constraint | None], name: str, owner: str = "") -> Any:
-    """``value`` if it satisfies one of ``constraints``, else a ParameterError of the one shape."""
+def message(name: str, accepted: str, value: Any, owner: str = "") -> str:
+    """The one shape of every bad-value message: ``"<owner>: <name> must be <accepted>, got <value>"``."""
+    prefix = f"{owner}: " if owner else ""
+    shown = repr(value)
+    return f"{prefix}{name} must be {accepted}, got {shown if len(shown) <= 200 else shown[:200] + '...'}"
+
+
+def check(value: Any, constraints: Sequence[Constraint | None], name: str, owner: str = "", hint: str = "") -> Any:
+    """``value`` if it satisfies one of ``constraints``, else a ParameterError of the one shape (``hint`` appended)."""
     if not _accepts(constraints, value):
-        prefix = f"{owner}: " if owner else ""
-        raise ParameterError(f"{prefix}{name} must be {describe(constraints)}, got {value!r}")
+        raise ParameterError(message(name, describe(constraints), value, owner) + (f"; {hint}" if hint else ""))
     return value
 
 

@@ -8,14 +8,16 @@
   cell's ``error`` with a message naming the plugin.
 - ``PluginWarning``: a plugin could not be imported; the rest of the registry still works.
 - ``QueryError``: SQL over a results folder (``optbench query``) that cannot run, or an output it cannot write.
+- ``StoreError``: a results folder that cannot be used as asked (busy, not a folder, not
+  writable, damaged); its message names the file and how to rebuild it.
 """
 
 from __future__ import annotations
 
 import difflib
 
-__all__ = ["RegistryError", "ParameterError", "SuiteError", "PluginError", "PluginWarning", "QueryError", "closest",
-           "did_you_mean"]
+__all__ = ["RegistryError", "ParameterError", "SuiteError", "PluginError", "PluginWarning", "QueryError", "StoreError",
+           "closest", "did_you_mean"]
 
 
 class RegistryError(LookupError):
@@ -32,6 +34,10 @@ class SuiteError(ValueError):
 
 class PluginError(RuntimeError):
     """Plugin code returned something that breaks the contract (shape, value, in-place writes)."""
+
+
+class StoreError(Exception):
+    """A results folder that cannot be used as asked (busy, not a folder, not writable, damaged)."""
 
 
 class PluginWarning(UserWarning):

@@ -9,11 +9,13 @@ the value is the mean over those samples.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["Problem", "finite_difference_grad", "gradient_error", "check_batch"]
+__all__ = ["Problem", "finite_difference_grad", "gradient_error", "check_batch", "width_checked"]
 
 TAGS = frozenset({"convex", "smooth", "nonsmooth", "multimodal", "neural", "finite-sum", "noisy", "unimodal"})
 
@@ -114,6 +116,19 @@ def check_batch(problem: Problem, X: np.ndarray, batch: Any) -> None:
             f"batch must be an integer array of shape (n_runs, batch_size) = ({X.shape[0]}, B), got "
             f"{batch.dtype} {batch.shape}"
         )
+
+
+def width_checked(function: Any) -> Any:
+    """Wrap ``value``/``grad``/``hvp(self, X, ...)`` so that an X whose last axis is not ``self.dim`` is the
+    :func:`check_batch` ValueError (one tuple compare per call when X fits)."""
+    @functools.wraps(function)
+    def checked(self: Problem, X: Any, *args: Any, **kwargs: Any) -> Any:
+        shape = getattr(X, "shape", ())
+        if not shape or shape[-1] != self.dim:
+            check_batch(self, X, None)
+        return function(self, X, *args, **kwargs)
+
+    return checked
 
 
 def finite_difference_grad(problem: Problem, X: np.ndarray, step: float = 1e-6, batch: np.ndarray | None = None) -> np.ndarray:

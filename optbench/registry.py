@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 
+from optbench.constraints import COMMON, ObjectSpec, check, message  # noqa: E402
 from optbench.errors import ParameterError, PluginWarning, RegistryError, closest, did_you_mean  # noqa: E402,F401
 
 
@@ -166,6 +167,9 @@ class Registry:
 
     def decorator(self, name: str) -> Callable[[type], type]:
         def wrap(cls: type) -> type:
+            if not isinstance(cls, type):
+                raise ParameterError(message(f"what register_{self.kind.replace(' ', '_')}({name!r}) decorates",
+                                             f"a class (a {self.kind} class)", cls))
             source = _PLUGIN_SOURCE.get(cls.__module__) or f"{cls.__module__}.{cls.__qualname__}"
             return self.register(name, cls, source)
 
@@ -180,7 +184,7 @@ class Registry:
             source = f"entry point {ep.name!r} = {ep.value} (package {dist.name if dist else 'unknown'})"
             try:
                 obj = ep.load()
-            except Exception as exc:  # a broken plugin must not break the registry
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break the registry
                 message = f"{type(exc).__name__}: {exc}"
                 self.plugin_errors[ep.name] = message
                 warnings.warn(
@@ -249,6 +253,8 @@ class Registry:
                     f"{self.kind} {name!r}: parameter {key!r} expects {_type_name(p.annotation)}, "
                     f"got {type(value).__name__} {value!r}. Valid parameters: {listing}."
                 )
+            if key in COMMON and key not in getattr(self.get(name), "constraints", {}):
+                check(value, COMMON[key], key, f"{self.kind} {name!r}")
         missing = [p.name for p in valid.values() if p.required and p.name not in params]
         if missing:
             raise ParameterError(
@@ -348,7 +354,7 @@ def load_plugin(path: str | Path) -> types.ModuleType:
     except RegistryError:
         sys.modules.pop(module_name, None)
         raise
-    except Exception as exc:
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a plugin never ends the process (exit 0 included)
         sys.modules.pop(module_name, None)
         raise ImportError(f"plugin file {str(path)!r} failed to import: {type(exc).__name__}: {exc}") from exc
     return module
@@ -374,7 +380,12 @@ def resolve(registry: Registry, spec: Spec) -> Any:
             f"a {registry.kind} must be a name, a dict or an instance; got the class {spec.__name__} "
             f"(create an instance: {spec.__name__}(...))"
         )
-    return spec
+    number = isinstance(spec, (int, float)) and not isinstance(spec, bool) and registry.kind == "step rule"
+    hint = f"a learning rate goes inside the step rule, e.g. {{'name': 'constant', 'lr': {spec!r}}}" if number else ""
+    return check(spec, [ObjectSpec(registry.kind, _NEEDS[registry.kind])], registry.kind.replace(" ", "_"), hint=hint)
+
+
+_NEEDS = {"problem": ("value", "grad"), "method": ("direction", "update"), "step rule": ("step",)}
 
 
 def spec_of(obj: Any) -> tuple[str, dict[str, Any]]:

@@ -13,6 +13,7 @@ Layout of an output directory ``OUT``::
     OUT/runs.parquet                every cell of the suite, consolidated in suite order
     OUT/trace.parquet, OUT/hits.parquet
     OUT/provenance.json             versions, git commit, machine, date, suite file and command line
+    OUT/manifest.jsonl              the SHA-256 of every file above, appended at each write
 
 Safety rules:
 
@@ -23,6 +24,15 @@ Safety rules:
   *sound* when its three files are readable, carry the same write id, have the
   recorded row counts and the table's columns; otherwise it is *damaged* and a
   resumed run computes it again (saying which and why).
+- *Content integrity.* Every Parquet file is written with page checksums
+  (verified on every read), and the SHA-256 of every file the store writes is
+  appended to ``OUT/manifest.jsonl`` (one JSON line ``{"file", "sha256", "bytes"}``
+  per write, fsynced) before the file is renamed into place. A file whose bytes
+  match none of the digests recorded under its name is *damaged*: ``optbench
+  check`` names it and says how a rerun rebuilds it (a cell: computed again; a
+  consolidated table: rebuilt from the cells); resume computes such a cell again,
+  and readers refuse such a table instead of reading it. A folder without a
+  manifest (written before it existed) is verified by page checksums only.
 - Consolidation writes the three tables and provenance under temporary names,
   then a marker ``consolidating.json`` listing them, then renames them all and
   removes the marker. A run that finds the marker finishes the renames first, and
@@ -30,13 +40,15 @@ Safety rules:
   write ids, so a mismatched pair is never read.
 
 Only the driver writes; workers return tables. Provenance is also stored as
-Parquet key-value metadata (key ``optbench``).
+Parquet key-value metadata (key ``optbench``), without the suite's text, which
+``provenance.json`` holds once per folder.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import errno
+import hashlib
 import json
 import os
 import platform
@@ -51,6 +63,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from optbench import schema as _tables
+from optbench.errors import StoreError
 from optbench.schema import FAILED_STATUSES, CellTables
 
 __all__ = ["Store", "StoreError", "FolderLock", "provenance", "read_results", "read_tables", "check_folder",
@@ -60,14 +73,12 @@ METADATA_KEY = b"optbench"
 CHECK_KEY = b"optbench.check"
 MARKER = "consolidating.json"
 LOCK_NAME = ".lock"
+MANIFEST = "manifest.jsonl"
+PROVENANCE = "provenance.json"
 TABLES = ("runs", "trace", "hits")
 STACK_SUFFIX = ".stack.parquet"
 _STACK_COLUMNS = ("_key", "_table")
 _REQUIRED = {"runs": ["cell", "seed", "status"], "trace": ["cell", "seed", "iteration"], "hits": ["cell", "seed", "target"]}
-
-
-class StoreError(Exception):
-    """A results folder that cannot be used as asked (busy, not a folder, not writable, damaged)."""
 
 
 def _git_commit(folder: Path) -> str | None:
@@ -136,36 +147,140 @@ def _fsync_folder(folder: Path) -> None:
         os.close(handle)
 
 
-def _write_temporary(frame: pd.DataFrame, path: Path, metadata: dict[str, Any] | None, check: dict[str, Any]) -> Path:
-    """Write ``frame`` under a fresh temporary name beside ``path``, fsynced; return that name."""
-    return _write_arrow_temporary(pa.Table.from_pandas(frame, preserve_index=False), path, metadata, check)
+def _folder_of(path: Path) -> Path:
+    """The results folder a file belongs to: ``OUT`` for ``OUT/x`` and for ``OUT/cells/x``."""
+    return path.parent.parent if path.parent.name == "cells" else path.parent
 
 
-def _write_arrow_temporary(table: pa.Table, path: Path, metadata: dict[str, Any] | None, check: dict[str, Any]) -> Path:
-    """Write the Arrow ``table`` under a fresh temporary name beside ``path``, fsynced; return that name."""
-    extra = {CHECK_KEY: json.dumps(check).encode()}
-    if metadata is not None:
-        extra[METADATA_KEY] = json.dumps(metadata, default=str).encode()
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+def _relative(path: Path) -> str:
+    """How the manifest names a file: its path inside its results folder (``cells/k.runs.parquet``)."""
+    return path.relative_to(_folder_of(path)).as_posix()
+
+
+def _record(path: Path, data: bytes | memoryview) -> None:
+    """Append the SHA-256 of ``data``, the content about to be renamed to ``path``, to the folder's manifest."""
+    line = json.dumps({"file": _relative(path), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+    line = "\n" + line  # a manifest cut short mid-line (a crash, damage) must not swallow this entry
+    handle = os.open(_folder_of(path) / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(handle, (line + "\n").encode())
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def _write_bytes(path: Path, data: bytes | memoryview, record: bool = True) -> Path:
+    """Write ``data`` under a fresh temporary name beside ``path``, fsynced, its digest recorded; return that name."""
     temporary = _temporary_name(path)
     try:
         with open(temporary, "wb") as handle:
-            pq.write_table(table, handle)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if record:
+            _record(path, data)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     return temporary
 
 
-def _write_text(path: Path, text: str) -> Path:
-    temporary = _temporary_name(path)
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return temporary
+def _write_temporary(frame: pd.DataFrame, path: Path, metadata: dict[str, Any] | None, check: dict[str, Any]) -> Path:
+    """Write ``frame`` (with page checksums) under a fresh temporary name beside ``path``; return that name."""
+    return _write_arrow_temporary(pa.Table.from_pandas(frame, preserve_index=False), path, metadata, check)
+
+
+def _write_arrow_temporary(table: pa.Table, path: Path, metadata: dict[str, Any] | None, check: dict[str, Any]) -> Path:
+    """Write the Arrow ``table`` (with page checksums) under a fresh temporary name beside ``path``, fsynced, its
+    SHA-256 recorded in the folder's manifest; return that name.
+
+    The suite's text is left out of the file's metadata: ``provenance.json`` holds it once per folder.
+    """
+    extra = {CHECK_KEY: json.dumps(check).encode()}
+    if metadata is not None:
+        kept = {key: value for key, value in metadata.items() if key != "suite_text"}
+        extra[METADATA_KEY] = json.dumps(kept, default=str).encode()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, write_page_checksum=True)
+    return _write_bytes(path, memoryview(sink.getvalue()))
+
+
+def _write_text(path: Path, text: str, record: bool = True) -> Path:
+    return _write_bytes(path, text.encode("utf-8"), record)
+
+
+# ---------------------------------------------------------------- content checks
+_MANIFESTS: dict[Path, tuple[tuple[int, int, int], dict[str, set[str]]]] = {}
+
+
+def _manifest(folder: Path) -> dict[str, set[str]] | None:
+    """file -> every SHA-256 recorded for it in ``folder``'s manifest (None: no manifest). Unparsable lines are skipped."""
+    path = folder / MANIFEST
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    cached = _MANIFESTS.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    entries: dict[str, set[str]] = {}
+    for line in path.read_bytes().splitlines():
+        try:
+            entry = json.loads(line)
+            entries.setdefault(str(entry["file"]), set()).add(str(entry["sha256"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a crash: its file is then unverified, hence damaged
+    _MANIFESTS[path] = (stamp, entries)
+    return entries
+
+
+def _content_problem(path: Path, data: bytes) -> str | None:
+    """Why the bytes ``data`` of ``path`` are not what the store wrote there (None when they are, or cannot be told)."""
+    entries = _manifest(_folder_of(path))
+    if entries is None:
+        return None  # a folder written before manifests: page checksums only
+    recorded = entries.get(_relative(path))
+    if not recorded:
+        return f"no SHA-256 is recorded for it in {MANIFEST}"
+    if hashlib.sha256(data).hexdigest() not in recorded:
+        return f"its content differs from the SHA-256 recorded in {MANIFEST} when it was written (changed or flipped bytes)"
+    return None
+
+
+def recorded(folder: Path, name: str) -> bool:
+    """Whether the store wrote ``name`` (a path inside ``folder``) at some point: it is in the manifest."""
+    return name in (_manifest(Path(folder)) or {})
+
+
+def rebuild_hint(name: str) -> str:
+    """How a rerun rebuilds the damaged file ``name`` (a path inside the results folder)."""
+    if name.startswith("cells/"):
+        return "a rerun of the same suite with the same --out computes the cell again"
+    return "a rerun of the same suite with the same --out rebuilds it from the cells"
+
+
+def damaged_message(folder: Path, name: str, why: str) -> str:
+    """The one line that names a damaged file, what is wrong, and whether a rerun can rebuild it."""
+    return f"{name} in {str(folder)!r} is damaged: {why}; {rebuild_hint(name)}"
+
+
+def _verified(path: Path) -> bytes:
+    """The bytes of ``path``, checked against the manifest; :class:`StoreError` naming the file when damaged."""
+    data = path.read_bytes()
+    problem = _content_problem(path, data)
+    if problem is not None:
+        raise StoreError(damaged_message(_folder_of(path), _relative(path), problem))
+    return data
+
+
+def _parse(path: Path, data: bytes, **options: Any) -> pa.Table:
+    """The Parquet table in ``data`` (read from ``path``), page checksums verified; StoreError when unreadable."""
+    try:
+        return pq.read_table(pa.BufferReader(data), page_checksum_verification=True, **options)
+    except Exception as exc:  # noqa: BLE001 -- any failure to decode is damage
+        raise StoreError(damaged_message(_folder_of(path), _relative(path), f"unreadable ({_short(exc)})")) from None
 
 
 def _check_of(path: Path) -> tuple[dict[str, Any], list[str]]:
@@ -175,7 +290,8 @@ def _check_of(path: Path) -> tuple[dict[str, Any], list[str]]:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    return pq.read_table(path).to_pandas()
+    """The table in ``path``, its content checked (manifest digest, page checksums): StoreError when damaged."""
+    return _parse(path, _verified(path)).to_pandas()
 
 
 def _short(exc: BaseException) -> str:
@@ -240,7 +356,7 @@ def prepare_folder(out: str | Path) -> Path:
             raise StoreError(f"--out {str(out)!r} {what}; give a folder")
     try:
         (out / "cells").mkdir(parents=True, exist_ok=True)
-        probe = _write_text(out / "probe", "")
+        probe = _write_text(out / "probe", "", record=False)
         probe.unlink()
     except OSError as exc:
         raise StoreError(f"cannot write results to {str(out)!r}: {exc.strerror or exc}") from None
@@ -327,8 +443,9 @@ class Store:
         return self.stack_index().get(key) if self.cells_dir.is_dir() else None
 
     def _stack_file(self, path: Path) -> pa.Table:
+        """The table of a stack file, its content checked (manifest digest, page checksums)."""
         if path not in self._loaded:
-            self._loaded[path] = pq.read_table(path)
+            self._loaded[path] = _parse(path, _verified(path))
         return self._loaded[path]
 
     def _stack_damage(self, key: str, n_rows: int | None) -> str | None:
@@ -346,6 +463,9 @@ class Store:
             return f"its stack file {path.name} holds {rows} rows, {written} were written"
         if n_rows is not None and check["cells"][key]["runs"] != n_rows:
             return f"it holds {check['cells'][key]['runs']} runs, its seeds need {n_rows}"
+        problem = _content_problem(path, path.read_bytes())
+        if problem is not None:
+            return f"its stack file {_relative(path)} is damaged: {problem}"
         return None
 
     def create(self) -> None:
@@ -394,6 +514,11 @@ class Store:
             return "its files come from different writes (" + ", ".join(f"{t} {w}" for t, w in writes.items()) + ")"
         if n_rows is not None and checks["runs"]["rows"]["runs"] != n_rows:
             return f"it holds {checks['runs']['rows']['runs']} runs, its seeds need {n_rows}"
+        for table in TABLES:
+            path = self.path(key, table)
+            problem = _content_problem(path, path.read_bytes())
+            if problem is not None:
+                return f"its {table} file {_relative(path)} is damaged: {problem}"
         return None
 
     def scan(self, seeds_of: dict[str, int], retry_failed: bool = True) -> tuple[set[str], dict[str, str]]:
@@ -403,6 +528,7 @@ class Store:
         ``error`` or ``timeout`` run are not done). ``damaged``: key -> why it must run again.
         """
         done, damaged = set(), {}
+        adopt = _manifest(self.out) is None  # no manifest (older folder, or deleted): record the sound cells' digests
         for key, n_rows in seeds_of.items():
             if not self.has(key):
                 continue
@@ -415,6 +541,9 @@ class Store:
                 if any(s in FAILED_STATUSES for s in status):
                     continue
             done.add(key)
+            if adopt:
+                for table in TABLES:
+                    _record(self.path(key, table), self.path(key, table).read_bytes())
         return done, damaged
 
     def finished(self, keys: Iterable[str], retry_failed: bool = True) -> set[str]:
@@ -497,7 +626,7 @@ class Store:
             text = json.dumps(metadata, indent=2, default=str) + "\n"
             written["provenance.json"] = _write_text(self.out / "provenance.json", text)
             marker = {"write": check["write"], "files": {path.name: final for final, path in written.items()}}
-            os.replace(_write_text(self.out / MARKER, json.dumps(marker)), self.out / MARKER)
+            os.replace(_write_text(self.out / MARKER, json.dumps(marker), record=False), self.out / MARKER)
         except BaseException:
             for path in written.values():
                 path.unlink(missing_ok=True)
@@ -524,37 +653,58 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 def read_tables(out: str | Path, categorical: bool = False) -> tuple[CellTables, dict[str, Any]]:
     """``(CellTables(runs, trace, hits), provenance)`` of a consolidated output directory.
 
-    Refuses (``StoreError``) a folder whose consolidation was interrupted or whose
-    tables come from different consolidations. A folder written before hits were
-    stored gives an empty hits table. ``categorical``: the key columns of the
-    trace and hits (the same few strings on every row) come back as pandas
-    categoricals, which takes a fraction of the memory (the report reads so).
+    Refuses (``StoreError``, naming the file) a folder whose consolidation was
+    interrupted, whose tables come from different consolidations, or whose files
+    are damaged (content unlike the digest recorded at write, a page checksum that
+    fails, a table the store wrote that is gone). A folder written before hits were
+    stored gives an empty hits table. ``categorical``: the key columns of the trace
+    and hits (the same few strings on every row) come back as pandas categoricals,
+    which takes a fraction of the memory (the report reads so).
     """
     out = Path(out)
     runs_file = out / "runs.parquet"
     if not runs_file.is_file():
-        raise FileNotFoundError(f"no results in {str(out)!r}: {runs_file.name} is missing (run `optbench run` first)")
+        if recorded(out, runs_file.name):
+            raise StoreError(damaged_message(out, runs_file.name, "the file is missing"))
+        raise FileNotFoundError(not_results(out, NO_RESULTS))
     if (out / MARKER).is_file():
         raise StoreError(f"the consolidation of {str(out)!r} was interrupted; run the same `optbench run` again to finish it")
+    missing = [f"{name}.parquet" for name in ("trace", "hits") if recorded(out, f"{name}.parquet")
+               and not (out / f"{name}.parquet").is_file()]
+    if missing:
+        raise StoreError(damaged_message(out, missing[0], "the file is missing"))
     present = [name for name in TABLES if (out / f"{name}.parquet").is_file()]
-    def keys(name: str) -> list[str] | None:
-        if not categorical or name == "runs":
-            return None
-        columns = pq.read_schema(out / f"{name}.parquet").names
-        return [column for column in _tables.KEY_COLUMNS if column in columns and _tables.DTYPES[column] == "str"]
-
-    try:
-        frames = {name: pq.read_table(out / f"{name}.parquet", read_dictionary=keys(name)) for name in present}
-    except Exception as exc:  # noqa: BLE001
-        raise StoreError(f"cannot read the results in {str(out)!r} ({_short(exc)}); `optbench check {out}` tells more") from None
+    data = {name: (out / f"{name}.parquet").read_bytes() for name in present}
+    frames = {name: _parse(out / f"{name}.parquet", data[name], read_dictionary=_key_columns(data[name], name, categorical))
+              for name in present}
     writes = {name: json.loads((frames[name].schema.metadata or {}).get(CHECK_KEY, b"{}")).get("write") for name in present}
     if len(set(writes.values())) > 1:
         raise StoreError(f"the tables in {str(out)!r} come from different runs ({writes}); run `optbench run` again to rebuild them")
+    for name in present:
+        problem = _content_problem(out / f"{name}.parquet", data[name])
+        if problem is not None:
+            raise StoreError(damaged_message(out, f"{name}.parquet", problem))
     if "trace" not in frames:
         raise StoreError(f"the results in {str(out)!r} are incomplete: trace.parquet is missing")
-    meta = json.loads((frames["runs"].schema.metadata or {}).get(METADATA_KEY, b"{}")) or _provenance_file(out)
+    for name, frame in frames.items():
+        _require_columns(out, name, frame)
+    if frames["runs"].num_rows == 0:  # every suite has a run per cell and seed, failed ones included
+        raise StoreError(not_results(out, "runs.parquet holds no runs"))
+    meta = json.loads((frames["runs"].schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    meta = {**meta, **_provenance_file(out, strict=True)} if meta else _provenance_file(out, strict=True)
     hits = frames["hits"].to_pandas() if "hits" in frames else _tables.empty_table("hits")
     return CellTables(frames["runs"].to_pandas(), frames["trace"].to_pandas(), hits), meta
+
+
+def _key_columns(data: bytes, name: str, categorical: bool) -> list[str] | None:
+    """The key columns read as dictionaries (categoricals) from the trace and hits, when ``categorical``."""
+    if not categorical or name == "runs":
+        return None
+    try:
+        columns = pq.read_schema(pa.BufferReader(data)).names
+    except Exception:  # noqa: BLE001 -- the full read names the damage
+        return None
+    return [column for column in _tables.KEY_COLUMNS if column in columns and _tables.DTYPES[column] == "str"]
 
 
 def read_finished_cells(out: str | Path) -> tuple[CellTables, dict[str, Any]]:
@@ -564,6 +714,8 @@ def read_finished_cells(out: str | Path) -> tuple[CellTables, dict[str, Any]]:
     from ``provenance.json`` when a consolidation wrote one, else it is empty.
     """
     store = Store(out)
+    if recorded(store.out, "runs.parquet"):  # consolidated once: the tables, not the cells, are the results
+        raise StoreError(damaged_message(store.out, "runs.parquet", "the file is missing"))
     parts = [store.read_cell_tables(key) for key in _sound_cells(store)]
     tables = CellTables(*(_concat([getattr(part, name) for part in parts]) for name in CellTables._fields))
     return tables, _provenance_file(store.out)
@@ -575,7 +727,7 @@ def _sound_cells(store: Store) -> list[str]:
                   | set(store.stack_index() if store.cells_dir.is_dir() else ()))
     sound = [key for key in keys if store.damage(key) is None]
     if not sound:
-        raise FileNotFoundError(f"{str(store.out)!r} holds no results: expected runs.parquet, or finished cells in cells/")
+        raise FileNotFoundError(not_results(store.out, NO_RESULTS))
     return sound
 
 
@@ -594,6 +746,8 @@ def table_files(out: str | Path) -> dict[str, list[Path]]:
         raise FileNotFoundError(f"no results directory {str(out)!r}")
     if not (out / "runs.parquet").is_file():
         store = Store(out)
+        if recorded(out, "runs.parquet"):  # consolidated once: the tables, not the cells, are the results
+            raise StoreError(damaged_message(out, "runs.parquet", "the file is missing"))
         keys = _sound_cells(store)
         return {name: [store.path(key, name) for key in keys if store.path(key, name).is_file()] for name in TABLES}
     if (out / MARKER).is_file():
@@ -605,7 +759,29 @@ def table_files(out: str | Path) -> dict[str, list[Path]]:
         raise StoreError(f"cannot read the results in {str(out)!r} ({_short(exc)}); `optbench check {out}` tells more") from None
     if len(set(writes.values())) > 1:
         raise StoreError(f"the tables in {str(out)!r} come from different runs ({writes}); run `optbench run` again to rebuild them")
+    _verify_consolidated(out)
     return files
+
+
+def _verify_consolidated(out: Path) -> None:
+    """StoreError naming the first damaged consolidated file (content, columns, a recorded file gone), else nothing."""
+    for name in ("runs.parquet", "trace.parquet", "hits.parquet", PROVENANCE):
+        path = out / name
+        if not path.is_file():
+            if recorded(out, name):
+                raise StoreError(damaged_message(out, name, "the file is missing"))
+            continue
+        if name == PROVENANCE:
+            _provenance_file(out, strict=True)
+            continue
+        data = path.read_bytes()
+        table = _parse(path, data)  # page checksums
+        _require_columns(out, name.split(".")[0], table)
+        if name == "runs.parquet" and table.num_rows == 0:
+            raise StoreError(not_results(out, "runs.parquet holds no runs"))
+        problem = _content_problem(path, data)
+        if problem is not None:
+            raise StoreError(damaged_message(out, name, problem))
 
 
 def folder_provenance(out: str | Path) -> dict[str, Any]:
@@ -617,14 +793,26 @@ def folder_provenance(out: str | Path) -> dict[str, Any]:
     return _provenance_file(out)
 
 
-def _provenance_file(out: Path) -> dict[str, Any]:
-    """``provenance.json`` of a folder ({} when absent; a note when unreadable)."""
-    path = Path(out) / "provenance.json"
+def _provenance_file(out: Path, strict: bool = False) -> dict[str, Any]:
+    """``provenance.json`` of a folder ({} when absent; a note when unreadable).
+
+    ``strict``: a provenance the store wrote that is now missing, changed or not a JSON object raises StoreError.
+    """
+    out = Path(out)
+    path = out / PROVENANCE
     if not path.is_file():
+        if strict and recorded(out, PROVENANCE):
+            raise StoreError(damaged_message(out, PROVENANCE, "the file is missing"))
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = _verified(path) if strict else path.read_bytes()
+        value = json.loads(data.decode("utf-8"))
+        if not isinstance(value, dict):
+            raise ValueError(f"a JSON {type(value).__name__}, not an object")
+        return value
+    except (ValueError, UnicodeDecodeError) as exc:
+        if strict:
+            raise StoreError(damaged_message(out, PROVENANCE, f"not readable JSON ({_short(exc)})")) from None
         return {"note": f"provenance.json could not be read: {exc}"}
 
 
@@ -634,15 +822,61 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str,
     return tables.runs, tables.trace, meta
 
 
-def check_folder(out: str | Path) -> tuple[int, dict[str, str], list[str]]:
-    """Verify a results folder: ``(sound cells, damaged cells {key: why}, problems of the consolidated tables)``.
+NO_RESULTS = "it holds no results: runs.parquet is missing and cells/ holds no finished cell (run `optbench run` first)"
 
-    Raises ``FileNotFoundError`` when ``out`` is not a results folder at all.
+
+def not_results(out: str | Path, why: str) -> str:
+    """The one line every command gives for a folder that is not (or no longer) an optbench results folder."""
+    return f"{str(out)!r} is not a results folder: {why}"
+
+
+def _require_columns(out: Path, name: str, frame: pa.Table) -> None:
+    """A table without the columns every version writes comes from a foreign or future tool: StoreError."""
+    missing = [column for column in _REQUIRED[name] if column not in frame.column_names]
+    if missing:
+        raise StoreError(not_results(out, f"{name}.parquet lacks the column(s) {', '.join(missing)} "
+                                          f"(written by another tool or another optbench version?)"))
+
+
+def _consolidated_problems(out: Path) -> list[str]:
+    """One line per damaged consolidated file (missing, changed, unreadable), then mismatches between the tables."""
+    problems = []
+    for name in ("runs.parquet", "trace.parquet", "hits.parquet", PROVENANCE):
+        path = out / name
+        if not path.is_file():
+            if recorded(out, name):
+                problems.append(damaged_message(out, name, "the file is missing"))
+            continue
+        try:
+            if name == PROVENANCE:
+                _provenance_file(out, strict=True)
+            else:
+                data = path.read_bytes()
+                _require_columns(out, name.split(".")[0], _parse(path, data))  # another tool's table: exit 2
+                _verified(path)
+        except StoreError as exc:
+            if str(exc).startswith(not_results(out, "")):
+                raise
+            problems.append(str(exc))
+    if not problems and (out / "runs.parquet").is_file():
+        try:
+            read_tables(out)
+        except (StoreError, OSError) as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def check_folder(out: str | Path) -> tuple[int, dict[str, str], list[str]]:
+    """Verify a results folder: ``(sound cells, damaged cells {key: why}, problems of the consolidated files)``.
+
+    Every file's content is verified (digest recorded at write, page checksums),
+    not only its metadata. Raises ``FileNotFoundError`` when ``out`` is not a
+    results folder at all, ``StoreError`` when its tables come from another tool.
     """
     out = Path(out)
     store = Store(out)
-    if not out.is_dir() or not (store.cells_dir.is_dir() or (out / "runs.parquet").is_file()):
-        raise FileNotFoundError(f"{str(out)!r} is not a results folder: no cells/ and no runs.parquet")
+    if not out.is_dir() or not any(p.exists() for p in (store.cells_dir, out / "runs.parquet", out / MANIFEST)):
+        raise FileNotFoundError(not_results(out, NO_RESULTS))
     keys = []
     if store.cells_dir.is_dir():
         keys = sorted({path.name.split(".")[0] for path in store.cells_dir.glob("*.parquet")
@@ -652,19 +886,18 @@ def check_folder(out: str | Path) -> tuple[int, dict[str, str], list[str]]:
         reason = store.damage(key) if store.has(key) else "its runs file is missing (the cell never finished)"
         if reason is not None:
             damaged[key] = reason
-    problems = []
-    if (out / "runs.parquet").is_file():
-        try:
-            read_tables(out)
-        except (StoreError, OSError) as exc:
-            problems.append(str(exc))
-    return len(keys) - (len(damaged) - len(store.broken)), damaged, problems
+    return len(keys) - (len(damaged) - len(store.broken)), damaged, _consolidated_problems(out)
 
 
-def describe_os_error(exc: OSError, out: str | Path) -> str:
-    """One line for a failed write into ``out`` (full disk, read-only, permissions)."""
+def describe_os_error(exc: OSError, out: str | Path, resume: bool = True) -> str:
+    """One line for a failed write into ``out`` (full disk, read-only, permissions, a folder where a file belongs),
+    naming the file; ``resume``: say that rerunning the command resumes (``optbench run``)."""
     hint = {errno.ENOSPC: "free some space", errno.EROFS: "choose a writable --out",
-            errno.EACCES: "choose a writable --out", errno.EPERM: "choose a writable --out"}.get(exc.errno, "")
-    return (f"cannot write results to {str(out)!r}: {exc.strerror or exc}"
-            + (f"; {hint}, then rerun the same command to resume (finished cells are kept)" if hint else ""))
+            errno.EACCES: "choose a writable --out", errno.EPERM: "choose a writable --out",
+            errno.EISDIR: "remove or rename that folder"}.get(exc.errno, "")
+    target = exc.filename2 if exc.filename2 is not None else exc.filename
+    where = f" ({target})" if target is not None and str(target) != str(out) else ""
+    tail = f"; {hint}, then rerun the same command to resume (finished cells are kept)" if hint and resume else (
+        f"; {hint}" if hint else "")
+    return f"cannot write results to {str(out)!r}: {exc.strerror or exc}{where}{tail}"
 

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import schema
+from optbench.constraints import message
 from optbench.errors import ParameterError
 from optbench.registry import did_you_mean, methods, step_rules
 from optbench.seeding import canonical, run_generators
@@ -100,7 +101,7 @@ def _choice(key: str, value: Any, valid: Sequence[str]) -> str:
 
 def _count(key: str, value: Any, least: int = 1) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
-        raise TuningError([key], f"expected an integer >= {least}, got {value!r}")
+        raise TuningError([key], message(key, f"an integer >= {least}", value))
     return int(value)
 
 
@@ -173,15 +174,15 @@ def _check_dimension(path: str, value: Any, protocol: str) -> None:
                                                                   and math.isfinite(b) for b in bounds))
     if not ok or bounds[0] >= bounds[1] or (kind == "log_uniform" and bounds[0] <= 0):
         need = "0 < a < b" if kind == "log_uniform" else "a < b"
-        raise TuningError([path, kind], f"expected two finite numbers [a, b] with {need}, got {bounds!r}")
+        raise TuningError([path, kind], message(f"{path}.{kind}", f"two finite numbers [a, b] with {need}", bounds))
 
 
 def check_space(space: Any, method: str, step_rule: str | None, protocol: str = "random",
                 method_params: dict | None = None) -> dict[str, Any]:
     """A validated search space of ``method`` (and its ``step_rule``), paths in sorted order."""
     if not isinstance(space, dict) or not space:
-        raise TuningError([], f"expected a table from 'method.<parameter>' or 'step_rule.<parameter>' to "
-                              f"distributions, got {space!r}")
+        raise TuningError([], message("space", "a non-empty table from 'method.<parameter>' or "
+                                               "'step_rule.<parameter>' to distributions", space))
     for path, value in space.items():
         _check_path(path, method, step_rule, method_params)
         _check_dimension(path, value, protocol)

@@ -88,6 +88,7 @@ def without_hits(results, tmp_path_factory) -> Path:
     copy = tmp_path_factory.mktemp("nohits") / "res"
     shutil.copytree(results, copy)
     (copy / "hits.parquet").unlink()
+    (copy / "manifest.jsonl").unlink()  # such folders had no manifest either (one that lists hits.parquet is damaged)
     return copy
 
 

@@ -224,3 +224,119 @@ def test_a_problem_too_large_to_create_is_a_one_line_error(here, capsys, monkeyp
     run_exit_2(capsys, ["run", str(here / "s.toml"), "--out", str(here / "out")],
                "s.toml: problems[0]: test-huge(dim=100000): creating it needs more memory than this machine has")
     assert not (here / "out").exists()
+
+
+# ---------------------------------------------------------------- issue 23: one line for every bad input
+import optbench as ob  # noqa: E402
+from optbench.errors import ParameterError, PluginError  # noqa: E402
+
+SPACE = {"step_rule.lr": {"log_uniform": [1e-3, 1.0]}}
+API_CASES = [
+    (lambda: ob.run("sphere", 5), "method must be a method name", "got 5"),
+    (lambda: ob.run("sphere", None), "method must be a method name", "got None"),
+    (lambda: ob.run("sphere", "gd", 0.1), "step_rule must be a step rule name", "got 0.1",
+     "a learning rate goes inside the step rule, e.g. {'name': 'constant', 'lr': 0.1}"),
+    (lambda: ob.register_method("weird")(42), "what register_method('weird') decorates must be a class", "got 42"),
+    (lambda: ob.problems.create("quadratic", seed=-5), "problem 'quadratic': seed must be an integer >= 0 or None, got -5"),
+    (lambda: ob.tune("sphere", "gd", space=SPACE, trials=0), "trials must be an integer >= 1, got 0"),
+    (lambda: ob.tune("sphere", "gd", space={}), "space must be a non-empty table", "got {}"),
+    (lambda: ob.tune("sphere", "gd", space={"step_rule.lr": {"log_uniform": [0, 1]}}),
+     "step_rule.lr.log_uniform must be two finite numbers [a, b] with 0 < a < b, got [0, 1]"),
+    (lambda: ob.run("sphere", "gd", x0=["a", "b"]), "x0 must be numbers of shape (2,) or (n_seeds, dim), got ['a', 'b']"),
+    (lambda: ob.compare("nowhere-a", "nowhere-b", alpha=2.0), "alpha must be a number in (0, 1), got 2.0"),
+    (lambda: ob.compare("nowhere-a", "nowhere-b", alpha=float("nan")), "alpha must be a number in (0, 1), got nan"),
+]
+
+
+@pytest.mark.parametrize("case", API_CASES)
+def test_every_api_entry_point_names_the_parameter_the_value_and_the_choices(scratch_registry_names, case):
+    call, *fragments = case
+    with pytest.raises(ParameterError) as caught:
+        call()
+    text = str(caught.value)
+    assert "\n" not in text
+    for fragment in fragments:
+        assert fragment in text
+
+
+@pytest.mark.parametrize("alpha", ["0", "2", "nan", "-1"])
+def test_compare_alpha_out_of_range_is_exit_2(here, capsys, alpha):
+    run_exit_2(capsys, ["compare", "a", "b", "--alpha", alpha], f"alpha must be a number in (0, 1), got {float(alpha)}")
+
+
+@pytest.mark.parametrize("code", ["sys.exit(0)", "sys.exit(3)", "raise SystemExit", "raise KeyboardInterrupt"])
+def test_a_plugin_that_exits_at_import_is_exit_2_never_0(here, capsys, code):
+    (here / "exits.py").write_text(f"import sys\n{code}\n")
+    (here / "s.toml").write_text(SUITE)
+    for argv in (["--plugin", "exits.py", "list"], ["--plugin", "exits.py", "run", "s.toml", "--out", "o"]):
+        err = run_exit_2(capsys, argv, "plugin file", "exits.py", "failed to import")
+        assert ("KeyboardInterrupt" if "Keyboard" in code else "SystemExit") in err
+    assert not (here / "o").exists()
+
+
+def test_a_plugin_calling_sys_exit_while_running_is_the_runs_error(scratch_registry_names, here):
+    @ob.register_method("test-exits")
+    class Exits(ob.Method):
+        def direction(self, X, G, state, k):
+            raise SystemExit(0)
+
+    with pytest.raises(PluginError, match=r"method 'test-exits' raised SystemExit: 0 \(sys.exit\)"):
+        ob.run("sphere", "test-exits", max_iter=3)
+
+
+def test_ctrl_c_during_start_up_is_one_line_without_traceback(capsys, monkeypatch):
+    import optbench.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert main(["list"]) == 130
+    assert capsys.readouterr().err == "optbench: interrupted\n"
+
+
+def test_a_folder_where_a_cell_file_belongs_is_named(here, capsys):
+    (here / "s.toml").write_text(SUITE)
+    assert main(["run", "s.toml", "--out", "o", "--no-report"]) == 0
+    capsys.readouterr()
+    cell = next((here / "o" / "cells").glob("*.runs.parquet"))
+    cell.unlink()
+    cell.mkdir()  # a folder where the cell's runs file belongs
+    run_exit_2(capsys, ["run", "s.toml", "--out", "o", "--no-report"], "Is a directory", cell.name,
+               "remove or rename that folder")
+
+
+def test_report_on_a_read_only_folder_names_it_and_does_not_say_resume(here, capsys, monkeypatch):
+    import optbench.report
+
+    def read_only(results, out=None, **options):  # what writing index.html into a read-only folder raises
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(Path(results) / "index.html"))
+
+    monkeypatch.setattr(optbench.report, "report", read_only)
+    err = run_exit_2(capsys, ["report", "o"], "cannot write results to 'o': Permission denied (o/index.html)",
+                     "choose a writable --out")
+    assert "resume" not in err
+
+
+def test_a_report_on_empty_tables_is_the_not_a_results_folder_line(here, capsys):
+    import pyarrow.parquet as pq
+
+    (here / "s.toml").write_text(SUITE)
+    assert main(["run", "s.toml", "--out", "o", "--no-report"]) == 0
+    capsys.readouterr()
+    for name in ("runs", "trace", "hits"):
+        table = pq.read_table(here / "o" / f"{name}.parquet")
+        pq.write_table(table.slice(0, 0), here / "o" / f"{name}.parquet")
+    (here / "o" / "manifest.jsonl").unlink()
+    for argv in (["report", "o"], ["export", "o"], ["compare", "o", "o"]):
+        run_exit_2(capsys, argv, "'o' is not a results folder: runs.parquet holds no runs")
+
+
+def test_when_every_run_errors_the_leaderboard_does_not_say_f_opt_unknown(here, capsys, scratch_registry_names):
+    (here / "plugin.py").write_text(FAILING)
+    (here / "s.toml").write_text(SUITE.replace('seeds = 2', 'seeds = 2\nplugins = ["plugin.py"]')
+                                 .replace('name = "gd"\nstep_rule = { name = "constant", lr = 0.1 }',
+                                          'name = "test-input-raises"'))
+    assert main(["run", "s.toml", "--out", "o", "--no-report"]) == 1
+    out = capsys.readouterr().out
+    assert "f_opt unknown" not in out and "sphere *" not in out

@@ -260,4 +260,134 @@ def test_tables_from_different_consolidations_are_refused(copy, tmp_path):
     shutil.copyfile(other / "trace.parquet", folder / "out" / "trace.parquet")  # the old, non-atomic failure
     with pytest.raises(StoreError, match="come from different runs"):
         read_tables(folder / "out")
-    assert "come from different runs" in check_folder(folder / "out")[2][0]
+    # check names the foreign file itself: its bytes are not those the store wrote there
+    assert check_folder(folder / "out")[2][0].startswith(f"trace.parquet in {str(folder / 'out')!r} is damaged")
+
+
+# ---------------------------------------------------------------- issue 23: content integrity
+def flip_a_data_bit(path: Path, column: str | None = None) -> None:
+    """Flip one bit in the last byte of a data page (the end of a column chunk), leaving the footer intact."""
+    meta = pq.ParquetFile(path).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    index = names.index(column) if column else max(range(meta.num_columns),
+                                                     key=lambda i: meta.row_group(0).column(i).total_compressed_size)
+    chunk = meta.row_group(0).column(index)
+    assert meta.num_rows > 0 and chunk.data_page_offset > 0
+    at = chunk.data_page_offset + chunk.total_compressed_size - 1
+    if chunk.dictionary_page_offset is not None:
+        at = chunk.dictionary_page_offset + chunk.total_compressed_size - 1
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+KINDS = ["cells/runs", "cells/trace", "cells/hits", "runs", "trace", "hits"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_flipped_bit_in_a_data_page_of_every_table_is_named_and_rebuilt(copy, kind, capsys):
+    folder, stored, memory = copy
+    out, store = folder / "out", Store(folder / "out")
+    victim = stored.suite.cells[0].key
+    table = kind.split("/")[-1]
+    path = store.path(victim, table) if kind.startswith("cells/") else out / f"{table}.parquet"
+    name = path.relative_to(out).as_posix()
+    flip_a_data_bit(path, "f" if table == "trace" else None)
+    assert main(["check", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert name in printed and "is damaged" in printed
+    assert ("computes the cell again" if kind.startswith("cells/") else "rebuilds it from the cells") in printed
+    if not kind.startswith("cells/"):  # the report refuses the damaged table, naming it, exit 2
+        assert main(["report", str(out), "--out", str(folder / "html")]) == 2
+        error = capsys.readouterr().err
+        assert f"{name} in {str(out)!r} is damaged" in error and "Traceback" not in error
+        assert not (folder / "html" / "index.html").exists()
+    resumed = run_suite(folder / "storage.toml", out, "serial")
+    assert resumed.cells_run == (1 if kind.startswith("cells/") else 0)
+    pd.testing.assert_frame_equal(without_time(resumed.runs), without_time(memory.runs), check_exact=True)
+    pd.testing.assert_frame_equal(without_time(resumed.trace), without_time(memory.trace), check_exact=True)
+    assert check_folder(out) == (2, {}, [])
+    tables, _ = read_tables(out)
+    pd.testing.assert_frame_equal(without_time(tables.trace), without_time(memory.trace), check_exact=True)
+
+
+def test_page_checksums_catch_a_flipped_bit_even_without_the_manifest(copy):
+    folder, _, _ = copy
+    out = folder / "out"
+    (out / "manifest.jsonl").unlink()  # a folder from before the manifest: page checksums still hold
+    flip_a_data_bit(out / "trace.parquet", "f")
+    with pytest.raises(StoreError, match=r"trace.parquet in .* is damaged: unreadable"):
+        read_tables(out)
+
+
+@pytest.mark.parametrize("name", ["hits.parquet", "trace.parquet", "provenance.json"])
+def test_a_deleted_final_file_is_detected_and_rebuilt(copy, name, capsys):
+    folder, _, memory = copy
+    out = folder / "out"
+    (out / name).unlink()
+    assert main(["check", str(out)]) == 1
+    assert f"damaged: {name} in {str(out)!r} is damaged: the file is missing" in capsys.readouterr().out
+    with pytest.raises(StoreError, match=f"{name} in .* is damaged: the file is missing"):
+        read_tables(out)
+    resumed = run_suite(folder / "storage.toml", out, "serial")
+    assert resumed.cells_run == 0 and check_folder(out) == (2, {}, [])
+    pd.testing.assert_frame_equal(without_time(read_tables(out)[0].hits), without_time(memory.hits), check_exact=True)
+
+
+def test_garbage_provenance_is_detected(copy, capsys):
+    folder, _, _ = copy
+    out = folder / "out"
+    (out / "provenance.json").write_bytes(os.urandom(300))
+    assert main(["check", str(out)]) == 1
+    assert f"provenance.json in {str(out)!r} is damaged" in capsys.readouterr().out
+    assert main(["report", str(out), "--out", str(folder / "html")]) == 2
+    assert "provenance.json" in capsys.readouterr().err
+
+
+def test_report_does_not_read_the_cells_of_a_consolidated_folder_whose_runs_table_is_gone(copy, capsys):
+    folder, _, _ = copy
+    out = folder / "out"
+    (out / "runs.parquet").unlink()
+    assert main(["report", str(out), "--out", str(folder / "html")]) == 2
+    assert f"runs.parquet in {str(out)!r} is damaged: the file is missing" in capsys.readouterr().err
+    assert not (folder / "html" / "index.html").exists()
+
+
+def test_the_suite_text_is_stored_once_per_folder(tmp_path):
+    description = "x" * 200_000
+    (tmp_path / "big.toml").write_text(f'description = "{description}"\n' + SUITE)
+    run_suite(tmp_path / "big.toml", tmp_path / "out", "serial")
+    out = tmp_path / "out"
+    holders = [path for path in out.rglob("*") if path.is_file() and description.encode() in path.read_bytes()]
+    assert holders == [out / "provenance.json"]
+    assert description in read_tables(out)[1]["suite_text"]
+
+
+def test_a_foreign_or_future_folder_gets_one_exit_2_line_from_every_command(copy, capsys):
+    folder, _, _ = copy
+    out = folder / "out"
+    runs = pq.read_table(out / "runs.parquet")
+    pq.write_table(runs.drop_columns(["status"]), out / "runs.parquet")  # a table without a column we need
+    (out / "manifest.jsonl").unlink()  # as another tool would leave it
+    shutil.rmtree(out / "cells")
+    for command in (["check", str(out)], ["report", str(out), "--out", str(folder / "html")],
+                    ["export", str(out), "--out", str(folder / "exported")],
+                    ["compare", str(out), str(out), "--out", str(folder / "cmp")]):
+        assert main(command) == 2, command
+        error = capsys.readouterr().err.strip()
+        assert error == (f"optbench: error: {str(out)!r} is not a results folder: runs.parquet lacks the column(s) "
+                         f"status (written by another tool or another optbench version?)"), command
+
+
+def test_an_empty_folder_gets_the_same_exit_2_line_from_every_command(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    lines = set()
+    for command in (["check", str(empty)], ["report", str(empty), "--out", str(tmp_path / "html")],
+                    ["export", str(empty), "--out", str(tmp_path / "exported")],
+                    ["compare", str(empty), str(empty), "--out", str(tmp_path / "cmp")]):
+        assert main(command) == 2, command
+        lines.add(capsys.readouterr().err)
+    assert lines == {f"optbench: error: {str(empty)!r} is not a results folder: it holds no results: runs.parquet is "
+                     f"missing and cells/ holds no finished cell (run `optbench run` first)\n"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["empty"]  # nothing written

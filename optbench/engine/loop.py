@@ -12,8 +12,9 @@ Each iteration ``k`` of ``DescentLoop.run``::
 
 A trace row counts what was spent to reach and evaluate ``x_k``; line-search
 trials made from ``x_k`` appear in the next row. What plugins return is checked
-here (shapes, finite non-negative steps, no writes into ``X`` or ``G``), and a
-violation stops the cell with a ``PluginError`` that names the plugin.
+here on every step (shapes, real floating-point arrays, finite non-negative
+step sizes, no writes into ``X`` or ``G``, which are handed out read-only), and
+a violation stops the cell with a ``PluginError`` that names the plugin.
 """
 
 from __future__ import annotations
@@ -69,18 +70,37 @@ class Sampler:
         return batch
 
 
+FLOAT = np.dtype(np.float64)
+_MIN, _DOT, _INF = np.minimum.reduce, np.dot, math.inf
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     array.setflags(write=False)
     return array
 
 
 def guarded(k: int) -> bool:
-    """Whether iteration ``k`` hands X and G to plugins read-only: the first 8 iterations and every 16th.
+    """Whether iteration ``k`` hands X and G to plugins read-only: every iteration (a flag, ~0.1 us each)."""
+    return True
 
-    A plugin that writes into its inputs does so from its first step on, so it is
-    caught at once; guarding every iteration would cost about 5% of a cheap loop.
-    """
-    return k < 8 or k & 15 == 0
+
+def check_real(array: Any, plugin: str, what: str) -> None:
+    """``array`` must hold real floating-point numbers: complex, integer or object arrays are a PluginError."""
+    kind = getattr(getattr(array, "dtype", None), "kind", None)
+    if kind != "f":
+        got = getattr(array, "dtype", type(array).__name__)
+        raise PluginError(f"{plugin} returned {what} of dtype {got}; it must be a float64 array (real numbers)")
+
+
+def check_start(problem: Problem, X0: Any, n_runs: int) -> np.ndarray:
+    """The starting points, checked: real numbers of shape ``(n_runs, problem.dim)`` (``initial_point``'s contract)."""
+    plugin = _plugin(problem, "problem")
+    if not isinstance(X0, np.ndarray) or X0.shape != (n_runs, problem.dim):
+        got = getattr(X0, "shape", type(X0).__name__)
+        raise PluginError(f"{plugin}: initial_point must return X of shape (n_runs, dim) = ({n_runs}, {problem.dim}), "
+                          f"got {got}")
+    check_real(X0, plugin, "starting points")
+    return X0
 
 
 def _plugin(obj: Any, kind: str) -> str:
@@ -95,13 +115,20 @@ def _raise_if_read_only(obj: Any, kind: str, exc: ValueError) -> None:
                           f"copy it first (e.g. G = G + ...)") from exc
 
 
+def _exit_error(obj: Any, kind: str, exc: SystemExit) -> PluginError:
+    """Plugin code calling ``sys.exit`` ends its run with an error, never the process."""
+    return PluginError(f"{_plugin(obj, kind)} raised SystemExit: {exc.code} (sys.exit); a plugin must not end the process")
+
+
 def _call(obj: Any, kind: str, function: Any, *args: Any) -> Any:
-    """``function(*args)``, read-only writes reported by :func:`_raise_if_read_only`."""
+    """``function(*args)``, read-only writes reported by :func:`_raise_if_read_only`, ``sys.exit`` a PluginError."""
     try:
         return function(*args)
     except ValueError as exc:
         _raise_if_read_only(obj, kind, exc)
         raise
+    except SystemExit as exc:
+        raise _exit_error(obj, kind, exc) from None
 
 
 def _checked_pair(result: Any, plugin: str, call: str, name: str, shape: tuple, shape_text: str) -> tuple[np.ndarray, Any]:
@@ -112,6 +139,7 @@ def _checked_pair(result: Any, plugin: str, call: str, name: str, shape: tuple, 
     if not isinstance(array, np.ndarray) or array.shape != shape:
         got = getattr(array, "shape", type(array).__name__)
         raise PluginError(f"{plugin}: {call} must return {name} of shape {shape_text} = {shape}, got {got}")
+    check_real(array, plugin, f"{name} from {call}")
     return result
 
 
@@ -124,7 +152,7 @@ class DescentLoop:
         self.recorder, self.hits, self.sampler = recorder, hits, sampler
         self.n_runs = n = X0.shape[0]
         self.X = _readonly(np.array(X0, dtype=float))
-        self.guard = True
+        self.alpha_shape, self.X_shape = (n,), self.X.shape  # f and alpha: (n_runs,); X, G and D: (n_runs, dim)
         self.evaluator = Evaluator(problem, n, noise_rngs, budget.max_evals)
         self.ctx = StepContext(problem.f_opt, self.evaluator)
         self.active = np.ones(n, dtype=bool)
@@ -142,15 +170,24 @@ class DescentLoop:
     def evaluate(self, batch: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """f and grad at X for every row; charged to the active runs that can still pay."""
         charged = self.active if self.budget.max_evals is None else self.evaluator.affordable(self.active)
-        F, G = self.evaluator.gradient(self.X, batch, charged)
+        try:
+            F, G = self.evaluator.gradient(self.X, batch, charged)
+        except ValueError as exc:  # a problem writing into X
+            _raise_if_read_only(self.problem, "problem", exc)
+            raise
+        except SystemExit as exc:
+            raise _exit_error(self.problem, "problem", exc) from None
         if self.ctx.reused is not None:  # the line search already paid for this point
             self.evaluator.refund_gradient(self.ctx.reused & charged)
             self.ctx.reused = None
-        if F.shape != self.X.shape[:1] or G.shape != self.X.shape:
+        if F.shape != self.alpha_shape or G.shape != self.X_shape:
             raise PluginError(f"problem {spec_of(self.problem)[0]!r} returned f of shape {F.shape} and a gradient of "
                               f"shape {G.shape} for X of shape {self.X.shape}; expected ({self.n_runs},) and {self.X.shape}")
-        if self.guard and G.flags.writeable:
-            _readonly(G)
+        if F.dtype is not FLOAT or G.dtype is not FLOAT:
+            plugin = _plugin(self.problem, "problem")
+            check_real(F, plugin, "f")
+            check_real(G, plugin, "a gradient")
+        G.setflags(write=False)
         return F, G
 
     def screen(self, k: int, F: np.ndarray) -> np.ndarray | None:
@@ -258,7 +295,10 @@ class DescentLoop:
         except ValueError as exc:
             _raise_if_read_only(self.method, "method", exc)
             raise
-        if type(result) is tuple and len(result) == 2 and type(result[0]) is np.ndarray and result[0].shape == self.X.shape:
+        except SystemExit as exc:
+            raise _exit_error(self.method, "method", exc) from None
+        if (type(result) is tuple and len(result) == 2 and type(result[0]) is np.ndarray
+                and result[0].shape == self.X_shape and result[0].dtype is FLOAT):
             return result  # the usual case, checked without building a message
         return _checked_pair(result, _plugin(self.method, "method"), "direction()", "D", self.X.shape, "(n_runs, dim)")
 
@@ -269,8 +309,18 @@ class DescentLoop:
         except ValueError as exc:
             _raise_if_read_only(self.step_rule, "step rule", exc)
             raise
-        if type(result) is tuple and len(result) == 2 and result[0] is self.alpha_seen:
-            return result  # constant rules return the same array every step: checked once
+        except SystemExit as exc:
+            raise _exit_error(self.step_rule, "step rule", exc) from None
+        if type(result) is tuple and len(result) == 2:
+            alpha = result[0]
+            if type(alpha) is np.ndarray and alpha.shape == self.alpha_shape and alpha.dtype is FLOAT:
+                if self.n_runs == 1:  # every step: a scalar test (~0.1 us), or a min and a dot product (~1 us)
+                    if 0.0 <= alpha.item() < _INF:
+                        return result
+                else:
+                    live = alpha if self.all_active else alpha[self.active]
+                    if _MIN(live) >= 0.0 and _DOT(live, live) < _INF:  # NaN fails both; a huge alpha takes the long way
+                        return result
         plugin = _plugin(self.step_rule, "step rule")
         alpha, step_state = _checked_pair(result, plugin, "step()", "alpha", (self.n_runs,), "(n_runs,)")
         live = alpha if self.all_active else alpha[self.active]
@@ -289,7 +339,10 @@ class DescentLoop:
         if alpha is not self.alpha_seen:
             self.alpha_seen, self.alpha_column = alpha, alpha[:, None]
         X_next = self.X + self.alpha_column * D
-        self.X = X_next if self.all_active else np.where(self.active[:, None], X_next, self.X)
+        if not self.all_active:
+            X_next = np.where(self.active[:, None], X_next, self.X)
+        X_next.setflags(write=False)  # handed out read-only every step: a write into X is a PluginError
+        self.X = X_next
 
     def next_iterate(self, G: np.ndarray, method_state: Any, k: int) -> tuple[np.ndarray, Any]:
         """``method.update(X, G, state, k, ctx) -> (X_next, state)`` of a method that takes no step rule, checked."""
@@ -303,7 +356,7 @@ class DescentLoop:
             keep = keep | self.evaluator.refused
             self.evaluator.refused[:] = False
         X_next = np.array(X_next, dtype=float)
-        self.X = np.where(keep[:, None], self.X, X_next) if keep.any() else X_next
+        self.X = _readonly(np.where(keep[:, None], self.X, X_next) if keep.any() else X_next)
 
     # ------------------------------------------------------------ the loop
     def stop_before_batch(self, k: int) -> bool:
@@ -320,9 +373,6 @@ class DescentLoop:
         if self.sampler is not None and self.stop_before_batch(k):
             return True, method_state, step_state
         batch = self.sampler.next() if self.sampler is not None else None
-        self.guard = guarded(k)
-        if self.guard:
-            _readonly(self.X)
         F, G = self.evaluate(batch)
         diverged = self.screen(k, F)
         stop = self.out_of_budget(k, self.converge(F, G, diverged) if self.budget.tol else diverged)
@@ -357,8 +407,8 @@ class DescentLoop:
 
     def run(self) -> tuple[np.ndarray, dict[str, Any]]:
         """Iterate until no run is active; the final X and the per-run outcome."""
-        method_state = self.method.init(self.X)
-        step_state = None if self.step_rule is None else self.step_rule.init(self.n_runs)
+        method_state = _call(self.method, "method", self.method.init, self.X)
+        step_state = None if self.step_rule is None else _call(self.step_rule, "step rule", self.step_rule.init, self.n_runs)
         k, finished = 0, False
         while not finished:
             finished, method_state, step_state = self.iterate(k, method_state, step_state)

@@ -14,10 +14,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from optbench.engine import cell as cells
-from optbench.engine.loop import Budget
+from optbench.engine.loop import Budget, check_start
 from optbench.engine.result import RunResult
 from optbench.engine.stack import Part, run_stack, stackable
 from optbench.engine.sweep import batch_groups, sweep_configs
+from optbench.constraints import message
 from optbench.errors import ParameterError
 from optbench.problem import Problem
 from optbench.registry import did_you_mean, methods, problems, resolve, spec_of, step_rules
@@ -97,8 +98,11 @@ def _initial_points(problem: Problem, description: dict, seeds: list[int], x0: A
     """``(n_seeds, dim)``: each seed's own start from ``problem.initial_point``, or the given ``x0``."""
     if x0 is None:
         key = cells.problem_key(description)
-        return np.stack([problem.initial_point(rng, 1)[0] for rng in run_generators("x0", key, seeds)])
-    X0 = np.array(x0, dtype=float)
+        return np.stack([check_start(problem, problem.initial_point(rng, 1), 1)[0] for rng in run_generators("x0", key, seeds)])
+    try:
+        X0 = np.array(x0, dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError(message("x0", f"numbers of shape ({problem.dim},) or (n_seeds, dim)", x0)) from None
     if X0.shape == (problem.dim,):
         return np.tile(X0, (len(seeds), 1))
     if X0.shape != (len(seeds), problem.dim):

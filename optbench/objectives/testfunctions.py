@@ -20,7 +20,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from optbench.problem import Problem
+from optbench.problem import Problem, width_checked
 from optbench.registry import register_problem
 
 __all__ = [
@@ -56,6 +56,13 @@ class AnalyticFunction(Problem):
 
     def __init__(self, dim: int = 2, noise_std: float = 0.0):
         self._setup(dim, noise_std)
+
+    def __init_subclass__(cls, **kwargs):
+        """Every function's ``value``, ``grad``, ``value_and_grad`` and ``hvp`` refuse an X of the wrong width."""
+        super().__init_subclass__(**kwargs)
+        for name in ("value", "grad", "value_and_grad", "hvp"):
+            if name in cls.__dict__:
+                setattr(cls, name, width_checked(cls.__dict__[name]))
 
     def _setup(self, dim: int, noise_std: float) -> None:
         name = self.name or type(self).__name__

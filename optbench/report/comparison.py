@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import analysis, stats
+from optbench.constraints import Interval, check
 from optbench.registry import ParameterError
 from optbench.report import compare_stats, page
 from optbench.report.compare_figures import MAX_PANELS, change_curves
@@ -229,6 +230,7 @@ def compare_report(base: Any, new: Any, out: str | Path = "reports/compare", *, 
     """:func:`compare`, also returning the terminal summary (:func:`summary_lines`)."""
     if not target > 0:
         raise ParameterError(f"target must be a positive gap f − f_opt, got {target}")
+    check(alpha, [Interval("real", 0, 1, closed="neither")], "alpha")  # before any folder is read
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ParameterError(f"out must be a directory, and {str(out)!r} is a file")
