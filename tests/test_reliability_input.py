@@ -299,11 +299,14 @@ def test_a_folder_where_a_cell_file_belongs_is_named(here, capsys):
     (here / "s.toml").write_text(SUITE)
     assert main(["run", "s.toml", "--out", "o", "--no-report"]) == 0
     capsys.readouterr()
-    cell = next((here / "o" / "cells").glob("*.runs.parquet"))
+    cell = next((here / "o" / "cells").glob("*.stack.parquet"))
     cell.unlink()
-    cell.mkdir()  # a folder where the cell's runs file belongs
-    run_exit_2(capsys, ["run", "s.toml", "--out", "o", "--no-report"], "Is a directory", cell.name,
-               "remove or rename that folder")
+    cell.mkdir()  # a folder where the stack file belongs
+    assert main(["run", "s.toml", "--out", "o", "--no-report"]) == 2
+    note, error = capsys.readouterr().err.splitlines()  # the damaged stack is noted, then the one-line error
+    assert note.startswith("note: ") and cell.name in note and "Traceback" not in error
+    assert error.startswith("optbench: error: ") and "Is a directory" in error and cell.name in error
+    assert "remove or rename that folder" in error
 
 
 def test_report_on_a_read_only_folder_names_it_and_does_not_say_resume(here, capsys, monkeypatch):

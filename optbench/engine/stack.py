@@ -104,7 +104,7 @@ class StackedMethod:
             X_p = X[part.rows]
             result = _call(part.method, "method", part.method.direction, X_p, G[part.rows], state[i], k)
             if not (type(result) is tuple and len(result) == 2 and type(result[0]) is np.ndarray
-                    and result[0].shape == X_p.shape):
+                    and result[0].shape == X_p.shape and result[0].dtype.kind == "f"):
                 _checked_pair(result, _plugin(part.method, "method"), "direction()", "D", X_p.shape, "(n_runs, dim)")
             D[part.rows], state[i] = result
             self.own[i] += time.perf_counter() - started
