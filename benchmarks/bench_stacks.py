@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_matrix import timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.bench_stacks (asv's discovery)
+    from bench_matrix import timed
+except ImportError:
+    from benchmarks.bench_matrix import timed
 
 HERE = Path(__file__).resolve().parent
 

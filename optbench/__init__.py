@@ -11,11 +11,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from optbench.methods import Method
 from optbench.problem import Problem, finite_difference_grad, gradient_error
-from optbench.errors import PluginError
+from optbench.errors import ParameterError, PluginError, PluginWarning, RegistryError
 from optbench.registry import (
-    ParameterError,
-    PluginWarning,
-    RegistryError,
     load_plugin,
     methods,
     problems,

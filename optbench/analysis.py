@@ -45,8 +45,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import schema
-from optbench.registry import ParameterError, did_you_mean
-
+from optbench.errors import ParameterError, did_you_mean
 __all__ = [
     "AXES",
     "AXIS_LABELS",

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 import optbench as ob
-from optbench.registry import ParameterError, RegistryError, load_plugin
-
+from optbench.registry import load_plugin
+from optbench.errors import ParameterError, RegistryError
 __all__ = ["main", "build_parser"]
 
 REGISTRIES = {"problems": "problems", "methods": "methods", "step-rules": "step_rules"}
@@ -88,11 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Python file that registers problems, methods or step rules (repeatable)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_list_parser, _add_run_parser, _add_check_parser, _add_report_parser, _add_compare_parser,
+                _add_query_parser, _add_export_parser):
+        add(commands)
+    return parser
 
+
+def _add_list_parser(commands: Any) -> None:
     listing = commands.add_parser("list", help="list registered problems, methods and step rules")
     listing.add_argument("kind", nargs="?", choices=list(REGISTRIES), help="only this registry")
     listing.set_defaults(func=list_command)
 
+
+def _add_run_parser(commands: Any) -> None:
     running = commands.add_parser("run", help="run a benchmark suite (resumes where a previous run stopped)")
     from optbench.suite import shipped_suites
 
@@ -112,10 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "has connected after SECONDS (default: wait, with a message after 5 s)")
     running.set_defaults(func=run_command)
 
+
+def _add_check_parser(commands: Any) -> None:
     checking = commands.add_parser("check", help="verify a results folder: every cell readable, complete and consistent")
     checking.add_argument("results", metavar="DIR", help="a results directory (cells/, runs.parquet)")
     checking.set_defaults(func=check_command)
 
+
+def _add_report_parser(commands: Any) -> None:
     reporting = commands.add_parser("report", help="write the self-contained HTML report of a results directory")
     reporting.add_argument("results", metavar="DIR", help="a results directory (runs.parquet, trace.parquet)")
     reporting.add_argument("--out", metavar="DIR", help="where index.html goes (default: DIR)")
@@ -128,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     reporting.add_argument("--bootstrap", type=int, default=200, metavar="N", help="bootstrap replicates of the ECDF bands")
     reporting.set_defaults(func=report_command)
 
+
+def _add_compare_parser(commands: Any) -> None:
     comparing = commands.add_parser("compare", help="compare two results directories cell by cell (better, worse, unchanged)")
     comparing.add_argument("base", metavar="BASE", help="the results directory before the change")
     comparing.add_argument("new", metavar="NEW", help="the results directory after the change")
@@ -136,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     comparing.add_argument("--alpha", type=float, default=0.05, help="level of the Holm-corrected paired tests (default: 0.05)")
     comparing.set_defaults(func=compare_command)
 
-    _add_query_parser(commands)
+
+def _add_export_parser(commands: Any) -> None:
     exporting = commands.add_parser("export", help="write a results directory in COCO's (cocopp) or IOHprofiler's (IOHanalyzer) format")
     exporting.add_argument("results", metavar="DIR", help="a results directory written by optbench run")
     exporting.add_argument("--format", default="coco", help="coco (.info/.dat/.tdat, for cocopp) or ioh (.json/.dat, for IOHanalyzer)")
@@ -146,7 +161,6 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument("--function-ids", default="auto", help="auto, stable or cocopp: how problems that are not "
                            "bbob's are numbered (default auto: cocopp's 1-24 for coco, stable ids for ioh)")
     exporting.set_defaults(func=export_command)
-    return parser
 
 
 def export_command(args: argparse.Namespace) -> int:
@@ -416,7 +430,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     """Run the subcommand; map what went wrong to one line and an exit status (see README, exit statuses)."""
     from optbench.driver import Interrupted
     from optbench.executors import ExecutorLost
-    from optbench.store import StoreError, describe_os_error
+    from optbench.store import describe_os_error
+    from optbench.errors import StoreError
     from optbench.errors import SuiteError
 
     try:

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from optbench.schema import FAILED_STATUSES, CellTables, frame_of
 from optbench.errors import ParameterError
 from optbench.executors import EXECUTOR_FUNCTIONS, EXECUTORS, ExecutorLost, connect_scheduler
-from optbench.registry import did_you_mean, load_plugin
+from optbench.registry import load_plugin
+from optbench.errors import did_you_mean
 from optbench.store import FolderLock, Store, _concat, prepare_folder, provenance
 from optbench import tuning, tuning_plan
 from optbench.cells import Cell, Suite, batch_groups_of

@@ -8,6 +8,7 @@
   cell's ``error`` with a message naming the plugin.
 - ``PluginWarning``: a plugin could not be imported; the rest of the registry still works.
 - ``QueryError``: SQL over a results folder (``optbench query``) that cannot run, or an output it cannot write.
+- ``TuningError``: a wrong tuning key or search space (``path``: the key path below the block).
 - ``StoreError``: a results folder that cannot be used as asked (busy, not a folder, not
   writable, damaged); its message names the file and how to rebuild it.
 """
@@ -15,8 +16,9 @@
 from __future__ import annotations
 
 import difflib
+from typing import Sequence
 
-__all__ = ["RegistryError", "ParameterError", "SuiteError", "PluginError", "PluginWarning", "QueryError", "StoreError",
+__all__ = ["RegistryError", "ParameterError", "SuiteError", "PluginError", "PluginWarning", "QueryError", "StoreError", "TuningError",
            "closest", "did_you_mean"]
 
 
@@ -58,3 +60,11 @@ def did_you_mean(name: str, choices: list[str]) -> str:
     """`` Did you mean 'x'?`` when a close match exists, else ``""``."""
     match = closest(name, choices)
     return f" Did you mean {match!r}?" if match else ""
+
+
+class TuningError(ParameterError):
+    """A wrong tuning key or search space; ``path`` is the key path below the block (for suite messages)."""
+
+    def __init__(self, path: Sequence[str | int], message: str):
+        super().__init__(message)
+        self.path = tuple(path)

@@ -37,11 +37,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import connection
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from optbench.errors import ParameterError
-from optbench.registry import did_you_mean
 from optbench.worker import Finished, Unit, die_with_parent, preload, run_unit, unit_deadline, unit_failed
+
+if TYPE_CHECKING:
+    from optbench.cells import Cell
 
 __all__ = ["EXECUTORS", "EXECUTOR_FUNCTIONS", "ExecutorLost", "connect_scheduler", "run_unit_in_child"]
 

@@ -77,8 +77,8 @@ class ExportError(ParameterError):
 
 # ---------------------------------------------------------------- reading and preparing
 def _read(results: str | Path):
-    from optbench.store import StoreError, read_tables
-
+    from optbench.store import read_tables
+    from optbench.errors import StoreError
     try:
         tables, meta = read_tables(results)
     except (FileNotFoundError, StoreError) as exc:

@@ -29,9 +29,6 @@ from typing import Any, Callable, Literal, Union, get_args, get_origin
 
 __all__ = [
     "Registry",
-    "RegistryError",
-    "ParameterError",
-    "PluginWarning",
     "problems",
     "methods",
     "step_rules",
@@ -45,7 +42,7 @@ __all__ = [
 
 
 from optbench.constraints import COMMON, ObjectSpec, check, message  # noqa: E402
-from optbench.errors import ParameterError, PluginWarning, RegistryError, closest, did_you_mean  # noqa: E402,F401
+from optbench.errors import ParameterError, PluginWarning, RegistryError, did_you_mean  # noqa: E402
 
 
 # ---------------------------------------------------------------- parameters

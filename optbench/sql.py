@@ -171,8 +171,7 @@ def _run_ids(runs: "pd.DataFrame", cell: "pa.ChunkedArray", seed: "pa.ChunkedArr
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from optbench.registry import ParameterError
-
+    from optbench.errors import ParameterError
     run_cells, cells = pd.factorize(runs["cell"].to_numpy(dtype=object))
     cell_code = pc.index_in(cell, value_set=pa.array(cells, type=pa.string())).fill_null(-1).to_numpy().astype(np.int64)
     seeds = seed.to_numpy()

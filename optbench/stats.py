@@ -25,8 +25,7 @@ import pandas as pd
 from scipy import stats as _scipy_stats
 
 from optbench import analysis, schema
-from optbench.registry import ParameterError, did_you_mean
-
+from optbench.errors import ParameterError, did_you_mean
 __all__ = ["METRICS", "FAMILIES", "holm", "min_p_value", "paired_values", "pairwise", "FriedmanResult", "friedman", "critical_difference",
            "marks", "headlines"]
 

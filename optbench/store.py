@@ -1,4 +1,4 @@
-"""Results on disk: three Parquet files per finished cell, written atomically; one writer per folder.
+"""Results on disk: one Parquet file per finished stack (older folders: three per cell), written atomically; one writer per folder.
 
 Layout of an output directory ``OUT``::
 
@@ -408,7 +408,7 @@ class Store:
 
     def write_stack(self, stack: str, cells: dict[str, tuple[CellTables, Any]], metadata: dict[str, Any]) -> Path:
         """Write the finished cells of one stack (key -> (tables, description)) as one file: one atomic write, one fsync."""
-        self.create()
+        self.make_folders()
         table, rows = _stack_table(cells)
         check = {"write": uuid.uuid4().hex, "table": "stack", "cells": rows}
         meta = {**metadata, "cells": {key: description for key, (_, description) in cells.items()}}
@@ -468,7 +468,8 @@ class Store:
             return f"its stack file {_relative(path)} is damaged: {problem}"
         return None
 
-    def create(self) -> None:
+    def make_folders(self) -> None:
+        """Create the results folder and its ``cells/`` folder (as needed)."""
         self.cells_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str, table: str) -> Path:
@@ -546,14 +547,11 @@ class Store:
                     _record(self.path(key, table), self.path(key, table).read_bytes())
         return done, damaged
 
-    def finished(self, keys: Iterable[str], retry_failed: bool = True) -> set[str]:
-        """The keys among ``keys`` that need not run again: finished, sound, and (with ``retry_failed``) not failed."""
-        return self.scan({key: None for key in keys}, retry_failed)[0]
-
     def write_cell(self, key: str, runs: pd.DataFrame, trace: pd.DataFrame, metadata: dict[str, Any] | None = None,
                    hits: pd.DataFrame | None = None) -> None:
-        """Write one finished cell: trace and hits first, runs last (the commit marker), each atomically."""
-        self.create()
+        """Write one finished cell in the per-cell layout of folders from before stacks (three files: trace
+        and hits first, runs last, the commit marker, each atomically); suites write stacks (:meth:`write_stack`)."""
+        self.make_folders()
         if hits is None:
             hits = _tables.empty_table("hits")
         frames = {"trace": trace, "hits": hits, "runs": runs}
@@ -562,9 +560,6 @@ class Store:
             temporary = _write_temporary(frame, self.path(key, name), metadata, {**check, "table": name})
             os.replace(temporary, self.path(key, name))
         _fsync_folder(self.cells_dir)
-
-    def read_cell(self, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return _read(self.runs_path(key)), _read(self.trace_path(key))
 
     def read_cell_tables(self, key: str) -> CellTables:
         if not self.runs_path(key).is_file() and self._stack_of(key) is not None:
@@ -596,10 +591,6 @@ class Store:
         _fsync_folder(self.out)
         marker.unlink()
         return True
-
-    def consolidate(self, keys: Iterable[str], metadata: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Concatenate the cells ``keys`` (in that order) into ``runs``, ``trace`` and ``hits.parquet``."""
-        return self.consolidate_tables(keys, metadata)[:2]
 
     def consolidate_tables(self, keys: Iterable[str], metadata: dict[str, Any],
                            fresh: dict[str, CellTables] | None = None) -> CellTables:

@@ -35,10 +35,9 @@ from typing import Any, Sequence, Union, get_args, get_origin
 from optbench import registry, tuning_plan
 from optbench.cells import Cell, Suite, batch_groups_of, batch_groups_with, cell_key, instances_of, spec_label
 from optbench.engine.cell import describe as cell_description, incompatibility, takes_step_rule
-from optbench.errors import ParameterError, RegistryError, SuiteError
-from optbench.registry import did_you_mean, load_plugin
-from optbench.tuning import TuningError
-
+from optbench.errors import ParameterError, RegistryError, SuiteError, TuningError
+from optbench.registry import load_plugin
+from optbench.errors import did_you_mean
 __all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES",
            "cell_key", "batch_groups_of"]
 

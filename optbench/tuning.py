@@ -51,8 +51,9 @@ import pandas as pd
 
 from optbench import schema
 from optbench.constraints import message
-from optbench.errors import ParameterError
-from optbench.registry import did_you_mean, methods, step_rules
+from optbench.errors import ParameterError, TuningError
+from optbench.registry import methods, step_rules
+from optbench.errors import did_you_mean
 from optbench.seeding import canonical, run_generators
 
 __all__ = [
@@ -68,14 +69,6 @@ SCOPES = ("problem", "suite")
 DISTRIBUTIONS = ("log_uniform", "uniform")
 TUNING_KEYS = ("protocol", "trials", "seeds", "criterion", "target", "scope", "seed")
 GROUP = ["problem_label", "method", "step_rule", "batch"]  # one tuned target on one problem
-
-
-class TuningError(ParameterError):
-    """A wrong tuning key or search space; ``path`` is the key path below the block (for suite messages)."""
-
-    def __init__(self, path: Sequence[str | int], message: str):
-        super().__init__(message)
-        self.path = tuple(path)
 
 
 # ---------------------------------------------------------------- protocols

@@ -18,11 +18,11 @@ import pandas as pd
 
 from optbench.cells import Cell, cell_key
 from optbench.engine.cell import describe, incompatibility
-from optbench.errors import ParameterError, RegistryError
+from optbench.errors import ParameterError, RegistryError, TuningError
 from optbench.registry import methods, parameters_of, resolve, spec_of, step_rules
 from optbench.schema import problem_label
 from optbench.seeding import canonical, key_hash
-from optbench.tuning import GROUP, Protocol, TuningError, check_protocol, check_space, settings_of
+from optbench.tuning import GROUP, Protocol, check_protocol, check_space, settings_of
 
 __all__ = ["Target", "Plan", "plan_suite", "first_cells", "second_cells", "setting_key", "engine_key",
            "stored_protocol", "make_cell"]

@@ -15,7 +15,7 @@ import pytest
 import optbench as ob
 from optbench.adapters.elementwise import ELEMENTWISE_TORCH
 from optbench.cli import main
-from optbench.registry import ParameterError
+from optbench.errors import ParameterError
 from optbench.suite import parse_suite
 
 torch = pytest.importorskip("torch")

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import optbench as ob
-from optbench.registry import ParameterError
-
+from optbench.errors import ParameterError
 torch = pytest.importorskip("torch")
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
 

@@ -8,9 +8,7 @@ import pytest
 
 import optbench as ob
 from optbench import analysis
-from optbench.registry import ParameterError
-
-
+from optbench.errors import ParameterError
 def _tables(spec, problem="p", dim=2, f_opt=0.0):
     """runs, trace from {(solver, seed): dict(status, rows=[(evaluations, f_gap)], spent)} (rows at iterations 0..)."""
     runs, trace = [], []

@@ -7,8 +7,7 @@ import pytest
 import scipy.optimize
 
 import optbench as ob
-from optbench.registry import ParameterError
-
+from optbench.errors import ParameterError
 from test_methods import TestQuadratic, TestRosenbrock
 
 SCIPY_NAMES = {"l-bfgs-b": "L-BFGS-B", "bfgs": "BFGS", "cg": "CG", "scipy-newton-cg": "Newton-CG",

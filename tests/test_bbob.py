@@ -6,8 +6,7 @@ import pytest
 
 import optbench as ob
 from optbench.objectives.bbob import BBOB, FUNCTION_NAMES
-from optbench.registry import ParameterError
-
+from optbench.errors import ParameterError
 FUNCTIONS = list(range(1, 25))
 INSTANCES = [1, 2, 3, 4, 5]
 DIMS = [2, 5, 10, 20]

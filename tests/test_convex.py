@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 import optbench as ob
-from optbench.registry import ParameterError
-
+from optbench.errors import ParameterError
 FINITE_SUMS = ["linear-regression", "ridge", "logistic-regression", "lasso", "hinge-svm", "lad-regression"]
 
 

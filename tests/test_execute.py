@@ -16,7 +16,7 @@ import pytest
 import optbench as ob
 from optbench.driver import run_suite
 from optbench.worker import hard_deadline
-from optbench.registry import ParameterError
+from optbench.errors import ParameterError
 from optbench.suite import load_suite
 
 SUITE = '''

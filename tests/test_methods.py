@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import optbench as ob
-from optbench.registry import ParameterError
-
+from optbench.errors import ParameterError
 N_STEPS = 200
 RTOL = 1e-8
 

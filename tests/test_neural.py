@@ -13,8 +13,7 @@ import pytest
 
 import optbench as ob
 from optbench.objectives import data
-from optbench.registry import ParameterError
-
+from optbench.errors import ParameterError
 NAMES = ["mlp-xor", "mlp-moons", "mlp-circles", "mlp-spirals", "mlp-regression", "mlp-blobs"]
 CLASSIFIERS = ["mlp-xor", "mlp-moons", "mlp-circles", "mlp-spirals", "mlp-blobs"]
 # Small data sets keep the finite differences quick; the xor set is always its four points.

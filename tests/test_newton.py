@@ -109,8 +109,7 @@ def test_a_run_in_a_batch_equals_the_run_alone_with_its_own_charges():
 
 
 def test_newton_cg_takes_no_step_rule_and_validates_its_options():
-    from optbench.registry import ParameterError
-
+    from optbench.errors import ParameterError
     with pytest.raises(ParameterError, match="no step rule"):
         ob.run("rosenbrock", "newton-cg", "armijo", max_iter=3)
     with pytest.raises(ParameterError, match="shrink"):

@@ -6,9 +6,8 @@ import pytest
 
 import optbench as ob
 from optbench import registry as registry_module
-from optbench.registry import ParameterError, Registry, RegistryError
-
-
+from optbench.registry import Registry
+from optbench.errors import ParameterError, RegistryError
 def test_builtins_are_registered_and_created_with_params():
     assert {"sphere", "quadratic"} <= set(ob.problems.names())
     assert "gd" in ob.methods.names() and "constant" in ob.step_rules.names()

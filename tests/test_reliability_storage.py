@@ -21,8 +21,8 @@ import pytest
 
 from optbench.cli import main
 from optbench.driver import run_suite
-from optbench.store import MARKER, Store, StoreError, _temporary_name, check_folder, read_tables
-
+from optbench.store import MARKER, Store, _temporary_name, check_folder, read_tables
+from optbench.errors import StoreError
 SUITE = '''
 name = "storage"
 seeds = 3

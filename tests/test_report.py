@@ -22,8 +22,7 @@ import optbench as ob
 from optbench import analysis
 from optbench.cli import main
 from optbench.report import figures, load_results, report
-from optbench.registry import ParameterError
-
+from optbench.errors import ParameterError
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-pipe"]
 

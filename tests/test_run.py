@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import optbench as ob
-from optbench.registry import ParameterError
+from optbench.errors import ParameterError
 from optbench.schema import RUN_COLUMNS, TRACE_COLUMNS
 
 from conftest import MeanSquares

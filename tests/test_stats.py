@@ -9,9 +9,7 @@ import scipy.stats
 from statsmodels.stats.multitest import multipletests
 
 from optbench import analysis, stats
-from optbench.registry import ParameterError
-
-
+from optbench.errors import ParameterError
 def _runs(gaps_by_solver, problem="p", f_opt=0.0, failed=()):
     """One run per (solver, seed) with final gaps; (solver, seed) pairs in ``failed`` diverged."""
     rows = []

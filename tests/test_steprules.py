@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import optbench as ob
-from optbench.registry import ParameterError
-
+from optbench.errors import ParameterError
 from test_methods import PROBLEMS, TestQuadratic, TestRosenbrock
 
 

@@ -48,7 +48,7 @@ def test_write_cell_is_atomic_and_round_trips(tmp_path):
     store.write_cell("abc", result.runs, result.trace, {"x": 1})
     assert store.has("abc")
     assert sorted(p.name for p in (tmp_path / "out" / "cells").iterdir()) == ["abc.hits.parquet", "abc.runs.parquet", "abc.trace.parquet"]
-    runs, trace = store.read_cell("abc")
+    runs, trace, _ = store.read_cell_tables("abc")
     pd.testing.assert_frame_equal(runs, result.runs, check_dtype=False, check_exact=True)
     pd.testing.assert_frame_equal(trace, result.trace, check_dtype=False, check_exact=True)
     assert json.loads(pq.read_schema(store.runs_path("abc")).metadata[b"optbench"]) == {"x": 1}
@@ -56,10 +56,10 @@ def test_write_cell_is_atomic_and_round_trips(tmp_path):
 
 def test_a_trace_without_runs_is_not_a_finished_cell(tmp_path):
     store = Store(tmp_path / "out")
-    store.create()
+    store.make_folders()
     (store.cells_dir / "abc.trace.parquet").write_bytes(b"partial")
     (store.cells_dir / "abc.runs.parquet.tmp").write_bytes(b"partial")
-    assert not store.has("abc") and store.finished(["abc"]) == set()
+    assert not store.has("abc") and store.scan({"abc": None})[0] == set()
 
 
 def test_consolidated_tables_provenance_and_resume(suite_file, tmp_path):

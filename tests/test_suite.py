@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import optbench as ob
-from optbench.suite import SuiteError, load_suite, parse_suite, shipped_suites, suite_path
-
+from optbench.suite import load_suite, parse_suite, shipped_suites, suite_path
+from optbench.errors import SuiteError
 ROOT = Path(__file__).resolve().parents[1]
 
 PLUGIN = '''

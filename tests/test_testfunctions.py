@@ -7,8 +7,7 @@ from hypothesis import strategies as st
 
 import optbench as ob
 from optbench.objectives import testfunctions as tf
-from optbench.registry import ParameterError
-
+from optbench.errors import ParameterError
 ANALYTIC = sorted(name for name in ob.problems.names() if issubclass(ob.problems.get(name), tf.AnalyticFunction))
 
 

@@ -10,8 +10,8 @@ from scipy import stats
 
 import optbench as ob
 from optbench.problem import gradient_error
-from optbench.suite import SuiteError, parse_suite
-
+from optbench.suite import parse_suite
+from optbench.errors import SuiteError
 ROSEN = {"name": "rosenbrock", "dim": 5}
 WRAPPERS = [
     ("shifted", {"problem": ROSEN, "seed": 3}),

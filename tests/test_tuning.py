@@ -17,7 +17,8 @@ import scipy.stats
 
 import optbench as ob
 from optbench import tuning
-from optbench.suite import SuiteError, parse_suite
+from optbench.suite import parse_suite
+from optbench.errors import SuiteError
 from optbench.schema import number_text
 
 FAILED = ("diverged", "error", "timeout")

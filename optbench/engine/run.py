@@ -21,7 +21,8 @@ from optbench.engine.sweep import batch_groups, sweep_configs
 from optbench.constraints import message
 from optbench.errors import ParameterError
 from optbench.problem import Problem
-from optbench.registry import did_you_mean, methods, problems, resolve, spec_of, step_rules
+from optbench.registry import methods, problems, resolve, spec_of, step_rules
+from optbench.errors import did_you_mean
 from optbench.seeding import run_generators
 
 __all__ = ["run", "run_group", "check_seeds", "check_tol"]

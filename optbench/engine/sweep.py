@@ -20,8 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from optbench.errors import ParameterError
-from optbench.registry import did_you_mean, parameters_of, spec_of
-
+from optbench.registry import parameters_of, spec_of
+from optbench.errors import did_you_mean
 __all__ = ["SWEEP_TARGETS", "sweep_configs", "batch_groups", "batched_instance"]
 
 SWEEP_TARGETS = ("method", "step_rule")

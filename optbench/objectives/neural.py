@@ -40,8 +40,8 @@ import numpy as np
 from optbench.backprop import MLP
 from optbench.objectives import data
 from optbench.problem import Problem, check_batch
-from optbench.registry import did_you_mean, register_problem
-
+from optbench.registry import register_problem
+from optbench.errors import did_you_mean
 __all__ = [
     "NeuralProblem",
     "MLPXor",

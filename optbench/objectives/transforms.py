@@ -36,8 +36,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from optbench.problem import Problem
-from optbench.registry import ParameterError, RegistryError, problems, register_problem, resolve
-
+from optbench.registry import problems, register_problem, resolve
+from optbench.errors import ParameterError, RegistryError
 __all__ = ["Transformed", "Shifted", "Rotated", "Scaled", "Noisy", "Perturbed", "random_rotation", "noise_draws",
            "coco_value_noise"]
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from optbench import analysis, stats
 from optbench.constraints import Interval, check
-from optbench.registry import ParameterError
+from optbench.errors import ParameterError
 from optbench.report import compare_stats, page
 from optbench.report.compare_figures import MAX_PANELS, change_curves
 from optbench.report.compare_stats import KEYS

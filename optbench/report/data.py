@@ -13,8 +13,7 @@ from typing import Any
 import pandas as pd
 
 from optbench.analysis import prepare, prepare_hits
-from optbench.registry import ParameterError
-
+from optbench.errors import ParameterError
 __all__ = ["ResultSet", "load_results"]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from optbench import analysis
-from optbench.registry import ParameterError
+from optbench.errors import ParameterError
 from optbench.report import detail, page, sections
 from optbench.report.curves import solver_order
 from optbench.report.data import ResultSet, load_results
