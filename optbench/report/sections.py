@@ -189,7 +189,9 @@ def aggregates(ctx: Context) -> str:
                              "target, budgets dim × 10^j; 95 % bootstrap bands."))
     if ctx.friedman is not None and ctx.friedman.n_solvers >= 2:
         parts.append(figure_html(figures.cd_diagram(ctx.friedman), "critical-difference diagram",
-                                 "Average ranks over the problems every compared solver ran: "
+                                 "Friedman's average ranks over the problems every compared solver ran (Demšar 2006: "
+                                 "tied solvers share the mean of their ranks, so 1, 1, 1 becomes 2, 2, 2; the overall "
+                                 "ranking table gives tied solvers the best rank, hence its smaller numbers): "
                                  + ctx.friedman.coverage.note() + "."))
     if data.runs["problem_label"].nunique() > 1:
         parts.append(figure_html(figures.rank_heatmap(data), "rank heatmap", "Rank of each solver per problem."))
