@@ -9,9 +9,10 @@ traceback; a value that is in fact valid may also run (counted apart). Any other
 exception (``AttributeError``, ``KeyError``, ``TypeError``...), a traceback, or a
 bad value accepted silently where it must be refused is a failure, printed.
 
-Faults: a finished results folder is damaged file by file (one flipped bit in a
-data page, random bit flips anywhere, truncation, deletion, garbage, an empty
-file); a fault *survives* when ``optbench check`` then exits 1 naming the file
+Faults: a finished results folder (two stack files) is damaged file by file (one
+flipped bit in a data page, in the footer, random bit flips anywhere, truncation,
+a byte cut or appended, a zeroed block, deletion, garbage, an empty file, a sound
+file of the same folder copied over it); a fault *survives* when ``optbench check`` then exits 1 naming the file
 (or, for a fault that loses nothing, 0), ``optbench report`` refuses a damaged
 consolidated table, and resuming rebuilds results equal, bit for bit, to the same
 suite computed in memory, after which ``check`` exits 0.
@@ -44,7 +45,7 @@ CLEAN = (ParameterError, RegistryError, SuiteError, PluginError, StoreError)
 BIG = 10**30
 BAD = [None, -1, 0, -0.5, math.nan, math.inf, -math.inf, "x", "", [], {}, (), object(), True, 1j, BIG, [1, "a"],
        {"name": 3}, np.array([1.0, 2.0]), b"\x00"]
-SUITE = 'name = "adv"\nseeds = 2\n[budget]\nmax_iter = 20\n[[problems]]\nname = "sphere"\ndim = 3\n[[methods]]\nname = "gd"\nstep_rule = { name = "constant", lr = [0.1, 0.3] }\n'
+SUITE = 'name = "adv"\nseeds = 2\n[budget]\nmax_iter = 20\n[[problems]]\nname = "sphere"\ndim = [3, 4]\n[[methods]]\nname = "gd"\nstep_rule = { name = "constant", lr = [0.1, 0.3] }\n'
 
 
 def _api_calls():
@@ -61,13 +62,15 @@ def _api_calls():
                 continue
             if name in ("max_iter", "max_evals", "max_epochs") and value is BIG:
                 continue  # valid, and would run (almost) forever
+            valid = (name in ("max_iter", "tol") and type(value) is int and value == 0) or (
+                name == "tol" and type(value) is dict and not value) or (name in ("tol", "record") and value is BIG)  # 0 iterations, no tolerance, a huge tolerance or record interval
             kwargs = {"max_iter": 5}
             if name in run_params:
                 args = {**run_params, name: value}
                 call = lambda a=args, k=kwargs: ob.run(a["problem"], a["method"], a["step_rule"], **k)
             else:
                 call = lambda n=name, v=value, k=kwargs: ob.run("sphere", "gd", **{**k, n: v})
-            yield f"ob.run({name}={value!r})", call, not isinstance(value, np.ndarray)
+            yield f"ob.run({name}={value!r})", call, not isinstance(value, np.ndarray) and not valid
     for problem in ("sphere", "quadratic", "rosenbrock", "logistic-regression"):
         for param in ob.problems.parameters(problem):
             for value in BAD:
@@ -81,6 +84,8 @@ def _api_calls():
     space = {"step_rule.lr": {"log_uniform": [1e-3, 1.0]}}
     for name in ("trials", "seeds", "criterion", "protocol", "target", "seed"):
         for value in BAD:
+            if name == "trials" and value is BIG:
+                continue  # valid, and would tune (almost) forever
             yield f"ob.tune({name}={value!r})", lambda n=name, v=value: ob.tune("sphere", "gd", space=space, max_iter=3,
                                                                                **{n: v}), False
     for value in BAD:
@@ -171,11 +176,36 @@ def _flip_anywhere(path: Path, rng: random.Random) -> None:
     path.write_bytes(bytes(data))
 
 
+def _flip_at(path: Path, rng: random.Random, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[max(at, -len(data))] ^= 1 << rng.randrange(8)
+    path.write_bytes(bytes(data))
+
+
+def _zero_block(path: Path, rng: random.Random) -> None:
+    data = bytearray(path.read_bytes())
+    start = rng.randrange(max(1, len(data) - 4096))
+    data[start : start + 4096] = bytes(len(data[start : start + 4096]))
+    path.write_bytes(bytes(data))
+
+
+def _swap(path: Path, rng: random.Random) -> None:
+    """Overwrite ``path`` with a sound file of the same folder (another stack file, another table...)."""
+    others = sorted(p for p in path.parent.iterdir() if p.is_file() and p != path and p.name != ".lock")
+    same_kind = [p for p in others if p.suffix == path.suffix] or others
+    path.write_bytes(rng.choice(same_kind).read_bytes())
+
+
 FAULTS = {
     "flip a data-page bit": _flip_data_page,
     "flip a random bit": _flip_anywhere,
     "flip another random bit": _flip_anywhere,
+    "flip a bit in the last 64 bytes (a Parquet footer)": lambda path, rng: _flip_at(path, rng, -rng.randrange(1, 65)),
     "truncate": lambda path, rng: path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2]),
+    "cut the last byte": lambda path, rng: path.write_bytes(path.read_bytes()[:-1]),
+    "append a byte": lambda path, rng: path.write_bytes(path.read_bytes() + b"\n"),
+    "zero a 4 KiB block": _zero_block,
+    "replaced by another results file": _swap,
     "delete": lambda path, rng: path.unlink(),
     "garbage": lambda path, rng: path.write_bytes(os.urandom(max(1, path.stat().st_size))),
     "empty": lambda path, rng: path.write_bytes(b""),

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+MAX_SEEDS = 10_000_000  # seeds of one run or suite; sizes below this are checked by `optbench run` (--yes)
+
 __all__ = ["canonical", "key_hash", "run_generators"]
 
 

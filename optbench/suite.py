@@ -37,6 +37,7 @@ from optbench.cells import Cell, Suite, batch_groups_of, batch_groups_with, cell
 from optbench.engine.cell import describe as cell_description, incompatibility, takes_step_rule
 from optbench.errors import ParameterError, RegistryError, SuiteError, TuningError
 from optbench.registry import load_plugin
+from optbench.seeding import MAX_SEEDS
 from optbench.errors import did_you_mean
 __all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES",
            "cell_key", "batch_groups_of"]
@@ -50,7 +51,6 @@ MAX_TIMEOUT = 31 * 24 * 3600.0  # seconds: a cell's timeout beyond a month is a 
 MAX_CELLS = 100_000  # a larger grid needs max_cells=None (`optbench run --yes`)
 MAX_NAME = 100
 MAX_DIM = 10_000_000  # a larger dim (80 MB per vector) needs max_cells=None (`optbench run --yes`)
-MAX_SEEDS = 10_000_000  # seeds of one suite; sizes below this are checked by `optbench run` (--yes)
 
 
 

@@ -54,7 +54,7 @@ from optbench.constraints import message
 from optbench.errors import ParameterError, TuningError
 from optbench.registry import methods, step_rules
 from optbench.errors import did_you_mean
-from optbench.seeding import canonical, run_generators
+from optbench.seeding import MAX_SEEDS, canonical, run_generators
 
 __all__ = [
     "TUNING_SEED_START", "PROTOCOLS", "CRITERIA", "SCOPES", "DISTRIBUTIONS", "TUNING_KEYS", "Protocol",
@@ -101,7 +101,10 @@ def _count(key: str, value: Any, least: int = 1) -> int:
 def tuning_seeds(value: Any, evaluation: Sequence[int]) -> tuple[int, ...]:
     """A count (``TUNING_SEED_START + 0..n-1``) or a list of distinct seeds, disjoint from ``evaluation``."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        seeds = tuple(range(TUNING_SEED_START, TUNING_SEED_START + _count("seeds", value)))
+        count = _count("seeds", value)
+        if count > MAX_SEEDS:
+            raise TuningError(["seeds"], message("seeds", f"a count of tuning seeds <= {MAX_SEEDS:,}", value))
+        seeds = tuple(range(TUNING_SEED_START, TUNING_SEED_START + count))
     elif isinstance(value, (list, tuple)) and value:
         seeds = tuple(_count("seeds", s, 0) for s in value)
         if len(set(seeds)) != len(seeds) or max(seeds) >= 2**63:

@@ -23,7 +23,7 @@ from optbench.errors import ParameterError
 from optbench.problem import Problem
 from optbench.registry import methods, problems, resolve, spec_of, step_rules
 from optbench.errors import did_you_mean
-from optbench.seeding import run_generators
+from optbench.seeding import MAX_SEEDS, run_generators
 
 __all__ = ["run", "run_group", "check_seeds", "check_tol"]
 
@@ -34,9 +34,11 @@ TOLERANCES = ("grad", "f", "x", "f_gap")
 def check_seeds(seeds: Any) -> list[int]:
     """A positive count (seeds ``0..n-1``) or a list of distinct integers in ``[0, 2**63)``."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ParameterError(f"seeds must be a positive count or a list of seeds, got {seeds}")
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ParameterError(f"seeds must be a positive count (at most {MAX_SEEDS:,}) or a list of seeds, got {seeds}")
         return list(range(int(seeds)))
+    if isinstance(seeds, (str, bytes)):
+        raise ParameterError(f"seeds must be a positive count or a list of non-negative integers, got {seeds!r}")
     try:
         seed_list = [int(s) for s in seeds]
     except (TypeError, ValueError, OverflowError):
