@@ -268,7 +268,7 @@ class Registry:
             raise
         except (ValueError, TypeError) as exc:
             raise ParameterError(f"{self.kind} {name!r}: {exc}") from exc
-        except (OverflowError, MemoryError) as exc:  # e.g. dim=10**30
+        except OverflowError as exc:  # e.g. dim=10**30 (a MemoryError is the caller's to word)
             given = ", ".join(f"{key}={value!r}" for key, value in params.items())
             raise ParameterError(f"{self.kind} {name!r}: parameters {given} are too large ({exc or type(exc).__name__})") from exc
         obj._ob_spec = (name, dict(params))
