@@ -42,7 +42,7 @@ def solver_order(data: ResultSet, board: pd.DataFrame | None = None) -> list[str
         rank = board.groupby("problem_label")["f_gap_median"].rank(method="average", na_option="bottom")
     mean = board.assign(_rank=rank).groupby("solver")["_rank"].mean()
     ordered = sorted(mean.index, key=lambda s: (mean[s], s))
-    missing = sorted(set(data.runs["solver"]) - set(ordered))
+    missing = sorted(set(data.runs["solver"].unique()) - set(ordered))
     return ordered + missing
 
 

@@ -80,7 +80,7 @@ def _per_problem(data: ResultSet, problems: Sequence[str] | None) -> list[str]:
 
 def _only(data: ResultSet, problems: Sequence[str]) -> ResultSet:
     """The result set restricted to ``problems`` (already prepared: no recomputation of gaps)."""
-    if set(problems) >= set(data.runs["problem_label"]):
+    if set(problems) >= set(data.runs["problem_label"].unique()):  # unique first: no Python loop over every row
         return data
     keep = set(problems)
     return ResultSet(data.runs[data.runs["problem_label"].isin(keep)], data.trace[data.trace["problem_label"].isin(keep)],
@@ -292,7 +292,7 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
     data, styles = _setup(results, styles)
     names = _per_problem(data, problems)
     data = _only(data, names)
-    order = [s for s in styles.order if s in set(data.runs["solver"])]
+    order = [s for s in styles.order if s in set(data.runs["solver"].unique())]
     rows = max(data.runs[data.runs["problem_label"].isin(names)].groupby("problem_label")["solver"].nunique().max(), 1)
     label = 0.075 * (max((len(s) for s in order), default=10) + 26) + 0.3  # inches: "solver  n=9/10 (1 diverged)"
     panel = 4.0 + label
@@ -302,7 +302,8 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
                         top=1 - 0.7 / fig.get_figheight(), bottom=0.6 / fig.get_figheight(), hspace=0.9 / (0.32 * rows + 1.3))
     for ax, problem in zip(axes, names):
         runs = data.runs[data.runs["problem_label"] == problem]
-        curves.final_gap_panel(ax, runs, [s for s in order if s in set(runs["solver"])], styles, kind)
+        present = set(runs["solver"].unique())
+        curves.final_gap_panel(ax, runs, [s for s in order if s in present], styles, kind)
         ax.set_title(problem, fontsize=11)
     fig.suptitle("final f − f_opt of finished runs (box: quartiles, black: median, whiskers: min to max)", fontsize=10)
     return fig
