@@ -9,6 +9,7 @@ f in any run, say) is said in the section instead of stopping the report.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from typing import Any
 
@@ -35,7 +36,8 @@ def _summary_line(rows: pd.DataFrame) -> str:
 
 def _figures(ctx: Context, problem: str, runs: pd.DataFrame, trace: pd.DataFrame) -> tuple[list[str], list[str]]:
     """The problem's figures and the list of what could not be drawn, with why."""
-    data, styles, one = ctx.data, ctx.styles, [problem]
+    # the problem's rows only, filtered once here: each figure's own filter of the whole trace is then a no-op
+    data, styles, one = dataclasses.replace(ctx.data, runs=runs, trace=trace), ctx.styles, [problem]
     parts, missing = [], []
     axis = analysis.fair_axes(runs, ctx.axis).get(problem, ctx.axis)  # epochs where full batch meets minibatch
     if _finite(trace, "f_gap") or _finite(runs, "f_gap"):
