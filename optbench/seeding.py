@@ -5,6 +5,8 @@ entropy is a hash of a text key (the problem's description, plus the batch size
 for minibatch order) and the run's seed. Every method on a problem therefore
 starts the same seed from the same point and sees the same minibatches (common
 random numbers), and a run's numbers are the same alone or among 64 others.
+``stream_seeds`` gives the same streams as integers, to seed another library's
+generator (torch's, for the random numbers a torch optimizer draws).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 MAX_SEEDS = 10_000_000  # seeds of one run or suite; sizes below this are checked by `optbench run` (--yes)
 
-__all__ = ["canonical", "key_hash", "run_generators"]
+__all__ = ["canonical", "key_hash", "run_generators", "stream_seeds"]
 
 
 def canonical(obj: Any) -> str:
@@ -47,3 +49,15 @@ def run_generators(stream: str, key: str, seeds: list[int]) -> list[np.random.Ge
     """One generator per seed for the named ``stream`` (``"x0"``, ``"batch"``, ``"noise"``) of ``key``."""
     words = _words(f"{stream}|{key}")
     return [np.random.Generator(np.random.PCG64(np.random.SeedSequence([*words, int(seed)]))) for seed in seeds]
+
+
+def stream_seeds(stream: str, key: str, seeds: list[int]) -> np.ndarray:
+    """``(n_seeds,)`` int64: per seed, an integer in ``[0, 2**63)`` for the named ``stream`` of ``key``.
+
+    The integer is the first 64-bit word of the run's ``SeedSequence`` (the one
+    ``run_generators(stream, key, seeds)`` starts from) shifted right by one bit: a seed
+    for a generator that is not numpy's (``torch.manual_seed``).
+    """
+    words = _words(f"{stream}|{key}")
+    state = [int(np.random.SeedSequence([*words, int(seed)]).generate_state(1, np.uint64)[0]) >> 1 for seed in seeds]
+    return np.array(state, dtype=np.int64)

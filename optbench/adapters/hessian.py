@@ -12,9 +12,14 @@ product is analytic, two when it is central differences of the gradient).
 
 Random streams. Each run's optimizer draws its random numbers (Hutchinson's
 ``z``, random projections) from torch's global generator set to the run's own
-state while it steps; the state starts at ``torch.manual_seed(stream_seed(x_0))``,
-a hash of the run's starting point, which its seed determines. A run's draws are
-then the same in any batch; runs given the same ``x0`` draw the same numbers.
+state while it steps; the state starts at ``torch.manual_seed(s)`` with ``s`` the
+run's ``StepContext.stream_seeds`` entry: stream ``"method"`` of the problem's key
+and the run's seed (``optbench.seeding.stream_seeds("method", key, [seed])``). A run's
+draws are then the same alone, in any batch or stack; two seeds draw different
+numbers even from the same ``x0``; every method on the problem sees the same stream
+for a seed (common random numbers, as for starting points). A context without
+stream seeds (built outside the engine) falls back to ``stream_seed(x_0)``, a hash of
+the run's starting point.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 
 from optbench.adapters.torch_classes import torch_module
 
-__all__ = ["stream_seed", "initial_stream", "run_stream", "gradient_with_hvp", "hvp_product"]
+__all__ = ["stream_seed", "initial_streams", "run_stream", "gradient_with_hvp", "hvp_product"]
 
 
 def stream_seed(x0: np.ndarray) -> int:
@@ -37,10 +42,14 @@ def stream_seed(x0: np.ndarray) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def initial_stream(x0: np.ndarray) -> Any:
-    """torch's generator state after ``torch.manual_seed(stream_seed(x0))``."""
+def initial_streams(ctx: Any, X0: np.ndarray) -> list:
+    """Each run's torch generator state after ``torch.manual_seed(ctx.stream_seeds[i])``
+    (``stream_seed(X0[i])`` when the context has no stream seeds)."""
     torch = torch_module()
-    return torch.Generator().manual_seed(stream_seed(x0)).get_state()
+    seeds = getattr(ctx, "stream_seeds", None)
+    if seeds is None:
+        seeds = [stream_seed(x0) for x0 in X0]
+    return [torch.Generator().manual_seed(int(seed)).get_state() for seed in seeds]
 
 
 @contextlib.contextmanager

@@ -13,8 +13,10 @@ verified classes (``ELEMENTWISE_TORCH``, not with ``fused=True``), a class decla
 ``optbench_elementwise = True``, or the option ``elementwise=True``; every other
 optimizer holds one ``(dim,)`` tensor and one optimizer per run (always right, slower).
 ``ob.methods.verify_elementwise(cls, **options)`` checks a class before declaring it.
-A run's optimizer draws random numbers from its own torch stream
-(``optbench.adapters.hessian``).
+A per-run optimizer draws random numbers (Hutchinson's vectors) from its own torch
+stream, seeded by ``StepContext.stream_seeds``: stream ``"method"`` of the problem's
+key and the run's seed, so seeds differ even from one given ``x0`` and a seed draws
+the same alone or batched (``optbench.adapters.hessian``).
 
 Hessian-based optimizers (a ``hessian`` argument to ``step``: SophiaH, AdaHessian) get a
 ``.grad`` whose double backward is the problem's Hessian-vector product

@@ -13,7 +13,8 @@ Per iteration ``k`` (``step_batch``), for each optimizer (the whole batch, or on
   served to record ``f(x_k)``) is charged as a value; ``.grad <- g(y_k)``; ``step()``;
   ``optimizer.eval()`` moves the parameter to ``x_{k+1}``, the iterate returned.
 
-A per-run optimizer steps with torch's generator set to its run's own stream.
+A per-run optimizer steps with torch's generator set to its run's own stream, seeded at
+the first step from ``ctx.stream_seeds`` (``optbench.adapters.hessian``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from optbench.adapters.hessian import gradient_with_hvp, hvp_product, initial_stream, run_stream
+from optbench.adapters.hessian import gradient_with_hvp, hvp_product, initial_streams, run_stream
 from optbench.adapters.torch_classes import torch_module
 
 __all__ = ["TorchState", "step_batch"]
@@ -36,9 +37,9 @@ class TorchState:
     """Parameters and gradients of a batch as numpy memory shared with torch tensors, and the optimizer(s).
 
     ``values`` ``(n_runs, dim)`` is the parameters' memory (torch steps it in
-    place). Elementwise: one tensor and one
-    optimizer; otherwise one ``(dim,)`` row tensor, one optimizer and one random
-    stream per run. ``kind`` is ``"plain"``, ``"closure"``, ``"hessian"`` or ``"modes"``.
+    place). Elementwise: one tensor and one optimizer; otherwise one ``(dim,)`` row
+    tensor, one optimizer and one random stream per run (``streams``, made at the
+    first step). ``kind`` is ``"plain"``, ``"closure"``, ``"hessian"`` or ``"modes"``.
     """
 
     def __init__(self, X: np.ndarray, cls: type, options: dict[str, Any], elementwise: bool, kind: str):
@@ -51,7 +52,7 @@ class TorchState:
             param.grad = torch.zeros_like(param)
             self.params.append(param)
             self.optimizers.append(cls([param], **options))
-        self.streams = None if elementwise else [initial_stream(x0) for x0 in self.values]
+        self.streams: list | None = None  # per-run torch generator states, from the first step's context
         self.points = np.empty_like(self.values) if kind == "closure" else None
 
 
@@ -118,8 +119,10 @@ def step_batch(state: TorchState, X: np.ndarray, G: np.ndarray, k: int, ctx: Any
         pairs = [(int(i), int(i)) for i in np.flatnonzero(ctx.active)]
     if state.kind == "modes" and k > 0:  # at k = 0 the point y_0 = x_0 was evaluated already
         G = _gradient_at_train_points(state, [j for j, _ in pairs], ctx)
+    if not state.elementwise and state.streams is None:
+        state.streams = initial_streams(ctx, X)
     for j, rows in pairs:
-        if state.streams is None:
+        if state.elementwise:
             _step_one(state, j, rows, G, X, ctx)
             continue
         with run_stream(state.streams, j):

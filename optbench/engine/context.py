@@ -204,9 +204,14 @@ class StepContext:
     ``reuse(mask)`` says the rule evaluated f and the gradient at the accepted point
     ``X + alpha * D`` for the runs in ``mask`` (with ``line(alpha, need_grad=True)``),
     so the next iteration does not charge them again (full batch only).
+    ``stream_seeds``: ``(n_runs,)`` int64, each run's seed for the random numbers a method
+    draws itself (stream ``"method"`` of the problem's key and the run's seed,
+    ``optbench.seeding.stream_seeds``: the same alone, in any batch or stack, and for every
+    method on the problem), set by the engine for methods that compute the next iterate
+    (``update``); None otherwise.
     """
 
-    __slots__ = ("k", "X", "F", "G", "D", "f_opt", "batch", "active", "n_runs", "reused", "_evaluator")
+    __slots__ = ("k", "X", "F", "G", "D", "f_opt", "batch", "active", "n_runs", "reused", "stream_seeds", "_evaluator")
 
     def __init__(self, f_opt: float | None, evaluator: Evaluator):
         self.f_opt = f_opt
@@ -217,6 +222,7 @@ class StepContext:
         self.batch = None
         self.active = None
         self.reused = None
+        self.stream_seeds = None
 
     def reuse(self, mask: np.ndarray) -> None:
         """The rule evaluated f and grad at the accepted point for ``mask``: don't charge it twice."""

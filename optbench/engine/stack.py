@@ -44,7 +44,7 @@ from optbench.schema import target_ladder
 from optbench.engine.trace import HitTracker, Recorder, hits_from_trace
 from optbench.errors import PluginError
 from optbench.problem import Problem
-from optbench.seeding import canonical, run_generators
+from optbench.seeding import canonical, run_generators, stream_seeds
 
 __all__ = ["Part", "run_stack", "stackable"]
 
@@ -204,8 +204,11 @@ def _layout(parts: Sequence[Part], n_seeds: int) -> list[int]:
 
 
 def _descend(problem: Problem, parts: Sequence[Part], n_seeds: int, X_start: np.ndarray, budget: Budget,
-             recorder: Recorder, tracker: HitTracker | None, sampler: Sampler | None, noise_rngs: list | None):
-    """Run the stack's loop; the final X, the outcome and each part's final step-rule state."""
+             recorder: Recorder, tracker: HitTracker | None, sampler: Sampler | None, noise_rngs: list | None,
+             method_seeds: np.ndarray | None = None):
+    """Run the stack's loop; the final X, the outcome and each part's final step-rule state.
+
+    ``method_seeds``: each row's ``StepContext.stream_seeds`` (methods that compute the next iterate)."""
     if len(parts) == 1:
         part = parts[0]
         if getattr(part.method, "owns_loop", False):
@@ -213,6 +216,7 @@ def _descend(problem: Problem, parts: Sequence[Part], n_seeds: int, X_start: np.
                                   budget.tol, budget.timeout, noise_rngs)
             return X, out, None
         loop = DescentLoop(problem, part.method, part.step_rule, X_start, budget, recorder, tracker, sampler, noise_rngs)
+        loop.ctx.stream_seeds = method_seeds
         X, out = loop.run()
         return X, out, None
     method = StackedMethod(parts)
@@ -266,6 +270,9 @@ def run_stack(problem: Problem, parts: Sequence[Part], seeds: list[int], X0: np.
     if getattr(problem, "uses_noise_streams", False):
         problem.bind_noise(noise_rngs)  # one generator per row: the noisy wrapper draws from the charged rows'
     owns_loop = getattr(parts[0].method, "owns_loop", False)
+    method_seeds = None  # a method computing its iterate (torch's Hutchinson draws): each run's own stream
+    if getattr(parts[0].method, "updates_iterate", False):
+        method_seeds = stream_seeds("method", key, run_seeds)
     recorder = Recorder(problem, n_rows, record, full_objective=batch_size is not None)
     tracker = None
     if problem.f_opt is not None and batch_size is None and not owns_loop:
@@ -276,7 +283,8 @@ def run_stack(problem: Problem, parts: Sequence[Part], seeds: list[int], X0: np.
     X_start = np.tile(X0, (n_rows // n_seeds, 1))
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        X, out, states = _descend(problem, parts, n_seeds, X_start, budget, recorder, tracker, sampler, noise_rngs)
+        X, out, states = _descend(problem, parts, n_seeds, X_start, budget, recorder, tracker, sampler, noise_rngs,
+                                   method_seeds)
         if batch_size is not None:  # minibatch runs: the final f is the full objective at the final iterate
             out["f"] = np.concatenate([np.asarray(problem.value(X[part.rows]), dtype=float) for part in parts])
     trace = recorder.frame()
