@@ -67,7 +67,7 @@ from optbench.errors import StoreError
 from optbench.schema import FAILED_STATUSES, CellTables
 
 __all__ = ["Store", "StoreError", "FolderLock", "provenance", "read_results", "read_tables", "check_folder",
-           "table_files", "folder_provenance", "FAILED_STATUSES", "TABLES"]
+           "table_files", "folder_provenance", "folder_suite_text", "FAILED_STATUSES", "TABLES"]
 
 METADATA_KEY = b"optbench"
 CHECK_KEY = b"optbench.check"
@@ -789,6 +789,12 @@ def folder_provenance(out: str | Path) -> dict[str, Any]:
         metadata = pq.read_schema(out / "runs.parquet").metadata or {}
         return json.loads(metadata.get(METADATA_KEY, b"{}")) or _provenance_file(out)
     return _provenance_file(out)
+
+
+def folder_suite_text(out: str | Path) -> str | None:
+    """The text of the suite file a results folder was run from (kept once, in ``provenance.json``); None without one."""
+    text = _provenance_file(Path(out)).get("suite_text") if Path(out).is_dir() else None
+    return text if isinstance(text, str) else None
 
 
 def _provenance_file(out: Path, strict: bool = False) -> dict[str, Any]:

@@ -40,9 +40,11 @@ from optbench.registry import load_plugin
 from optbench.seeding import MAX_SEEDS
 from optbench.errors import did_you_mean
 __all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES",
-           "cell_key", "batch_groups_of"]
+           "cell_key", "batch_groups_of", "report_headline", "REPORT_HEADLINES"]
 
-TOP_KEYS = ("name", "description", "seeds", "plugins", "budget", "problems", "methods", "tuning")
+TOP_KEYS = ("name", "description", "seeds", "plugins", "budget", "problems", "methods", "tuning", "report")
+REPORT_KEYS = ("headline",)
+REPORT_HEADLINES = ("leaderboard", "profiles")  # what the report shows first under its headline sentence
 BUDGET_KEYS = ("max_iter", "max_evals", "epochs", "record", "timeout", "tol")
 RECORD_MODES = ("log", "all", "last")
 DEFAULT_MAX_ITER = 1000
@@ -336,6 +338,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
     where = _Where(path.name)
     data = _read_toml(text, where)
     name, description, seeds = _header(data, path, where)
+    _report_table(data.get("report", {}), where / "report")
     plugins = _plugins(data.get("plugins", []), path, extra_plugins, where / "plugins")
     budget = _budget(data.get("budget", {}), where / "budget")
     problems = _problems(data.get("problems"), budget, max_cells, where / "problems")
@@ -364,6 +367,28 @@ def _read_toml(text: str, where: _Where) -> dict[str, Any]:
         raise where.error("not a suite: arrays or tables are nested too deeply") from None
     _check_keys(data, TOP_KEYS, where, "a suite file")
     return data
+
+
+def _report_table(table: Any, where: _Where) -> str:
+    """The ``[report]`` table's ``headline``: "leaderboard" (the default) or "profiles" (performance and data profiles first)."""
+    if not isinstance(table, dict):
+        raise where.error(f"expected a table with keys {', '.join(REPORT_KEYS)}, got {_type(table)} {table!r}")
+    _check_keys(table, REPORT_KEYS, where, "report")
+    value = table.get("headline", REPORT_HEADLINES[0])
+    if value not in REPORT_HEADLINES:
+        raise (where / "headline").error(f"expected one of {', '.join(map(repr, REPORT_HEADLINES))}, got {value!r}")
+    return value
+
+
+def report_headline(text: str | None) -> str:
+    """The ``[report] headline`` of a suite file's text (as kept in the results' provenance); "leaderboard" without one.
+
+    A text that is not a valid suite (or None: results run without a suite) gives the default.
+    """
+    try:
+        return _report_table(tomllib.loads(text or "").get("report", {}), _Where("suite"))
+    except (tomllib.TOMLDecodeError, SuiteError):
+        return REPORT_HEADLINES[0]
 
 
 def _header(data: dict[str, Any], path: Path, where: _Where) -> tuple[str, str, tuple[int, ...]]:

@@ -22,6 +22,8 @@ from optbench.report.data import ResultSet, load_results
 from optbench.report.grouping import natural_order
 from optbench.report.overall import oracle_solvers
 from optbench.report.styles import styles_from_names
+from optbench.store import folder_suite_text
+from optbench.suite import report_headline
 
 __all__ = ["report"]
 
@@ -64,7 +66,12 @@ def _context(data: ResultSet, axis: str, target: float, targets: Any, tau: float
     board, friedman, headlines = sections.significance(board, data.runs, oracles, crown_oracles)
     budget = analysis.fixed_budget(data.runs, data.trace, axis=axis)
     return sections.Context(data, board, styles, axis, target, targets, tau, bootstrap, friedman, headlines, budget,
-                            oracles, crown_oracles)
+                            oracles, crown_oracles, _lead(data))
+
+
+def _lead(data: ResultSet) -> str:
+    """The suite's ``[report] headline`` ("leaderboard" for results run without a suite file)."""
+    return report_headline(data.provenance.get("suite_text") or (folder_suite_text(data.source) if data.source else None))
 
 
 def _output(results: Any, out: str | Path | None) -> Path:

@@ -25,7 +25,8 @@ from optbench.report.grouping import natural_order, problem_groups, subset
 from optbench.report.styles import Styles
 from optbench.report.tables import html_table
 
-__all__ = ["Context", "with_rank", "headline", "summary", "aggregates", "group_ecdfs", "figure_html"]
+__all__ = ["Context", "with_rank", "headline", "summary", "aggregates", "group_ecdfs", "figure_html",
+           "profiles"]
 
 BOARD_COLUMNS = {
     "rank": "rank", "mark": "mark", "problem_label": "problem", "solver": "solver", "n_runs": "runs",
@@ -58,6 +59,7 @@ class Context:
     budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.fixed_budget on ``axis``
     oracles: frozenset = frozenset()  # solvers whose rule uses the known f_opt (overall.oracle_solvers)
     crown_oracles: bool = False  # whether an oracle solver may be called "best overall"
+    lead: str = "leaderboard"  # the suite's [report] headline: "profiles" puts the two profiles under the headline
 
 
 def significance(board: pd.DataFrame, runs: pd.DataFrame, oracles: frozenset = frozenset(),
@@ -146,11 +148,37 @@ def headline(ctx: Context) -> str:
             f'{runs["problem_label"].nunique()} problems: {failed}.{tested}</p>')
 
 
+def profiles(ctx: Context, caption: bool = False) -> list[str]:
+    """The Dolan–Moré performance profile and the Moré–Wild data profile; with ``caption``, what tau and the cost are.
+
+    A problem p counts as solved by solver s within cost t when some recorded
+    point reached f − f_opt ≤ tau (f(x0) − f_opt); performance profile
+    rho_s(r) = fraction of (problem, seed) with cost_s <= r min_s' cost_s';
+    data profile d_s(k) = fraction solved within k (dim + 1) units of cost.
+    """
+    cost = {"evaluations": "evaluations (f + gradient, line-search trials charged)", "f_evals": "f-evaluations",
+            "g_evals": "gradient evaluations"}.get(ctx.axis, ctx.axis)
+    what = (f" Solved: f − f_opt ≤ τ (f(x0) − f_opt) with τ = {ctx.tau:g}, per (problem, seed), every solver starting "
+            f"a seed from the same point; cost: {cost}." if caption else "")
+    return [figure_html(figures.performance_profile_plot(ctx.data, tau=ctx.tau, axis=ctx.axis, styles=ctx.styles),
+                        "performance profile", "Dolan–Moré performance profile: fraction of (problem, seed) pairs a "
+                        "solver solves within a factor r of the cheapest solver's cost; the score of each solver is in "
+                        "the legend." + what),
+            figure_html(figures.data_profile_plot(ctx.data, tau=ctx.tau, axis=ctx.axis, styles=ctx.styles), "data profile",
+                        "Moré–Wild data profile: fraction of (problem, seed) pairs solved within a budget of k (dim + 1) "
+                        "units of cost." + what)]
+
+
+def _leads_with_profiles(ctx: Context) -> bool:
+    return ctx.lead == "profiles" and ctx.data.runs["solver"].nunique() >= 2
+
+
 def summary(ctx: Context) -> str:
-    """Headline, overall ranking (common-coverage block) and the leaderboard sorted by rank."""
+    """Headline, (the profiles, when the suite leads with them), overall ranking (common-coverage block), leaderboard."""
     rows, cover = overall.block(ctx.board, ctx.data.runs)
     ranking = overall.overall_table(rows)
-    parts = ['<h2 id="summary">Summary</h2>', headline(ctx), '<h3 id="ranking">Overall ranking</h3>',
+    lead = profiles(ctx, caption=True) if _leads_with_profiles(ctx) else []
+    parts = ['<h2 id="summary">Summary</h2>', headline(ctx), *lead, '<h3 id="ranking">Overall ranking</h3>',
              "<p>Mean over problems of each solver's rank (1 = best median gap at the final iterate on that problem; "
              "tied solvers share the best rank), ranked again among the solvers compared: "
              f"{html.escape(cover.note())}. Oracle rules (marked{html.escape(overall.ORACLE_MARK)}) use the problem's "
@@ -180,10 +208,11 @@ def aggregates(ctx: Context) -> str:
     parts.append(group_ecdfs(ctx))
     if data.runs["solver"].nunique() < 2:
         return "\n".join(parts + ["<p>One solver: the figures that compare solvers (profiles, ranks) are left out.</p>"])
-    parts.append(figure_html(figures.performance_profile_plot(data, tau=ctx.tau, axis=ctx.axis, styles=styles),
-                             "performance profile", "Dolan–Moré performance profile; the score of each solver is in the legend."))
-    parts.append(figure_html(figures.data_profile_plot(data, tau=ctx.tau, axis=ctx.axis, styles=styles), "data profile",
-                             "Moré–Wild data profile."))
+    if _leads_with_profiles(ctx):
+        parts.append('<p>The performance and data profiles are at the top of the page, under the <a href="#summary">'
+                     "summary</a>'s headline.</p>")
+    else:
+        parts += profiles(ctx)
     parts.append(figure_html(figures.budget_ecdf_plot(data, ctx.targets, axis=ctx.axis, styles=styles, bootstrap=ctx.bootstrap),
                              "fixed-budget ECDF", "Fraction of (problem, budget, seed) triples whose best gap reached each "
                              "target, budgets dim × 10^j; 95 % bootstrap bands."))
