@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Iterable
 
 import numpy as np
@@ -27,6 +26,7 @@ import pandas as pd
 from scipy import stats as _scipy_stats
 
 from optbench import analysis, stats
+from optbench.report.data import subset_runs
 
 __all__ = ["KEYS", "cells", "restrict", "cell_costs", "cost_ratio", "cost_tests", "ratio_interval"]
 
@@ -44,18 +44,7 @@ def restrict(data: Any, keep_cells: Iterable[tuple[str, str]]) -> Any:
     """The result set (a prepared ResultSet) with the runs of ``keep_cells`` only, run ids renumbered 0..n-1."""
     index = pd.MultiIndex.from_tuples(sorted(keep_cells), names=KEYS) if keep_cells else pd.MultiIndex.from_tuples([], names=KEYS)
     keep = pd.MultiIndex.from_frame(data.runs[KEYS]).isin(index)
-    new_id = np.full(len(data.runs), -1, dtype=np.int64)
-    new_id[keep] = np.arange(int(keep.sum()))
-    runs = data.runs[keep].reset_index(drop=True)
-    runs["run"] = new_id[keep]
-    tables = {}
-    for name in ("trace", "hits"):
-        frame = getattr(data, name, None)
-        if frame is not None and len(frame):
-            frame = frame[keep[frame["run"].to_numpy()]].reset_index(drop=True)
-            frame["run"] = new_id[frame["run"].to_numpy()]
-            tables[name] = frame
-    return dataclasses.replace(data, runs=runs, **tables)
+    return subset_runs(data, keep)
 
 
 def cell_costs(data: Any, target: float) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optbench.analysis import prepare, prepare_hits
@@ -81,3 +82,25 @@ def load_results(results: Any) -> ResultSet:
         "results must be a results directory, an ob.run RunResult, a list of RunResults or a (runs, trace) "
         f"pair of DataFrames; got {type(results).__name__}"
     )
+
+
+def subset_runs(data: Any, keep: np.ndarray) -> Any:
+    """The prepared result set of the runs where ``keep`` (a boolean mask over ``data.runs``), with the run ids
+    of runs, trace and hits (and tuned copies' ``copy_of``) renumbered 0..n-1, as :func:`analysis.prepare` numbers them."""
+    import dataclasses
+
+    new_id = np.full(len(data.runs), -1, dtype=np.int64)
+    new_id[keep] = np.arange(int(keep.sum()))
+    runs = data.runs[keep].reset_index(drop=True)
+    runs["run"] = new_id[keep]
+    if "copy_of" in runs:  # tuned copies point at runs by position: renumber them too
+        copy_of = runs["copy_of"].to_numpy()
+        runs["copy_of"] = np.where(copy_of >= 0, new_id[np.maximum(copy_of, 0)], -1)
+    tables = {}
+    for name in ("trace", "hits"):  # prepared: rows point at runs by id
+        frame = getattr(data, name, None)
+        if frame is not None and len(frame):
+            frame = frame[keep[frame["run"].to_numpy()]].reset_index(drop=True)
+            frame["run"] = new_id[frame["run"].to_numpy()]
+            tables[name] = frame
+    return dataclasses.replace(data, runs=runs, **tables)

@@ -14,10 +14,9 @@ import json
 import re
 from typing import Any, Iterable
 
-import numpy as np
 import pandas as pd
 
-from optbench.report.data import ResultSet
+from optbench.report.data import ResultSet, subset_runs
 
 __all__ = ["natural_key", "natural_order", "BBOB_GROUPS", "problem_groups", "subset"]
 
@@ -75,18 +74,6 @@ def problem_groups(runs: pd.DataFrame) -> dict[str, list[str]]:
 def subset(data: ResultSet, problems: Iterable[str]) -> ResultSet:
     """``data`` restricted to ``problems``, run ids renumbered 0..n-1 in trace and hits (as :func:`analysis.prepare` numbers them)."""
     keep = data.runs["problem_label"].isin(set(problems)).to_numpy()
-    new_id = np.full(len(data.runs), -1, dtype=np.int64)
-    new_id[keep] = np.arange(int(keep.sum()))
-    runs = data.runs[keep].reset_index(drop=True)
-    runs["run"] = new_id[keep]
-    frames = {}
-    for name in ("trace", "hits"):
-        frame = getattr(data, name)
-        if frame is None:
-            frames[name] = None
-            continue
-        rows = keep[frame["run"].to_numpy()]
-        frame = frame[rows].reset_index(drop=True)
-        frame["run"] = new_id[frame["run"].to_numpy()]
-        frames[name] = frame if name == "trace" or len(frame) else None  # no hits: None, as prepare_hits gives
-    return ResultSet(runs, frames["trace"], data.provenance, data.source, hits=frames["hits"])
+    part = subset_runs(data, keep)
+    hits = part.hits if part.hits is not None and len(part.hits) else None  # no hits: None, as prepare_hits gives
+    return ResultSet(part.runs, part.trace, data.provenance, data.source, hits=hits)

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import analysis
+from optbench.report.data import subset_runs
 from optbench.schema import params_text, tuned_label
 
 __all__ = ["is_tuned", "evaluation_set", "protocol_of", "criterion_trials", "tuned_vs_default", "tuneability", "sensitivity_figure", "section"]
@@ -53,28 +54,7 @@ def evaluation_set(data: Any) -> Any:
     """A prepared :class:`~optbench.report.data.ResultSet` without the tuning phase (run ids of trace and hits renumbered)."""
     if not is_tuned(data.runs):
         return data
-    return _subset(data, (data.runs["phase"].astype(str) != "tuning").to_numpy())
-
-
-def _subset(data: Any, keep: np.ndarray) -> Any:
-    """The prepared result set of the runs where ``keep``, with run ids of runs, trace and hits renumbered."""
-    import dataclasses
-
-    new_id = np.full(len(data.runs), -1, dtype=np.int64)
-    new_id[keep] = np.arange(int(keep.sum()))
-    runs = data.runs[keep].reset_index(drop=True)
-    runs["run"] = new_id[keep]
-    if "copy_of" in runs:  # tuned copies point at runs by position: renumber them too
-        copy_of = runs["copy_of"].to_numpy()
-        runs["copy_of"] = np.where(copy_of >= 0, new_id[np.maximum(copy_of, 0)], -1)
-    tables = {}
-    for name in ("trace", "hits"):  # prepared: rows point at runs by id
-        frame = getattr(data, name, None)
-        if frame is not None and len(frame):
-            frame = frame[keep[frame["run"].to_numpy()]].reset_index(drop=True)
-            frame["run"] = new_id[frame["run"].to_numpy()]
-            tables[name] = frame
-    return dataclasses.replace(data, runs=runs, **tables)
+    return subset_runs(data, (data.runs["phase"].astype(str) != "tuning").to_numpy())
 
 
 def protocol_of(data: Any) -> dict[str, Any] | None:
@@ -116,7 +96,7 @@ def criterion_trials(data: Any) -> tuple[pd.DataFrame, str]:
     protocol = protocol_of(data)
     if protocol is None:
         return trial_table(_targets(data.runs)), "median final gap on the tuning seeds (criterion not stored)"
-    phase = _subset(data, (data.runs["phase"].astype(str) == "tuning").to_numpy())
+    phase = subset_runs(data, (data.runs["phase"].astype(str) == "tuning").to_numpy())
     table = tuning.criterion_table(phase.runs, phase.trace, phase.hits, protocol["criterion"], float(protocol["target"]))
     target = "" if protocol["criterion"] in ("final_gap", "area_under_curve") else f" (target {float(protocol['target']):.0e})"
     return table, f"{protocol['criterion']}{target} on the tuning seeds"
