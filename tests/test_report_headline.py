@@ -80,7 +80,7 @@ def test_the_cutest_suite_asks_for_profiles_and_others_do_not():
 
 @pytest.mark.parametrize("table, message", [
     ('[report]\nheadline = "profile"', r"report\.headline: expected one of 'leaderboard', 'profiles', got 'profile'"),
-    ('[report]\nhead = "profiles"', r"report\.head: unknown key 'head' in report\..*Valid keys: headline"),
+    ('[report]\nhead = "profiles"', r"report\.head: unknown key 'head'\..*Valid keys: headline"),
     ('report = 3', r"report: expected a table with keys headline, got"),
 ])
 def test_a_bad_report_table_is_a_one_line_error_naming_the_key(table, message):
