@@ -215,7 +215,8 @@ def _create(reg: registry.Registry, spec: dict[str, Any], where: Where) -> Any:
     try:
         return registry.resolve(reg, spec)
     except (ParameterError, RegistryError) as exc:
-        raise where.error(f"{spec_label(spec)}: {exc}") from None
+        named = str(exc).startswith(f"{reg.kind} {spec['name']!r}")  # the registry's message names what it created
+        raise where.error(str(exc) if named else f"{spec_label(spec)}: {exc}") from None
     except MemoryError:
         raise where.error(f"{spec_label(spec)}: creating it needs more memory than this machine has; "
                           f"use a smaller size") from None
@@ -407,7 +408,7 @@ def _method_rules(method_name: str, entry: dict[str, Any], where: Where) -> list
     given = entry.get("step_rule")
     reason = "step_rule" in entry and step_rule_incompatibility(cls, given[0] if isinstance(given, list) and given else given)
     if reason:
-        raise (where / "step_rule").error(f"{reason}; remove this key")
+        raise (where / "step_rule").error(reason)
     if "step_rule" in entry:
         return _step_rules(entry["step_rule"], where / "step_rule")
     return _default_rules(cls)

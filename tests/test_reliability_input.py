@@ -8,6 +8,7 @@ argument, with exit status 2 and no file written.
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import subprocess
 import sys
@@ -17,19 +18,10 @@ import numpy as np
 import pytest
 
 from optbench.cli import main, slug
+from conftest import suite_toml
 
-SUITE = '''
-name = "inputs"
-seeds = 2
-[budget]
-max_iter = 10
-[[problems]]
-name = "sphere"
-dim = 2
-[[methods]]
-name = "gd"
-step_rule = { name = "constant", lr = 0.1 }
-'''
+SUITE = suite_toml(name="inputs", seeds=2, budget={"max_iter": 10}, problems=[{"name": "sphere", "dim": 2}],
+                   methods=[{"name": "gd", "step_rule": {"name": "constant", "lr": 0.1}}])
 
 
 @pytest.fixture
@@ -191,12 +183,12 @@ def test_exit_status_is_1_when_a_cell_failed_unless_allowed(here, capsys, scratc
 
 
 def test_a_report_that_fails_leaves_the_results_a_one_line_error_and_exit_1(here, capsys, monkeypatch):
-    import optbench.report
+    report_module = importlib.import_module("optbench.report")  # not ob.report, the lazy function of that name
 
     def broken(*args, **kwargs):
         raise ValueError("Data has no positive values, and therefore cannot be log-scaled.")
 
-    monkeypatch.setattr(optbench.report, "report", broken)
+    monkeypatch.setattr(report_module, "report", broken)
     (here / "s.toml").write_text(SUITE)
     assert main(["run", str(here / "s.toml"), "--out", str(here / "o")]) == 1
     err = capsys.readouterr().err
@@ -310,12 +302,12 @@ def test_a_folder_where_a_cell_file_belongs_is_named(here, capsys):
 
 
 def test_report_on_a_read_only_folder_names_it_and_does_not_say_resume(here, capsys, monkeypatch):
-    import optbench.report
+    report_module = importlib.import_module("optbench.report")  # not ob.report, the lazy function of that name
 
     def read_only(results, out=None, **options):  # what writing index.html into a read-only folder raises
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(Path(results) / "index.html"))
 
-    monkeypatch.setattr(optbench.report, "report", read_only)
+    monkeypatch.setattr(report_module, "report", read_only)
     err = run_exit_2(capsys, ["report", "o"], "cannot write results to 'o': Permission denied (o/index.html)",
                      "choose a writable --out")
     assert "resume" not in err

@@ -12,6 +12,8 @@ import pytest
 import optbench as ob
 from optbench.suite import load_suite, parse_suite, shipped_suites, suite_path
 from optbench.errors import SuiteError
+from conftest import suite_toml
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PLUGIN = '''
@@ -43,18 +45,7 @@ def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
     return path
 
 
-BASE = '''
-name = "t"
-seeds = 3
-[budget]
-max_iter = 20
-[[problems]]
-name = "sphere"
-dim = [2, 3]
-[[methods]]
-name = "gd"
-step_rule = { name = "constant", lr = [0.1, 0.01] }
-'''
+BASE = suite_toml()  # t: sphere dim [2, 3] x gd + constant lr [0.1, 0.01], 3 seeds, max_iter 20
 
 
 def test_grids_expand_into_the_product_of_their_values(tmp_path):
@@ -160,7 +151,7 @@ ERRORS = [
      ["s.toml: methods[0].step_rule.lr", "expects float, got str 'fast'"]),
     (lambda s: s.replace('lr = [0.1, 0.01]', 'lr = -1.0'),
      ["s.toml: methods[0].step_rule", "lr must be a number > 0"]),
-    (lambda s: s.replace('dim = [2, 3]', 'dim = [2, 0]'), ["s.toml: problems[0]: sphere(dim=0)", "dim=0"]),
+    (lambda s: s.replace('dim = [2, 3]', 'dim = [2, 0]'), ["s.toml: problems[0]: problem 'sphere': sphere needs dim >= 1, got dim=0"]),
     (lambda s: s.replace('dim = [2, 3]', 'dim = []'), ["s.toml: problems[0].dim", "empty grid"]),
     (lambda s: s.replace('dim = [2, 3]', 'dimm = 2'), ["s.toml: problems[0].dimm", "Did you mean 'dim'?"]),
     (lambda s: s.replace("max_iter = 20", "max_iter = -5"), ["s.toml: budget.max_iter must be an integer >= 0, got -5"]),

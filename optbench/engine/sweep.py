@@ -20,7 +20,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from optbench.constraints import PATH_TARGETS, Where, parameter_path
-from optbench.errors import ParameterError
 from optbench.registry import parameters_of, spec_of
 
 __all__ = ["SWEEP_TARGETS", "sweep_configs", "batch_groups", "batched_instance"]
@@ -54,12 +53,12 @@ def sweep_configs(method: Any, step_rule: Any, sweep: dict[str, Sequence[Any]] |
     if not sweep:
         return [base]
     if not isinstance(sweep, dict):
-        raise ParameterError(f"sweep must be a dict from 'method.<parameter>' or 'step_rule.<parameter>' to values, got {sweep!r}")
+        raise Where("sweep").invalid("a dict from 'method.<parameter>' or 'step_rule.<parameter>' to values", sweep)
     axes = []
     for path, values in sweep.items():
         target, name = _check_path(path, {"method": method, "step_rule": step_rule})
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
-            raise ParameterError(f"sweep key {path!r} needs a non-empty list or array of values, got {values!r}")
+            raise (Where("sweep") / path).invalid("a non-empty list or array of values", values)
         axes.append([(target, name, _plain(v)) for v in values])
     configs = []
     for combination in itertools.product(*axes):
