@@ -51,6 +51,7 @@ import pandas as pd
 
 from optbench import schema
 from optbench.constraints import TARGET, Interval, Where, check_seeds, parameter_path, unknown
+from optbench.engine.cell import default_step_rule, step_rule_incompatibility
 from optbench.errors import ParameterError, TuningError
 from optbench.registry import methods, step_rules
 from optbench.seeding import canonical, run_generators
@@ -206,9 +207,8 @@ def default_setting(method: dict[str, Any], step_rule: dict[str, Any] | None,
     method_spec = {k: v for k, v in method.items() if ("method", k) not in tuned}
     if step_rule is None:
         return method_spec, None
-    own = methods.get(method["name"]).default_step_rule
-    own = {"name": own} if isinstance(own, str) else dict(own)
-    base = own if own["name"] == step_rule["name"] else {"name": step_rule["name"]}
+    own = default_step_rule(methods.get(method["name"]))
+    base = own if own is not None and own["name"] == step_rule["name"] else {"name": step_rule["name"]}
     rule_spec = {**base, **{k: v for k, v in step_rule.items() if ("step_rule", k) not in tuned}}
     return method_spec, rule_spec
 
@@ -366,14 +366,12 @@ def _spec(value: Any) -> dict[str, Any] | None:
 
 
 def _tuning_specs(problem, method, step_rule, space, protocol) -> list[tuple[dict, dict | None]]:
-    from optbench.engine import cell as cells
-
     method_spec = _spec(method)
-    takes = cells.takes_step_rule(methods.get(method_spec["name"]))
-    rule_spec = None
-    if takes:
-        own = methods.get(method_spec["name"]).default_step_rule
-        rule_spec = _spec(step_rule if step_rule is not None else own)
+    method_class = methods.get(method_spec["name"])
+    rule_spec = default_step_rule(method_class) if step_rule is None else _spec(step_rule)
+    reason = step_rule_incompatibility(method_class, rule_spec)  # the engine's rule, worded as ob.run words it
+    if reason:
+        raise _tuning_where(None).error(reason)
     space = check_space(space, method_spec["name"], None if rule_spec is None else rule_spec["name"], protocol.protocol,
                         {k: v for k, v in method_spec.items() if k != "name"})
     return settings_of(method_spec, rule_spec, space, protocol)

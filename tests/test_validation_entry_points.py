@@ -73,7 +73,8 @@ CASES = [
     ("lr=-1", [(lambda: run(step_rule={"name": "constant", "lr": -1.0}), ""),
                (lambda: ob.step_rules.create("constant", lr=-1.0), "")],
      [(suite(method={"step_rule": {"name": "constant", "lr": -1.0}}), "v.toml: methods[0].step_rule")]),
-    ("a step rule for l-bfgs-b", [(lambda: run(method="l-bfgs-b", step_rule="constant"), "")],
+    ("a step rule for l-bfgs-b", [(lambda: run(method="l-bfgs-b", step_rule="constant"), ""),
+                                  (lambda: tune(method="l-bfgs-b", space={"method.maxcor": [3, 5]}), "")],
      [(suite(method={"name": "l-bfgs-b", "step_rule": "constant"}), "v.toml: methods[0].step_rule")]),
 ]
 
