@@ -34,8 +34,8 @@ from typing import Any, Sequence, Union, get_args, get_origin
 
 from optbench import registry, tuning_plan
 from optbench.cells import Cell, Suite, batch_groups_of, batch_groups_with, cell_key, instances_of, spec_label
-from optbench.constraints import RECORD_MODES, Where, check_seeds, unknown
-from optbench.engine.budget import MAX_TIMEOUT, Budget
+from optbench.constraints import RECORD_MODES, Where, check_seeds
+from optbench.engine.budget import Budget
 from optbench.engine.cell import (budget_incompatibility, default_step_rule, describe as cell_description, incompatibility,
                                   step_rule_incompatibility)
 from optbench.errors import ParameterError, RegistryError, SuiteError, did_you_mean
@@ -101,14 +101,9 @@ def load_suite(suite: str | Path, extra_plugins: Sequence[str | Path] = (), **li
 
 
 # ---------------------------------------------------------------- validation helpers
-def _Where(filename: str) -> Where:
+def _file_root(filename: str) -> Where:
     """The root of a suite file's key paths: errors read ``quick.toml: methods[1].step_rule.lr: ...`` (SuiteError)."""
     return Where(file=filename, error=SuiteError)
-
-
-def _type(value: Any) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array",
-            dict: "a table"}.get(type(value), type(value).__name__)
 
 
 def _check_keys(table: dict, valid: Sequence[str], where: Where) -> None:
@@ -120,7 +115,7 @@ def _check_keys(table: dict, valid: Sequence[str], where: Where) -> None:
 def _label_name(name: Any, where: Where) -> None:
     """A suite name is a label (used in file names after slugifying), never a path."""
     if not isinstance(name, str) or not name.strip():
-        raise where.error(f"expected a non-empty string, got {_type(name)} {name!r}")
+        raise where.invalid("a non-empty string", name)
     bad = sorted({c for c in name if c in "/\\" or not c.isprintable()})
     if bad or name.strip(".") == "" or len(name) > MAX_NAME:
         raise where.error(
@@ -135,7 +130,7 @@ def _finite(value: Any, where: Where) -> None:
         for i, item in enumerate(value):
             _finite(item, where / i)
     elif isinstance(value, float) and not math.isfinite(value):
-        raise where.error(f"expected a finite number, got {value!r}")
+        raise where.invalid("a finite number", value)
 
 
 def _check_size(count: int, max_cells: int | None, where: Where) -> None:
@@ -200,12 +195,12 @@ def _grid(name: str, params: dict[str, Any], reg: registry.Registry, where: Wher
 
 def _name(entry: Any, reg: registry.Registry, where: Where) -> str:
     if not isinstance(entry, dict):
-        raise where.error(f"expected a table with a 'name' key, got {_type(entry)} {entry!r}")
+        raise where.invalid("a table with a 'name' key", entry)
     if "name" not in entry:
         raise where.error(f"missing key 'name' (the {reg.kind}). Registered {reg.kind}s: {', '.join(reg.names())}.")
     name = entry["name"]
     if not isinstance(name, str):
-        raise (where / "name").error(f"expected a string, got {_type(name)} {name!r}")
+        raise (where / "name").invalid("a string", name)
     if name not in reg:
         raise (where / "name").unknown(reg.kind, name, reg.names(), f"Registered {reg.kind}s")
     return name
@@ -249,7 +244,7 @@ def _batch_sizes(value: Any, where: Where) -> list[int | None]:
         elif isinstance(size, int) and not isinstance(size, bool) and size >= 1:
             sizes.append(size)
         else:
-            raise at.error(f"a batch size must be an integer >= 1 or \"full\", got {_type(size)} {size!r}")
+            raise at.invalid('an integer >= 1 or "full"', size)
     return sizes
 
 
@@ -263,7 +258,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
     tuning plan, each in its own function below.
     """
     path = Path(path)
-    where = _Where(path.name)
+    where = _file_root(path.name)
     data = _read_toml(text, where)
     name, description, seeds = _header(data, path, where)
     _report_table(data.get("report", {}), where / "report")
@@ -300,11 +295,11 @@ def _read_toml(text: str, where: Where) -> dict[str, Any]:
 def _report_table(table: Any, where: Where) -> str:
     """The ``[report]`` table's ``headline``: "leaderboard" (the default) or "profiles" (performance and data profiles first)."""
     if not isinstance(table, dict):
-        raise where.error(f"expected a table with keys {', '.join(REPORT_KEYS)}, got {_type(table)} {table!r}")
+        raise where.invalid(f"a table with keys {', '.join(REPORT_KEYS)}", table)
     _check_keys(table, REPORT_KEYS, where)
     value = table.get("headline", REPORT_HEADLINES[0])
     if value not in REPORT_HEADLINES:
-        raise (where / "headline").error(f"expected one of {', '.join(map(repr, REPORT_HEADLINES))}, got {value!r}")
+        raise (where / "headline").invalid(f"one of {', '.join(map(repr, REPORT_HEADLINES))}", value, REPORT_HEADLINES)
     return value
 
 
@@ -314,7 +309,7 @@ def report_headline(text: str | None) -> str:
     A text that is not a valid suite (or None: results run without a suite) gives the default.
     """
     try:
-        return _report_table(tomllib.loads(text or "").get("report", {}), _Where("suite"))
+        return _report_table(tomllib.loads(text or "").get("report", {}), _file_root("suite"))
     except (tomllib.TOMLDecodeError, SuiteError):
         return REPORT_HEADLINES[0]
 
@@ -325,18 +320,18 @@ def _header(data: dict[str, Any], path: Path, where: Where) -> tuple[str, str, t
     _label_name(name, where / "name")
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise (where / "description").error(f"expected a string, got {_type(description)} {description!r}")
+        raise (where / "description").invalid("a string", description)
     return name, description, tuple(check_seeds(data.get("seeds", 1), where / "seeds"))
 
 
 def _plugins(value: Any, path: Path, extra_plugins: Sequence[str | Path], where: Where) -> list[str]:
     """Load the plugin files (relative to the suite file) and the extra ones; their absolute paths."""
     if not isinstance(value, list):
-        raise where.error(f"expected an array of plugin file paths, got {_type(value)} {value!r}")
+        raise where.invalid("an array of plugin file paths", value)
     plugins = []
     for i, plugin in enumerate(value):
         if not isinstance(plugin, str):
-            raise (where / i).error(f"expected a file path, got {_type(plugin)} {plugin!r}")
+            raise (where / i).invalid("a file path", plugin)
         plugin_path = (path.parent / plugin).expanduser().resolve()
         try:
             load_plugin(plugin_path)
@@ -358,7 +353,7 @@ def _problems(entries: Any, budget: dict[str, Any], max_cells: int | None, where
             f"missing: a suite needs at least one [[problems]] table. Registered problems: {', '.join(registry.problems.names())}."
         )
     if not isinstance(entries, list) or not entries:
-        raise where.error(f"expected a non-empty array of tables ([[problems]]), got {entries!r}")
+        raise where.invalid("a non-empty array of tables ([[problems]])", entries)
     problems = []
     for i, entry in enumerate(entries):
         at = where / i
@@ -387,7 +382,7 @@ def _methods(entries: Any, where: Where) -> tuple[list[tuple], list[tuple]]:
                     if not any(p.required for p in registry.methods.parameters(name).values())]
         return [({"name": name}, _default_rules(registry.methods.get(name)), [None], where) for name in defaults], []
     if not isinstance(entries, list) or not entries:
-        raise where.error(f"expected a non-empty array of tables ([[methods]]), got {entries!r}")
+        raise where.invalid("a non-empty array of tables ([[methods]])", entries)
     methods, tuned = [], []
     for i, entry in enumerate(entries):
         at = where / i

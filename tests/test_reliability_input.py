@@ -71,7 +71,7 @@ def test_a_plain_label_becomes_one_folder_under_reports(here, capsys):
 BAD_SUITES = [
     (SUITE.replace("max_iter = 10", "max_iter = 10\ntol = nan"), ["budget.tol must be a number >= 0", "got nan"]),
     (SUITE.replace("max_iter = 10", "max_iter = 10\ntol = { grad = inf }"), ["budget.tol.grad", "inf"]),
-    (SUITE.replace("lr = 0.1", "lr = inf"), ["methods[0].step_rule.lr", "expected a finite number, got inf"]),
+    (SUITE.replace("lr = 0.1", "lr = inf"), ["methods[0].step_rule.lr must be a finite number, got inf"]),
     (SUITE.replace("lr = 0.1", "lr = [0.1, nan]"), ["methods[0].step_rule.lr[1]", "finite number"]),
     (SUITE.replace("max_iter = 10", "max_iter = 10\ntimeout = inf"), ["budget.timeout must be a number in (0, 2678400]", "got inf"]),
     (SUITE.replace("max_iter = 10", "max_iter = 10\ntimeout = 1e300"), ["budget.timeout must be a number in (0, 2678400]", "got 1e+300"]),
