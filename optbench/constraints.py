@@ -76,10 +76,11 @@ class Interval(Constraint):
 
     ``closed``: which ends belong to the interval, ``"both"``, ``"left"``, ``"right"`` or
     ``"neither"``; ``None`` for an end means unbounded. NaN and infinities never satisfy it.
+    Messages write the ends with up to 15 significant digits (``2678400``, not ``2.6784e+06``).
     """
 
     kind: str
-    low: float | None = None  # written in messages with up to 15 significant digits (2678400, not 2.6784e+06)
+    low: float | None = None
     high: float | None = None
     closed: str = "both"
 
@@ -229,10 +230,6 @@ class Where:
         for key in self.keys:
             text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
         return text
-
-    @property
-    def filename(self) -> str:
-        return self.file
 
     def __str__(self) -> str:
         return ": ".join(part for part in (self.file, self.path) if part)
