@@ -5,7 +5,10 @@ A cell is one problem instance x one method (with its parameters) x one step rul
 description. ``incompatibility`` is the one place that decides whether a cell can
 run at all (a step rule that needs ``f_opt``, a minibatch on a problem that is
 not a finite sum, a step rule given to a method that owns its loop, ...): ``ob.run``
-raises its message, and suite files leave such combinations out with it.
+raises its message, and suite files leave such combinations out with it. Its parts
+``step_rule_incompatibility`` and ``budget_incompatibility`` answer alone where a
+suite file knows only the method or only the problem (and say so at the key path),
+and ``default_step_rule`` is the one rule for the step rule a method gets unnamed.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from optbench.problem import Problem
 from optbench.registry import spec_of
 from optbench.seeding import canonical, key_hash
 
-__all__ = ["describe", "incompatibility", "step_rule_incompatibility", "budget_incompatibility", "requirements", "problem_key", "takes_step_rule",
-           "default_step_rule"]
+__all__ = ["describe", "incompatibility", "step_rule_incompatibility", "budget_incompatibility", "requirements",
+           "problem_key", "takes_step_rule", "default_step_rule"]
 
 
 def takes_step_rule(method: Any) -> bool:
