@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-from optbench.constraints import COMMON, ObjectSpec, check, message  # noqa: E402
+from optbench.constraints import COMMON, ObjectSpec, check, message, unknown  # noqa: E402
 from optbench.errors import ParameterError, PluginWarning, RegistryError, did_you_mean  # noqa: E402
 
 
@@ -216,11 +216,7 @@ class Registry:
         try:
             return self._entries[name].cls
         except KeyError:
-            choices = sorted(self._entries)
-            raise RegistryError(
-                f"unknown {self.kind} {name!r}.{did_you_mean(name, choices)} "
-                f"Registered {self.kind}s: {', '.join(choices)}."
-            ) from None
+            raise RegistryError(unknown(self.kind, name, sorted(self._entries), f"Registered {self.kind}s")) from None
 
     def source(self, name: str) -> str:
         self.get(name)

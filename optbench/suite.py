@@ -34,11 +34,12 @@ from typing import Any, Sequence, Union, get_args, get_origin
 
 from optbench import registry, tuning_plan
 from optbench.cells import Cell, Suite, batch_groups_of, batch_groups_with, cell_key, instances_of, spec_label
-from optbench.engine.cell import describe as cell_description, incompatibility, takes_step_rule
-from optbench.errors import ParameterError, RegistryError, SuiteError, TuningError
+from optbench.constraints import RECORD_MODES, Where, check_seeds
+from optbench.engine.budget import Budget
+from optbench.engine.cell import (budget_incompatibility, default_step_rule, describe as cell_description, incompatibility,
+                                  step_rule_incompatibility)
+from optbench.errors import ParameterError, RegistryError, SuiteError, did_you_mean
 from optbench.registry import load_plugin
-from optbench.seeding import MAX_SEEDS
-from optbench.errors import did_you_mean
 __all__ = ["SuiteError", "Suite", "Cell", "load_suite", "parse_suite", "shipped_suites", "suite_path", "RECORD_MODES",
            "cell_key", "batch_groups_of", "report_headline", "REPORT_HEADLINES"]
 
@@ -46,10 +47,7 @@ TOP_KEYS = ("name", "description", "seeds", "plugins", "budget", "problems", "me
 REPORT_KEYS = ("headline",)
 REPORT_HEADLINES = ("leaderboard", "profiles")  # what the report shows first under its headline sentence
 BUDGET_KEYS = ("max_iter", "max_evals", "epochs", "record", "timeout", "tol")
-RECORD_MODES = ("log", "all", "last")
 DEFAULT_MAX_ITER = 1000
-MAX_SEED = 2**63 - 1  # seeds are stored as int64
-MAX_TIMEOUT = 31 * 24 * 3600.0  # seconds: a cell's timeout beyond a month is a mistake
 MAX_CELLS = 100_000  # a larger grid needs max_cells=None (`optbench run --yes`)
 MAX_NAME = 100
 MAX_DIM = 10_000_000  # a larger dim (80 MB per vector) needs max_cells=None (`optbench run --yes`)
@@ -103,53 +101,21 @@ def load_suite(suite: str | Path, extra_plugins: Sequence[str | Path] = (), **li
 
 
 # ---------------------------------------------------------------- validation helpers
-class _Where:
-    """The file name and key path of the value being checked, for error messages."""
-
-    def __init__(self, filename: str, path: str = ""):
-        self.filename, self.path = filename, path
-
-    def __truediv__(self, key: str | int) -> "_Where":
-        if isinstance(key, int):
-            return _Where(self.filename, f"{self.path}[{key}]")
-        return _Where(self.filename, f"{self.path}.{key}" if self.path else key)
-
-    def error(self, message: str) -> SuiteError:
-        where = f"{self.filename}: {self.path}" if self.path else self.filename
-        return SuiteError(f"{where}: {message}")
+def _file_root(filename: str) -> Where:
+    """The root of a suite file's key paths: errors read ``quick.toml: methods[1].step_rule.lr: ...`` (SuiteError)."""
+    return Where(file=filename, error=SuiteError)
 
 
-def _type(value: Any) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array",
-            dict: "a table"}.get(type(value), type(value).__name__)
-
-
-def _check_keys(table: dict, valid: Sequence[str], where: _Where, what: str) -> None:
+def _check_keys(table: dict, valid: Sequence[str], where: Where) -> None:
     for key in table:
         if key not in valid:
-            raise (where / key).error(
-                f"unknown key {key!r} in {what}.{did_you_mean(key, list(valid))} Valid keys: {', '.join(valid)}."
-            )
+            raise (where / key).unknown("key", key, valid, "Valid keys")
 
 
-def _positive_int(value: Any, where: _Where, allow_zero: bool = False) -> int:
-    low = 0 if allow_zero else 1
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise where.error(f"expected an integer >= {low}, got {_type(value)} {value!r}")
-    return value
-
-
-def _positive_number(value: Any, where: _Where, most: float = math.inf) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= most or not math.isfinite(value):
-        bound = "" if most == math.inf else f" and at most {most:.0f}"
-        raise where.error(f"expected a number > 0{bound} (finite), got {_type(value)} {value!r}")
-    return value
-
-
-def _label_name(name: Any, where: _Where) -> None:
+def _label_name(name: Any, where: Where) -> None:
     """A suite name is a label (used in file names after slugifying), never a path."""
     if not isinstance(name, str) or not name.strip():
-        raise where.error(f"expected a non-empty string, got {_type(name)} {name!r}")
+        raise where.invalid("a non-empty string", name)
     bad = sorted({c for c in name if c in "/\\" or not c.isprintable()})
     if bad or name.strip(".") == "" or len(name) > MAX_NAME:
         raise where.error(
@@ -158,76 +124,35 @@ def _label_name(name: Any, where: _Where) -> None:
         )
 
 
-def _finite(value: Any, where: _Where) -> None:
+def _finite(value: Any, where: Where) -> None:
     """Parameter values from a suite are finite numbers (inf and nan are refused, also inside lists)."""
     if isinstance(value, list):
         for i, item in enumerate(value):
             _finite(item, where / i)
     elif isinstance(value, float) and not math.isfinite(value):
-        raise where.error(f"expected a finite number, got {value!r}")
+        raise where.invalid("a finite number", value)
 
 
-def _check_size(count: int, max_cells: int | None, where: _Where) -> None:
+def _check_size(count: int, max_cells: int | None, where: Where) -> None:
     if max_cells is not None and count > max_cells:
         raise where.error(f"this suite expands to about {count:,} cells, more than the limit of {max_cells:,}; "
                           f"split it, or pass --yes (max_cells=None) to run it anyway")
 
 
-def _check_dim(dim: Any, max_cells: int | None, where: _Where) -> None:
+def _check_dim(dim: Any, max_cells: int | None, where: Where) -> None:
     if max_cells is not None and isinstance(dim, int) and dim > MAX_DIM:
         raise where.error(f"dim {dim:,} needs about {8 * dim / 2**30:.3g} GiB per vector, over the limit of "
                           f"dim {MAX_DIM:,}; pass --yes (max_cells=None) to run it anyway")
 
 
-def _seeds(value: Any, where: _Where) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not 1 <= value <= MAX_SEEDS:
-            raise where.error(f"expected a positive count of seeds (at most {MAX_SEEDS:,}) or a list of seeds, got {value!r}")
-        return tuple(range(value))
-    if isinstance(value, list) and value:
-        for i, seed in enumerate(value):
-            if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
-                raise (where / i).error(f"a seed must be an integer >= 0 and <= 2**63 - 1 (int64), got {_type(seed)} {seed!r}")
-        if len(set(value)) != len(value):
-            raise where.error(f"seeds must not repeat, got {value}")
-        return tuple(value)
-    raise where.error(f"expected a positive count of seeds or a non-empty list of seeds, got {_type(value)} {value!r}")
-
-
-def _budget(table: Any, where: _Where, base: dict[str, Any] | None = None) -> dict[str, Any]:
+def _budget(table: Any, where: Where, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``[budget]`` table's keys over ``base`` (a problem's own budget over the suite's), as written in the file;
+    their values are checked by the one budget parser, ``Budget.parse``."""
     if not isinstance(table, dict):
-        raise where.error(f"expected a table with keys {', '.join(BUDGET_KEYS)}, got {_type(table)} {table!r}")
-    _check_keys(table, BUDGET_KEYS, where, "budget")
-    budget = dict(base or {})
-    for key, value in table.items():
-        at = where / key
-        if key == "max_iter":
-            budget[key] = _positive_int(value, at, allow_zero=True)
-        elif key == "max_evals":
-            budget[key] = _positive_int(value, at)
-        elif key in ("epochs", "timeout"):
-            budget[key] = _positive_number(value, at, MAX_TIMEOUT if key == "timeout" else math.inf)
-        elif key == "record":
-            if isinstance(value, str):
-                if value not in RECORD_MODES:
-                    raise at.error(
-                        f"unknown record mode {value!r}.{did_you_mean(value, list(RECORD_MODES))} "
-                        f"Valid: {', '.join(map(repr, RECORD_MODES))} or a positive integer (every k iterations)."
-                    )
-            else:
-                _positive_int(value, at)
-            budget[key] = value
-        elif key == "tol":
-            if isinstance(value, dict):
-                valid = ("grad", "f", "x", "f_gap")
-                _check_keys(value, valid, at, "tol")
-                for name, number in value.items():
-                    if not isinstance(number, (int, float)) or isinstance(number, bool) or not 0 <= number < math.inf:
-                        raise (at / name).error(f"expected a number >= 0, got {_type(number)} {number!r}")
-            elif not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
-                raise at.error(f"expected a finite number >= 0 (gradient-norm tolerance) or a table, got {_type(value)} {value!r}")
-            budget[key] = value
-    return budget
+        raise where.invalid(f"a table with keys {', '.join(BUDGET_KEYS)}", table)
+    _check_keys(table, BUDGET_KEYS, where)
+    Budget.parse(table, where)
+    return {**(base or {}), **table}
 
 
 def _is_sequence_type(annotation: Any) -> bool:
@@ -237,7 +162,7 @@ def _is_sequence_type(annotation: Any) -> bool:
     return origin in (list, tuple, AbcSequence) or annotation in (list, tuple)
 
 
-def _grid(name: str, params: dict[str, Any], reg: registry.Registry, where: _Where) -> list[dict[str, Any]]:
+def _grid(name: str, params: dict[str, Any], reg: registry.Registry, where: Where) -> list[dict[str, Any]]:
     """Every combination of the parameter grids, each checked by ``reg.validate``."""
     try:
         known = reg.parameters(name, params)  # the torch method's options depend on its optimizer
@@ -268,33 +193,31 @@ def _grid(name: str, params: dict[str, Any], reg: registry.Registry, where: _Whe
     return combos
 
 
-def _name(entry: Any, reg: registry.Registry, where: _Where) -> str:
+def _name(entry: Any, reg: registry.Registry, where: Where) -> str:
     if not isinstance(entry, dict):
-        raise where.error(f"expected a table with a 'name' key, got {_type(entry)} {entry!r}")
+        raise where.invalid("a table with a 'name' key", entry)
     if "name" not in entry:
         raise where.error(f"missing key 'name' (the {reg.kind}). Registered {reg.kind}s: {', '.join(reg.names())}.")
     name = entry["name"]
     if not isinstance(name, str):
-        raise (where / "name").error(f"expected a string, got {_type(name)} {name!r}")
+        raise (where / "name").invalid("a string", name)
     if name not in reg:
-        choices = reg.names()
-        raise (where / "name").error(
-            f"unknown {reg.kind} {name!r}.{did_you_mean(name, choices)} Registered {reg.kind}s: {', '.join(choices)}."
-        )
+        raise (where / "name").unknown(reg.kind, name, reg.names(), f"Registered {reg.kind}s")
     return name
 
 
-def _create(reg: registry.Registry, spec: dict[str, Any], where: _Where) -> Any:
+def _create(reg: registry.Registry, spec: dict[str, Any], where: Where) -> Any:
     try:
         return registry.resolve(reg, spec)
     except (ParameterError, RegistryError) as exc:
-        raise where.error(f"{spec_label(spec)}: {exc}") from None
+        named = str(exc).startswith(f"{reg.kind} {spec['name']!r}")  # the registry's message names what it created
+        raise where.error(str(exc) if named else f"{spec_label(spec)}: {exc}") from None
     except MemoryError:
         raise where.error(f"{spec_label(spec)}: creating it needs more memory than this machine has; "
                           f"use a smaller size") from None
 
 
-def _step_rules(value: Any, where: _Where) -> list[dict[str, Any]]:
+def _step_rules(value: Any, where: Where) -> list[dict[str, Any]]:
     entries = value if isinstance(value, list) else [value]
     if not entries:
         raise where.error(f"an empty list of step rules. Registered step rules: {', '.join(registry.step_rules.names())}.")
@@ -309,7 +232,7 @@ def _step_rules(value: Any, where: _Where) -> list[dict[str, Any]]:
     return specs
 
 
-def _batch_sizes(value: Any, where: _Where) -> list[int | None]:
+def _batch_sizes(value: Any, where: Where) -> list[int | None]:
     values = value if isinstance(value, list) else [value]
     if not values:
         raise where.error("an empty list of batch sizes; give integers >= 1 or \"full\"")
@@ -321,7 +244,7 @@ def _batch_sizes(value: Any, where: _Where) -> list[int | None]:
         elif isinstance(size, int) and not isinstance(size, bool) and size >= 1:
             sizes.append(size)
         else:
-            raise at.error(f"a batch size must be an integer >= 1 or \"full\", got {_type(size)} {size!r}")
+            raise at.invalid('an integer >= 1 or "full"', size)
     return sizes
 
 
@@ -335,7 +258,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
     tuning plan, each in its own function below.
     """
     path = Path(path)
-    where = _Where(path.name)
+    where = _file_root(path.name)
     data = _read_toml(text, where)
     name, description, seeds = _header(data, path, where)
     _report_table(data.get("report", {}), where / "report")
@@ -357,7 +280,7 @@ def parse_suite(text: str, path: str | Path = "<suite>", extra_plugins: Sequence
                  groups=batch_groups_with(cells, instances), tuning=plan)
 
 
-def _read_toml(text: str, where: _Where) -> dict[str, Any]:
+def _read_toml(text: str, where: Where) -> dict[str, Any]:
     """The suite file's TOML as a table whose top-level keys are all known."""
     try:
         data = tomllib.loads(text)
@@ -365,18 +288,18 @@ def _read_toml(text: str, where: _Where) -> dict[str, Any]:
         raise where.error(f"not valid TOML: {exc}") from None
     except RecursionError:
         raise where.error("not a suite: arrays or tables are nested too deeply") from None
-    _check_keys(data, TOP_KEYS, where, "a suite file")
+    _check_keys(data, TOP_KEYS, where)
     return data
 
 
-def _report_table(table: Any, where: _Where) -> str:
+def _report_table(table: Any, where: Where) -> str:
     """The ``[report]`` table's ``headline``: "leaderboard" (the default) or "profiles" (performance and data profiles first)."""
     if not isinstance(table, dict):
-        raise where.error(f"expected a table with keys {', '.join(REPORT_KEYS)}, got {_type(table)} {table!r}")
-    _check_keys(table, REPORT_KEYS, where, "report")
+        raise where.invalid(f"a table with keys {', '.join(REPORT_KEYS)}", table)
+    _check_keys(table, REPORT_KEYS, where)
     value = table.get("headline", REPORT_HEADLINES[0])
     if value not in REPORT_HEADLINES:
-        raise (where / "headline").error(f"expected one of {', '.join(map(repr, REPORT_HEADLINES))}, got {value!r}")
+        raise (where / "headline").invalid(f"one of {', '.join(map(repr, REPORT_HEADLINES))}", value, REPORT_HEADLINES)
     return value
 
 
@@ -386,29 +309,29 @@ def report_headline(text: str | None) -> str:
     A text that is not a valid suite (or None: results run without a suite) gives the default.
     """
     try:
-        return _report_table(tomllib.loads(text or "").get("report", {}), _Where("suite"))
+        return _report_table(tomllib.loads(text or "").get("report", {}), _file_root("suite"))
     except (tomllib.TOMLDecodeError, SuiteError):
         return REPORT_HEADLINES[0]
 
 
-def _header(data: dict[str, Any], path: Path, where: _Where) -> tuple[str, str, tuple[int, ...]]:
+def _header(data: dict[str, Any], path: Path, where: Where) -> tuple[str, str, tuple[int, ...]]:
     """The suite's name (default: the file's stem), description and evaluation seeds."""
     name = data.get("name", path.stem)
     _label_name(name, where / "name")
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise (where / "description").error(f"expected a string, got {_type(description)} {description!r}")
-    return name, description, _seeds(data.get("seeds", 1), where / "seeds")
+        raise (where / "description").invalid("a string", description)
+    return name, description, tuple(check_seeds(data.get("seeds", 1), where / "seeds"))
 
 
-def _plugins(value: Any, path: Path, extra_plugins: Sequence[str | Path], where: _Where) -> list[str]:
+def _plugins(value: Any, path: Path, extra_plugins: Sequence[str | Path], where: Where) -> list[str]:
     """Load the plugin files (relative to the suite file) and the extra ones; their absolute paths."""
     if not isinstance(value, list):
-        raise where.error(f"expected an array of plugin file paths, got {_type(value)} {value!r}")
+        raise where.invalid("an array of plugin file paths", value)
     plugins = []
     for i, plugin in enumerate(value):
         if not isinstance(plugin, str):
-            raise (where / i).error(f"expected a file path, got {_type(plugin)} {plugin!r}")
+            raise (where / i).invalid("a file path", plugin)
         plugin_path = (path.parent / plugin).expanduser().resolve()
         try:
             load_plugin(plugin_path)
@@ -423,14 +346,14 @@ def _plugins(value: Any, path: Path, extra_plugins: Sequence[str | Path], where:
     return plugins
 
 
-def _problems(entries: Any, budget: dict[str, Any], max_cells: int | None, where: _Where) -> list[tuple]:
+def _problems(entries: Any, budget: dict[str, Any], max_cells: int | None, where: Where) -> list[tuple]:
     """``(spec, instance, budget, where)`` per problem instance; created now (validates values, gives dim)."""
     if entries is None:
         raise where.error(
             f"missing: a suite needs at least one [[problems]] table. Registered problems: {', '.join(registry.problems.names())}."
         )
     if not isinstance(entries, list) or not entries:
-        raise where.error(f"expected a non-empty array of tables ([[problems]]), got {entries!r}")
+        raise where.invalid("a non-empty array of tables ([[problems]])", entries)
     problems = []
     for i, entry in enumerate(entries):
         at = where / i
@@ -446,13 +369,10 @@ def _problems(entries: Any, budget: dict[str, Any], max_cells: int | None, where
 
 def _default_rules(cls: type) -> list[dict[str, Any] | None]:
     """A method's step rules when the suite names none: its default rule, or None when it takes none."""
-    if not takes_step_rule(cls):
-        return [None]
-    default = cls.default_step_rule
-    return [{"name": default} if isinstance(default, str) else dict(default)]
+    return [default_step_rule(cls)]
 
 
-def _methods(entries: Any, where: _Where) -> tuple[list[tuple], list[tuple]]:
+def _methods(entries: Any, where: Where) -> tuple[list[tuple], list[tuple]]:
     """``(method spec, step rule specs, batch sizes, where)`` per method setting, and the tuned entries.
 
     No [[methods]] table: every registered method that needs no argument, at its defaults.
@@ -462,7 +382,7 @@ def _methods(entries: Any, where: _Where) -> tuple[list[tuple], list[tuple]]:
                     if not any(p.required for p in registry.methods.parameters(name).values())]
         return [({"name": name}, _default_rules(registry.methods.get(name)), [None], where) for name in defaults], []
     if not isinstance(entries, list) or not entries:
-        raise where.error(f"expected a non-empty array of tables ([[methods]]), got {entries!r}")
+        raise where.invalid("a non-empty array of tables ([[methods]])", entries)
     methods, tuned = [], []
     for i, entry in enumerate(entries):
         at = where / i
@@ -477,14 +397,13 @@ def _methods(entries: Any, where: _Where) -> tuple[list[tuple], list[tuple]]:
     return methods, tuned
 
 
-def _method_rules(method_name: str, entry: dict[str, Any], where: _Where) -> list[dict[str, Any] | None]:
+def _method_rules(method_name: str, entry: dict[str, Any], where: Where) -> list[dict[str, Any] | None]:
     """The step rules of one [[methods]] entry (``step_rule`` key, or the method's default)."""
     cls = registry.methods.get(method_name)
-    if not takes_step_rule(cls) and "step_rule" in entry:
-        raise (where / "step_rule").error(
-            f"method {method_name!r} computes its own steps (it owns its loop or its learning rate) "
-            f"and takes no step rule; remove this key"
-        )
+    given = entry.get("step_rule")
+    reason = "step_rule" in entry and step_rule_incompatibility(cls, given[0] if isinstance(given, list) and given else given)
+    if reason:
+        raise (where / "step_rule").error(reason)
     if "step_rule" in entry:
         return _step_rules(entry["step_rule"], where / "step_rule")
     return _default_rules(cls)
@@ -537,22 +456,17 @@ def _with_tuning_cells(plan: Any, cells: list[Cell], instances: dict[str, tuple[
     return [dataclasses.replace(c, index=i) for i, c in enumerate(kept)], left_out
 
 
-def _tuning_plan(table, tuned, problems, seeds, plugins, name, cells, where: _Where):
+def _tuning_plan(table, tuned, problems, seeds, plugins, name, cells, where: Where):
     """The tuning plan (optbench.tuning); a wrong key is an error naming its path."""
     if not tuned:
         raise (where / "tuning").error("a [tuning] block needs at least one [[methods]] entry with a 'tune' table, "
                                        "e.g. tune = { \"step_rule.lr\" = { log_uniform = [1e-5, 1.0] } }")
     budgets = [(spec, problem, _run_budget(budget, problem, spec, at)) for spec, problem, budget, at in problems]
-    try:
-        return tuning_plan.plan_suite(table, tuned, budgets, seeds, plugins, name, {tuning_plan.setting_key(c) for c in cells})
-    except TuningError as exc:
-        at = where / "tuning" if not exc.path or not isinstance(exc.path[0], _Where) else exc.path[0]
-        for key in exc.path[1:] if exc.path and isinstance(exc.path[0], _Where) else exc.path:
-            at = at / key
-        raise at.error(str(exc)) from None
+    return tuning_plan.plan_suite(table, tuned, budgets, seeds, plugins, name, {tuning_plan.setting_key(c) for c in cells},
+                                  where / "tuning")
 
 
-def _run_budget(budget: dict[str, Any], problem: Any, spec: dict[str, Any], where: _Where) -> dict[str, Any]:
+def _run_budget(budget: dict[str, Any], problem: Any, spec: dict[str, Any], where: Where) -> dict[str, Any]:
     """The budget of a problem's cells as ``optbench.run`` arguments (epochs only for finite sums)."""
     epochs = budget.get("epochs") if problem.n_samples is not None else None
     max_iter = budget.get("max_iter")
@@ -565,8 +479,9 @@ def _run_budget(budget: dict[str, Any], problem: Any, spec: dict[str, Any], wher
                 f"(a [problems.budget] table overrides the suite's budget)"
             )
         max_iter = DEFAULT_MAX_ITER
-    if isinstance(tol, dict) and "f_gap" in tol and problem.f_opt is None:
-        raise (where / "budget" / "tol" / "f_gap").error(f"{spec_label(spec)} has no known f_opt, so tol 'f_gap' does not apply")
+    reason = budget_incompatibility(problem, epochs, tol if isinstance(tol, dict) else None)  # the engine's rule
+    if reason:
+        raise (where / "budget" / "tol").error(f"{spec_label(spec)}: {reason}")
     return {
         "max_iter": max_iter, "max_evals": max_evals, "max_epochs": epochs, "tol": tol,
         "record": budget.get("record", "log"), "timeout": budget.get("timeout"),

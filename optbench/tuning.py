@@ -50,11 +50,11 @@ import numpy as np
 import pandas as pd
 
 from optbench import schema
-from optbench.constraints import message
+from optbench.constraints import TARGET, Interval, Where, check_seeds, parameter_path, unknown
+from optbench.engine.cell import default_step_rule, step_rule_incompatibility
 from optbench.errors import ParameterError, TuningError
 from optbench.registry import methods, step_rules
-from optbench.errors import did_you_mean
-from optbench.seeding import MAX_SEEDS, canonical, run_generators
+from optbench.seeding import canonical, run_generators
 
 __all__ = [
     "TUNING_SEED_START", "PROTOCOLS", "CRITERIA", "SCOPES", "DISTRIBUTIONS", "TUNING_KEYS", "Protocol",
@@ -85,103 +85,89 @@ class Protocol:
     seed: int = 0
 
 
-def _choice(key: str, value: Any, valid: Sequence[str]) -> str:
+def _tuning_where(where: Where | None) -> Where:
+    """Where a tuning key lives: ``ob.tune``'s arguments (TuningError) unless a suite's ``[tuning]`` table is given."""
+    return where if where is not None else Where(error=TuningError)
+
+
+def _choice(key: str, value: Any, valid: Sequence[str], where: Where | None = None) -> str:
     if value not in valid:
-        raise TuningError([key], f"unknown {key} {value!r}.{did_you_mean(str(value), list(valid))} "
-                                 f"Valid: {', '.join(valid)}.")
+        raise (_tuning_where(where) / key).unknown(key, value, valid)
     return value
 
 
-def _count(key: str, value: Any, least: int = 1) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
-        raise TuningError([key], message(key, f"an integer >= {least}", value))
-    return int(value)
+def _count(key: str, value: Any, where: Where, least: int = 1) -> int:
+    return int((where / key).check(value, [Interval("int", least, None)]))
 
 
-def tuning_seeds(value: Any, evaluation: Sequence[int]) -> tuple[int, ...]:
-    """A count (``TUNING_SEED_START + 0..n-1``) or a list of distinct seeds, disjoint from ``evaluation``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        count = _count("seeds", value)
-        if count > MAX_SEEDS:
-            raise TuningError(["seeds"], message("seeds", f"a count of tuning seeds <= {MAX_SEEDS:,}", value))
-        seeds = tuple(range(TUNING_SEED_START, TUNING_SEED_START + count))
-    elif isinstance(value, (list, tuple)) and value:
-        seeds = tuple(_count("seeds", s, 0) for s in value)
-        if len(set(seeds)) != len(seeds) or max(seeds) >= 2**63:
-            raise TuningError(["seeds"], f"tuning seeds must be distinct integers in [0, 2**63), got {list(value)}")
-    else:
-        raise TuningError(["seeds"], f"expected a count of tuning seeds or a non-empty list of seeds, got {value!r}")
+def tuning_seeds(value: Any, evaluation: Sequence[int], where: Where | None = None) -> tuple[int, ...]:
+    """The seed rule (a count means ``TUNING_SEED_START + 0..n-1``), and disjoint from ``evaluation``."""
+    where = where or Where("seeds", error=TuningError)
+    seeds = tuple(check_seeds(value, where, start=TUNING_SEED_START))
     shared = sorted(set(seeds) & set(evaluation))
     if shared:
-        raise TuningError(["seeds"], f"tuning seeds must be disjoint from the evaluation seeds (tuning on the seeds one "
-                                     f"reports is selection bias); both hold {shared[:5]}")
+        raise where.error(f"tuning seeds must be disjoint from the evaluation seeds (tuning on the seeds one "
+                          f"reports is selection bias); both hold {shared[:5]}")
     return seeds
 
 
-def check_protocol(table: dict[str, Any], evaluation: Sequence[int]) -> Protocol:
-    """A :class:`Protocol` from a ``[tuning]`` table; a wrong key or value raises :class:`TuningError`."""
+def check_protocol(table: dict[str, Any], evaluation: Sequence[int], where: Where | None = None) -> Protocol:
+    """A :class:`Protocol` from a ``[tuning]`` table; a wrong key or value raises ``where``'s error (TuningError)."""
+    where = _tuning_where(where)
     if not isinstance(table, dict):
-        raise TuningError([], f"expected a table with keys {', '.join(TUNING_KEYS)}, got {table!r}")
+        raise where.invalid(f"a table with keys {', '.join(TUNING_KEYS)}", table)
     for key in table:
         if key not in TUNING_KEYS:
-            raise TuningError([key], f"unknown key {key!r} in tuning.{did_you_mean(str(key), list(TUNING_KEYS))} "
-                                     f"Valid keys: {', '.join(TUNING_KEYS)}.")
-    target = table.get("target", 1e-6)
-    if not isinstance(target, (int, float)) or isinstance(target, bool) or not 0 < target < math.inf:
-        raise TuningError(["target"], f"expected a gap target > 0 (finite), got {target!r}")
+            raise (where / key).error(unknown("key", key, TUNING_KEYS, "Valid keys"))
     return Protocol(
-        protocol=_choice("protocol", table.get("protocol", "random"), PROTOCOLS),
-        trials=_count("trials", table.get("trials", 20)),
-        seeds=tuning_seeds(table.get("seeds", 3), evaluation),
-        criterion=_choice("criterion", table.get("criterion", "final_gap"), CRITERIA),
-        target=float(target), scope=_choice("scope", table.get("scope", "problem"), SCOPES),
-        seed=_count("seed", table.get("seed", 0), 0),
+        protocol=_choice("protocol", table.get("protocol", "random"), PROTOCOLS, where),
+        trials=_count("trials", table.get("trials", 20), where),
+        seeds=tuning_seeds(table.get("seeds", 3), evaluation, where / "seeds"),
+        criterion=_choice("criterion", table.get("criterion", "final_gap"), CRITERIA, where),
+        target=float((where / "target").check(table.get("target", 1e-6), TARGET)),
+        scope=_choice("scope", table.get("scope", "problem"), SCOPES, where),
+        seed=_count("seed", table.get("seed", 0), where, 0),
     )
 
 
 # ---------------------------------------------------------------- search spaces
-def _check_path(path: Any, method: str, step_rule: str | None, method_params: dict | None = None) -> tuple[str, str]:
-    if not isinstance(path, str) or path.count(".") != 1 or path.split(".")[0] not in ("method", "step_rule"):
-        raise TuningError([path], f"a tuned parameter is 'method.<parameter>' or 'step_rule.<parameter>', got {path!r}")
-    target, name = path.split(".")
-    if target == "step_rule" and step_rule is None:
-        raise TuningError([path], f"method {method!r} takes no step rule, so {path!r} cannot be tuned")
-    registry, owner = (methods, method) if target == "method" else (step_rules, step_rule)
+def _check_path(path: Any, method: str, step_rule: str | None, method_params: dict | None, where: Where) -> tuple[str, str]:
+    """``(target, parameter)`` of a tuned key (the one parameter-path rule, ``constraints.parameter_path``)."""
     # a method whose parameters depend on its others (the torch adapter's optimizer options) is asked with them
-    valid = list(registry.parameters(owner, method_params if target == "method" else None))
-    if name not in valid:
-        raise TuningError([path], f"{registry.kind} {owner!r} has no parameter {name!r}.{did_you_mean(name, valid)} "
-                                  f"Valid parameters: {', '.join(valid) or '(none)'}.")
-    return target, name
+    valid = {"method": list(methods.parameters(method, method_params)),
+             "step_rule": None if step_rule is None else list(step_rules.parameters(step_rule))}
+    return parameter_path(path, valid, {"method": method, "step_rule": step_rule or ""}, where)
 
 
-def _check_dimension(path: str, value: Any, protocol: str) -> None:
+def _check_dimension(value: Any, protocol: str, where: Where) -> None:
     if isinstance(value, list):
         if not value:
-            raise TuningError([path], "an empty list of values; give at least one")
+            raise where.invalid("a non-empty list of values", value)
         return
     if protocol == "grid":
-        raise TuningError([path], f"the grid protocol takes a list of values, got {value!r}")
+        raise where.invalid("a list of values (the grid protocol)", value)
     if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS:
-        raise TuningError([path], f"expected a list of values or one of {{ log_uniform = [a, b] }}, "
-                                  f"{{ uniform = [a, b] }}, got {value!r}")
+        raise where.invalid("a list of values or one of { log_uniform = [a, b] }, { uniform = [a, b] }", value)
     kind, bounds = next(iter(value.items()))
     ok = (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) and not isinstance(b, bool)
                                                                   and math.isfinite(b) for b in bounds))
     if not ok or bounds[0] >= bounds[1] or (kind == "log_uniform" and bounds[0] <= 0):
         need = "0 < a < b" if kind == "log_uniform" else "a < b"
-        raise TuningError([path, kind], message(f"{path}.{kind}", f"two finite numbers [a, b] with {need}", bounds))
+        raise (where / kind).invalid(f"two finite numbers [a, b] with {need}", bounds)
 
 
 def check_space(space: Any, method: str, step_rule: str | None, protocol: str = "random",
-                method_params: dict | None = None) -> dict[str, Any]:
-    """A validated search space of ``method`` (and its ``step_rule``), paths in sorted order."""
+                method_params: dict | None = None, where: Where | None = None) -> dict[str, Any]:
+    """A validated search space of ``method`` (and its ``step_rule``), paths in sorted order.
+
+    ``where``: the table holding the space (default: ``ob.tune``'s ``space`` argument, TuningError)."""
+    where = where or Where("space", error=TuningError)
     if not isinstance(space, dict) or not space:
-        raise TuningError([], message("space", "a non-empty table from 'method.<parameter>' or "
-                                               "'step_rule.<parameter>' to distributions", space))
+        raise where.invalid("a non-empty table from 'method.<parameter>' or 'step_rule.<parameter>' to distributions",
+                            space)
     for path, value in space.items():
-        _check_path(path, method, step_rule, method_params)
-        _check_dimension(path, value, protocol)
+        _check_path(path, method, step_rule, method_params, where)
+        _check_dimension(value, protocol, where / path)
     return {path: space[path] for path in sorted(space)}
 
 
@@ -221,9 +207,8 @@ def default_setting(method: dict[str, Any], step_rule: dict[str, Any] | None,
     method_spec = {k: v for k, v in method.items() if ("method", k) not in tuned}
     if step_rule is None:
         return method_spec, None
-    own = methods.get(method["name"]).default_step_rule
-    own = {"name": own} if isinstance(own, str) else dict(own)
-    base = own if own["name"] == step_rule["name"] else {"name": step_rule["name"]}
+    own = default_step_rule(methods.get(method["name"]))
+    base = own if own is not None and own["name"] == step_rule["name"] else {"name": step_rule["name"]}
     rule_spec = {**base, **{k: v for k, v in step_rule.items() if ("step_rule", k) not in tuned}}
     return method_spec, rule_spec
 
@@ -381,14 +366,12 @@ def _spec(value: Any) -> dict[str, Any] | None:
 
 
 def _tuning_specs(problem, method, step_rule, space, protocol) -> list[tuple[dict, dict | None]]:
-    from optbench.engine import cell as cells
-
     method_spec = _spec(method)
-    takes = cells.takes_step_rule(methods.get(method_spec["name"]))
-    rule_spec = None
-    if takes:
-        own = methods.get(method_spec["name"]).default_step_rule
-        rule_spec = _spec(step_rule if step_rule is not None else own)
+    method_class = methods.get(method_spec["name"])
+    rule_spec = default_step_rule(method_class) if step_rule is None else _spec(step_rule)
+    reason = step_rule_incompatibility(method_class, rule_spec)  # the engine's rule, worded as ob.run words it
+    if reason:
+        raise _tuning_where(None).error(reason)
     space = check_space(space, method_spec["name"], None if rule_spec is None else rule_spec["name"], protocol.protocol,
                         {k: v for k, v in method_spec.items() if k != "name"})
     return settings_of(method_spec, rule_spec, space, protocol)
@@ -424,9 +407,9 @@ def tune(problem: Any, method: Any, step_rule: Any = None, *, space: dict[str, A
     ``eval_seeds`` (a count means 0, 1, ...), and so is the default setting.
     ``budget``: further ``ob.run`` arguments (``max_iter``, ``max_evals``, ``tol``, ...).
     """
-    from optbench.engine.run import check_seeds, run, run_group
+    from optbench.engine.run import run, run_group
 
-    evaluation = check_seeds(eval_seeds)
+    evaluation = check_seeds(eval_seeds, Where("eval_seeds", error=TuningError))
     chosen = check_protocol({"protocol": protocol, "trials": trials, "seeds": seeds, "criterion": criterion,
                              "target": target, "seed": seed}, evaluation)
     settings = _tuning_specs(problem, method, step_rule, space, chosen)

@@ -18,7 +18,8 @@ import pandas as pd
 
 from optbench.cells import Cell, cell_key
 from optbench.engine.cell import describe, incompatibility
-from optbench.errors import ParameterError, RegistryError, TuningError
+from optbench.constraints import Where
+from optbench.errors import ParameterError, RegistryError
 from optbench.registry import methods, parameters_of, resolve, spec_of, step_rules
 from optbench.schema import problem_label
 from optbench.seeding import canonical, key_hash
@@ -146,27 +147,24 @@ def _problem_label(problem: tuple[dict, Any, dict]) -> str:
 
 
 def plan_suite(table: Any, entries: list[tuple], problems: list[tuple], seeds: Sequence[int], plugins: Sequence[str],
-               suite: str, ordinary: set[str]) -> Plan:
+               suite: str, ordinary: set[str], where: Where | None = None) -> Plan:
     """The tuning plan of a suite from its ``[tuning]`` table (or None) and its tuned ``[[methods]]`` entries.
 
     ``entries``: ``(method specs, step-rule specs, batch sizes, tune table, path)``,
-    one per entry with a ``tune`` key (``path`` is the entry's key path, for errors).
-    A :class:`TuningError` carries the key path below ``tuning`` or the entry.
+    one per entry with a ``tune`` key (``path`` is the entry's :class:`Where`, for errors);
+    ``where``: the ``[tuning]`` table's. A wrong key raises their error naming its key path.
     """
-    protocol = check_protocol({} if table is None else table, seeds)
+    protocol = check_protocol({} if table is None else table, seeds, where)
     targets: dict[tuple, Target] = {}
     for method_specs, rule_specs, sizes, space, path in entries:
         for method, rule, size in itertools.product(method_specs, rule_specs, sizes):
-            try:
-                checked = check_space(space, method["name"], None if rule is None else rule["name"], protocol.protocol,
-                                      {k: v for k, v in method.items() if k != "name"})
-            except TuningError as exc:
-                raise TuningError([path, "tune", *exc.path], str(exc)) from None
+            checked = check_space(space, method["name"], None if rule is None else rule["name"], protocol.protocol,
+                                  {k: v for k, v in method.items() if k != "name"}, path / "tune")
             target = Target(tuple(settings_of(method, rule, checked, protocol)), size)
             _check_settings(target, path)
             if target.label in targets and targets[target.label] != target:
-                raise TuningError([path, "tune"], f"{'/'.join(target.label[:2])} is tuned twice with different "
-                                                  f"settings; tune one setting per method, step rule and batch size")
+                raise (path / "tune").error(f"{'/'.join(target.label[:2])} is tuned twice with different "
+                                            f"settings; tune one setting per method, step rule and batch size")
             targets[target.label] = target
     return Plan(protocol, tuple(targets.values()), tuple(problems), tuple(seeds), tuple(plugins), suite,
                 frozenset(ordinary))
@@ -181,8 +179,8 @@ def _check_settings(target: Target, path: Any) -> None:
             if rule is not None:
                 resolve(step_rules, dict(rule))
         except (ParameterError, RegistryError) as exc:
-            raise TuningError([path, "tune"], f"trial {trial} of {'/'.join(target.label[:2])} is not a valid setting: "
-                                              f"{exc} (an integer parameter needs a list of values)") from None
+            raise (path / "tune").error(f"trial {trial} of {'/'.join(target.label[:2])} is not a valid setting: "
+                                        f"{exc} (an integer parameter needs a list of values)") from None
 
 
 def stored_protocol(plan: Plan, chosen: pd.DataFrame) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -44,3 +46,70 @@ def scratch_registry_names():
     for reg, names in before.items():
         for name in set(reg.names()) - names:
             reg.unregister(name)
+
+
+# ---------------------------------------------------------------- suite files
+def _toml(value) -> str:
+    """A value as inline TOML: strings quoted, lists ``[a, b]``, tables ``{ key = value }`` (keys with a dot quoted)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+def _key(key: str) -> str:
+    return f'"{key}"' if "." in key else key
+
+
+def _table(header: str, entries: dict) -> list[str]:
+    return [header] + [f"{_key(key)} = {_toml(value)}" for key, value in entries.items()]
+
+
+GD_CONSTANT = {"name": "gd", "step_rule": {"name": "constant", "lr": [0.1, 0.01]}}
+
+
+def suite_toml(name: str = "t", seeds=3, budget: dict | None = None, problems=({"name": "sphere", "dim": [2, 3]},),
+               methods=(GD_CONSTANT,), tuning: dict | None = None, **top) -> str:
+    """The text of a suite file, one key a line (tests edit it with ``str.replace``)::
+
+        name = "t"
+        seeds = 3
+        [budget]
+        max_iter = 20
+        [[problems]]
+        name = "sphere"
+        dim = [2, 3]
+        [[methods]]
+        name = "gd"
+        step_rule = { name = "constant", lr = [0.1, 0.01] }
+
+    ``budget``: the ``[budget]`` table (default ``{"max_iter": 20}``); ``problems``, ``methods``:
+    one dict per ``[[problems]]`` / ``[[methods]]`` table; ``tuning``: a ``[tuning]`` table, written
+    last; ``top``: further top-level keys (``description``, ``plugins``), written after ``seeds``.
+    """
+    lines = [f"name = {_toml(name)}", f"seeds = {_toml(seeds)}"] + [f"{key} = {_toml(v)}" for key, v in top.items()]
+    lines += _table("[budget]", {"max_iter": 20} if budget is None else budget)
+    for problem in problems:
+        lines += _table("[[problems]]", problem)
+    for method in methods:
+        lines += _table("[[methods]]", method)
+    if tuning is not None:
+        lines += _table("[tuning]", tuning)
+    return "\n" + "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def write_suite(tmp_path):
+    """``write_suite(text=None, file="s.toml", **suite_toml arguments)``: the path of a suite file in ``tmp_path``."""
+
+    def write(text: str | None = None, file: str = "s.toml", **arguments) -> Path:
+        path = tmp_path / file
+        path.write_text(suite_toml(**arguments) if text is None else text)
+        return path
+
+    return write

@@ -9,24 +9,12 @@ import pandas as pd
 
 import optbench as ob
 from optbench.suite import parse_suite
+from conftest import suite_toml
 
-GRID = '''
-name = "grid"
-seeds = 4
-[budget]
-max_iter = 150
-[[problems]]
-name = "rosenbrock"
-dim = [2, 5]
-[[methods]]
-name = "adam"
-betas = [[0.9, 0.999], [0.8, 0.99]]
-step_rule = [{ name = "constant", lr = [1e-3, 1e-2, 1e-1] }, "armijo"]
-[[methods]]
-name = "momentum"
-momentum = [0.5, 0.9]
-step_rule = { name = "constant", lr = [1e-3, 1e-2] }
-'''
+GRID = suite_toml(name="grid", seeds=4, budget={"max_iter": 150}, problems=[{"name": "rosenbrock", "dim": [2, 5]}],
+                  methods=[{"name": "adam", "betas": [[0.9, 0.999], [0.8, 0.99]],
+                            "step_rule": [{"name": "constant", "lr": [1e-3, 1e-2, 1e-1]}, "armijo"]},
+                           {"name": "momentum", "momentum": [0.5, 0.9], "step_rule": {"name": "constant", "lr": [1e-3, 1e-2]}}])
 
 
 def _timeless(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,33 +17,13 @@ from optbench import analysis
 from optbench.cli import main
 from optbench.driver import run_suite
 from optbench.store import read_results
+from conftest import suite_toml
 
-SMALL = '''
-name = "small"
-seeds = 3
-[budget]
-max_iter = 40
-[[problems]]
-name = "sphere"
-dim = [2, 4]
-[[methods]]
-name = "gd"
-step_rule = { name = "constant", lr = [0.1, 0.01] }
-'''
+SMALL = suite_toml(name="small", budget={"max_iter": 40}, problems=[{"name": "sphere", "dim": [2, 4]}])
 
-SLOW = '''
-name = "slow"
-seeds = 8
-[budget]
-max_iter = 3000
-record = "last"
-[[problems]]
-name = "quadratic"
-dim = [60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73]
-[[methods]]
-name = "gd"
-step_rule = { name = "constant", lr = 0.005 }
-'''
+SLOW = suite_toml(name="slow", seeds=8, budget={"max_iter": 3000, "record": "last"},
+                  problems=[{"name": "quadratic", "dim": list(range(60, 74))}],
+                  methods=[{"name": "gd", "step_rule": {"name": "constant", "lr": 0.005}}])
 
 PLUGIN = '''
 import optbench as ob
@@ -104,24 +84,11 @@ class JumpsOrBlowsUp(ob.Method):
         return np.where(X[:, :1] < self.threshold, -X, self.growth * X), state
 '''
 
-FRAGILE_SUITE = '''
-name = "fragile"
-seeds = 10
-plugins = ["fragile.py"]
-[budget]
-max_iter = 30
-[[problems]]
-name = "sphere"
-dim = 2
-[[methods]]
-name = "cli-test-jumps-home-or-blows-up-on-the-right"
-threshold = -0.4
-growth = 999.5
-step_rule = { name = "constant", lr = 1.0 }
-[[methods]]
-name = "gd"
-step_rule = { name = "constant", lr = 0.1 }
-'''
+FRAGILE_SUITE = suite_toml(name="fragile", seeds=10, plugins=["fragile.py"], budget={"max_iter": 30},
+                           problems=[{"name": "sphere", "dim": 2}],
+                           methods=[{"name": "cli-test-jumps-home-or-blows-up-on-the-right", "threshold": -0.4,
+                                     "growth": 999.5, "step_rule": {"name": "constant", "lr": 1.0}},
+                                    {"name": "gd", "step_rule": {"name": "constant", "lr": 0.1}}])
 
 
 def test_terminal_leaderboard_is_failure_aware_and_prints_whole_labels(tmp_path, capsys, scratch_registry_names):
@@ -146,7 +113,7 @@ def test_terminal_leaderboard_is_failure_aware_and_prints_whole_labels(tmp_path,
 @pytest.mark.parametrize("text, fragments", [
     (SMALL.replace('name = "gd"', 'name = "adamm"'), ["s.toml: methods[0].name", "unknown method 'adamm'", "Did you mean 'adam'?"]),
     (SMALL.replace("lr = [0.1, 0.01]", "lr = [0.1, \"x\"]"), ["s.toml: methods[0].step_rule.lr", "expects float"]),
-    (SMALL.replace("max_iter = 40", "max_iter = 40\nrecord = 'every'"), ["s.toml: budget.record", "unknown record mode"]),
+    (SMALL.replace("max_iter = 40", "max_iter = 40\nrecord = 'every'"), ["s.toml: budget.record must be 'log', 'all', 'last' or an integer >= 1", "got 'every'"]),
 ])
 def test_bad_suite_exits_2_and_writes_nothing(tmp_path, capsys, text, fragments):
     (tmp_path / "s.toml").write_text(text)

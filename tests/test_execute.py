@@ -18,27 +18,12 @@ from optbench.driver import run_suite
 from optbench.worker import hard_deadline
 from optbench.errors import ParameterError
 from optbench.suite import load_suite
+from conftest import suite_toml
 
-SUITE = '''
-name = "ident"
-seeds = 4
-[budget]
-max_iter = 60
-record = "log"
-[[problems]]
-name = "sphere"
-dim = [2, 6]
-[[problems]]
-name = "quadratic"
-dim = 5
-condition = 50.0
-[[methods]]
-name = "gd"
-step_rule = { name = "constant", lr = [0.05, 0.3] }
-[[methods]]
-name = "momentum"
-step_rule = { name = "constant", lr = 0.01 }
-'''
+SUITE = suite_toml(name="ident", seeds=4, budget={"max_iter": 60, "record": "log"},
+                   problems=[{"name": "sphere", "dim": [2, 6]}, {"name": "quadratic", "dim": 5, "condition": 50.0}],
+                   methods=[{"name": "gd", "step_rule": {"name": "constant", "lr": [0.05, 0.3]}},
+                            {"name": "momentum", "step_rule": {"name": "constant", "lr": 0.01}}])
 
 FAILING_PLUGIN = '''
 import time
@@ -64,27 +49,11 @@ class Ascends(ob.Method):
         return G, state
 '''
 
-FAILING_SUITE = '''
-name = "failing"
-seeds = 3
-plugins = ["plugin.py"]
-[budget]
-max_iter = 400
-timeout = 2.0
-[[problems]]
-name = "sphere"
-dim = 3
-[[methods]]
-name = "test-raises"
-[[methods]]
-name = "test-hangs"
-[[methods]]
-name = "test-ascends"
-step_rule = { name = "constant", lr = 1.0 }
-[[methods]]
-name = "gd"
-step_rule = { name = "constant", lr = 0.1 }
-'''
+FAILING_SUITE = suite_toml(name="failing", plugins=["plugin.py"], budget={"max_iter": 400, "timeout": 2.0},
+                           problems=[{"name": "sphere", "dim": 3}],
+                           methods=[{"name": "test-raises"}, {"name": "test-hangs"},
+                                    {"name": "test-ascends", "step_rule": {"name": "constant", "lr": 1.0}},
+                                    {"name": "gd", "step_rule": {"name": "constant", "lr": 0.1}}])
 
 
 def without_time(frame: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import optbench as ob
 from optbench.export import ExportError, export, folder_name
 from optbench.schema import target_ladder
 from optbench.store import read_tables
+from conftest import suite_toml
 
 SUITE = """
 name = "export-test"
@@ -58,20 +59,9 @@ def results(tmp_path_factory) -> Path:
     return folder / "res"
 
 
-BBOB_SUITE = """
-name = "export-bbob"
-seeds = 3
-[budget]
-max_iter = 100
-[[problems]]
-name = "bbob"
-function = [1, 8]
-instance = [1, 2]
-dim = 2
-[[methods]]
-name = "gd"
-step_rule = { name = "armijo" }
-"""
+BBOB_SUITE = suite_toml(name="export-bbob", budget={"max_iter": 100},
+                        problems=[{"name": "bbob", "function": [1, 8], "instance": [1, 2], "dim": 2}],
+                        methods=[{"name": "gd", "step_rule": {"name": "armijo"}}])
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,11 @@ import optbench as ob
 from optbench.errors import QueryError
 from optbench.store import MARKER, read_finished_cells, read_tables
 from optbench.suite import parse_suite
+from conftest import suite_toml
 
-SUITE = '''
-name = "q"
-seeds = 4
-[budget]
-max_iter = 150
-[[problems]]
-name = "rosenbrock"
-dim = 2
-[[problems]]
-name = "sphere"
-dim = 3
-[[methods]]
-name = "gd"
-step_rule = ["armijo", { name = "constant", lr = 0.01 }]
-'''
+SUITE = suite_toml(name="q", seeds=4, budget={"max_iter": 150},
+                   problems=[{"name": "rosenbrock", "dim": 2}, {"name": "sphere", "dim": 3}],
+                   methods=[{"name": "gd", "step_rule": ["armijo", {"name": "constant", "lr": 0.01}]}])
 
 
 @pytest.fixture(scope="module")
@@ -181,24 +170,10 @@ def suite_10k(tmp_path_factory):
     return _synthetic().write_results(tmp_path_factory.mktemp("synthetic") / "res", problems=8, solvers=5, seeds=250)
 
 
-TUNED = """
-name = "tuned-q"
-seeds = 3
-[budget]
-max_iter = 60
-[[problems]]
-name = "rosenbrock"
-dim = [2, 3]
-[[methods]]
-name = "adam"
-tune = { "step_rule.lr" = { log_uniform = [1e-4, 1.0] } }
-[[methods]]
-name = "gd"
-step_rule = "armijo"
-[tuning]
-trials = 3
-seeds = 2
-"""
+TUNED = suite_toml(name="tuned-q", seeds=3, budget={"max_iter": 60}, problems=[{"name": "rosenbrock", "dim": [2, 3]}],
+                   methods=[{"name": "adam", "tune": {"step_rule.lr": {"log_uniform": [1e-4, 1.0]}}},
+                            {"name": "gd", "step_rule": "armijo"}],
+                   tuning={"trials": 3, "seeds": 2})
 
 
 def test_the_duckdb_reader_gives_the_pandas_tables_column_by_column(results, suite_10k, tmp_path):

@@ -23,18 +23,10 @@ from optbench.cli import main
 from optbench.driver import run_suite
 from optbench.store import MARKER, Store, _temporary_name, check_folder, read_tables
 from optbench.errors import StoreError
-SUITE = '''
-name = "storage"
-seeds = 3
-[budget]
-max_iter = 25
-[[problems]]
-name = "sphere"
-dim = [3, 4]
-[[methods]]
-name = "gd"
-step_rule = { name = "constant", lr = 0.1 }
-'''
+from conftest import suite_toml
+
+SUITE = suite_toml(name="storage", seeds=3, budget={"max_iter": 25}, problems=[{"name": "sphere", "dim": [3, 4]}],
+                   methods=[{"name": "gd", "step_rule": {"name": "constant", "lr": 0.1}}])
 
 SLEEPY_PLUGIN = '''
 import time
@@ -48,19 +40,9 @@ class SleepyGD(ob.Method):
         return -G, state
 '''
 
-SLOW = '''
-name = "slowstore"
-seeds = 2
-plugins = ["sleepy.py"]
-[budget]
-max_iter = 60
-[[problems]]
-name = "sphere"
-dim = 3
-[[methods]]
-name = "test-sleepy-gd"
-step_rule = { name = "constant", lr = 0.1 }
-'''
+SLOW = suite_toml(name="slowstore", seeds=2, plugins=["sleepy.py"], budget={"max_iter": 60},
+                  problems=[{"name": "sphere", "dim": 3}],
+                  methods=[{"name": "test-sleepy-gd", "step_rule": {"name": "constant", "lr": 0.1}}])
 
 
 def without_time(frame: pd.DataFrame) -> pd.DataFrame:

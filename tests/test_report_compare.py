@@ -99,7 +99,7 @@ def test_compare_bad_input_is_one_line(two_results, tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.startswith("optbench: error:") and "missing" in error and "Traceback" not in error
     assert not (tmp_path / "out").exists()
-    with pytest.raises(ob.ParameterError, match="target must be a positive gap"):
+    with pytest.raises(ob.ParameterError, match=r"target must be a number > 0, got 0\.0"):
         ob.compare(base, base, tmp_path / "x", target=0.0)
 
 

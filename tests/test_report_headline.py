@@ -79,9 +79,9 @@ def test_the_cutest_suite_asks_for_profiles_and_others_do_not():
 
 
 @pytest.mark.parametrize("table, message", [
-    ('[report]\nheadline = "profile"', r"report\.headline: expected one of 'leaderboard', 'profiles', got 'profile'"),
-    ('[report]\nhead = "profiles"', r"report\.head: unknown key 'head' in report\..*Valid keys: headline"),
-    ('report = 3', r"report: expected a table with keys headline, got"),
+    ('[report]\nheadline = "profile"', r"report\.headline must be one of 'leaderboard', 'profiles', got 'profile'\. Did you mean 'profiles'\?"),
+    ('[report]\nhead = "profiles"', r"report\.head: unknown key 'head'\..*Valid keys: headline"),
+    ('report = 3', r"report must be a table with keys headline, got 3"),
 ])
 def test_a_bad_report_table_is_a_one_line_error_naming_the_key(table, message):
     text = table + '\n[[problems]]\nname = "rosenbrock"\n[[methods]]\nname = "gd"\n'

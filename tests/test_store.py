@@ -15,19 +15,10 @@ import optbench as ob
 from optbench.driver import run_suite
 from optbench.suite import parse_suite
 from optbench.store import Store, provenance, read_results
+from conftest import suite_toml
 
-SUITE = '''
-name = "store"
-seeds = 2
-[budget]
-max_iter = 30
-[[problems]]
-name = "sphere"
-dim = [2, 3]
-[[methods]]
-name = "gd"
-step_rule = { name = "constant", lr = [0.1, 0.2] }
-'''
+SUITE = suite_toml(name="store", seeds=2, budget={"max_iter": 30},
+                   methods=[{"name": "gd", "step_rule": {"name": "constant", "lr": [0.1, 0.2]}}])
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import pytest
 import optbench as ob
 from optbench.suite import load_suite, parse_suite, shipped_suites, suite_path
 from optbench.errors import SuiteError
+from conftest import suite_toml
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PLUGIN = '''
@@ -43,18 +45,7 @@ def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
     return path
 
 
-BASE = '''
-name = "t"
-seeds = 3
-[budget]
-max_iter = 20
-[[problems]]
-name = "sphere"
-dim = [2, 3]
-[[methods]]
-name = "gd"
-step_rule = { name = "constant", lr = [0.1, 0.01] }
-'''
+BASE = suite_toml()  # t: sphere dim [2, 3] x gd + constant lr [0.1, 0.01], 3 seeds, max_iter 20
 
 
 def test_grids_expand_into_the_product_of_their_values(tmp_path):
@@ -160,19 +151,19 @@ ERRORS = [
      ["s.toml: methods[0].step_rule.lr", "expects float, got str 'fast'"]),
     (lambda s: s.replace('lr = [0.1, 0.01]', 'lr = -1.0'),
      ["s.toml: methods[0].step_rule", "lr must be a number > 0"]),
-    (lambda s: s.replace('dim = [2, 3]', 'dim = [2, 0]'), ["s.toml: problems[0]: sphere(dim=0)", "dim=0"]),
+    (lambda s: s.replace('dim = [2, 3]', 'dim = [2, 0]'), ["s.toml: problems[0]: problem 'sphere': sphere needs dim >= 1, got dim=0"]),
     (lambda s: s.replace('dim = [2, 3]', 'dim = []'), ["s.toml: problems[0].dim", "empty grid"]),
     (lambda s: s.replace('dim = [2, 3]', 'dimm = 2'), ["s.toml: problems[0].dimm", "Did you mean 'dim'?"]),
-    (lambda s: s.replace("max_iter = 20", "max_iter = -5"), ["s.toml: budget.max_iter", "expected an integer >= 0"]),
+    (lambda s: s.replace("max_iter = 20", "max_iter = -5"), ["s.toml: budget.max_iter must be an integer >= 0, got -5"]),
     (lambda s: s.replace("max_iter = 20", "max_itr = 5"), ["s.toml: budget.max_itr", "Did you mean 'max_iter'?"]),
     (lambda s: s.replace("max_iter = 20", 'record = "logg"'),
-     ["s.toml: budget.record", "unknown record mode 'logg'", "Did you mean 'log'?", "'all'"]),
-    (lambda s: s.replace("max_iter = 20", "timeout = 0"), ["s.toml: budget.timeout", "expected a number > 0"]),
-    (lambda s: s.replace("max_iter = 20", "tol = { gradd = 1e-6 }"), ["s.toml: budget.tol.gradd", "Did you mean 'grad'?"]),
+     ["s.toml: budget.record must be 'log', 'all', 'last' or an integer >= 1", "got 'logg'. Did you mean 'log'?"]),
+    (lambda s: s.replace("max_iter = 20", "timeout = 0"), ["s.toml: budget.timeout must be a number in (0, 2678400], got 0"]),
+    (lambda s: s.replace("max_iter = 20", "tol = { gradd = 1e-6 }"), ["s.toml: budget.tol.gradd: unknown tolerance 'gradd'. Did you mean 'grad'?", "Valid tolerances: grad, f, x, f_gap."]),
     (lambda s: s.replace("max_iter = 20", "epochs = 3"), ["s.toml: problems[0].budget", "not a finite sum"]),
-    (lambda s: s.replace("seeds = 3", "seeds = 0"), ["s.toml: seeds", "positive count"]),
-    (lambda s: s.replace("seeds = 3", "seeds = [1, 1]"), ["s.toml: seeds", "must not repeat"]),
-    (lambda s: s.replace("seeds = 3", "seeds = [1, -2]"), ["s.toml: seeds[1]", "integer >= 0"]),
+    (lambda s: s.replace("seeds = 3", "seeds = 0"), ["s.toml: seeds must be a count of seeds from 1 to 10,000,000 or a non-empty list", "got 0"]),
+    (lambda s: s.replace("seeds = 3", "seeds = [1, 1]"), ["s.toml: seeds must be a count of seeds", "seeds must not repeat (1)"]),
+    (lambda s: s.replace("seeds = 3", "seeds = [1, -2]"), ["s.toml: seeds[1] must be a seed, an integer in [0, 2**63), got -2"]),
     (lambda s: s.replace('step_rule = {', 'batch_size = 0\nstep_rule = {'), ["s.toml: methods[0].batch_size", "integer >= 1"]),
     (lambda s: s.replace('seeds = 3', 'seeds = 3\nplugins = ["missing.py"]'), ["s.toml: plugins[0]", "does not exist"]),
     (lambda s: s.replace('[[problems]]\nname = "sphere"\ndim = [2, 3]\n', ''), ["s.toml: problems", "at least one [[problems]]"]),

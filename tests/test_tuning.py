@@ -18,37 +18,24 @@ import scipy.stats
 import optbench as ob
 from optbench import tuning
 from optbench.suite import parse_suite
+from conftest import suite_toml
 from optbench.errors import SuiteError
 from optbench.schema import number_text
 
 FAILED = ("diverged", "error", "timeout")
 
-SUITE = """
-name = "tuned-test"
-seeds = 4
-[budget]
-max_iter = 150
-[[problems]]
-name = "rosenbrock"
-dim = [2, 4]
-[[methods]]
-name = "adam"
-tune = {{ "step_rule.lr" = {{ log_uniform = [1e-4, 1.0] }} }}
-[[methods]]
-name = "momentum"
-tune = {{ "step_rule.lr" = {{ log_uniform = [1e-5, 0.1] }}, "method.momentum" = {{ uniform = [0.0, 0.99] }} }}
-[[methods]]
-name = "gd"
-step_rule = "armijo"
-[tuning]
-trials = 5
-seeds = 3
-scope = "{scope}"
-"""
+def tuned_suite(scope: str) -> str:
+    """Two tuned methods (adam: lr; momentum: lr and momentum) and gd + armijo on rosenbrock, tuned per ``scope``."""
+    return suite_toml(name="tuned-test", seeds=4, budget={"max_iter": 150}, problems=[{"name": "rosenbrock", "dim": [2, 4]}],
+                      methods=[{"name": "adam", "tune": {"step_rule.lr": {"log_uniform": [1e-4, 1.0]}}},
+                               {"name": "momentum", "tune": {"step_rule.lr": {"log_uniform": [1e-5, 0.1]},
+                                                             "method.momentum": {"uniform": [0.0, 0.99]}}},
+                               {"name": "gd", "step_rule": "armijo"}],
+                      tuning={"trials": 5, "seeds": 3, "scope": scope})
 
 
 def _suite(scope: str = "problem", text: str | None = None):
-    return parse_suite(text or SUITE.format(scope=scope), "tuned-test.toml")
+    return parse_suite(text or tuned_suite(scope), "tuned-test.toml")
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +92,7 @@ def test_tuning_and_evaluation_seeds_are_disjoint_and_evaluations_equal_plain_ru
 
 
 def test_overlapping_tuning_seeds_are_refused():
-    text = SUITE.format(scope="problem").replace("seeds = 4", "seeds = [0, 1, 2]").replace("seeds = 3", "seeds = [2, 7]")
+    text = tuned_suite("problem").replace("seeds = 4", "seeds = [0, 1, 2]").replace("seeds = 3", "seeds = [2, 7]")
     with pytest.raises(SuiteError, match=r"tuned-test.toml: tuning.seeds: .*disjoint.*\[2\]"):
         _suite(text=text)
 
@@ -120,11 +107,11 @@ def test_the_same_suite_draws_the_same_trials():
     assert first == second and len(first) == 2 * 2 * 7  # problems x methods x (6 trials + the default's evaluation)
     lrs = [json.loads(step)["lr"] for phase, trial, _, step in first if phase == "tuning" and trial > 0]
     assert len(set(lrs)) == len(lrs) // 2  # the same draws on both problems, distinct within a problem
-    other = _trials(_suite(text=SUITE.format(scope="problem") + "seed = 1\n"))
+    other = _trials(_suite(text=tuned_suite("problem") + "seed = 1\n"))
     assert other != first  # another generator seed draws other trials
 
 
-SMALL = SUITE.format(scope="problem").replace("dim = [2, 4]", "dim = 2").replace("trials = 5", "trials = 3")
+SMALL = tuned_suite("problem").replace("dim = [2, 4]", "dim = 2").replace("trials = 5", "trials = 3")
 
 
 @pytest.mark.slow
@@ -189,24 +176,24 @@ def test_random_draws_follow_the_declared_distributions():
 
 
 @pytest.mark.parametrize("edit, pattern", [
-    (("trials = 5", "trails = 5"), r"tuned-test.toml: tuning.trails: unknown key 'trails' in tuning\. Did you mean 'trials'\?"),
+    (("trials = 5", "trails = 5"), r"tuned-test.toml: tuning.trails: unknown key 'trails'\. Did you mean 'trials'\? Valid keys: protocol, trials"),
     (('scope = "problem"', 'scope = "suit"'), r"tuning.scope: unknown scope 'suit'\. Did you mean 'suite'\? Valid: problem, suite"),
-    (("log_uniform = [1e-4, 1.0]", "log_uniform = [0.0, 1.0]"), r"methods\[0\].tune.step_rule.lr.log_uniform: .*0 < a < b"),
-    (('"step_rule.lr" = { log_uniform = [1e-4', '"step_rule.lrr" = { log_uniform = [1e-4'),
-     r"methods\[0\].tune.step_rule.lrr: step rule 'constant' has no parameter 'lrr'\. Did you mean 'lr'\?"),
-    (('"method.momentum"', '"method.momentun"'), r"methods\[1\].tune.method.momentun: .*Did you mean 'momentum'\?"),
-    (("trials = 5", 'protocol = "grid"'), r"methods\[0\].tune.step_rule.lr: the grid protocol takes a list of values"),
+    (("log_uniform = [0.0001, 1.0]", "log_uniform = [0.0, 1.0]"), r"methods\[0\].tune.step_rule.lr.log_uniform must be two finite numbers \[a, b\] with 0 < a < b, got \[0.0, 1.0\]"),
+    (('"step_rule.lr" = { log_uniform = [0.0001', '"step_rule.lrr" = { log_uniform = [0.0001'),
+     r"methods\[0\].tune: unknown parameter path 'step_rule.lrr'\. Did you mean 'step_rule.lr'\? Valid parameter paths: .*step_rule.lr\."),
+    (('"method.momentum"', '"method.momentun"'), r"methods\[1\].tune: unknown parameter path 'method.momentun'\. Did you mean 'method.momentum'\?"),
+    (("trials = 5", 'protocol = "grid"'), r"methods\[0\].tune.step_rule.lr must be a list of values \(the grid protocol\), got \{'log_uniform'"),
     (('scope = "problem"', 'criterion = "ertt"'), r"tuning.criterion: .*Did you mean 'ert'\?"),
 ])
 def test_bad_tuning_keys_are_one_line_errors(edit, pattern):
-    text = SUITE.format(scope="problem").replace(*edit)
+    text = tuned_suite("problem").replace(*edit)
     with pytest.raises(SuiteError, match=pattern) as info:
         _suite(text=text)
     assert "\n" not in str(info.value)
 
 
 def test_a_tuning_block_needs_a_tuned_method():
-    text = SUITE.format(scope="problem").replace("tune = ", "# tune = ")
+    text = tuned_suite("problem").replace("tune = ", "# tune = ")
     with pytest.raises(SuiteError, match=r"tuned-test.toml: tuning: a \[tuning\] block needs .* 'tune'"):
         _suite(text=text)
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from optbench.engine.budget import Budget
 from optbench.engine.context import Evaluator, StepContext
 from optbench.engine.trace import HitTracker, Recorder
 from optbench.errors import PluginError
@@ -36,17 +36,6 @@ __all__ = ["Budget", "DescentLoop", "Sampler", "DIVERGENCE"]
 
 # A run is diverged when f leaves [f0 - limit, f0 + limit] with limit = DIVERGENCE * (1 + |f0|), or is not finite.
 DIVERGENCE = 1e12
-
-
-@dataclass(frozen=True)
-class Budget:
-    """When runs stop: iterations, evaluations (f + gradient calls), epochs, seconds, tolerances."""
-
-    max_iter: int | None = 1000
-    max_evals: int | None = None
-    max_epochs: float | None = None
-    timeout: float | None = None
-    tol: dict[str, float] = field(default_factory=dict)
 
 
 class Sampler:

@@ -14,79 +14,39 @@ from typing import Any, Sequence
 import numpy as np
 
 from optbench.engine import cell as cells
-from optbench.engine.loop import Budget, check_start
+from optbench.engine.budget import Budget
+from optbench.engine.loop import check_start
 from optbench.engine.result import RunResult
 from optbench.engine.stack import Part, run_stack, stackable
 from optbench.engine.sweep import batch_groups, sweep_configs
-from optbench.constraints import message
+from optbench.constraints import Where, check_seeds as constraint_seeds, check_tol as constraint_tol, message
 from optbench.errors import ParameterError
 from optbench.problem import Problem
 from optbench.registry import methods, problems, resolve, spec_of, step_rules
-from optbench.errors import did_you_mean
-from optbench.seeding import MAX_SEEDS, run_generators
+from optbench.seeding import run_generators
 
 __all__ = ["run", "run_group", "check_seeds", "check_tol"]
 
-TOLERANCES = ("grad", "f", "x", "f_gap")
+BUDGET_ARGUMENTS = ("max_iter", "max_evals", "max_epochs", "timeout", "tol", "record")
 
 
 # ---------------------------------------------------------------- argument checks
 def check_seeds(seeds: Any) -> list[int]:
-    """A positive count (seeds ``0..n-1``) or a list of distinct integers in ``[0, 2**63)``."""
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        if not 1 <= seeds <= MAX_SEEDS:
-            raise ParameterError(f"seeds must be a positive count (at most {MAX_SEEDS:,}) or a list of seeds, got {seeds}")
-        return list(range(int(seeds)))
-    if isinstance(seeds, (str, bytes)):
-        raise ParameterError(f"seeds must be a positive count or a list of non-negative integers, got {seeds!r}")
-    try:
-        seed_list = [int(s) for s in seeds]
-    except (TypeError, ValueError, OverflowError):
-        raise ParameterError(f"seeds must be a positive count or a list of non-negative integers, got {seeds!r}") from None
-    if not seed_list or any(not 0 <= s < 2**63 for s in seed_list) or any(s != t for s, t in zip(seed_list, seeds)):
-        raise ParameterError(f"seeds must be a positive count or a list of integers in [0, 2**63), got {seeds!r}")
-    if len(set(seed_list)) != len(seed_list):
-        raise ParameterError(f"seeds must not repeat, got {seed_list}")
-    return seed_list
+    """``ob.run``'s ``seeds``: the one seed rule (``constraints.check_seeds``)."""
+    return constraint_seeds(seeds, Where("seeds"))
 
 
 def check_tol(tol: Any) -> dict[str, float]:
-    """A gradient-norm tolerance, or a dict of tolerances (``grad``, ``f``, ``x``, ``f_gap``), each finite and >= 0."""
-    if tol is None:
-        return {}
-    if isinstance(tol, (int, float)) and not isinstance(tol, bool):
-        tol = {"grad": tol}
-    if not isinstance(tol, dict):
-        raise ParameterError(f"tol must be a number (gradient-norm tolerance) or a dict, got {tol!r}")
-    for key, value in tol.items():
-        if key not in TOLERANCES:
-            raise ParameterError(f"unknown tolerance {key!r}.{did_you_mean(str(key), list(TOLERANCES))} "
-                                 f"Valid tolerances: {', '.join(TOLERANCES)}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
-            raise ParameterError(f"tolerance {key!r} must be a finite number >= 0, got {value!r}")
-    return {key: float(value) for key, value in tol.items()}
+    """``ob.run``'s ``tol``: the one tolerance rule (``constraints.check_tol``)."""
+    return constraint_tol(tol, Where("tol"))
 
 
-def _positive(name: str, value: Any, integer: bool = False) -> None:
-    if value is None:
-        return
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if not isinstance(value, kinds) or isinstance(value, bool) or not 0 < value < float("inf"):
-        what = "a positive integer" if integer else "a finite positive number"
-        raise ParameterError(f"{name} must be {what} or None, got {value!r}")
-
-
-def _budget(max_iter, max_evals, max_epochs, timeout, tol) -> Budget:
-    if max_iter is not None and (not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 0):
-        raise ParameterError(f"max_iter must be a non-negative integer or None, got {max_iter!r}")
-    _positive("max_evals", max_evals, integer=True)
-    _positive("max_epochs", max_epochs)
-    _positive("timeout", timeout)
-    tolerances = check_tol(tol)
-    if max_iter is None and max_evals is None and max_epochs is None and not tolerances and timeout is None:
+def _budget(arguments: dict[str, Any]) -> Budget:
+    """The budget of ``ob.run``'s arguments (``Budget.parse``); at least one limit is needed."""
+    budget = Budget.parse(arguments)
+    if budget.unlimited():
         raise ParameterError("give a budget: max_iter, max_evals, max_epochs, tol or timeout (all are None)")
-    return Budget(None if max_iter is None else int(max_iter), None if max_evals is None else int(max_evals),
-                  max_epochs, timeout, tolerances)
+    return budget
 
 
 def _batch_size(batch_size: Any, problem: Problem) -> int | None:
@@ -138,12 +98,9 @@ def _resolve(problem: Any, method: Any, step_rule: Any) -> tuple[Problem, Any, A
     if not isinstance(problem, Problem):
         raise ParameterError(f"problem must be a registered name, a dict or an optbench.Problem, got {problem!r}")
     method = resolve(methods, method)
-    if not cells.takes_step_rule(method):
-        if step_rule is not None:
-            raise ParameterError(f"method {spec_of(method)[0]!r} computes its own steps (it owns its loop or its "
-                                 f"learning rate) and takes no step rule; got step_rule={step_rule!r}")
-        return problem, method, None
-    return problem, method, resolve(step_rules, step_rule if step_rule is not None else method.default_step_rule)
+    if step_rule is None:
+        step_rule = cells.default_step_rule(method)
+    return problem, method, None if step_rule is None else resolve(step_rules, step_rule)
 
 
 def _configured(method: Any, step_rule: Any, sweep: dict | None) -> list[tuple[Any, Any]]:
@@ -196,7 +153,8 @@ def run(
     """
     problem, method, step_rule = _resolve(problem, method, step_rule)
     seed_list = check_seeds(seeds)
-    budget = _budget(max_iter, max_evals, max_epochs, timeout, tol)
+    budget = _budget({"max_iter": max_iter, "max_evals": max_evals, "max_epochs": max_epochs, "timeout": timeout,
+                      "tol": tol, "record": record})
     batch_size = _batch_size(batch_size, problem)
     pairs = _configured(method, step_rule, sweep)
     descriptions = []
@@ -225,8 +183,7 @@ def run_group(specs: Sequence[dict[str, Any]]) -> list[RunResult]:
     problem, _, _ = _resolve(first["problem"], first["method"], first["step_rule"])
     pairs = [_resolve(problem, spec["method"], spec["step_rule"])[1:] for spec in specs]
     seed_list = check_seeds(first["seeds"])
-    budget = _budget(first.get("max_iter", 1000), first.get("max_evals"), first.get("max_epochs"),
-                     first.get("timeout"), first.get("tol"))
+    budget = _budget({"max_iter": 1000, **{key: first[key] for key in BUDGET_ARGUMENTS if key in first}})
     batch_size = _batch_size(first.get("batch_size"), problem)
     descriptions = []
     for m, s in pairs:

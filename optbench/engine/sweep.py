@@ -19,12 +19,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from optbench.errors import ParameterError
+from optbench.constraints import PATH_TARGETS, Where, parameter_path
 from optbench.registry import parameters_of, spec_of
-from optbench.errors import did_you_mean
+
 __all__ = ["SWEEP_TARGETS", "sweep_configs", "batch_groups", "batched_instance"]
 
-SWEEP_TARGETS = ("method", "step_rule")
+SWEEP_TARGETS = PATH_TARGETS
 
 
 def _plain(value: Any) -> Any:
@@ -37,20 +37,10 @@ def _plain(value: Any) -> Any:
 
 
 def _check_path(path: Any, objects: dict[str, Any]) -> tuple[str, str]:
-    if not isinstance(path, str) or path.count(".") != 1:
-        raise ParameterError(f"sweep key {path!r} must be 'method.<parameter>' or 'step_rule.<parameter>'")
-    target, name = path.split(".")
-    if target not in SWEEP_TARGETS:
-        raise ParameterError(f"sweep key {path!r}: {target!r} is not sweepable.{did_you_mean(target, list(SWEEP_TARGETS))} "
-                             f"Valid: 'method.<parameter>', 'step_rule.<parameter>'")
-    obj = objects[target]
-    if obj is None:
-        raise ParameterError(f"sweep key {path!r}: this method owns its loop and has no step rule")
-    valid = list(parameters_of(type(obj)))
-    if name not in valid:
-        raise ParameterError(f"sweep key {path!r}: {spec_of(obj)[0]!r} has no parameter {name!r}.{did_you_mean(name, valid)} "
-                             f"Valid parameters: {', '.join(valid) or '(none)'}")
-    return target, name
+    """``(target, parameter)`` of a sweep key (the one parameter-path rule, ``constraints.parameter_path``)."""
+    valid = {target: None if obj is None else list(parameters_of(type(obj))) for target, obj in objects.items()}
+    owners = {target: spec_of(obj)[0] for target, obj in objects.items() if obj is not None}
+    return parameter_path(path, valid, owners, Where("sweep"))
 
 
 def sweep_configs(method: Any, step_rule: Any, sweep: dict[str, Sequence[Any]] | None) -> list[dict[str, dict[str, Any]]]:
@@ -63,12 +53,12 @@ def sweep_configs(method: Any, step_rule: Any, sweep: dict[str, Sequence[Any]] |
     if not sweep:
         return [base]
     if not isinstance(sweep, dict):
-        raise ParameterError(f"sweep must be a dict from 'method.<parameter>' or 'step_rule.<parameter>' to values, got {sweep!r}")
+        raise Where("sweep").invalid("a dict from 'method.<parameter>' or 'step_rule.<parameter>' to values", sweep)
     axes = []
     for path, values in sweep.items():
         target, name = _check_path(path, {"method": method, "step_rule": step_rule})
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
-            raise ParameterError(f"sweep key {path!r} needs a non-empty list or array of values, got {values!r}")
+            raise (Where("sweep") / path).invalid("a non-empty list or array of values", values)
         axes.append([(target, name, _plain(v)) for v in values])
     configs = []
     for combination in itertools.product(*axes):

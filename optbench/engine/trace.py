@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from optbench.errors import ParameterError
+from optbench.constraints import check_record
 from optbench.problem import Problem
 
 __all__ = ["Recorder", "HitTracker", "hits_from_trace", "record_schedule", "LOG_POINTS"]
@@ -37,10 +37,8 @@ def record_schedule(record: str | int) -> Callable[[int], bool]:
         return LOG_POINTS.__contains__
     if record == "last":
         return lambda k: k == 0
-    if isinstance(record, (int, np.integer)) and not isinstance(record, bool) and record >= 1:
-        every = int(record)
-        return lambda k: k % every == 0
-    raise ParameterError(f"record must be 'log', 'all', 'last' or a positive integer (every k iterations), got {record!r}")
+    every = int(check_record(record))  # the one record rule; "log", "all" and "last" are answered above
+    return lambda k: k % every == 0
 
 
 class Recorder:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import analysis, stats
-from optbench.constraints import Interval, check
+from optbench.constraints import TARGET, Interval, check
 from optbench.errors import ParameterError
 from optbench.report import compare_stats, page
 from optbench.report.compare_figures import MAX_PANELS, change_curves
@@ -228,8 +228,7 @@ def _body(heading: str, base: ResultSet, new: ResultSet, table: pd.DataFrame, on
 def compare_report(base: Any, new: Any, out: str | Path = "reports/compare", *, target: float = 1e-6,
                    alpha: float = 0.05, title: str | None = None) -> tuple[Path, list[str]]:
     """:func:`compare`, also returning the terminal summary (:func:`summary_lines`)."""
-    if not target > 0:
-        raise ParameterError(f"target must be a positive gap f − f_opt, got {target}")
+    check(target, TARGET, "target")  # a gap f - f_opt, the rule ob.tune and suite files use
     check(alpha, [Interval("real", 0, 1, closed="neither")], "alpha")  # before any folder is read
     out = Path(out)
     if out.exists() and not out.is_dir():
