@@ -276,12 +276,30 @@ def with_phase(tables: CellTables, description: dict[str, Any]) -> CellTables:
         return tables
     out = []
     for frame in tables:
+        if hasattr(frame, "set_column"):  # an Arrow table (the run path of a suite): no pandas
+            out.append(_arrow_with(frame, {column: description.get(column) for column in ("cell", "phase", "trial")}))
+            continue
         frame = frame.copy()
         n_rows = len(frame)
         for column in ("cell", "phase", "trial"):
             frame[column] = _column(column, description.get(column), n_rows)
         out.append(frame)
     return CellTables(*out)
+
+
+def _arrow_with(table: Any, values: dict[str, Any]) -> Any:
+    """The Arrow ``table`` with each key column of ``values`` set to that one value on every row."""
+    from optbench.arrow import numbers, texts
+
+    n_rows = table.num_rows
+    for column, value in values.items():
+        if DTYPES[column] == "str":
+            array = texts(["" if value is None else str(value)] * n_rows)
+        else:
+            array = numbers(np.full(n_rows, 0 if value is None else int(value), dtype=np.int64),
+                            None if value is not None else np.zeros(n_rows, dtype=bool))
+        table = table.set_column(table.schema.get_field_index(column), column, array)
+    return table
 
 
 
