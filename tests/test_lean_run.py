@@ -9,6 +9,7 @@ the log says what was imported before the first result existed.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -53,8 +54,10 @@ name = "gd"
 
 
 def _events(code: str, cwd: Path) -> tuple[list, subprocess.CompletedProcess]:
+    """Run ``code`` in a fresh interpreter under the hook, with an empty cache of solved optima of its own."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPTBENCH_CACHE": str(cwd / "optimum-cache")}
     done = subprocess.run([sys.executable, "-c", HOOK, code], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+                          env=env)
     line = [text for text in done.stderr.splitlines() if text.startswith("EVENTS ")][-1]
     return json.loads(line[len("EVENTS "):]), done
 
