@@ -11,6 +11,7 @@ registry itself imports no plugin module (it is a leaf), as in Nevergrad's
 (tests/test_registry.py checks that the two agree).
 """
 
+from optbench import adapters  # noqa: F401  (ob.methods.from_torch and verify_elementwise; torch itself on first use)
 from optbench.registry import methods, problems, step_rules
 
 __all__ = ["BUILTINS", "declare_builtins"]

@@ -687,6 +687,8 @@ class Store:
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
     frames = [frame for frame in frames if len(frame.columns)]
     if not frames:
         return pd.DataFrame()
