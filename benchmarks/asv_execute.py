@@ -85,3 +85,13 @@ class TimeMatrix:
             return sum(1 for path in Path(out).rglob("*") if path.is_file())
 
     track_matrix_files.unit = "files"
+
+
+class TimeStartup:
+    """A fresh process that imports optbench and loads the matrix suite (the lean run path's start-up)."""
+
+    def timeraw_import_and_load_matrix(self):
+        from pathlib import Path
+
+        suite = Path(__file__).resolve().parent / "matrix.toml"
+        return f"from optbench.suite import load_suite; load_suite({str(suite)!r})"

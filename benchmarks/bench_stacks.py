@@ -5,6 +5,9 @@
    median of interleaved pairs (target <= 1.2x); and the number of files it writes (target <= 40).
 2. One seed, gd + constant, 10-D quadratic, 1,000 iterations: `ob.run` against a hand loop calling the same
    problem's `value_and_grad` (target <= 1.5x), median of interleaved pairs in this process.
+3. Start-up: a process that imports optbench and loads the matrix suite against one that imports numpy alone
+   (CPU seconds, medians), and whether that imported pandas or scipy (the lean run path imports neither before
+   its first result; the optima the suite needs come from the on-disk cache after the first run).
 
 Run: ``python benchmarks/bench_stacks.py [--repeat 5]``. The machine is shared: read the load line.
 """
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +33,14 @@ except ImportError:
 HERE = Path(__file__).resolve().parent
 
 
+def cpu_timed(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, from the operating system's accounting of the child) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(command)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def matrix(repeat: int) -> None:
     hand = [sys.executable, str(HERE / "hand_matrix.py")]
     pairs, files = [], 0
@@ -36,13 +49,33 @@ def matrix(repeat: int) -> None:
             out = Path(folder) / f"run{i}"
             ours = [sys.executable, "-m", "optbench.cli", "run", str(HERE / "matrix.toml"), "--no-report", "--force",
                     "--out", str(out)]
-            pair = (timed(ours), timed(hand))
+            (a_wall, a_cpu), (b_wall, b_cpu) = cpu_timed(ours), cpu_timed(hand)
             files = sum(1 for path in out.rglob("*") if path.is_file())
-            if i:  # the first pair warms the caches
-                pairs.append((*pair, pair[0] / pair[1]))
-    a, b, r = np.median(np.array(pairs), axis=0)
+            if i:  # the first pair warms the caches (and the on-disk cache of solved optima)
+                pairs.append((a_wall, b_wall, a_wall / b_wall, a_cpu, b_cpu, a_cpu / b_cpu))
+    a, b, r, a_cpu, b_cpu, r_cpu = np.median(np.array(pairs), axis=0)
     print(f"matrix 8 x 10 x 10 seeds x 1,000 it.: optbench run {a:.2f} s, numpy floor {b:.2f} s, "
-          f"median ratio {r:.2f} (target <= 1.2); files written {files} (target <= 40)")
+          f"median ratio {r:.2f} (target <= 1.2); CPU {a_cpu:.2f} s vs {b_cpu:.2f} s, ratio {r_cpu:.2f}; "
+          f"files written {files} (target <= 40)")
+
+
+STARTUP = """
+import sys, optbench
+from optbench.suite import load_suite
+load_suite(sys.argv[1])
+heavy = [name for name in ("pandas", "scipy", "matplotlib") if name in sys.modules]
+print("imported: " + (", ".join(heavy) or "none of pandas, scipy, matplotlib"))
+"""
+
+
+def startup(repeat: int) -> None:
+    ours = [sys.executable, "-c", STARTUP, str(HERE / "matrix.toml")]
+    bare = [sys.executable, "-c", "import numpy"]
+    pairs = [(cpu_timed(ours)[1], cpu_timed(bare)[1]) for _ in range(max(5, repeat))]
+    a, b = np.median(np.array(pairs), axis=0)
+    said = subprocess.run(ours, capture_output=True, text=True, check=True).stdout.strip()
+    print(f"start-up, import optbench + load the matrix suite: {a:.3f} CPU s, python + numpy alone {b:.3f} CPU s; "
+          f"{said}")
 
 
 def one_seed(repeat: int) -> None:
@@ -79,5 +112,6 @@ if __name__ == "__main__":
     args = parser.parse_args()
     print("load:", os.getloadavg())
     one_seed(args.repeat)
+    startup(args.repeat)
     matrix(args.repeat)
     print("load:", os.getloadavg())

@@ -362,7 +362,7 @@ def _print_leaderboard(runs, trace, per_problem: int = 5, problems: int = 20) ->
         return
     from optbench import analysis
     from optbench.oracles import mark, oracle_solvers
-    from optbench.report.grouping import natural_key
+    from optbench.schema import natural_key
 
     runs, trace = analysis.prepare(runs, trace)
     board = mark(analysis.leaderboard(runs, trace), oracle_solvers(runs))

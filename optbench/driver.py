@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from optbench.schema import FAILED_STATUSES, CellTables, frame_of
+from optbench.schema import FAILED_STATUSES, CellTables
 from optbench.errors import ParameterError
 from optbench.executors import EXECUTOR_FUNCTIONS, EXECUTORS, ExecutorLost, connect_scheduler
 from optbench.registry import load_plugin
 from optbench.errors import did_you_mean
-from optbench.store import FolderLock, Store, _concat, prepare_folder, provenance
+from optbench.store import FolderLock, Store, concat_frames, prepare_folder, provenance
 from optbench import tuning, tuning_plan
 from optbench.cells import Cell, Suite, batch_groups_of
 from optbench.suite import load_suite
@@ -239,7 +239,7 @@ def _run_in_memory(suite, executor, jobs, options, progress, started) -> SuiteRe
 
     with _progress_bar(len(keys), suite, progress) as bar:
         failed = _execute(stacks_of(suite), executor, jobs, options, bar, keep)
-    frames = [_concat([frame_of(memory[key][i]) for key in keys]) for i in range(3)]
+    frames = [concat_frames([memory[key][i] for key in keys]) for i in range(3)]
     return _result(suite, CellTables(*frames), None, len(keys), 0, failed, started, {})
 
 

@@ -16,6 +16,7 @@ and type hints are the registry's documentation and validation.
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 import inspect
 import sys
@@ -132,9 +133,12 @@ def parameters_of(cls: type) -> dict[str, Param]:
 # ---------------------------------------------------------------- registry
 @dataclass
 class Entry:
+    """A registered name: its class, or (declared, not yet imported) ``cls`` None and ``target`` ``"module:Class"``."""
+
     name: str
-    cls: type
+    cls: type | None
     source: str
+    target: str | None = None
 
 
 @dataclass(eq=False)
@@ -153,13 +157,43 @@ class Registry:
             raise RegistryError(f"a {self.kind} name must be a non-empty string, got {name!r}")
         source = source or f"{cls.__module__}.{cls.__qualname__}"
         previous = self._entries.get(name)
-        if previous is not None and previous.source != source and not _same_class(previous.cls, cls):
+        if previous is not None and previous.source != source and (previous.cls is None or not _same_class(previous.cls, cls)):
             raise RegistryError(
                 f"{self.kind} {name!r} is registered twice: by {previous.source} and by {source}. "
                 f"Rename one of them."
             )
         cls.name = name
         self._entries[name] = Entry(name, cls, source)
+        return cls
+
+    def declare(self, name: str, target: str) -> None:
+        """Register ``name`` lazily: ``target`` (``"package.module:Class"``) is imported on first use of the name.
+
+        The module's own decorator then registers the class under the same name; a
+        target that is not where the decorator says (another module or class) is a
+        RegistryError on first use. Declaring a name already registered from the same
+        place is harmless.
+        """
+        module, _, qualname = target.partition(":")
+        source = f"{module}.{qualname}"
+        previous = self._entries.get(name)
+        if previous is not None:
+            if previous.source != source:
+                raise RegistryError(f"{self.kind} {name!r} is registered twice: by {previous.source} and by {source}. "
+                                    f"Rename one of them.")
+            return
+        self._entries[name] = Entry(name, None, source, target)
+
+    def _class(self, entry: Entry) -> type:
+        """The class of ``entry``, importing its module when it was declared lazily (:meth:`declare`)."""
+        if entry.cls is not None:
+            return entry.cls
+        module, _, qualname = entry.target.partition(":")
+        cls = getattr(importlib.import_module(module), qualname, None)
+        registered = self._entries.get(entry.name)
+        if cls is None or registered is None or registered.cls is not cls:
+            raise RegistryError(f"{self.kind} {entry.name!r} is declared as {entry.target}, but importing {module} "
+                                f"did not register that class under this name")
         return cls
 
     def decorator(self, name: str) -> Callable[[type], type]:
@@ -193,6 +227,9 @@ class Registry:
                 continue
             if isinstance(obj, type):
                 registered = self._entries.get(ep.name)
+                if registered is not None and registered.cls is None:
+                    self._class(registered)  # a declared built-in: its own module decides
+                    registered = self._entries.get(ep.name)
                 if registered is not None and registered.cls is obj:
                     continue  # the module's own decorator registered it already
                 self.register(ep.name, obj, source)
@@ -213,10 +250,10 @@ class Registry:
         self._load_entry_points()
         if not isinstance(name, str):
             raise RegistryError(f"a {self.kind} name must be a string, got {type(name).__name__} {name!r}")
-        try:
-            return self._entries[name].cls
-        except KeyError:
-            raise RegistryError(unknown(self.kind, name, sorted(self._entries), f"Registered {self.kind}s")) from None
+        entry = self._entries.get(name)
+        if entry is None:
+            raise RegistryError(unknown(self.kind, name, sorted(self._entries), f"Registered {self.kind}s"))
+        return self._class(entry)
 
     def source(self, name: str) -> str:
         self.get(name)

@@ -98,6 +98,7 @@ from __future__ import annotations
 import decimal
 import functools
 import json
+import re
 from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import numpy as np
@@ -111,7 +112,7 @@ __all__ = [
     "STATUSES", "FINISHED_STATUSES", "FAILED_STATUSES", "INFINITE_GAP_STATUSES",
     "KEY_COLUMNS", "RUN_COLUMNS", "TRACE_COLUMNS", "HIT_COLUMNS", "DTYPES", "CellTables",
     "key_frame", "empty_table", "failed_runs", "build", "arrow_table", "frame_of", "with_phase", "target_ladder",
-    "LABEL_DIGITS", "LABEL_COLUMNS", "LABEL_KEYS", "number_text", "params_text", "with_params", "problem_label",
+    "LABEL_DIGITS", "LABEL_COLUMNS", "natural_key", "LABEL_KEYS", "number_text", "params_text", "with_params", "problem_label",
     "method_label", "step_label", "solver_label", "tuned_label", "label_frame", "with_tuned", "f_opt_estimate",
 ]
 
@@ -275,6 +276,9 @@ def with_phase(tables: CellTables, description: dict[str, Any]) -> CellTables:
         return tables
     out = []
     for frame in tables:
+        if hasattr(frame, "set_column"):  # an Arrow table (the run path of a suite): no pandas
+            out.append(_arrow_with(frame, {column: description.get(column) for column in ("cell", "phase", "trial")}))
+            continue
         frame = frame.copy()
         n_rows = len(frame)
         for column in ("cell", "phase", "trial"):
@@ -283,21 +287,37 @@ def with_phase(tables: CellTables, description: dict[str, Any]) -> CellTables:
     return CellTables(*out)
 
 
+def _arrow_with(table: Any, values: dict[str, Any]) -> Any:
+    """The Arrow ``table`` with each key column of ``values`` set to that one value on every row."""
+    from optbench.arrow import numbers, texts
+
+    n_rows = table.num_rows
+    for column, value in values.items():
+        if DTYPES[column] == "str":
+            array = texts(["" if value is None else str(value)] * n_rows)
+        else:
+            array = numbers(np.full(n_rows, 0 if value is None else int(value), dtype=np.int64),
+                            None if value is not None else np.zeros(n_rows, dtype=bool))
+        table = table.set_column(table.schema.get_field_index(column), column, array)
+    return table
+
+
 
 def _arrow_keys(descriptions: Sequence[dict[str, Any]], index: Any) -> dict[str, Any]:
     """Key columns (Arrow arrays) for rows that belong to ``descriptions[index[row]]``."""
-    import pyarrow as pa
+    from optbench.arrow import numbers, texts
 
     keys = {}
     for column in KEY_COLUMNS:
         per_config = [description.get(column) for description in descriptions]
         dtype = DTYPES[column]
         if dtype == "str":
-            values = pa.array(["" if v is None else str(v) for v in per_config], pa.string())
+            values = texts(["" if v is None else str(v) for v in per_config])
         elif dtype == "Int64":
-            values = pa.array([None if v is None else int(v) for v in per_config], pa.int64())
+            valid = np.array([v is not None for v in per_config], dtype=bool)
+            values = numbers(np.array([0 if v is None else int(v) for v in per_config], dtype=np.int64), valid)
         else:
-            values = pa.array(np.asarray(per_config, dtype=dtype))
+            values = numbers(np.asarray(per_config, dtype=dtype))
         keys[column] = values.take(index)
     return keys
 
@@ -305,19 +325,21 @@ def _arrow_keys(descriptions: Sequence[dict[str, Any]], index: Any) -> dict[str,
 def arrow_table(table: str, descriptions: Sequence[dict[str, Any]], config: np.ndarray, columns: dict[str, Any]) -> Any:
     """The ``runs``, ``trace`` or ``hits`` table as a ``pyarrow.Table``, built from ``columns`` without pandas.
 
-    Same columns, order and values as :func:`build` (the run path of a suite writes these).
+    Same columns, order and values as :func:`build` (the run path of a suite writes these; no pandas is imported).
     """
     import pyarrow as pa
 
-    arrays = _arrow_keys(descriptions, pa.array(np.asarray(config, dtype=np.int64)))
+    from optbench.arrow import numbers, texts
+
+    arrays = _arrow_keys(descriptions, numbers(np.asarray(config, dtype=np.int64)))
     order = _COLUMNS[table]
     names = [name for name in order[len(KEY_COLUMNS):] if name in columns]
     names += [name for name in columns if name not in order]
     for name in names:
         if DTYPES.get(name) == "str":
-            arrays[name] = pa.array(np.asarray(columns[name], dtype=object).astype(str).tolist(), pa.string())
+            arrays[name] = texts(np.asarray(columns[name], dtype=object).astype(str).tolist())
         else:
-            arrays[name] = pa.array(np.asarray(columns[name]))
+            arrays[name] = numbers(np.asarray(columns[name]))
     return pa.table(arrays)
 
 
@@ -340,6 +362,15 @@ LABEL_COLUMNS = ["problem_label", "solver", "method_label", "step_label"]
 LABEL_KEYS = ["problem", "problem_params", "dim", "method", "method_params", "step_rule", "step_params", "batch_size",
               "phase", "trial"]
 _OWN_LOOP = ("none", "", None)
+
+
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?(?:e[-+]?\d+)?)")
+
+
+def natural_key(label: str) -> tuple:
+    """``label`` split into text and numbers, numbers compared as numbers: ``"f(dim=2)" < "f(dim=10)"``."""
+    parts = _NUMBER.split(str(label))
+    return tuple((0, float(part), "") if i % 2 else (1, 0.0, part) for i, part in enumerate(parts))
 
 
 def _missing(value: Any) -> bool:

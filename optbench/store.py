@@ -56,15 +56,18 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from optbench import schema as _tables
+from optbench.arrow import texts
 from optbench.errors import StoreError
 from optbench.schema import FAILED_STATUSES, CellTables
+
+if TYPE_CHECKING:  # the write path is pyarrow only: pandas is imported when a table is read or consolidated
+    import pandas as pd
 
 __all__ = ["Store", "StoreError", "FolderLock", "provenance", "read_results", "read_tables", "check_folder",
            "table_files", "folder_provenance", "folder_suite_text", "FAILED_STATUSES", "TABLES"]
@@ -101,10 +104,22 @@ def _git_commit(folder: Path) -> str | None:
     return commit + ("-dirty" if dirty else "")
 
 
+def _installed_version(package: str) -> str | None:
+    """The version of an installed package, read from its metadata without importing it (the run path stays lean)."""
+    module = sys.modules.get(package)
+    if module is not None:
+        return getattr(module, "__version__", None)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def provenance(suite_path: str | None = None, suite_text: str | None = None, command: list[str] | None = None) -> dict[str, Any]:
     """Where results come from: versions, git commit of optbench (if a git checkout), machine, date, suite."""
     import numpy
-    import scipy
 
     import optbench
 
@@ -113,8 +128,8 @@ def provenance(suite_path: str | None = None, suite_text: str | None = None, com
         "git_commit": _git_commit(Path(optbench.__file__).resolve().parent),
         "python": sys.version.split()[0],
         "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "pandas": pd.__version__,
+        "scipy": _installed_version("scipy"),
+        "pandas": _installed_version("pandas"),
         "pyarrow": pa.__version__,
         "platform": platform.platform(),
         "machine": platform.machine(),
@@ -373,13 +388,13 @@ def _stack_table(cells: dict[str, tuple[CellTables, Any]]) -> tuple[pa.Table, di
             part = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
             part = part.replace_schema_metadata(None)
             n = part.num_rows
-            part = part.append_column("_key", pa.array([key] * n, pa.string()))
-            parts.append(part.append_column("_table", pa.array([name] * n, pa.string())))
+            part = part.append_column("_key", texts([key] * n))
+            parts.append(part.append_column("_table", texts([name] * n)))
             rows[key][name] = n
     return pa.concat_tables(parts, promote_options="permissive"), rows
 
 
-def _cell_part(table: pa.Table, key: str, name: str) -> pd.DataFrame:
+def _cell_part(table: pa.Table, key: str, name: str) -> pa.Table:
     """The ``name`` rows of cell ``key`` in a stack file's table, without the columns other tables or cells hold."""
     import pyarrow.compute as pc
 
@@ -388,7 +403,34 @@ def _cell_part(table: pa.Table, key: str, name: str) -> pd.DataFrame:
     extra = [column for column in part.column_names if column not in _STACK_COLUMNS and column not in defined
              and part.num_rows and part[column].null_count < part.num_rows]
     keep = [column for column in defined if column in part.column_names] + extra
-    return _tables.frame_of(part.select(keep))
+    return part.select(keep)
+
+
+def _arrow(table: Any) -> pa.Table:
+    """A table (Arrow, or a pandas frame: a failed or tuned cell's) as an Arrow table without schema metadata."""
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    return table.replace_schema_metadata(None)
+
+
+def concat_frames(tables: list[Any]) -> "pd.DataFrame":
+    """Cells' tables (Arrow or pandas) one after another as one pandas frame with the dtypes of ``DTYPES``.
+
+    Concatenated in Arrow and converted once. Tables without columns are left out;
+    the columns of empty tables (a failed cell's trace) still belong to the result.
+    """
+    tables = [_arrow(table) for table in tables if table.shape[1]]
+    if not tables:
+        import pandas as pd
+
+        return pd.DataFrame()
+    non_empty = [table for table in tables if table.num_rows] or tables[:1]
+    joined = pa.concat_tables(non_empty, promote_options="permissive")
+    for extra in tables:
+        for column in extra.schema:
+            if column.name not in joined.column_names:
+                joined = joined.append_column(column, pa.nulls(joined.num_rows, column.type))
+    return _tables.frame_of(joined)
 
 
 # ---------------------------------------------------------------- the store
@@ -569,12 +611,21 @@ class Store:
         _fsync_folder(self.cells_dir)
 
     def read_cell_tables(self, key: str) -> CellTables:
+        """The finished cell ``key``'s tables as pandas frames (see :meth:`read_cell_arrow`)."""
         if not self.runs_path(key).is_file() and self._stack_of(key) is not None:
-            table = self._stack_file(self._stack_of(key)[0])
-            return CellTables(*(_cell_part(table, key, name) for name in TABLES))
+            return CellTables(*(_tables.frame_of(part) for part in self.read_cell_arrow(key)))
         hits = self.path(key, "hits")
         return CellTables(_read(self.runs_path(key)), _read(self.trace_path(key)),
                           _read(hits) if hits.is_file() else _tables.empty_table("hits"))
+
+    def read_cell_arrow(self, key: str) -> CellTables:
+        """The finished cell ``key``'s tables as Arrow tables, content checked (a cell of older folders without
+        hits gets a hits table without columns)."""
+        if not self.runs_path(key).is_file() and self._stack_of(key) is not None:
+            table = self._stack_file(self._stack_of(key)[0])
+            return CellTables(*(_cell_part(table, key, name) for name in TABLES))
+        paths = [self.path(key, name) for name in TABLES]
+        return CellTables(*(_parse(path, _verified(path)) if path.is_file() else pa.table({}) for path in paths))
 
     def clean_temporaries(self) -> int:
         """Remove temporary files left by killed writers (call while holding the folder's lock)."""
@@ -606,13 +657,14 @@ class Store:
         ``fresh``: tables of cells this run has just written (by key), used as they
         are instead of reading their files back; the other cells are read from disk.
         """
-        parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
+        parts: dict[str, list[Any]] = {name: [] for name in TABLES}
         fresh = fresh or {}
         for key in keys:
             if key in fresh or self.has(key):
-                for name, frame in zip(TABLES, fresh[key] if key in fresh else self.read_cell_tables(key)):
-                    parts[name].append(_tables.frame_of(frame))
-        frames = {name: _concat(parts[name]) if parts[name] else _tables.empty_table(name) for name in TABLES}
+                for name, table in zip(TABLES, fresh[key] if key in fresh else self.read_cell_arrow(key)):
+                    parts[name].append(table)
+        frames = {name: concat_frames(parts[name]) for name in TABLES}
+        frames = {name: frame if len(frame.columns) else _tables.empty_table(name) for name, frame in frames.items()}
         self.out.mkdir(parents=True, exist_ok=True)
         self.recover()
         check = {"write": uuid.uuid4().hex, "rows": {name: len(frame) for name, frame in frames.items()}}
@@ -635,6 +687,8 @@ class Store:
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
     frames = [frame for frame in frames if len(frame.columns)]
     if not frames:
         return pd.DataFrame()

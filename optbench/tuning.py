@@ -44,10 +44,9 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from optbench import schema
 from optbench.constraints import TARGET, Interval, Where, check_seeds, parameter_path, unknown
@@ -55,6 +54,9 @@ from optbench.engine.cell import default_step_rule, step_rule_incompatibility
 from optbench.errors import ParameterError, TuningError
 from optbench.registry import methods, step_rules
 from optbench.seeding import canonical, run_generators
+
+if TYPE_CHECKING:  # suite loading and the run path import no pandas; the functions that need it import it
+    import pandas as pd
 
 __all__ = [
     "TUNING_SEED_START", "PROTOCOLS", "CRITERIA", "SCOPES", "DISTRIBUTIONS", "TUNING_KEYS", "Protocol",
@@ -245,6 +247,8 @@ def _tuning_rows(runs: pd.DataFrame, trace: pd.DataFrame | None, hits: pd.DataFr
 
 def _per_solver(prepared: pd.DataFrame, table: pd.DataFrame, column: str) -> np.ndarray:
     """``table[column]`` (one row per problem_label and solver) read for every run of ``prepared``."""
+    import pandas as pd
+
     index = pd.MultiIndex.from_frame(table[["problem_label", "solver"]])
     where = index.get_indexer(pd.MultiIndex.from_frame(prepared[["problem_label", "solver"]]))
     values = table[column].to_numpy(dtype=float)
@@ -253,6 +257,8 @@ def _per_solver(prepared: pd.DataFrame, table: pd.DataFrame, column: str) -> np.
 
 def _run_values(prepared, trace, hits, criterion: str, target: float) -> np.ndarray:
     """Per tuning run, the value whose median (or, for ert and auc, whose group value) is the criterion."""
+    import pandas as pd
+
     from optbench import analysis
 
     if criterion == "final_gap":
@@ -340,6 +346,8 @@ class TuneResult:
 
 def _labelled(results: Sequence[Any], phase: str, trials: Sequence[int]) -> tuple[pd.DataFrame, ...]:
     """The tables of ``results`` (one RunResult per setting) as one, with ``phase`` and ``trial`` set per row."""
+    import pandas as pd
+
     from optbench.engine.result import RunResult
 
     combined = RunResult.concat(list(results)) if len(results) > 1 else results[0]
@@ -427,6 +435,8 @@ def tune(problem: Any, method: Any, step_rule: Any = None, *, space: dict[str, A
 
 
 def _joined(parts) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    import pandas as pd
+
     return tuple(pd.concat([part[i] for part in parts], ignore_index=True) for i in range(3))
 
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Sequence
 
 from optbench.cells import Cell, cell_key
 from optbench.engine.cell import describe, incompatibility
@@ -24,6 +22,9 @@ from optbench.registry import methods, parameters_of, resolve, spec_of, step_rul
 from optbench.schema import problem_label
 from optbench.seeding import canonical, key_hash
 from optbench.tuning import GROUP, Protocol, check_protocol, check_space, settings_of
+
+if TYPE_CHECKING:  # suite loading imports no pandas
+    import pandas as pd
 
 __all__ = ["Target", "Plan", "plan_suite", "first_cells", "second_cells", "setting_key", "engine_key",
            "stored_protocol", "make_cell"]

@@ -107,7 +107,7 @@ def _load_plugins(paths: Sequence[str]) -> None:
 
 def preload() -> None:
     """Import what building a unit's tables needs, so that a unit's deadline does not count it: pyarrow, and
-    pandas (the tables of a failed or tuned cell). Called by timed workers only; a serial suite without a
+    pandas (the tables of a failed cell). Called by timed workers only; a serial suite without a
     timeout imports no pandas before its first result."""
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
@@ -120,7 +120,7 @@ def _error_message(exc: BaseException) -> str:
 def _cell_tables(result: RunResult, cell: Cell) -> CellTables:
     """A cell's tables as Arrow tables (no pandas on the run path); a tuned cell's relabelled with its phase."""
     if cell.description.get("phase"):
-        return _tables.with_phase(result.tables(), cell.description)
+        return _tables.with_phase(result.arrow_tables(), cell.description)
     return result.arrow_tables()
 
 

@@ -33,6 +33,17 @@ class MeanSquares(ob.Problem):
         return 2.0 * (X - points.mean(axis=1))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def optimum_cache(tmp_path_factory):
+    """Solved optima (``optbench.objectives.optimum``) go to a temporary folder, never the user's cache."""
+    from optbench.objectives.optimum import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("optimum-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(folder))  # subprocesses inherit it
+        yield folder
+
+
 @pytest.fixture
 def mean_squares():
     return MeanSquares()

@@ -156,3 +156,33 @@ def test_resolve_accepts_names_dicts_pairs_and_instances():
     assert resolve(ob.step_rules, rule) is rule
     with pytest.raises(ParameterError, match="needs a 'name' key"):
         resolve(ob.step_rules, {"lr": 0.1})
+
+
+def test_the_catalogue_declares_exactly_what_the_builtin_modules_register():
+    """Every declared built-in resolves to the class its module's decorator registers under that name, and every
+    name those modules register is declared (a built-in missing from the catalogue would be unknown until imported)."""
+    import importlib
+
+    from optbench.catalog import BUILTINS
+
+    kinds = {"problem": ob.problems, "method": ob.methods, "step rule": ob.step_rules}
+    for kind, modules in BUILTINS.items():
+        registry = kinds[kind]
+        declared = {}
+        for module, entries in modules.items():
+            importlib.import_module(module)
+            declared.update((entry.split(":")[0], (module, entry.split(":")[1])) for entry in entries.split())
+        for name, (module, qualname) in declared.items():
+            cls = registry.get(name)
+            assert (cls.__module__, cls.__qualname__, cls.name) == (module, qualname, name)
+        builtin = {name for name in registry.names()
+                   if registry._entries[name].cls is not None and registry._entries[name].cls.__module__ in modules}
+        assert builtin == set(declared)
+
+
+def test_a_declared_name_whose_module_does_not_register_it_is_an_error():
+    scratch = Registry("problem", "optbench.test_no_group")
+    scratch.declare("nowhere", "optbench.objectives.data:NoSuchClass")
+    assert scratch.names() == ["nowhere"]
+    with pytest.raises(RegistryError, match="declared as optbench.objectives.data:NoSuchClass"):
+        scratch.get("nowhere")

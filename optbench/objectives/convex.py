@@ -11,17 +11,29 @@ matrix product for all runs).
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar, Literal
 
 import numpy as np
-from scipy.special import expit
 
 from optbench.objectives import data
-from optbench.objectives.datasets import CLASSIFICATION, check_dataset, load_split
+from optbench.objectives.optimum import LazyOptimum, data_digest
 from optbench.problem import Problem, check_batch
 from optbench.registry import register_problem
 
 __all__ = ["Quadratic", "LinearModel", "LinearRegression", "Ridge", "LogisticRegression", "random_rotation", "linearly_separable"]
+
+
+@functools.cache
+def _scipy_expit():
+    from scipy.special import expit  # on first use: creating a problem or loading a suite imports no scipy
+
+    return expit
+
+
+def expit(Z: np.ndarray) -> np.ndarray:
+    """The logistic sigmoid ``1 / (1 + exp(-z))`` elementwise (scipy's ``expit``, the same bits on every CPU)."""
+    return _scipy_expit()(Z)
 
 
 def random_rotation(rng: np.random.Generator, dim: int) -> np.ndarray:
@@ -190,6 +202,8 @@ class LinearModel(Problem):
 
     def _set_dataset(self, dataset: str, owner: str, valid: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Train on a real data set's train split (``optbench.objectives.datasets``); keep its test split."""
+        from optbench.objectives.datasets import check_dataset, load_split  # only for real data (scikit-learn)
+
         check_dataset(dataset, owner, valid)
         A, y, A_test, y_test = load_split(dataset)
         self._test = (np.hstack([A_test, np.ones((len(A_test), 1))]), y_test)
@@ -295,7 +309,7 @@ class Ridge(LinearRegression):
 
 
 @register_problem("logistic-regression")
-class LogisticRegression(LinearModel):
+class LogisticRegression(LazyOptimum, LinearModel):
     """Logistic regression: ``f(w, c) = (1/n) sum_i log(1 + exp(-s_i (a_i.w + c))) + (l2/2) ||w||^2``.
 
     Labels ``s_i = +-1`` from ``data.linear_classification(n_samples, n_features,
@@ -303,7 +317,9 @@ class LogisticRegression(LinearModel):
     labels, or ``separable=True``). Gradient ``(1/n) sum_i -s_i sigmoid(-s_i z_i) (a_i, 1) + l2 (w, 0)``.
     ``f_opt`` from scipy's ``trust-exact`` Newton solve to a gradient norm below 1e-10.
     Separable data with ``l2 = 0`` (``separable=True``, or few samples; checked by
-    ``linprog``) has no minimiser: then ``f_opt = 0`` (the infimum) and ``x_opt`` is None. ``metrics`` adds the training ``accuracy`` to the trace.
+    ``linprog``) has no minimiser: then ``f_opt = 0`` (the infimum) and ``x_opt`` is None. Both solves run when
+    ``f_opt`` or ``x_opt`` is first read, and their answer is kept on disk by a digest of the data
+    (``optbench.objectives.optimum``). ``metrics`` adds the training ``accuracy`` to the trace.
     """
 
     tags = frozenset({"convex", "smooth", "unimodal", "finite-sum"})
@@ -319,15 +335,24 @@ class LogisticRegression(LinearModel):
         if dataset is None:
             A, labels = data.linear_classification(n_samples, n_features, separable=separable, flip=flip, seed=seed)
         else:  # a real data set's train split; class 0 against the others (breast-cancer: malignant)
+            from optbench.objectives.datasets import CLASSIFICATION
+
             A, classes = self._set_dataset(dataset, "logistic-regression", CLASSIFICATION)
             labels = (classes == 0).astype(np.int64)
             self._test = (self._test[0], np.where(self._test[1] == 0, 1.0, -1.0))
         self.labels = labels
         self._set_data(A, 2.0 * labels - 1.0)
+
+    def optimum_key(self) -> str:
+        """The class, the solver's version, ``l2`` and a digest of the data: what fixes ``(x_opt, f_opt)``."""
+        return f"optbench.LogisticRegression solve-1 l2={self.l2!r} data={data_digest(self.design, self.targets)}"
+
+    def solve_optimum(self) -> tuple[np.ndarray | None, float]:
+        """``(x_opt, f(x_opt))`` by :meth:`_solve`; separable data with ``l2 = 0``: ``(None, 0.0)``."""
         if self.l2 == 0 and linearly_separable(self.design, self.targets):
-            self._set_optimum(None, 0.0)  # no minimiser: the infimum 0 is approached as ||w|| grows
-        else:
-            self._set_optimum(self._solve())
+            return None, 0.0  # no minimiser: the infimum 0 is approached as ||w|| grows
+        x_opt = np.asarray(self._solve(), dtype=float)
+        return x_opt, float(self.value(x_opt[None])[0])
 
     def loss(self, Z, Y, need_grad):
         margin = Y * Z

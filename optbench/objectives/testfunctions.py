@@ -16,12 +16,14 @@ of 4); the others have ``dims = (2,)`` (double-well: ``(1,)``).
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar, Literal
 
 import numpy as np
 
+from optbench.objectives.optimum import LazyOptimum
 from optbench.problem import Problem, width_checked
-from optbench.registry import register_problem
+from optbench.registry import register_problem, spec_of
 
 __all__ = [
     "AnalyticFunction",
@@ -38,7 +40,7 @@ def _rowdot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.vecdot(A, B)
 
 
-class AnalyticFunction(Problem):
+class AnalyticFunction(LazyOptimum, Problem):
     """Base of the analytic functions: dimension checks, box domain, ``f_opt`` from ``x_opt``.
 
     Subclasses set ``bounds`` (one ``(low, high)`` for every coordinate, or one pair
@@ -52,6 +54,7 @@ class AnalyticFunction(Problem):
     min_dim: ClassVar[int] = 1
     dim_multiple: ClassVar[int] = 1
     f_opt_known: ClassVar[bool] = True
+    solved_minimisers: ClassVar[bool] = False  # True: minimisers() solves (scipy), its answer is kept on disk
     bounds: ClassVar[tuple] = (-5.0, 5.0)
 
     def __init__(self, dim: int = 2, noise_std: float = 0.0):
@@ -76,9 +79,17 @@ class AnalyticFunction(Problem):
             raise ValueError(f"noise_std must be >= 0, got {noise_std}")
         self.dim, self.noise_std = int(dim), float(noise_std)
         self.domain = self.domain_for(self.dim)
+
+    def solve_optimum(self) -> tuple[np.ndarray, float]:
+        """``x_opt`` (the one minimiser, or all ``(k, dim)``) and ``f_opt = min f(minimisers)``, on first read."""
         minimisers = np.atleast_2d(np.asarray(self.minimisers(self.dim), dtype=float))
-        self.x_opt = minimisers[0] if len(minimisers) == 1 else minimisers
-        self.f_opt = float(np.min(self.value(minimisers)))
+        return (minimisers[0] if len(minimisers) == 1 else minimisers), float(np.min(self.value(minimisers)))
+
+    def optimum_key(self) -> str | None:
+        """Kept on disk only for functions whose minimisers are solved for (``solved_minimisers``)."""
+        if not self.solved_minimisers:
+            return None
+        return f"optbench.{type(self).__qualname__} solve-1 {json.dumps(spec_of(self)[1], sort_keys=True, default=str)}"
 
     def domain_for(self, dim: int) -> np.ndarray:
         """``(dim, 2)`` lower and upper bounds."""
@@ -456,6 +467,8 @@ class StyblinskiTang(AnalyticFunction):
 
     tags = frozenset({"smooth", "multimodal"})
 
+    solved_minimisers = True  # brentq: the minimiser is kept on disk (optbench.objectives.optimum)
+
     def minimisers(self, dim):
         from scipy.optimize import brentq  # lazily, at construction
         t = brentq(lambda t: 4 * t**3 - 32 * t + 5, -4.0, -2.0, xtol=1e-15, rtol=1e-15)
@@ -544,6 +557,8 @@ class Schwefel(AnalyticFunction):
     tags = frozenset({"smooth", "multimodal"})
     bounds = (-500.0, 500.0)
 
+    solved_minimisers = True  # brentq: the minimiser is kept on disk (optbench.objectives.optimum)
+
     def minimisers(self, dim):
         from scipy.optimize import brentq  # lazily, at construction
         def slope(t):
@@ -591,6 +606,8 @@ class Michalewicz(AnalyticFunction):
 
     def _term(self, t, i):
         return -np.sin(t) * np.sin(i * t * t / PI) ** (2 * self.m)
+
+    solved_minimisers = True  # brentq: the minimiser is kept on disk (optbench.objectives.optimum)
 
     def minimisers(self, dim):
         from scipy.optimize import brentq, minimize_scalar  # lazily, at construction

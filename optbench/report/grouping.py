@@ -11,12 +11,12 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Iterable
 
 import pandas as pd
 
 from optbench.report.data import ResultSet, subset_runs
+from optbench.schema import natural_key  # the one label order (the CLI's leaderboard uses it without the report)
 
 __all__ = ["natural_key", "natural_order", "BBOB_GROUPS", "problem_groups", "subset"]
 
@@ -27,13 +27,6 @@ BBOB_GROUPS = {  # COCO's function groups of bbob (Hansen et al. 2009, "Real-par
     "multimodal, adequate structure (f15-f19)": range(15, 20),
     "multimodal, weak structure (f20-f24)": range(20, 25),
 }
-_NUMBER = re.compile(r"(\d+(?:\.\d+)?(?:e[-+]?\d+)?)")
-
-
-def natural_key(label: str) -> tuple:
-    """``label`` split into text and numbers, numbers compared as numbers: ``"f(dim=2)" < "f(dim=10)"``."""
-    parts = _NUMBER.split(str(label))
-    return tuple((0, float(part), "") if i % 2 else (1, 0.0, part) for i, part in enumerate(parts))
 
 
 def natural_order(labels: Iterable[str]) -> list[str]:
