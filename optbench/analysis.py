@@ -211,9 +211,7 @@ def prepare_indexed(runs: pd.DataFrame, trace: pd.DataFrame, run: np.ndarray) ->
         if "message" not in trace:  # as _fill_keys gives it
             trace["message"] = _DEFAULTS["message"]
         trace["run"] = runs["run"].to_numpy()[run]
-        for column in LABELS:  # the run's labels, one shared string per run, as _attach_runs gives them
-            trace[column] = runs[column].to_numpy(dtype=object)[run]
-        trace = _finish_trace(runs, _with_copies(runs, trace, labels=True))
+        trace = _finish_trace(runs, _with_copies(runs, trace))
     _fill_gaps(runs, trace)
     return runs, trace
 
@@ -231,11 +229,12 @@ def _prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _finish_trace(runs: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
     """The trace part of :func:`prepare` once rows carry ``run`` (tuned copies included): sorted by (run, iteration),
-    ``iterations``, ``evaluations`` = f_evals + g_evals and ``f_opt`` (the run's)."""
+    the run's labels, ``iterations``, ``evaluations`` = f_evals + g_evals and ``f_opt`` (the run's)."""
     run, iteration = trace["run"].to_numpy(), trace["iteration"].to_numpy()
     ordered = np.all((run[1:] > run[:-1]) | ((run[1:] == run[:-1]) & (iteration[1:] > iteration[:-1])))
     if not ordered:
         trace = trace.take(np.lexsort((iteration, run))).reset_index(drop=True)
+    _label_rows(runs, trace)
     trace["iterations"] = trace["iteration"]
     trace["evaluations"] = trace["f_evals"].fillna(0) + trace["g_evals"].fillna(0)
     if "f_opt" not in trace:
@@ -248,11 +247,20 @@ def _prepared_trace(runs: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
     trace = _fill_keys(trace, "trace").reset_index(drop=True)
     _attach_runs(runs, trace, "trace")
     trace = trace.drop(columns=[c for c in _KEYS + ["cell", "suite"] if c != "dim" and c in trace])
-    return _finish_trace(runs, _with_copies(runs, trace, labels=True))
+    return _finish_trace(runs, _with_copies(runs, trace))
 
 
-def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str, labels: bool = True) -> None:
-    """Add ``run`` (the id of the run in ``runs`` it belongs to) and, if ``labels``, the label columns, in place.
+def _label_rows(runs: pd.DataFrame, frame: pd.DataFrame) -> None:
+    """The label columns of ``frame``'s rows (found by ``run``) as categoricals, in place: each distinct label is
+    stored once (a trace of millions of rows holds a small integer code per row), ordered as the text sorts."""
+    run = frame["run"].to_numpy()
+    for column in LABELS:
+        codes, uniques = pd.factorize(runs[column], sort=True)
+        frame[column] = pd.Categorical.from_codes(codes[run], categories=uniques, ordered=True)  # min, max, sort: as text
+
+
+def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str) -> None:
+    """Add ``run`` (the id of the run in ``runs`` it belongs to), in place.
 
     Rows are matched to runs by their key columns and seed (tuned copies are added
     afterwards by :func:`_with_copies`).
@@ -276,12 +284,9 @@ def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str, labels: boo
         example = [label["problem_label"].iloc[0], label["solver"].iloc[0], int(frame["seed"].iloc[row])]
         raise ParameterError(f"the {name} has rows for a run that the runs table lacks: {example}")
     frame["run"] = runs["run"].to_numpy()[position]
-    if labels:
-        for column in LABELS:
-            frame[column] = runs[column].to_numpy(dtype=object)[position]
 
 
-def _with_copies(runs: pd.DataFrame, frame: pd.DataFrame, labels: bool) -> pd.DataFrame:
+def _with_copies(runs: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (rows with ``run`` ids) with the rows of every run that has a tuned copy repeated for the copy."""
     copy_of = runs["copy_of"].to_numpy()
     copies = np.flatnonzero(copy_of >= 0)
@@ -292,9 +297,6 @@ def _with_copies(runs: pd.DataFrame, frame: pd.DataFrame, labels: bool) -> pd.Da
     target = copy_for[frame["run"].to_numpy()]
     extra = frame[target >= 0].copy()
     extra["run"] = target[target >= 0]
-    if labels:
-        for column in LABELS:
-            extra[column] = runs[column].to_numpy(dtype=object)[extra["run"].to_numpy()]
     return pd.concat([frame, extra], ignore_index=True)
 
 
@@ -309,8 +311,8 @@ def prepare_hits(runs: pd.DataFrame, hits: pd.DataFrame | None) -> pd.DataFrame 
     if "run" in hits and "evaluations" in hits:
         return hits
     prepared = _fill_keys(hits, "hits").reset_index(drop=True)
-    _attach_runs(runs, prepared, "hits table", labels=False)
-    return _hit_columns(_with_copies(runs, prepared, labels=False))
+    _attach_runs(runs, prepared, "hits table")
+    return _hit_columns(_with_copies(runs, prepared))
 
 
 def prepare_hits_indexed(runs: pd.DataFrame, hits: pd.DataFrame, run: np.ndarray) -> pd.DataFrame | None:
@@ -319,7 +321,7 @@ def prepare_hits_indexed(runs: pd.DataFrame, hits: pd.DataFrame, run: np.ndarray
         return None
     prepared = hits.reset_index(drop=True)
     prepared["run"] = runs["run"].to_numpy()[run]
-    return _hit_columns(_with_copies(runs, prepared, labels=False))
+    return _hit_columns(_with_copies(runs, prepared))
 
 
 def _hit_columns(prepared: pd.DataFrame) -> pd.DataFrame:
