@@ -47,6 +47,19 @@ def _keys(problems: int, solvers: int) -> dict[str, list]:
     return keys
 
 
+def bbob_keys(functions: int = 24, instances: int = 15, dims: tuple[int, ...] = (2, 3, 5, 10, 20, 40)) -> dict[str, list]:
+    """The key columns of the shipped bbob suite's cells (problems/bbob.toml: function x instance x dimension, one
+    solver, L-BFGS-B), labelled as ``ob.run`` labels a bbob problem."""
+    keys: dict[str, list] = {name: [] for name in ("cell", "problem", "problem_params", "dim", "method", "method_params",
+                                                    "step_rule", "step_params")}
+    for p, (function, instance, dim) in enumerate((f, i, d) for f in range(1, functions + 1)
+                                                  for i in range(1, instances + 1) for d in dims):
+        params = json.dumps({"dim": dim, "function": function, "instance": instance}, separators=(",", ":"))
+        for column, value in zip(keys, (f"{p:06d}bbob", "bbob", params, dim, "l-bfgs-b", "{}", "none", "{}")):
+            keys[column].append(value)
+    return keys
+
+
 def _table(name: str, columns: dict[str, np.ndarray], cells: np.ndarray, keys: dict[str, list], suite: str) -> pa.Table:
     """An Arrow table with the schema (and pandas metadata) of the store's ``name`` table."""
     schema = pa.Schema.from_pandas(empty_table(name), preserve_index=False)
@@ -81,12 +94,18 @@ def _trajectories(solver: np.ndarray, rows: int, rng: np.random.Generator):
 
 
 def write_results(folder: str | Path, problems: int = 20, solvers: int = 20, seeds: int = 250, rows: int = 30,
-                  seed: int = 0) -> Path:
-    """Write a synthetic consolidated results folder of ``problems x solvers x seeds`` runs; return its path."""
+                  seed: int = 0, keys: dict[str, list] | None = None) -> Path:
+    """Write a synthetic consolidated results folder of ``problems x solvers x seeds`` runs; return its path.
+
+    ``keys``: the cells' key columns, problem-major (``bbob_keys()`` for the bbob suite's 2,160 problems and
+    one solver: pass ``problems=2160, solvers=1``); by default ``problems x solvers`` synthetic cells.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    keys = _keys(problems, solvers)
+    keys = keys if keys is not None else _keys(problems, solvers)
+    if len(keys["cell"]) != problems * solvers:
+        raise ValueError(f"keys hold {len(keys['cell'])} cells, not problems x solvers = {problems * solvers}")
     n_cells, n_runs = problems * solvers, problems * solvers * seeds
     run_cell = np.repeat(np.arange(n_cells), seeds)
     grid, gap, diverged = _trajectories(run_cell % solvers, rows, rng)

@@ -57,6 +57,8 @@ __all__ = [
     "runtimes",
     "ert",
     "leaderboard",
+    "runs_leaderboard",
+    "failure_rates",
     "runtime_ecdf",
     "convergence",
     "solve_costs",
@@ -328,7 +330,7 @@ def _hit_columns(prepared: pd.DataFrame) -> pd.DataFrame:
     """A hits table whose rows carry ``run``, reduced to ``run``, ``seed``, ``target`` and the axes."""
     prepared["iterations"] = prepared["iteration"]
     prepared["evaluations"] = prepared["f_evals"].fillna(0) + prepared["g_evals"].fillna(0)
-    return prepared[["run", "seed", "target"] + [axis for axis in AXES if axis in prepared]]
+    return prepared[[c for c in ("run", "seed", "target") if c in prepared] + [axis for axis in AXES if axis in prepared]]
 
 
 def tolerance(frame: pd.DataFrame, gap_tol: float | None = None) -> np.ndarray:
@@ -550,20 +552,12 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
     ladder = sorted(set(float(t) for t in targets) | {float(target)}, reverse=True)
     first = first_hits(runs, trace, ladder, hits=hits, gap_tol=gap_tol)
     keys = ["problem_label", "solver"]
-    grouped = runs.groupby(keys, sort=True)
-    table = grouped.agg(method_label=("method_label", "first"), step_label=("step_label", "first"),
-                        n_runs=("run", "size"), f_opt_estimated=("f_opt_estimated", "first"))
-    finished = runs[runs["status"].isin(FINISHED)]
-    table["n_finished"] = finished.groupby(keys).size().reindex(table.index, fill_value=0)
-    _rank_columns(table, runs, gap_tol)
-    quantiles = _quartiles(finished, keys, table.index)
-    table["f_gap_median"], table["f_gap_q25"], table["f_gap_q75"] = quantiles[0.5], quantiles[0.25], quantiles[0.75]
+    table = runs_leaderboard(runs, gap_tol)
     table["f_best"] = pd.Series(_best_f(runs, trace), index=runs.index).groupby([runs[k] for k in keys]).min()
     rates = first.groupby(keys + ["target"])["hit"].mean().unstack("target")
     for t in targets:
         table[f"success@{_target_name(t)}"] = rates[float(t)]
-    for status in ("diverged", "error", "timeout"):
-        table[f"{status}_rate"] = (runs["status"] == status).groupby([runs[k] for k in keys]).mean()
+    failure_rates(table, runs)
     at_target = first[(first["target"] == float(target)) & first["hit"]]
     for axis in ("iterations", "evaluations", "epochs", "time"):
         table[f"{axis}_to_target"] = at_target.groupby(keys)[axis].median()
@@ -571,6 +565,28 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
     table["target"] = float(target)
     table = table.reset_index()
     return table.sort_values(["problem_label", "rank", "solver"], kind="stable", ignore_index=True)
+
+
+def runs_leaderboard(runs: pd.DataFrame, gap_tol: float | None = None) -> pd.DataFrame:
+    """The columns of :func:`leaderboard` that the prepared ``runs`` alone give, indexed by (problem_label, solver):
+    labels, ``n_runs``, ``f_opt_estimated``, ``n_finished``, ``f_gap_median_all``, ``gap_tol``, ``rank`` and the
+    quartiles of the final gap over finished runs."""
+    keys = ["problem_label", "solver"]
+    table = runs.groupby(keys, sort=True).agg(method_label=("method_label", "first"), step_label=("step_label", "first"),
+                                              n_runs=("run", "size"), f_opt_estimated=("f_opt_estimated", "first"))
+    finished = runs[runs["status"].isin(FINISHED)]
+    table["n_finished"] = finished.groupby(keys).size().reindex(table.index, fill_value=0)
+    _rank_columns(table, runs, gap_tol)
+    quantiles = _quartiles(finished, keys, table.index)
+    table["f_gap_median"], table["f_gap_q25"], table["f_gap_q75"] = quantiles[0.5], quantiles[0.25], quantiles[0.75]
+    return table
+
+
+def failure_rates(table: pd.DataFrame, runs: pd.DataFrame) -> None:
+    """Add ``diverged_rate``, ``error_rate``, ``timeout_rate`` (fractions of the runs) to a leaderboard indexed by
+    (problem_label, solver), in place."""
+    for status in ("diverged", "error", "timeout"):
+        table[f"{status}_rate"] = (runs["status"] == status).groupby([runs["problem_label"], runs["solver"]]).mean()
 
 
 def _best_f(runs: pd.DataFrame, trace: pd.DataFrame) -> np.ndarray:

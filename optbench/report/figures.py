@@ -309,10 +309,14 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
     return fig
 
 
-def rank_heatmap(results: Any, column: str = "rank") -> plt.Figure:
-    """Rank of each solver on each problem by a leaderboard column (default its ``rank``; 1 = best; cells not run are blank)."""
+def rank_heatmap(results: Any, column: str = "rank", board: pd.DataFrame | None = None) -> plt.Figure:
+    """Rank of each solver on each problem by a leaderboard column (default its ``rank``; 1 = best; cells not run are blank).
+
+    ``board``: the result set's :func:`optbench.analysis.leaderboard` when the caller has it (else computed).
+    """
     data = load_results(results)
-    board = analysis.leaderboard(data.runs, data.trace, hits=getattr(data, "hits", None))
+    if board is None:
+        board = analysis.leaderboard(data.runs, data.trace, hits=getattr(data, "hits", None))
     table = analysis.ranks(board, column)
     table = table.loc[[s for s in curves.solver_order(data, board) if s in table.index]]
     label = 0.075 * max((len(s) for s in table.index), default=10) + 0.4  # inches for the solver names

@@ -18,7 +18,7 @@ from optbench import analysis
 from optbench.errors import ParameterError
 from optbench.report import detail, page, sections
 from optbench.report.curves import solver_order
-from optbench.report.data import ResultSet, load_results
+from optbench.report.data import ResultSet, load_results, report_unused
 from optbench.report.grouping import natural_order
 from optbench.report.overall import oracle_solvers
 from optbench.report.styles import styles_from_names
@@ -141,7 +141,7 @@ def report(results: Any, out: str | Path | None = None, *, axis: str = "evaluati
         stages[name] = stages.get(name, 0.0) + now - clock[0]
         clock[0] = now
 
-    data = load_results(results)
+    data = load_results(results, report_unused(axis))
     from optbench.report import tuning as tuned_part  # a tuned suite: its trials are not competitors
 
     data, everything = tuned_part.evaluation_set(data), data

@@ -78,7 +78,8 @@ def significance(board: pd.DataFrame, runs: pd.DataFrame, oracles: frozenset = f
     if len(cover.solvers) >= 2 and len(cover.problems) >= 2:
         result = stats.friedman(board)
     headlines = stats.headlines(board, tests, result)
-    headlines["overall"] = overall.significance_sentence(overall.block(board, runs)[0], runs, result, oracles, crown_oracles)
+    headlines["overall"] = overall.significance_sentence(overall.block(board, runs)[0], runs, result, oracles, crown_oracles,
+                                                         tests)  # the same tests when the block holds every run
     return marked, result, headlines
 
 
@@ -223,7 +224,7 @@ def aggregates(ctx: Context) -> str:
                                  "ranking table gives tied solvers the best rank, hence its smaller numbers): "
                                  + ctx.friedman.coverage.note() + "."))
     if data.runs["problem_label"].nunique() > 1:
-        parts.append(figure_html(figures.rank_heatmap(data), "rank heatmap", "Rank of each solver per problem."))
+        parts.append(figure_html(figures.rank_heatmap(data, board=ctx.board), "rank heatmap", "Rank of each solver per problem."))
     sensitivity = figures.sensitivity_plot(data)
     if sensitivity is not None:
         parts.append('<h3 id="sensitivity">Learning-rate sensitivity</h3>'
