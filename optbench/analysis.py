@@ -328,7 +328,8 @@ def prepare_hits_indexed(runs: pd.DataFrame, hits: pd.DataFrame, run: np.ndarray
 
 def _hit_columns(prepared: pd.DataFrame) -> pd.DataFrame:
     """A hits table whose rows carry ``run``, reduced to ``run``, ``seed``, ``target`` and the axes."""
-    prepared["iterations"] = prepared["iteration"]
+    if "iteration" in prepared:  # a reader may leave out the axes its caller does not read (optbench.sql.read_prepared)
+        prepared["iterations"] = prepared["iteration"]
     prepared["evaluations"] = prepared["f_evals"].fillna(0) + prepared["g_evals"].fillna(0)
     return prepared[[c for c in ("run", "seed", "target") if c in prepared] + [axis for axis in AXES if axis in prepared]]
 
@@ -457,29 +458,38 @@ def _hit_matrix(runs: pd.DataFrame, trace: pd.DataFrame, ladder: np.ndarray, axe
 
 def _use_hits(hit: np.ndarray, values: dict[str, np.ndarray], runs: pd.DataFrame, hits: pd.DataFrame | None,
               ladder: np.ndarray) -> None:
-    """Overwrite ``hit`` and ``values`` (flat, run-major over ``ladder``) with exact first hits, in place."""
+    """Overwrite ``hit`` and ``values`` (flat, run-major over ``ladder``) with exact first hits, in place.
+
+    The hits rows are taken ``CHUNK_ROWS`` at a time (millions of rows: the index arrays stay small).
+    """
     if hits is None:
         return
     n_targets = len(ladder)
-    inverse, recorded = pd.factorize(hits["target"].to_numpy(dtype=float))
     position = {float(value): i for i, value in reversed(list(enumerate(ladder)))}
-    nearest = np.array([position.get(float(value), -1) for value in recorded], dtype=np.int64)  # one ladder: exact match
-    matched = nearest >= 0
+    recorded = pd.unique(hits["target"].to_numpy(dtype=float))
     in_ladder = np.zeros(n_targets, dtype=bool)
-    in_ladder[nearest[matched]] = True
+    in_ladder[[position[float(v)] for v in recorded if float(v) in position]] = True  # one ladder: exact match
     row_run = hits["run"].to_numpy()
     cell = pd.factorize(pd.MultiIndex.from_arrays([runs["problem_label"], runs["solver"]]))[0]
-    covered = np.isin(cell, np.unique(cell[row_run])) & ~runs["f_opt_estimated"].to_numpy(dtype=bool)
+    with_hits = np.zeros(int(cell.max(initial=-1)) + 1, dtype=bool)
+    for a in range(0, len(hits), CHUNK_ROWS):
+        with_hits[cell[row_run[a:a + CHUNK_ROWS]]] = True
+    covered = with_hits[cell] & ~runs["f_opt_estimated"].to_numpy(dtype=bool)
     replace = (covered[:, None] & in_ladder[None, :]).ravel()
     hit[replace] = False
     for column in values.values():
         column[replace] = np.inf
-    row_target = np.where(matched[inverse], nearest[inverse], -1)
-    keep = (row_target >= 0) & covered[row_run]
-    position = row_run[keep] * n_targets + row_target[keep]
-    hit[position] = True
-    for axis, column in values.items():
-        column[position] = hits[axis].to_numpy(dtype=float)[keep] if axis in hits else np.nan
+    targets = hits["target"].to_numpy(dtype=float)
+    for a in range(0, len(hits), CHUNK_ROWS):
+        inverse, here = pd.factorize(targets[a:a + CHUNK_ROWS])
+        nearest = np.array([position.get(float(value), -1) for value in here], dtype=np.int64)
+        row_target = nearest[inverse]
+        run = row_run[a:a + CHUNK_ROWS]
+        keep = (row_target >= 0) & covered[run]
+        at = run[keep] * n_targets + row_target[keep]
+        hit[at] = True
+        for axis, column in values.items():
+            column[at] = hits[axis].iloc[a:a + CHUNK_ROWS].to_numpy(dtype=float)[keep] if axis in hits else np.nan
 
 
 def runtimes(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,

@@ -48,6 +48,9 @@ def connect(results: str | Path) -> "duckdb.DuckDBPyConnection":
 
     files = table_files(results)
     connection = duckdb.connect()
+    # give memory back to the system after each query's tasks (the default keeps up to 128 MiB cached per thread,
+    # on top of the tables a reader converts to pandas)
+    connection.execute("SET allocator_flush_threshold = '16MiB'; SET allocator_bulk_deallocation_flush_threshold = '16MiB'")
     if _unconsolidated_stacks(results):  # an interrupted suite's stack files hold all three tables: read them once
         from optbench.store import read_finished_cells
 
@@ -215,15 +218,14 @@ def _read_indexed(connection: "duckdb.DuckDBPyConnection", runs: "pd.DataFrame",
     keep = [c for c in connection.table(name).columns if c != "cell" and (columns is None or c in columns or c == "seed")]
     relation = connection.sql(f"SELECT cell, {', '.join(_identifier(c) for c in keep)} FROM {name}")
     reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
-    parts: dict[str, list] = {column: [] for column in keep}
+    parts: dict[str, list] = {column: [] for column in keep if column != "seed" or keep_seed}
     positions = []
+    stored = [c for c in keep if c != "seed" or keep_seed]
     for batch in reader(BATCH_ROWS):
         positions.append(_run_ids(runs, batch.column("cell"), batch.column("seed"), name if name == "trace" else "hits table"))
-        for column in keep:
+        for column in stored:
             parts[column].append(_copied(batch.column(column)))
-    frame = _frame_of_parts(parts, relation, keep)
-    if not keep_seed:
-        frame = frame.drop(columns="seed")
+    frame = _frame_of_parts(parts, relation, stored)
     for column in set(frame.columns) & set(KEY_COLUMNS):  # the same few strings on every row: categoricals (read_tables)
         if DTYPES[column] == "str":
             frame[column] = frame[column].astype("category")
@@ -286,8 +288,9 @@ def read_prepared(results: str | Path, unused: Mapping[str, Iterable[str]] | Non
         drop = set(analysis._KEYS + ["cell", "suite"]) - {"dim"} | (skip["trace"] & {"dim", "seed"})
         trace, trace_run = _read_indexed(connection, runs, "trace", [c for c in connection.table("trace").columns if c not in drop],
                                          keep_seed="seed" not in skip["trace"])
-        hits, hit_run = _read_indexed(connection, runs, "hits", ["target", "iteration", "f_evals", "g_evals", "epochs", "time"],
-                                      keep_seed="seed" not in skip["hits"])
+        wanted = [c for c in ("target", "iteration", "f_evals", "g_evals", "epochs", "time")  # f + g evals make evaluations
+                  if c in ("target", "f_evals", "g_evals") or {"iteration": "iterations"}.get(c, c) not in skip["hits"]]
+        hits, hit_run = _read_indexed(connection, runs, "hits", wanted, keep_seed="seed" not in skip["hits"])
     finally:
         connection.close()
         _release_arrow_memory()

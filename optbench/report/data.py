@@ -35,16 +35,18 @@ def _result_set(runs: pd.DataFrame, trace: pd.DataFrame | None, hits: pd.DataFra
     return ResultSet(runs, trace, provenance=provenance, source=source, hits=prepare_hits(runs, hits))
 
 
-# columns of a prepared trace and hits table that no report section reads (a run's seed, dim and f_opt are in
-# ``runs``); the hits' f- and gradient-evaluation counts unless they are the report's axis
-REPORT_UNUSED = {"trace": ("seed", "dim", "message", "f_opt"), "hits": ("seed", "f_evals", "g_evals")}
+# columns of a prepared trace and hits table that no report section reads: a run's seed, dim and f_opt are in
+# ``runs``; of the hits' axes the report shows only evaluations (ERT, evaluations to the target) and its own axis
+REPORT_UNUSED = {"trace": ("seed", "dim", "message", "f_opt"),
+                 "hits": ("seed", "iterations", "f_evals", "g_evals", "epochs", "time")}
 
 
 def report_unused(axis: str) -> dict[str, tuple[str, ...]]:
     """The columns :func:`load_results` leaves out of a report's trace and hits for the report's x ``axis``.
 
     The trace keeps every axis (the leaderboard's first hits are read on all of them where the hits table does not
-    cover a target); the hits keep the axes the report shows: iterations, evaluations, epochs, time and ``axis``.
+    cover a target); the hits keep ``evaluations`` and ``axis``: the leaderboard's runtimes to the target on the
+    other axes (iterations, epochs, time), which the report does not show, are left missing (NaN) where hits exist.
     """
     return {"trace": REPORT_UNUSED["trace"], "hits": tuple(c for c in REPORT_UNUSED["hits"] if c != axis)}
 

@@ -8,7 +8,6 @@ columns are *counts* of runs, as in the terminal leaderboard.
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import analysis, stats
-from optbench.report import figures, overall, power
+from optbench.report import figures, images, overall, power
 from optbench.report.data import ResultSet
 from optbench.report.grouping import natural_order, problem_groups, subset
 from optbench.report.styles import Styles
@@ -96,15 +95,15 @@ def with_rank(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure_html(fig: plt.Figure | None, alt: str, caption: str = "", dpi: int = 90) -> str:
-    """A figure as an embedded PNG (``<figure>`` with caption); empty for None."""
+    """A figure as a PNG (``<figure>`` with caption), embedded or a file (:mod:`optbench.report.images`); empty for None."""
     if fig is None:
         return ""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    src, extra = images.source(buffer.getvalue())  # inline, or a file beside index.html in a large report
     text = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">{text}</figure>'
+    return f'<figure><img alt="{html.escape(alt)}" src="{src}"{extra}>{text}</figure>'
 
 
 def _board_table(board: pd.DataFrame, name: str, target: float) -> str:
