@@ -60,7 +60,7 @@ def folder_for(shape: dict, cache: Path) -> Path:
             "    f, i, d = shape['bbob']; keys = s.bbob_keys(f, i, tuple(d))\n"
             "    s.write_results(sys.argv[2], problems=f * i * len(d), solvers=1, seeds=shape['seeds'], keys=keys)\n"
             "else:\n"
-            "    s.write_results(sys.argv[2], shape['problems'], shape['solvers'], shape['seeds'], chunk_runs=250_000)\n")
+            "    s.write_results(sys.argv[2], shape['problems'], shape['solvers'], shape['seeds'], chunk_runs=50_000)\n")
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, str(ROOT / "benchmarks"), str(folder), json.dumps(shape)], check=True,
                    env=_env())

@@ -1122,6 +1122,13 @@ def solve_costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis
     return costs
 
 
+def _costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float, axis: str, coverage: str, gap_tol: float | None,
+           costs: pd.DataFrame | None) -> pd.DataFrame:
+    """``costs`` when the caller passes the :func:`solve_costs` table of the same arguments (computed once for the
+    profiles and the score), else that table."""
+    return costs if costs is not None else solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
+
+
 def _fraction_solved(table: pd.DataFrame, column: str, grid: np.ndarray, cover: Coverage) -> pd.DataFrame:
     """Per solver, the fraction of its rows with ``column <= x`` at each x of ``grid`` (a profile's step function)."""
     frames = []
@@ -1136,17 +1143,18 @@ def _fraction_solved(table: pd.DataFrame, column: str, grid: np.ndarray, cover: 
 
 def performance_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "auto",
                         max_ratio: float | None = None, points: int = 200, *, coverage: str = "common",
-                        gap_tol: float | None = None) -> pd.DataFrame:
+                        gap_tol: float | None = None, costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Dolan and Moré's performance profile: fraction of test problems a solver solves within ratio r of the best.
 
     ``ratio = cost / min over solvers of cost`` per test problem (inf when the
     solver fails; every solver failing leaves the problem unsolved for all).
     Returns ``solver, ratio, proportion`` on a log grid from 1 to ``max_ratio``
     (default: the largest finite ratio, at least 4), with r = 4 included.
-    Coverage, gap tolerance and axis (``"auto"``: per problem) as in :func:`solve_costs`;
+    Coverage, gap tolerance and axis (``"auto"``: per problem) as in :func:`solve_costs` (``costs``: its
+    table for these arguments, when already computed);
     ``attrs["axes"]`` says which axis each problem's costs are on.
     """
-    costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
+    costs = _costs(runs, trace, tau, axis, coverage, gap_tol, costs)
     ratios = _ratios(costs)
     finite = ratios["ratio"].to_numpy()[np.isfinite(ratios["ratio"].to_numpy())]
     top = max_ratio if max_ratio is not None else max(4.0, finite.max() * 1.05 if finite.size else 4.0)
@@ -1166,17 +1174,19 @@ def _ratios(costs: pd.DataFrame) -> pd.DataFrame:
 
 
 def performance_score(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "auto",
-                      max_ratio: float = 4.0, *, coverage: str = "common", gap_tol: float | None = None) -> pd.DataFrame:
+                      max_ratio: float = 4.0, *, coverage: str = "common", gap_tol: float | None = None,
+                      costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """AlgoPerf-style score: area under the performance profile over r in [1, max_ratio], divided by max_ratio - 1.
 
     Exact for the step function: each test problem solved at ratio r <= max_ratio
     adds (max_ratio - r) / ((max_ratio - 1) * n_problems). 1 is best; a miss counts
     as infinite time. Returns ``solver, score, solved`` (fraction solved at any ratio).
-    Coverage, gap tolerance and axis as in :func:`solve_costs` (``attrs["axes"]``).
+    Coverage, gap tolerance and axis as in :func:`solve_costs` (``attrs["axes"]``; ``costs``: its table for these
+    arguments, when already computed).
     """
     if not max_ratio > 1:
         raise ParameterError(f"max_ratio must be > 1, got {max_ratio}")
-    costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
+    costs = _costs(runs, trace, tau, axis, coverage, gap_tol, costs)
     ratios = _ratios(costs)
     rows = []
     for solver, group in ratios.groupby("solver", sort=True):
@@ -1191,15 +1201,17 @@ def performance_score(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3
 
 
 def data_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "auto",
-                 points: int = 200, *, coverage: str = "common", gap_tol: float | None = None) -> pd.DataFrame:
+                 points: int = 200, *, coverage: str = "common", gap_tol: float | None = None,
+                 costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Moré and Wild's data profile: fraction of test problems solved within a budget of kappa (dim + 1) units of ``axis``.
 
     ``d(kappa) = |{p : cost_p / (dim_p + 1) <= kappa}| / |P|`` (``dim + 1``
     evaluations make one simplex gradient). Returns ``solver, budget, proportion``.
-    Coverage, gap tolerance and axis as in :func:`solve_costs` (``attrs["axes"]``).
+    Coverage, gap tolerance and axis as in :func:`solve_costs` (``attrs["axes"]``; ``costs``: its table for these
+    arguments, when already computed).
     """
-    costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
-    costs["budget"] = costs["cost"] / (costs["dim"].astype(float).clip(lower=0) + 1.0)
+    costs = _costs(runs, trace, tau, axis, coverage, gap_tol, costs)
+    costs = costs.assign(budget=costs["cost"] / (costs["dim"].astype(float).clip(lower=0) + 1.0))
     finite = costs["budget"].to_numpy()[np.isfinite(costs["budget"].to_numpy())]
     positive = finite[finite > 0]
     low = positive.min() if positive.size else 0.1

@@ -160,11 +160,13 @@ def profiles(ctx: Context, caption: bool = False) -> list[str]:
             "g_evals": "gradient evaluations"}.get(ctx.axis, ctx.axis)
     what = (f" Solved: f − f_opt ≤ τ (f(x0) − f_opt) with τ = {ctx.tau:g}, per (problem, seed), every solver starting "
             f"a seed from the same point; cost: {cost}." if caption else "")
-    return [figure_html(figures.performance_profile_plot(ctx.data, tau=ctx.tau, axis=ctx.axis, styles=ctx.styles),
+    costs = analysis.solve_costs(ctx.data.runs, ctx.data.trace, tau=ctx.tau, axis=ctx.axis)  # once for both profiles
+    return [figure_html(figures.performance_profile_plot(ctx.data, tau=ctx.tau, axis=ctx.axis, styles=ctx.styles, costs=costs),
                         "performance profile", "Dolan–Moré performance profile: fraction of (problem, seed) pairs a "
                         "solver solves within a factor r of the cheapest solver's cost; the score of each solver is in "
                         "the legend." + what),
-            figure_html(figures.data_profile_plot(ctx.data, tau=ctx.tau, axis=ctx.axis, styles=ctx.styles), "data profile",
+            figure_html(figures.data_profile_plot(ctx.data, tau=ctx.tau, axis=ctx.axis, styles=ctx.styles, costs=costs),
+                        "data profile",
                         "Moré–Wild data profile: fraction of (problem, seed) pairs solved within a budget of k (dim + 1) "
                         "units of cost." + what)]
 
