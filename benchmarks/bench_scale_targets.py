@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -50,7 +51,7 @@ TARGETS = {
 
 def folder_for(shape: dict, cache: Path) -> Path:
     """The cached synthetic folder of ``shape``, written by a child process when missing."""
-    name = "-".join(f"{k}{v}" for k, v in shape.items()).replace(" ", "").replace(",", "_")
+    name = re.sub(r"[^0-9A-Za-z]+", "_", "-".join(f"{k}{v}" for k, v in shape.items())).strip("_")
     folder = cache / name
     if (folder / "runs.parquet").is_file():
         return folder

@@ -79,6 +79,8 @@ def significance(board: pd.DataFrame, runs: pd.DataFrame, oracles: frozenset = f
     headlines = stats.headlines(board, tests, result)
     headlines["overall"] = overall.significance_sentence(overall.block(board, runs)[0], runs, result, oracles, crown_oracles,
                                                          tests)  # the same tests when the block holds every run
+    if board["solver"].nunique() < 2:  # "best or tied on every problem" says nothing of one solver
+        headlines["overall"] = ""
     return marked, result, headlines
 
 
