@@ -15,8 +15,9 @@ Writes (once, cached under ``--cache``) synthetic folders in the store's format
 - ``1M leaderboard + ECDF``: ``optbench.analysis_sql.leaderboard`` and ``runtime_ecdf`` of
   40 problems x 25 solvers x 1,000 seeds (1,000,000 runs, 28 M trace rows): <= 2 GiB and <= 2 min.
 
-It prints the median of ``--repeat`` runs of each, the verdicts, and the load average
-before and after (other processes slow a 2-core machine down).
+It prints the median of ``--repeat`` runs of each (wall-clock and CPU seconds), the verdicts,
+and the load average before and after (other processes slow a 2-core machine down: at a load of
+4 a process gets about half the wall-clock time of its CPU time).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: children import its optbench, not an installed one
 PRELUDE = "import json, sys, time\nfolder, out = sys.argv[1], sys.argv[2]\nstarted = time.perf_counter()\n"
-EPILOGUE = ("\nhwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM'))\n"
-            "print(json.dumps({'seconds': time.perf_counter() - started, 'peak_mib': hwm / 1024, 'size_mib': size}))\n")
+EPILOGUE = ("\nimport resource\nusage = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "hwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM'))\n"
+            "print(json.dumps({'seconds': time.perf_counter() - started, 'peak_mib': hwm / 1024, 'size_mib': size,\n"
+            "                  'cpu_s': usage.ru_utime + usage.ru_stime}))\n")
 REPORT = ("from optbench.report import report\nfrom pathlib import Path\npath = report(folder, out)\n"
           "size = sum(p.stat().st_size for p in Path(out).rglob('*') if p.is_file()) / 2**20")
 SQL = ("from optbench import analysis_sql\nboard = analysis_sql.leaderboard(folder)\n"
@@ -74,7 +77,7 @@ def _env() -> dict[str, str]:
 
 
 def measure(code: str, folder: Path, repeat: int) -> dict[str, float]:
-    """Median seconds, peak MiB and output MiB of ``code`` over ``repeat`` fresh processes."""
+    """Median seconds, peak MiB, output MiB and CPU seconds of ``code`` over ``repeat`` fresh processes."""
     results = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as out:
@@ -83,7 +86,7 @@ def measure(code: str, folder: Path, repeat: int) -> dict[str, float]:
             if done.returncode != 0:
                 raise SystemExit(f"failed:\n{done.stderr[-2000:]}")
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return {key: statistics.median(r[key] for r in results) for key in ("seconds", "peak_mib", "size_mib")}
+    return {key: statistics.median(r[key] for r in results) for key in ("seconds", "peak_mib", "size_mib", "cpu_s")}
 
 
 def verdicts(found: dict[str, float], peak: float | None, seconds: float, size: float | None) -> str:
@@ -108,7 +111,7 @@ def main() -> None:
     for name in names:
         _, code, peak, seconds, size = TARGETS[name]
         found = measure(code, folders[name], args.repeat)
-        print(f"{name:<22} {found['seconds']:6.1f} s {found['peak_mib']:7.0f} MiB peak"
+        print(f"{name:<22} {found['seconds']:6.1f} s ({found['cpu_s']:.0f} s CPU) {found['peak_mib']:7.0f} MiB peak"
               + (f" {found['size_mib']:6.1f} MiB on disk" if code is REPORT else "")
               + f"  (median of {args.repeat}; {verdicts(found, peak, seconds, size)})", flush=True)
     print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")

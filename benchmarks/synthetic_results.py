@@ -37,9 +37,10 @@ def _keys(problems: int, solvers: int) -> dict[str, list]:
     keys: dict[str, list] = {name: [] for name in ("cell", "problem", "problem_params", "dim", "method", "method_params",
                                                     "step_rule", "step_params")}
     for p in range(problems):
-        name, dim = FAMILIES[p % len(FAMILIES)], DIMS[(p // len(FAMILIES)) % len(DIMS)] * (1 + p // (len(FAMILIES) * len(DIMS)))
+        # beyond the first 20 problems the dimensions grow by 50 per round: every problem distinct
+        name, dim = FAMILIES[p % len(FAMILIES)], DIMS[(p // len(FAMILIES)) % len(DIMS)] + 50 * (p // (len(FAMILIES) * len(DIMS)))
         for s in range(solvers):
-            rate = RATES[s % len(RATES)] * (1 + s // (len(RATES) * len(METHODS)))
+            rate = round(RATES[s % len(RATES)] * 1.5 ** (s // (len(RATES) * len(METHODS))), 12)  # every solver distinct
             values = (f"{p:04d}{s:04d}synthetic", name, json.dumps({"dim": dim}, separators=(",", ":")), dim,
                       METHODS[(s // len(RATES)) % len(METHODS)], "{}", "constant", json.dumps({"lr": rate}, separators=(",", ":")))
             for column, value in zip(keys, values):

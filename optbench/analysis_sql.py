@@ -21,14 +21,18 @@ hit row is read as "no run reached any target" (the trace is not read).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from optbench import analysis
 from optbench.errors import ParameterError
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["prepared_runs", "leaderboard", "runtime_ecdf"]
 
@@ -43,14 +47,17 @@ def prepared_runs(results: str | Path) -> pd.DataFrame:
     ``ParameterError`` when some problem's ``f_opt`` is unknown (its estimate needs the
     trace) or the folder holds tuned runs (their copies need the hits relabelled).
     """
-    from optbench.sql import _frame, _identifier, connect
+    from optbench.sql import connect
 
-    connection = connect(results)
-    try:
-        present = [c for c in RUN_COLUMNS if c in connection.table("runs").columns]
-        runs = _frame(connection.sql(f"SELECT {', '.join(map(_identifier, present))} FROM runs").to_arrow_table())
-    finally:
-        connection.close()
+    with contextlib.closing(connect(results)) as connection:
+        return _prepared_runs(connection, results)
+
+
+def _prepared_runs(connection: "duckdb.DuckDBPyConnection", results: str | Path) -> pd.DataFrame:
+    from optbench.sql import _frame, _identifier
+
+    present = [c for c in RUN_COLUMNS if c in connection.table("runs").columns]
+    runs = _frame(connection.sql(f"SELECT {', '.join(map(_identifier, present))} FROM runs").to_arrow_table())
     if runs["f_opt"].isna().any():
         raise ParameterError(f"{results}: f_opt is unknown for some problems; their gaps need the trace: use ob.analysis")
     if "phase" in runs and (runs["phase"].astype(str) != "").any():
@@ -58,15 +65,6 @@ def prepared_runs(results: str | Path) -> pd.DataFrame:
     return analysis.prepare(runs, None)[0]
 
 
-def _sql(results: str | Path, sql: str) -> pd.DataFrame:
-    """The rows of ``sql`` over the folder's views, as pandas."""
-    from optbench.sql import connect
-
-    connection = connect(results)
-    try:
-        return connection.sql(sql).df()
-    finally:
-        connection.close()
 
 
 def _axis_value(axis: str) -> str:
@@ -92,25 +90,29 @@ def leaderboard(results: str | Path, targets: Sequence[float] = (1e-2, 1e-4, 1e-
     evaluations at their first hit; ``ert`` = (evaluations of the successful runs until
     their hit + all evaluations of the others) / successes (inf without any).
     """
-    runs = prepared_runs(results)
+    from optbench.sql import connect
+
     keys = ["problem_label", "solver"]
-    table = analysis.runs_leaderboard(runs)
     listing = ", ".join(repr(float(t)) for t in targets)
-    reached = _sql(results, f"SELECT cell, target, count(*) AS n FROM hits WHERE target IN ({listing}) GROUP BY ALL")
+    with contextlib.closing(connect(results)) as connection:
+        runs = _prepared_runs(connection, results)
+        reached = connection.sql(f"SELECT cell, target, count(*) AS n FROM hits WHERE target IN ({listing}) GROUP BY ALL").df()
+        at_hit = connection.sql(f"SELECT cell, seed, {_axis_value('evaluations')} AS at_hit FROM hits "
+                                f"WHERE target = {float(target)!r}").df()
+    table = analysis.runs_leaderboard(runs)
     reached = reached.join(_cells(runs)[keys], on="cell")
     for t in targets:
         count = reached[reached["target"] == float(t)].groupby(keys)["n"].sum().reindex(table.index, fill_value=0)
         table[f"success@{analysis._target_name(t)}"] = count.to_numpy(dtype=float) / table["n_runs"].to_numpy()
     analysis.failure_rates(table, runs)
-    table["evaluations_to_target"], table["ert"] = _at_target(results, runs, table.index, float(target))
+    table["evaluations_to_target"], table["ert"] = _at_target(runs, at_hit, table.index)
     table["target"] = float(target)
     return table.reset_index().sort_values(["problem_label", "rank", "solver"], kind="stable", ignore_index=True)
 
 
-def _at_target(results: str | Path, runs: pd.DataFrame, index: pd.Index, target: float) -> tuple[np.ndarray, np.ndarray]:
-    """(median evaluations at the first hit of ``target`` over the runs that reached it, ERT) per leaderboard row."""
-    value = _axis_value("evaluations")
-    hits = _sql(results, f"SELECT cell, seed, {value} AS at_hit FROM hits WHERE target = {target!r}")
+def _at_target(runs: pd.DataFrame, hits: pd.DataFrame, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """(median evaluations at the first hit of the target over the runs that reached it, ERT) per leaderboard row;
+    ``hits``: ``cell, seed, at_hit`` of the runs that reached it."""
     runs = runs[["cell", "seed", "problem_label", "solver", "evaluations"]].merge(hits, on=["cell", "seed"], how="left")
     reached = runs["at_hit"].notna()
     spent = np.where(reached, runs["at_hit"].to_numpy(dtype=float), runs["evaluations"].to_numpy(dtype=float))
@@ -132,15 +134,19 @@ def runtime_ecdf(results: str | Path, targets: Iterable[float] | None = None, ax
     ``axis`` / dimension) is <= x, on a log grid of ``points`` values from the smallest
     positive runtime or budget to the largest, as analysis spaces it.
     """
+    from optbench.sql import connect
+
     analysis._check_axis(axis)
     ladder = analysis._check_targets(targets)
-    runs = prepared_runs(results)
+    listing = ", ".join(repr(float(t)) for t in ladder)
+    with contextlib.closing(connect(results)) as connection:
+        runs = _prepared_runs(connection, results)
+        counts = connection.sql(f"SELECT cell, {_axis_value(axis)} AS value, count(*) AS n FROM hits "
+                                f"WHERE target IN ({listing}) GROUP BY ALL").df()
     cover = analysis.coverage(runs)
     cells = _cells(runs)
     cells = cells[cells["problem_label"].isin(cover.problems) & cells["solver"].isin(cover.solvers)]
-    listing = ", ".join(repr(float(t)) for t in ladder)
-    counts = _sql(results, f"SELECT cell, {_axis_value(axis)} AS value, count(*) AS n FROM hits "
-                           f"WHERE target IN ({listing}) GROUP BY ALL").join(cells, on="cell", how="inner")
+    counts = counts.join(cells, on="cell", how="inner")
     counts["runtime"] = counts["value"].to_numpy(dtype=float) / _scale(counts["dim"])
     grid = _grid(runs, cover, axis, counts["runtime"].to_numpy(), points)
     frames = []
