@@ -197,7 +197,7 @@ def _run_ids(runs: "pd.DataFrame", cell: "pa.ChunkedArray", seed: "pa.ChunkedArr
     return position
 
 
-BATCH_ROWS = 1 << 19  # rows per Arrow batch streamed out of DuckDB (bounds the memory of one batch in flight)
+BATCH_ROWS = 1 << 17  # rows per Arrow batch streamed out of DuckDB (bounds the memory of one batch in flight)
 
 
 def _read_indexed(connection: "duckdb.DuckDBPyConnection", runs: "pd.DataFrame", name: str,
