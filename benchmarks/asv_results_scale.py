@@ -1,4 +1,5 @@
-"""asv: peak memory of reading and reporting a synthetic 100,000-run suite (20 problems x 20 solvers x 250 seeds).
+"""asv: peak memory (and the report's time) of reading, summarising and reporting a synthetic 100,000-run suite
+(20 problems x 20 solvers x 250 seeds).
 
 The folder is written once per benchmark run by ``synthetic_results.write_results``
 (the store's format, no optimizer runs); ``bench_results_scale.py`` prints the same
@@ -31,3 +32,17 @@ class MemResults100k:
 
         with tempfile.TemporaryDirectory() as out:
             report(folder, out)
+
+    def peakmem_sql_leaderboard_ecdf(self, folder):
+        from optbench import analysis_sql
+
+        analysis_sql.leaderboard(folder)
+        analysis_sql.runtime_ecdf(folder)
+
+    def time_report(self, folder):
+        from optbench.report import report
+
+        with tempfile.TemporaryDirectory() as out:
+            report(folder, out)
+
+    time_report.timeout = 1800

@@ -29,6 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+# the children import this checkout's optbench (``python -c`` puts only the working directory on sys.path: run from
+# elsewhere, they imported the installed package instead)
+CHILD_ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 PRELUDE = "import json, sys, time\nfolder = sys.argv[1]\nstarted = time.perf_counter()\n"
 # VmHWM: this process's peak resident memory (ru_maxrss would count the parent's memory at the fork)
 REPORT = ("\nhwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM'))\n"
@@ -56,7 +60,7 @@ def measure(name: str, folder: Path, repeat: int) -> dict[str, float]:
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as out:
             done = subprocess.run([sys.executable, "-c", PRELUDE + CHILDREN[name] + REPORT, str(folder), out],
-                                  capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+                                  capture_output=True, text=True, env=CHILD_ENV)
             if done.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -77,7 +81,7 @@ def main() -> None:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from synthetic_results import "
                         "write_results; write_results(sys.argv[2], *map(int, sys.argv[3:]))", str(Path(__file__).parent),
-                        str(folder), str(args.problems), str(args.solvers), str(args.seeds)], check=True)
+                        str(folder), str(args.problems), str(args.solvers), str(args.seeds)], check=True, env=CHILD_ENV)
         print(f"synthetic results written in {time.perf_counter() - started:.0f} s: {folder}")
     import optbench as ob
 

@@ -37,13 +37,27 @@ def _keys(problems: int, solvers: int) -> dict[str, list]:
     keys: dict[str, list] = {name: [] for name in ("cell", "problem", "problem_params", "dim", "method", "method_params",
                                                     "step_rule", "step_params")}
     for p in range(problems):
-        name, dim = FAMILIES[p % len(FAMILIES)], DIMS[(p // len(FAMILIES)) % len(DIMS)] * (1 + p // (len(FAMILIES) * len(DIMS)))
+        # beyond the first 20 problems the dimensions grow by 50 per round: every problem distinct
+        name, dim = FAMILIES[p % len(FAMILIES)], DIMS[(p // len(FAMILIES)) % len(DIMS)] + 50 * (p // (len(FAMILIES) * len(DIMS)))
         for s in range(solvers):
-            rate = RATES[s % len(RATES)] * (1 + s // (len(RATES) * len(METHODS)))
+            rate = round(RATES[s % len(RATES)] * 1.5 ** (s // (len(RATES) * len(METHODS))), 12)  # every solver distinct
             values = (f"{p:04d}{s:04d}synthetic", name, json.dumps({"dim": dim}, separators=(",", ":")), dim,
                       METHODS[(s // len(RATES)) % len(METHODS)], "{}", "constant", json.dumps({"lr": rate}, separators=(",", ":")))
             for column, value in zip(keys, values):
                 keys[column].append(value)
+    return keys
+
+
+def bbob_keys(functions: int = 24, instances: int = 15, dims: tuple[int, ...] = (2, 3, 5, 10, 20, 40)) -> dict[str, list]:
+    """The key columns of the shipped bbob suite's cells (problems/bbob.toml: function x instance x dimension, one
+    solver, L-BFGS-B), labelled as ``ob.run`` labels a bbob problem."""
+    keys: dict[str, list] = {name: [] for name in ("cell", "problem", "problem_params", "dim", "method", "method_params",
+                                                    "step_rule", "step_params")}
+    for p, (function, instance, dim) in enumerate((f, i, d) for f in range(1, functions + 1)
+                                                  for i in range(1, instances + 1) for d in dims):
+        params = json.dumps({"dim": dim, "function": function, "instance": instance}, separators=(",", ":"))
+        for column, value in zip(keys, (f"{p:06d}bbob", "bbob", params, dim, "l-bfgs-b", "{}", "none", "{}")):
+            keys[column].append(value)
     return keys
 
 
@@ -81,14 +95,49 @@ def _trajectories(solver: np.ndarray, rows: int, rng: np.random.Generator):
 
 
 def write_results(folder: str | Path, problems: int = 20, solvers: int = 20, seeds: int = 250, rows: int = 30,
-                  seed: int = 0) -> Path:
-    """Write a synthetic consolidated results folder of ``problems x solvers x seeds`` runs; return its path."""
+                  seed: int = 0, keys: dict[str, list] | None = None, chunk_runs: int = 2_000_000) -> Path:
+    """Write a synthetic consolidated results folder of ``problems x solvers x seeds`` runs; return its path.
+
+    ``keys``: the cells' key columns, problem-major (``bbob_keys()`` for the bbob suite's 2,160 problems and
+    one solver: pass ``problems=2160, solvers=1``); by default ``problems x solvers`` synthetic cells.
+    Runs are drawn and written in chunks of whole problems of about ``chunk_runs`` runs (the first chunk from
+    ``default_rng(seed)``, chunk i > 0 from ``default_rng([seed, i])``), so a million runs fit in memory.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    keys = _keys(problems, solvers)
-    n_cells, n_runs = problems * solvers, problems * solvers * seeds
-    run_cell = np.repeat(np.arange(n_cells), seeds)
+    keys = keys if keys is not None else _keys(problems, solvers)
+    if len(keys["cell"]) != problems * solvers:
+        raise ValueError(f"keys hold {len(keys['cell'])} cells, not problems x solvers = {problems * solvers}")
+    per_chunk = max(1, chunk_runs // (solvers * seeds))  # problems per chunk
+    parts, counts = [], {"runs": 0, "trace": 0, "hits": 0}
+    for i, first in enumerate(range(0, problems, per_chunk)):
+        rng = np.random.default_rng(seed if i == 0 else [seed, i])
+        cells = np.arange(first * solvers, min(problems, first + per_chunk) * solvers)
+        tables = _chunk_tables(keys, cells, solvers, seeds, rows, rng)
+        paths = {name: folder / f".{name}.part{i}.parquet" for name in tables}
+        for name, table in tables.items():
+            counts[name] += table.num_rows
+            pq.write_table(table, paths[name])
+        parts.append(paths)
+    check = {"write": uuid.uuid4().hex, "rows": counts}
+    provenance = {"suite_path": None, "note": f"synthetic: {problems} problems x {solvers} solvers x {seeds} seeds"}
+    for name in counts:
+        schema = pq.read_schema(parts[0][name])
+        metadata = {**schema.metadata, CHECK_KEY: json.dumps({**check, "table": name}).encode(),
+                    METADATA_KEY: json.dumps(provenance).encode()}
+        with pq.ParquetWriter(folder / f"{name}.parquet", schema.with_metadata(metadata)) as writer:
+            for paths in parts:
+                writer.write_table(pq.read_table(paths[name]).replace_schema_metadata(metadata))
+                paths[name].unlink()
+    (folder / "provenance.json").write_text(json.dumps(provenance) + "\n")
+    return folder
+
+
+def _chunk_tables(keys: dict[str, list], cells: np.ndarray, solvers: int, seeds: int, rows: int,
+                  rng: np.random.Generator) -> dict[str, pa.Table]:
+    """The runs, trace and hits tables of the runs of ``cells`` (indices into ``keys``), ``seeds`` runs each."""
+    n_cells, n_runs = len(cells), len(cells) * seeds
+    run_cell = np.repeat(cells, seeds)
     grid, gap, diverged = _trajectories(run_cell % solvers, rows, rng)
     n_rows = len(grid)
     final = gap[:, -1]
@@ -117,11 +166,4 @@ def write_results(folder: str | Path, problems: int = 20, solvers: int = 20, see
     tables = {"runs": _table("runs", runs, run_cell, keys, "synthetic"),
               "trace": _table("trace", trace, np.repeat(run_cell, n_rows), keys, "synthetic"),
               "hits": _table("hits", hits, run_cell[hit_run], keys, "synthetic")}
-    check = {"write": uuid.uuid4().hex, "rows": {name: table.num_rows for name, table in tables.items()}}
-    provenance = {"suite_path": None, "note": f"synthetic: {problems} problems x {solvers} solvers x {seeds} seeds"}
-    for name, table in tables.items():
-        metadata = {**table.schema.metadata, CHECK_KEY: json.dumps({**check, "table": name}).encode(),
-                    METADATA_KEY: json.dumps(provenance).encode()}
-        pq.write_table(table.replace_schema_metadata(metadata), folder / f"{name}.parquet")
-    (folder / "provenance.json").write_text(json.dumps(provenance) + "\n")
-    return folder
+    return tables

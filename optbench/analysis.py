@@ -57,6 +57,8 @@ __all__ = [
     "runtimes",
     "ert",
     "leaderboard",
+    "runs_leaderboard",
+    "failure_rates",
     "runtime_ecdf",
     "convergence",
     "solve_costs",
@@ -211,9 +213,7 @@ def prepare_indexed(runs: pd.DataFrame, trace: pd.DataFrame, run: np.ndarray) ->
         if "message" not in trace:  # as _fill_keys gives it
             trace["message"] = _DEFAULTS["message"]
         trace["run"] = runs["run"].to_numpy()[run]
-        for column in LABELS:  # the run's labels, one shared string per run, as _attach_runs gives them
-            trace[column] = runs[column].to_numpy(dtype=object)[run]
-        trace = _finish_trace(runs, _with_copies(runs, trace, labels=True))
+        trace = _finish_trace(runs, _with_copies(runs, trace))
     _fill_gaps(runs, trace)
     return runs, trace
 
@@ -231,11 +231,12 @@ def _prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _finish_trace(runs: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
     """The trace part of :func:`prepare` once rows carry ``run`` (tuned copies included): sorted by (run, iteration),
-    ``iterations``, ``evaluations`` = f_evals + g_evals and ``f_opt`` (the run's)."""
+    the run's labels, ``iterations``, ``evaluations`` = f_evals + g_evals and ``f_opt`` (the run's)."""
     run, iteration = trace["run"].to_numpy(), trace["iteration"].to_numpy()
     ordered = np.all((run[1:] > run[:-1]) | ((run[1:] == run[:-1]) & (iteration[1:] > iteration[:-1])))
     if not ordered:
         trace = trace.take(np.lexsort((iteration, run))).reset_index(drop=True)
+    _label_rows(runs, trace)
     trace["iterations"] = trace["iteration"]
     trace["evaluations"] = trace["f_evals"].fillna(0) + trace["g_evals"].fillna(0)
     if "f_opt" not in trace:
@@ -248,11 +249,20 @@ def _prepared_trace(runs: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
     trace = _fill_keys(trace, "trace").reset_index(drop=True)
     _attach_runs(runs, trace, "trace")
     trace = trace.drop(columns=[c for c in _KEYS + ["cell", "suite"] if c != "dim" and c in trace])
-    return _finish_trace(runs, _with_copies(runs, trace, labels=True))
+    return _finish_trace(runs, _with_copies(runs, trace))
 
 
-def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str, labels: bool = True) -> None:
-    """Add ``run`` (the id of the run in ``runs`` it belongs to) and, if ``labels``, the label columns, in place.
+def _label_rows(runs: pd.DataFrame, frame: pd.DataFrame) -> None:
+    """The label columns of ``frame``'s rows (found by ``run``) as categoricals, in place: each distinct label is
+    stored once (a trace of millions of rows holds a small integer code per row), ordered as the text sorts."""
+    run = frame["run"].to_numpy()
+    for column in LABELS:
+        codes, uniques = pd.factorize(runs[column], sort=True)
+        frame[column] = pd.Categorical.from_codes(codes[run], categories=uniques, ordered=True)  # min, max, sort: as text
+
+
+def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str) -> None:
+    """Add ``run`` (the id of the run in ``runs`` it belongs to), in place.
 
     Rows are matched to runs by their key columns and seed (tuned copies are added
     afterwards by :func:`_with_copies`).
@@ -276,12 +286,9 @@ def _attach_runs(runs: pd.DataFrame, frame: pd.DataFrame, name: str, labels: boo
         example = [label["problem_label"].iloc[0], label["solver"].iloc[0], int(frame["seed"].iloc[row])]
         raise ParameterError(f"the {name} has rows for a run that the runs table lacks: {example}")
     frame["run"] = runs["run"].to_numpy()[position]
-    if labels:
-        for column in LABELS:
-            frame[column] = runs[column].to_numpy(dtype=object)[position]
 
 
-def _with_copies(runs: pd.DataFrame, frame: pd.DataFrame, labels: bool) -> pd.DataFrame:
+def _with_copies(runs: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (rows with ``run`` ids) with the rows of every run that has a tuned copy repeated for the copy."""
     copy_of = runs["copy_of"].to_numpy()
     copies = np.flatnonzero(copy_of >= 0)
@@ -292,9 +299,6 @@ def _with_copies(runs: pd.DataFrame, frame: pd.DataFrame, labels: bool) -> pd.Da
     target = copy_for[frame["run"].to_numpy()]
     extra = frame[target >= 0].copy()
     extra["run"] = target[target >= 0]
-    if labels:
-        for column in LABELS:
-            extra[column] = runs[column].to_numpy(dtype=object)[extra["run"].to_numpy()]
     return pd.concat([frame, extra], ignore_index=True)
 
 
@@ -309,8 +313,8 @@ def prepare_hits(runs: pd.DataFrame, hits: pd.DataFrame | None) -> pd.DataFrame 
     if "run" in hits and "evaluations" in hits:
         return hits
     prepared = _fill_keys(hits, "hits").reset_index(drop=True)
-    _attach_runs(runs, prepared, "hits table", labels=False)
-    return _hit_columns(_with_copies(runs, prepared, labels=False))
+    _attach_runs(runs, prepared, "hits table")
+    return _hit_columns(_with_copies(runs, prepared))
 
 
 def prepare_hits_indexed(runs: pd.DataFrame, hits: pd.DataFrame, run: np.ndarray) -> pd.DataFrame | None:
@@ -319,14 +323,15 @@ def prepare_hits_indexed(runs: pd.DataFrame, hits: pd.DataFrame, run: np.ndarray
         return None
     prepared = hits.reset_index(drop=True)
     prepared["run"] = runs["run"].to_numpy()[run]
-    return _hit_columns(_with_copies(runs, prepared, labels=False))
+    return _hit_columns(_with_copies(runs, prepared))
 
 
 def _hit_columns(prepared: pd.DataFrame) -> pd.DataFrame:
     """A hits table whose rows carry ``run``, reduced to ``run``, ``seed``, ``target`` and the axes."""
-    prepared["iterations"] = prepared["iteration"]
+    if "iteration" in prepared:  # a reader may leave out the axes its caller does not read (optbench.sql.read_prepared)
+        prepared["iterations"] = prepared["iteration"]
     prepared["evaluations"] = prepared["f_evals"].fillna(0) + prepared["g_evals"].fillna(0)
-    return prepared[["run", "seed", "target"] + [axis for axis in AXES if axis in prepared]]
+    return prepared[[c for c in ("run", "seed", "target") if c in prepared] + [axis for axis in AXES if axis in prepared]]
 
 
 def tolerance(frame: pd.DataFrame, gap_tol: float | None = None) -> np.ndarray:
@@ -453,29 +458,38 @@ def _hit_matrix(runs: pd.DataFrame, trace: pd.DataFrame, ladder: np.ndarray, axe
 
 def _use_hits(hit: np.ndarray, values: dict[str, np.ndarray], runs: pd.DataFrame, hits: pd.DataFrame | None,
               ladder: np.ndarray) -> None:
-    """Overwrite ``hit`` and ``values`` (flat, run-major over ``ladder``) with exact first hits, in place."""
+    """Overwrite ``hit`` and ``values`` (flat, run-major over ``ladder``) with exact first hits, in place.
+
+    The hits rows are taken ``CHUNK_ROWS`` at a time (millions of rows: the index arrays stay small).
+    """
     if hits is None:
         return
     n_targets = len(ladder)
-    inverse, recorded = pd.factorize(hits["target"].to_numpy(dtype=float))
     position = {float(value): i for i, value in reversed(list(enumerate(ladder)))}
-    nearest = np.array([position.get(float(value), -1) for value in recorded], dtype=np.int64)  # one ladder: exact match
-    matched = nearest >= 0
+    recorded = pd.unique(hits["target"].to_numpy(dtype=float))
     in_ladder = np.zeros(n_targets, dtype=bool)
-    in_ladder[nearest[matched]] = True
+    in_ladder[[position[float(v)] for v in recorded if float(v) in position]] = True  # one ladder: exact match
     row_run = hits["run"].to_numpy()
     cell = pd.factorize(pd.MultiIndex.from_arrays([runs["problem_label"], runs["solver"]]))[0]
-    covered = np.isin(cell, np.unique(cell[row_run])) & ~runs["f_opt_estimated"].to_numpy(dtype=bool)
+    with_hits = np.zeros(int(cell.max(initial=-1)) + 1, dtype=bool)
+    for a in range(0, len(hits), CHUNK_ROWS):
+        with_hits[cell[row_run[a:a + CHUNK_ROWS]]] = True
+    covered = with_hits[cell] & ~runs["f_opt_estimated"].to_numpy(dtype=bool)
     replace = (covered[:, None] & in_ladder[None, :]).ravel()
     hit[replace] = False
     for column in values.values():
         column[replace] = np.inf
-    row_target = np.where(matched[inverse], nearest[inverse], -1)
-    keep = (row_target >= 0) & covered[row_run]
-    position = row_run[keep] * n_targets + row_target[keep]
-    hit[position] = True
-    for axis, column in values.items():
-        column[position] = hits[axis].to_numpy(dtype=float)[keep] if axis in hits else np.nan
+    targets = hits["target"].to_numpy(dtype=float)
+    for a in range(0, len(hits), CHUNK_ROWS):
+        inverse, here = pd.factorize(targets[a:a + CHUNK_ROWS])
+        nearest = np.array([position.get(float(value), -1) for value in here], dtype=np.int64)
+        row_target = nearest[inverse]
+        run = row_run[a:a + CHUNK_ROWS]
+        keep = (row_target >= 0) & covered[run]
+        at = run[keep] * n_targets + row_target[keep]
+        hit[at] = True
+        for axis, column in values.items():
+            column[at] = hits[axis].iloc[a:a + CHUNK_ROWS].to_numpy(dtype=float)[keep] if axis in hits else np.nan
 
 
 def runtimes(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[float] | None = None,
@@ -548,20 +562,12 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
     ladder = sorted(set(float(t) for t in targets) | {float(target)}, reverse=True)
     first = first_hits(runs, trace, ladder, hits=hits, gap_tol=gap_tol)
     keys = ["problem_label", "solver"]
-    grouped = runs.groupby(keys, sort=True)
-    table = grouped.agg(method_label=("method_label", "first"), step_label=("step_label", "first"),
-                        n_runs=("run", "size"), f_opt_estimated=("f_opt_estimated", "first"))
-    finished = runs[runs["status"].isin(FINISHED)]
-    table["n_finished"] = finished.groupby(keys).size().reindex(table.index, fill_value=0)
-    _rank_columns(table, runs, gap_tol)
-    quantiles = _quartiles(finished, keys, table.index)
-    table["f_gap_median"], table["f_gap_q25"], table["f_gap_q75"] = quantiles[0.5], quantiles[0.25], quantiles[0.75]
+    table = runs_leaderboard(runs, gap_tol)
     table["f_best"] = pd.Series(_best_f(runs, trace), index=runs.index).groupby([runs[k] for k in keys]).min()
     rates = first.groupby(keys + ["target"])["hit"].mean().unstack("target")
     for t in targets:
         table[f"success@{_target_name(t)}"] = rates[float(t)]
-    for status in ("diverged", "error", "timeout"):
-        table[f"{status}_rate"] = (runs["status"] == status).groupby([runs[k] for k in keys]).mean()
+    failure_rates(table, runs)
     at_target = first[(first["target"] == float(target)) & first["hit"]]
     for axis in ("iterations", "evaluations", "epochs", "time"):
         table[f"{axis}_to_target"] = at_target.groupby(keys)[axis].median()
@@ -569,6 +575,28 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
     table["target"] = float(target)
     table = table.reset_index()
     return table.sort_values(["problem_label", "rank", "solver"], kind="stable", ignore_index=True)
+
+
+def runs_leaderboard(runs: pd.DataFrame, gap_tol: float | None = None) -> pd.DataFrame:
+    """The columns of :func:`leaderboard` that the prepared ``runs`` alone give, indexed by (problem_label, solver):
+    labels, ``n_runs``, ``f_opt_estimated``, ``n_finished``, ``f_gap_median_all``, ``gap_tol``, ``rank`` and the
+    quartiles of the final gap over finished runs."""
+    keys = ["problem_label", "solver"]
+    table = runs.groupby(keys, sort=True).agg(method_label=("method_label", "first"), step_label=("step_label", "first"),
+                                              n_runs=("run", "size"), f_opt_estimated=("f_opt_estimated", "first"))
+    finished = runs[runs["status"].isin(FINISHED)]
+    table["n_finished"] = finished.groupby(keys).size().reindex(table.index, fill_value=0)
+    _rank_columns(table, runs, gap_tol)
+    quantiles = _quartiles(finished, keys, table.index)
+    table["f_gap_median"], table["f_gap_q25"], table["f_gap_q75"] = quantiles[0.5], quantiles[0.25], quantiles[0.75]
+    return table
+
+
+def failure_rates(table: pd.DataFrame, runs: pd.DataFrame) -> None:
+    """Add ``diverged_rate``, ``error_rate``, ``timeout_rate`` (fractions of the runs) to a leaderboard indexed by
+    (problem_label, solver), in place."""
+    for status in ("diverged", "error", "timeout"):
+        table[f"{status}_rate"] = (runs["status"] == status).groupby([runs["problem_label"], runs["solver"]]).mean()
 
 
 def _best_f(runs: pd.DataFrame, trace: pd.DataFrame) -> np.ndarray:
@@ -1094,6 +1122,13 @@ def solve_costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis
     return costs
 
 
+def _costs(runs: pd.DataFrame, trace: pd.DataFrame, tau: float, axis: str, coverage: str, gap_tol: float | None,
+           costs: pd.DataFrame | None) -> pd.DataFrame:
+    """``costs`` when the caller passes the :func:`solve_costs` table of the same arguments (computed once for the
+    profiles and the score), else that table."""
+    return costs if costs is not None else solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
+
+
 def _fraction_solved(table: pd.DataFrame, column: str, grid: np.ndarray, cover: Coverage) -> pd.DataFrame:
     """Per solver, the fraction of its rows with ``column <= x`` at each x of ``grid`` (a profile's step function)."""
     frames = []
@@ -1108,17 +1143,18 @@ def _fraction_solved(table: pd.DataFrame, column: str, grid: np.ndarray, cover: 
 
 def performance_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "auto",
                         max_ratio: float | None = None, points: int = 200, *, coverage: str = "common",
-                        gap_tol: float | None = None) -> pd.DataFrame:
+                        gap_tol: float | None = None, costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Dolan and Moré's performance profile: fraction of test problems a solver solves within ratio r of the best.
 
     ``ratio = cost / min over solvers of cost`` per test problem (inf when the
     solver fails; every solver failing leaves the problem unsolved for all).
     Returns ``solver, ratio, proportion`` on a log grid from 1 to ``max_ratio``
     (default: the largest finite ratio, at least 4), with r = 4 included.
-    Coverage, gap tolerance and axis (``"auto"``: per problem) as in :func:`solve_costs`;
+    Coverage, gap tolerance and axis (``"auto"``: per problem) as in :func:`solve_costs` (``costs``: its
+    table for these arguments, when already computed);
     ``attrs["axes"]`` says which axis each problem's costs are on.
     """
-    costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
+    costs = _costs(runs, trace, tau, axis, coverage, gap_tol, costs)
     ratios = _ratios(costs)
     finite = ratios["ratio"].to_numpy()[np.isfinite(ratios["ratio"].to_numpy())]
     top = max_ratio if max_ratio is not None else max(4.0, finite.max() * 1.05 if finite.size else 4.0)
@@ -1138,17 +1174,19 @@ def _ratios(costs: pd.DataFrame) -> pd.DataFrame:
 
 
 def performance_score(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "auto",
-                      max_ratio: float = 4.0, *, coverage: str = "common", gap_tol: float | None = None) -> pd.DataFrame:
+                      max_ratio: float = 4.0, *, coverage: str = "common", gap_tol: float | None = None,
+                      costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """AlgoPerf-style score: area under the performance profile over r in [1, max_ratio], divided by max_ratio - 1.
 
     Exact for the step function: each test problem solved at ratio r <= max_ratio
     adds (max_ratio - r) / ((max_ratio - 1) * n_problems). 1 is best; a miss counts
     as infinite time. Returns ``solver, score, solved`` (fraction solved at any ratio).
-    Coverage, gap tolerance and axis as in :func:`solve_costs` (``attrs["axes"]``).
+    Coverage, gap tolerance and axis as in :func:`solve_costs` (``attrs["axes"]``; ``costs``: its table for these
+    arguments, when already computed).
     """
     if not max_ratio > 1:
         raise ParameterError(f"max_ratio must be > 1, got {max_ratio}")
-    costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
+    costs = _costs(runs, trace, tau, axis, coverage, gap_tol, costs)
     ratios = _ratios(costs)
     rows = []
     for solver, group in ratios.groupby("solver", sort=True):
@@ -1163,15 +1201,17 @@ def performance_score(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3
 
 
 def data_profile(runs: pd.DataFrame, trace: pd.DataFrame, tau: float = 1e-3, axis: str = "auto",
-                 points: int = 200, *, coverage: str = "common", gap_tol: float | None = None) -> pd.DataFrame:
+                 points: int = 200, *, coverage: str = "common", gap_tol: float | None = None,
+                 costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Moré and Wild's data profile: fraction of test problems solved within a budget of kappa (dim + 1) units of ``axis``.
 
     ``d(kappa) = |{p : cost_p / (dim_p + 1) <= kappa}| / |P|`` (``dim + 1``
     evaluations make one simplex gradient). Returns ``solver, budget, proportion``.
-    Coverage, gap tolerance and axis as in :func:`solve_costs` (``attrs["axes"]``).
+    Coverage, gap tolerance and axis as in :func:`solve_costs` (``attrs["axes"]``; ``costs``: its table for these
+    arguments, when already computed).
     """
-    costs = solve_costs(runs, trace, tau, axis, coverage=coverage, gap_tol=gap_tol)
-    costs["budget"] = costs["cost"] / (costs["dim"].astype(float).clip(lower=0) + 1.0)
+    costs = _costs(runs, trace, tau, axis, coverage, gap_tol, costs)
+    costs = costs.assign(budget=costs["cost"] / (costs["dim"].astype(float).clip(lower=0) + 1.0))
     finite = costs["budget"].to_numpy()[np.isfinite(costs["budget"].to_numpy())]
     positive = finite[finite > 0]
     low = positive.min() if positive.size else 0.1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from optbench.errors import QueryError
 
@@ -48,6 +48,9 @@ def connect(results: str | Path) -> "duckdb.DuckDBPyConnection":
 
     files = table_files(results)
     connection = duckdb.connect()
+    # give memory back to the system after each query's tasks (the default keeps up to 128 MiB cached per thread,
+    # on top of the tables a reader converts to pandas)
+    connection.execute("SET allocator_flush_threshold = '16MiB'; SET allocator_bulk_deallocation_flush_threshold = '16MiB'")
     if _unconsolidated_stacks(results):  # an interrupted suite's stack files hold all three tables: read them once
         from optbench.store import read_finished_cells
 
@@ -155,9 +158,13 @@ def _arrow(relation: "duckdb.DuckDBPyRelation") -> "pa.Table":
 
 def _frame(table: "pa.Table") -> "pd.DataFrame":
     """An Arrow table as pandas, each known column at the dtype of :mod:`optbench.schema` (nullable Int64, str)."""
+    return _typed(table.to_pandas(split_blocks=True, self_destruct=True))
+
+
+def _typed(frame: "pd.DataFrame") -> "pd.DataFrame":
+    """Each known column of ``frame`` at the dtype of :mod:`optbench.schema` (nullable Int64, str), in place."""
     from optbench.schema import DTYPES
 
-    frame = table.to_pandas(split_blocks=True, self_destruct=True)
     for column in frame.columns:
         if DTYPES.get(column) in ("Int64", "str") and str(frame[column].dtype) != DTYPES[column]:
             frame[column] = frame[column].astype(DTYPES[column])
@@ -190,44 +197,112 @@ def _run_ids(runs: "pd.DataFrame", cell: "pa.ChunkedArray", seed: "pa.ChunkedArr
     return position
 
 
+BATCH_ROWS = 1 << 17  # rows per Arrow batch streamed out of DuckDB (bounds the memory of one batch in flight)
+
+
 def _read_indexed(connection: "duckdb.DuckDBPyConnection", runs: "pd.DataFrame", name: str,
-                  columns: list[str] | None = None) -> tuple["pd.DataFrame", "np.ndarray"]:
-    """A trace or hits view (only ``columns`` besides cell and seed, all when None) and its rows' run positions."""
+                  columns: list[str] | None = None, keep_seed: bool = True) -> tuple["pd.DataFrame", "np.ndarray"]:
+    """A trace or hits view (only ``columns`` besides cell and seed, all when None) and its rows' run positions.
+
+    ``seed`` is read to find each row's run, and kept as a column when ``keep_seed``.
+
+    Streamed in batches of ``BATCH_ROWS`` rows, each copied out of DuckDB's buffers and
+    matched to its runs before the next is read: the memory held is the pandas
+    table, not also the whole Arrow result (DuckDB keeps the buffers of a fetched
+    result until its connection closes).
+    """
+    import numpy as np
+
     from optbench.schema import DTYPES, KEY_COLUMNS
 
     keep = [c for c in connection.table(name).columns if c != "cell" and (columns is None or c in columns or c == "seed")]
-    table = _arrow(connection.sql(f"SELECT cell, {', '.join(_identifier(c) for c in keep)} FROM {name}"))
-    run = _run_ids(runs, table.column("cell"), table.column("seed"), name if name == "trace" else "hits table")
-    frame = _frame(table.drop_columns(["cell"]))
+    relation = connection.sql(f"SELECT cell, {', '.join(_identifier(c) for c in keep)} FROM {name}")
+    reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
+    parts: dict[str, list] = {column: [] for column in keep if column != "seed" or keep_seed}
+    positions = []
+    stored = [c for c in keep if c != "seed" or keep_seed]
+    for batch in reader(BATCH_ROWS):
+        positions.append(_run_ids(runs, batch.column("cell"), batch.column("seed"), name if name == "trace" else "hits table"))
+        for column in stored:
+            parts[column].append(_copied(batch.column(column)))
+    frame = _frame_of_parts(parts, relation, stored)
     for column in set(frame.columns) & set(KEY_COLUMNS):  # the same few strings on every row: categoricals (read_tables)
         if DTYPES[column] == "str":
             frame[column] = frame[column].astype("category")
-    return frame, run
+    return frame, (np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64))
+
+
+def _copied(array: "pa.Array") -> "np.ndarray | pd.Series":
+    """An Arrow array out of DuckDB's buffers: a numpy copy for numbers without nulls, else pandas' conversion."""
+    import numpy as np
+    import pyarrow as pa
+
+    kind = array.type
+    if array.null_count == 0 and (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+        return np.array(array.to_numpy(zero_copy_only=False), copy=True)
+    return array.to_pandas()
+
+
+def _frame_of_parts(parts: dict[str, list], relation: "duckdb.DuckDBPyRelation", keep: list[str]) -> "pd.DataFrame":
+    """The pandas table of the batches' columns, each column joined then its parts dropped, at the schema's dtypes."""
+    import numpy as np
+    import pandas as pd
+
+    if not next(iter(parts.values()), []):  # no rows: the empty result, with its columns and dtypes
+        return _frame(_arrow(relation.limit(0)).drop_columns(["cell"]))
+    data = {}
+    for column in keep:
+        pieces = parts.pop(column)
+        if all(isinstance(piece, np.ndarray) for piece in pieces):
+            data[column] = np.concatenate(pieces)
+        else:
+            data[column] = pd.concat([pd.Series(piece) for piece in pieces], ignore_index=True)
+        del pieces
+    return _typed(pd.DataFrame(data, copy=False))
 
 
 def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def read_prepared(results: str | Path) -> tuple["pd.DataFrame", "pd.DataFrame", "pd.DataFrame | None", dict]:
+def read_prepared(results: str | Path, unused: Mapping[str, Iterable[str]] | None = None
+                  ) -> tuple["pd.DataFrame", "pd.DataFrame", "pd.DataFrame | None", dict]:
     """``(runs, trace, hits, provenance)`` of a results folder, prepared as :func:`optbench.analysis.prepare` and
     :func:`~optbench.analysis.prepare_hits` prepare the store's tables -- the same values, with less memory and time.
 
     DuckDB reads the files the store's reading rules choose, only the columns the
     analysis keeps (not the text key columns of the trace and hits: their rows
     find their run by cell and seed, as integers); the runs table keeps its labels,
-    one per run. ``hits`` is None when the folder holds none.
+    one per run. ``hits`` is None when the folder holds none. ``unused``:
+    ``{"trace": columns, "hits": columns}`` of the prepared tables the caller will not
+    read (the report's, :func:`optbench.report.data.report_unused`), left out -- not
+    read at all where the preparation does not need them.
     """
     from optbench import analysis
     from optbench.store import folder_provenance
 
+    skip = {name: set((unused or {}).get(name, ())) for name in ("trace", "hits")}
     connection = connect(results)
     try:
         runs = _frame(_arrow(connection.sql("SELECT * FROM runs")))
-        drop = set(analysis._KEYS + ["cell", "suite"]) - {"dim"}
-        trace, trace_run = _read_indexed(connection, runs, "trace", [c for c in connection.table("trace").columns if c not in drop])
-        hits, hit_run = _read_indexed(connection, runs, "hits", ["target", "iteration", "f_evals", "g_evals", "epochs", "time"])
+        drop = set(analysis._KEYS + ["cell", "suite"]) - {"dim"} | (skip["trace"] & {"dim", "seed"})
+        trace, trace_run = _read_indexed(connection, runs, "trace", [c for c in connection.table("trace").columns if c not in drop],
+                                         keep_seed="seed" not in skip["trace"])
+        wanted = [c for c in ("target", "iteration", "f_evals", "g_evals", "epochs", "time")  # f + g evals make evaluations
+                  if c in ("target", "f_evals", "g_evals") or {"iteration": "iterations"}.get(c, c) not in skip["hits"]]
+        hits, hit_run = _read_indexed(connection, runs, "hits", wanted, keep_seed="seed" not in skip["hits"])
     finally:
         connection.close()
+        _release_arrow_memory()
     runs, trace = analysis.prepare_indexed(runs, trace, trace_run)
-    return runs, trace, analysis.prepare_hits_indexed(runs, hits, hit_run), folder_provenance(results)
+    hits = analysis.prepare_hits_indexed(runs, hits, hit_run)
+    trace = trace.drop(columns=[c for c in skip["trace"] if c in trace])
+    hits = hits.drop(columns=[c for c in skip["hits"] if c in hits]) if hits is not None else None
+    return runs, trace, hits, folder_provenance(results)
+
+
+def _release_arrow_memory() -> None:
+    """Give the memory Arrow's pool kept from the tables already converted to pandas back to the system."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()

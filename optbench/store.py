@@ -298,6 +298,19 @@ def _parse(path: Path, data: bytes, **options: Any) -> pa.Table:
         raise StoreError(damaged_message(_folder_of(path), _relative(path), f"unreadable ({_short(exc)})")) from None
 
 
+def _scan(path: Path, data: bytes) -> tuple[pa.Schema, int]:
+    """(schema, rows) of the Parquet table in ``data``, every page decoded and its checksum verified, as :func:`_parse`
+    does, but one column chunk at a time (a trace of millions of rows is never held whole); StoreError when unreadable."""
+    try:
+        reader = pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=True)
+        for group in range(reader.num_row_groups):
+            for column in reader.schema_arrow.names:
+                reader.read_row_group(group, columns=[column])
+        return reader.schema_arrow, reader.metadata.num_rows
+    except Exception as exc:  # noqa: BLE001 -- any failure to decode is damage
+        raise StoreError(damaged_message(_folder_of(path), _relative(path), f"unreadable ({_short(exc)})")) from None
+
+
 def _check_of(path: Path) -> tuple[dict[str, Any], list[str]]:
     """The ``optbench.check`` metadata and column names of a Parquet file (raises if unreadable)."""
     schema = pq.read_schema(path)
@@ -827,9 +840,9 @@ def _verify_consolidated(out: Path) -> None:
             _provenance_file(out, strict=True)
             continue
         data = path.read_bytes()
-        table = _parse(path, data)  # page checksums
-        _require_columns(out, name.split(".")[0], table)
-        if name == "runs.parquet" and table.num_rows == 0:
+        schema, rows = _scan(path, data)  # page checksums, one column chunk in memory at a time
+        _require_columns(out, name.split(".")[0], schema.empty_table())
+        if name == "runs.parquet" and rows == 0:
             raise StoreError(not_results(out, "runs.parquet holds no runs"))
         problem = _content_problem(path, data)
         if problem is not None:

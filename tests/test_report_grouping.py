@@ -57,6 +57,21 @@ def test_many_problems_give_one_compact_table_instead_of_sections(tmp_path, monk
     assert text.index("sphere(dim=2)") < text.index("sphere(dim=10)")
 
 
+def test_a_report_with_many_problem_sections_writes_its_figures_beside_it(tmp_path, monkeypatch):
+    import re
+
+    results = [ob.run({"name": "sphere", "dim": d}, "gd", "armijo", seeds=2, max_iter=30) for d in (2, 3)]
+    inline = ob.report(results, tmp_path / "small", bootstrap=0).read_text()
+    assert "data:image/png;base64," in inline and not (tmp_path / "small" / "figures").exists()
+    monkeypatch.setattr(report_html, "FILES_ABOVE", 1)
+    page = ob.report(results, tmp_path / "large", bootstrap=0).read_text()
+    sources = re.findall(r'<img alt="[^"]*" src="([^"]+)"', page)
+    files = sorted((tmp_path / "large" / "figures").glob("*.png"))
+    assert "data:image/png" not in page and len(sources) == len(files) == len(re.findall(r"<img ", inline)) > 4
+    assert sorted(tmp_path / "large" / src for src in sources) == files
+    assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in files)
+
+
 def test_the_terminal_leaderboard_is_capped(capsys):
     from optbench.cli import _print_leaderboard
 

@@ -35,14 +35,30 @@ def _result_set(runs: pd.DataFrame, trace: pd.DataFrame | None, hits: pd.DataFra
     return ResultSet(runs, trace, provenance=provenance, source=source, hits=prepare_hits(runs, hits))
 
 
-def _from_directory(folder: Path) -> ResultSet:
+# columns of a prepared trace and hits table that no report section reads: a run's seed, dim and f_opt are in
+# ``runs``; of the hits' axes the report shows only evaluations (ERT, evaluations to the target) and its own axis
+REPORT_UNUSED = {"trace": ("seed", "dim", "message", "f_opt"),
+                 "hits": ("seed", "iterations", "f_evals", "g_evals", "epochs", "time")}
+
+
+def report_unused(axis: str) -> dict[str, tuple[str, ...]]:
+    """The columns :func:`load_results` leaves out of a report's trace and hits for the report's x ``axis``.
+
+    The trace keeps every axis (the leaderboard's first hits are read on all of them where the hits table does not
+    cover a target); the hits keep ``evaluations`` and ``axis``: the leaderboard's runtimes to the target on the
+    other axes (iterations, epochs, time), which the report does not show, are left missing (NaN) where hits exist.
+    """
+    return {"trace": REPORT_UNUSED["trace"], "hits": tuple(c for c in REPORT_UNUSED["hits"] if c != axis)}
+
+
+def _from_directory(folder: Path, unused: dict[str, tuple[str, ...]] | None = None) -> ResultSet:
     """A results folder, read through the store's reading rules (:func:`optbench.store.table_files`) by DuckDB."""
     from optbench.sql import read_prepared
 
     if not folder.is_dir():
         raise FileNotFoundError(f"no results directory {str(folder)!r}")
     # DuckDB reads the files the store chooses (consolidated tables, or an interrupted suite's finished cells)
-    runs, trace, hits, provenance = read_prepared(folder)
+    runs, trace, hits, provenance = read_prepared(folder, unused)
     return ResultSet(runs, trace, provenance=provenance, source=str(folder), hits=hits)
 
 
@@ -60,14 +76,18 @@ def _here_provenance() -> dict[str, Any]:
     }
 
 
-def load_results(results: Any) -> ResultSet:
-    """A :class:`ResultSet` from a directory path, a ResultSet, a RunResult, a list of RunResults or a (runs, trace) pair."""
+def load_results(results: Any, unused: dict[str, tuple[str, ...]] | None = None) -> ResultSet:
+    """A :class:`ResultSet` from a directory path, a ResultSet, a RunResult, a list of RunResults or a (runs, trace) pair.
+
+    ``unused``: for a directory, columns of the trace and hits the caller will not read (:func:`report_unused`),
+    left out to save memory.
+    """
     from optbench.engine.result import RunResult
 
     if isinstance(results, ResultSet):
         return results
     if isinstance(results, (str, Path)):
-        return _from_directory(Path(results))
+        return _from_directory(Path(results), unused)
     if isinstance(results, RunResult):
         results = [results]
     if isinstance(results, (list, tuple)) and results and all(isinstance(r, RunResult) for r in results):

@@ -212,11 +212,15 @@ def ecdf_plot(results: Any, targets: Iterable[float] | None = None, axis: str = 
 
 
 def performance_profile_plot(results: Any, tau: float = 1e-3, axis: str = "evaluations",
-                             styles: Styles | None = None) -> plt.Figure:
-    """Dolan–Moré performance profile; each legend entry carries the solver's score (area over r in [1, 4], / 3)."""
+                             styles: Styles | None = None, costs: pd.DataFrame | None = None) -> plt.Figure:
+    """Dolan–Moré performance profile; each legend entry carries the solver's score (area over r in [1, 4], / 3).
+
+    ``costs``: :func:`optbench.analysis.solve_costs` of the same result set, ``tau`` and ``axis``, when already computed.
+    """
     data, styles = _setup(results, styles)
-    table = analysis.performance_profile(data.runs, data.trace, tau=tau, axis=axis)
-    scores = analysis.performance_score(data.runs, data.trace, tau=tau, axis=axis).set_index("solver")["score"]
+    costs = costs if costs is not None else analysis.solve_costs(data.runs, data.trace, tau=tau, axis=axis)
+    table = analysis.performance_profile(data.runs, data.trace, tau=tau, axis=axis, costs=costs)
+    scores = analysis.performance_score(data.runs, data.trace, tau=tau, axis=axis, costs=costs).set_index("solver")["score"]
     fig, (ax,), side = canvas(1, 1, panel=(7.5, 4.6))
     _draw_lines(ax, table, "ratio", "proportion", styles, step=True)
     ax.set_xscale("log", base=2)
@@ -230,10 +234,12 @@ def performance_profile_plot(results: Any, tau: float = 1e-3, axis: str = "evalu
     return fig
 
 
-def data_profile_plot(results: Any, tau: float = 1e-3, axis: str = "evaluations", styles: Styles | None = None) -> plt.Figure:
-    """Moré–Wild data profile: fraction solved against budget in units of (dim + 1) evaluations."""
+def data_profile_plot(results: Any, tau: float = 1e-3, axis: str = "evaluations", styles: Styles | None = None,
+                      costs: pd.DataFrame | None = None) -> plt.Figure:
+    """Moré–Wild data profile: fraction solved against budget in units of (dim + 1) evaluations (``costs``: as
+    :func:`performance_profile_plot` takes them)."""
     data, styles = _setup(results, styles)
-    table = analysis.data_profile(data.runs, data.trace, tau=tau, axis=axis)
+    table = analysis.data_profile(data.runs, data.trace, tau=tau, axis=axis, costs=costs)
     fig, (ax,), side = canvas(1, 1, panel=(7.5, 4.6))
     _draw_lines(ax, table[table["budget"] > 0], "budget", "proportion", styles, step=True)
     ax.set_xscale("log")
@@ -309,10 +315,14 @@ def final_gap_plot(results: Any, problems: Sequence[str] | None = None, kind: st
     return fig
 
 
-def rank_heatmap(results: Any, column: str = "rank") -> plt.Figure:
-    """Rank of each solver on each problem by a leaderboard column (default its ``rank``; 1 = best; cells not run are blank)."""
+def rank_heatmap(results: Any, column: str = "rank", board: pd.DataFrame | None = None) -> plt.Figure:
+    """Rank of each solver on each problem by a leaderboard column (default its ``rank``; 1 = best; cells not run are blank).
+
+    ``board``: the result set's :func:`optbench.analysis.leaderboard` when the caller has it (else computed).
+    """
     data = load_results(results)
-    board = analysis.leaderboard(data.runs, data.trace, hits=getattr(data, "hits", None))
+    if board is None:
+        board = analysis.leaderboard(data.runs, data.trace, hits=getattr(data, "hits", None))
     table = analysis.ranks(board, column)
     table = table.loc[[s for s in curves.solver_order(data, board) if s in table.index]]
     label = 0.075 * max((len(s) for s in table.index), default=10) + 0.4  # inches for the solver names

@@ -1,4 +1,5 @@
-"""The self-contained HTML report: one ``index.html``, figures as embedded PNGs, one inline script, nothing fetched.
+"""The HTML report: one ``index.html``, figures as embedded PNGs, one inline script, nothing fetched; a report with
+more than ``FILES_ABOVE`` problem sections writes its figures as PNG files in ``figures/`` beside it instead.
 
 Order: summary (headline, overall ranking, leaderboard sorted by rank), notes on
 what was estimated, aggregates across problems, one collapsible section per
@@ -8,6 +9,7 @@ left edge; tables sort, filter and download as CSV (see :mod:`optbench.report.ta
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import html
 import time
@@ -16,9 +18,9 @@ from typing import Any, Callable, Iterable
 
 from optbench import analysis
 from optbench.errors import ParameterError
-from optbench.report import detail, page, sections
+from optbench.report import detail, images, page, sections
 from optbench.report.curves import solver_order
-from optbench.report.data import ResultSet, load_results
+from optbench.report.data import ResultSet, load_results, report_unused
 from optbench.report.grouping import natural_order
 from optbench.report.overall import oracle_solvers
 from optbench.report.styles import styles_from_names
@@ -29,6 +31,7 @@ __all__ = ["report"]
 
 OPEN_PROBLEMS = 6  # problem sections are open when there are at most this many
 DETAIL_LIMIT = 60  # above this many problems, one compact table replaces the per-problem sections
+FILES_ABOVE = 12  # with more problem sections than this, figures are PNG files in figures/ beside index.html
 
 
 def _notes(data: ResultSet, ctx: sections.Context) -> list[str]:
@@ -72,6 +75,13 @@ def _context(data: ResultSet, axis: str, target: float, targets: Any, tau: float
 def _lead(data: ResultSet) -> str:
     """The suite's ``[report] headline`` ("leaderboard" for results run without a suite file)."""
     return report_headline(data.provenance.get("suite_text") or (folder_suite_text(data.source) if data.source else None))
+
+
+def _figure_files(data: ResultSet) -> bool:
+    """Whether the figures go to files beside ``index.html``: when more than ``FILES_ABOVE`` problems get a section
+    of figures (about three figures each); a smaller report stays one self-contained file."""
+    problems = data.runs["problem_label"].nunique()
+    return FILES_ABOVE < problems <= DETAIL_LIMIT
 
 
 def _output(results: Any, out: str | Path | None) -> Path:
@@ -120,7 +130,8 @@ def _body(ctx: sections.Context, heading: str, lap: Callable[[str], None]) -> tu
 def report(results: Any, out: str | Path | None = None, *, axis: str = "evaluations", target: float = 1e-6,
            targets: Iterable[float] | None = None, tau: float = 1e-3, title: str | None = None,
            bootstrap: int = 200, timings: dict[str, float] | None = None, crown_oracles: bool = False) -> Path:
-    """Write the self-contained ``index.html`` report of ``results`` into ``out`` and return its path.
+    """Write the ``index.html`` report of ``results`` into ``out`` and return its path (self-contained, or with its
+    figures in ``out/figures/`` when more than ``FILES_ABOVE`` problems get a section).
 
     ``results``: a results directory, a RunResult, a list of RunResults or a (runs,
     trace) pair. ``out``: the report directory (default: the results directory
@@ -141,7 +152,7 @@ def report(results: Any, out: str | Path | None = None, *, axis: str = "evaluati
         stages[name] = stages.get(name, 0.0) + now - clock[0]
         clock[0] = now
 
-    data = load_results(results)
+    data = load_results(results, report_unused(axis))
     from optbench.report import tuning as tuned_part  # a tuned suite: its trials are not competitors
 
     data, everything = tuned_part.evaluation_set(data), data
@@ -151,10 +162,11 @@ def report(results: Any, out: str | Path | None = None, *, axis: str = "evaluati
     lap("leaderboard")
     suite = data.provenance.get("suite") or next((s for s in data.runs.get("suite", []) if isinstance(s, str) and s), "")
     heading = title or (f"optbench report: {suite}" if suite else "optbench report")
-    toc, parts = _body(ctx, heading, lap)
-    tuning_toc, tuning_html = tuned_part.section(everything)  # before failures and provenance
-    toc[-2:-2], parts[-2:-2] = tuning_toc, [tuning_html]
     out.mkdir(parents=True, exist_ok=True)
+    with images.beside(out) if _figure_files(data) else contextlib.nullcontext():
+        toc, parts = _body(ctx, heading, lap)
+        tuning_toc, tuning_html = tuned_part.section(everything)  # before failures and provenance
+    toc[-2:-2], parts[-2:-2] = tuning_toc, [tuning_html]
     path = out / "index.html"
     temporary = path.with_name("index.html.tmp")
     temporary.write_text(page.document(heading, toc, parts), encoding="utf-8")

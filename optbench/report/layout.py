@@ -23,6 +23,9 @@ LEGEND_WIDTH = 4.4  # inches: the panel gap, a handle and about 38 characters at
 ENTRY_HEIGHT = 0.21  # inches per legend line at 9 pt
 
 
+# titles at the top edge of their panel (plus the pad), not moved above top-side decorations there are none of:
+# matplotlib's automatic placement measures every tick label again at each draw (a quarter of a figure's drawing time)
+FIXED_TITLES = {"axes.titley": 1.0}
 MARGINS = {"left": 0.95, "right": 0.15, "bottom": 0.65, "top": 0.4, "wspace": 1.0, "hspace": 0.95}  # inches
 
 
@@ -52,8 +55,9 @@ def canvas(n: int, wrap: int = 3, panel: tuple[float, float] = (4.4, 3.4), legen
     if layout == "fixed":
         _place(fig, grid, columns, rows, legend)
         fig._optbench_place = lambda: _place(fig, grid, columns, rows, legend)  # again after the legend grows the figure
-    axes = [fig.add_subplot(grid[i // columns, i % columns]) for i in range(n)]
-    side = fig.add_subplot(grid[:, columns]) if legend else None
+    with plt.rc_context(FIXED_TITLES):
+        axes = [fig.add_subplot(grid[i // columns, i % columns]) for i in range(n)]
+        side = fig.add_subplot(grid[:, columns]) if legend else None
     if side is not None:
         side.axis("off")
     return fig, axes, side

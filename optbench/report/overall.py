@@ -54,12 +54,18 @@ def crowned(table: pd.DataFrame, oracles: frozenset[str], crown_oracles: bool = 
 
 
 def significance_sentence(rows: pd.DataFrame, runs: pd.DataFrame, friedman: Any, oracles: frozenset[str],
-                          crown_oracles: bool = False) -> str:
-    """"X is best or tied on k of the n problems ..." over the block's solvers and problems, oracles not crowned."""
+                          crown_oracles: bool = False, tests: pd.DataFrame | None = None) -> str:
+    """"X is best or tied on k of the n problems ..." over the block's solvers and problems, oracles not crowned.
+
+    ``tests``: ``stats.pairwise(runs)`` when the caller has it; it is used when the block holds every run
+    (the same tests), else the block's runs are tested on their own.
+    """
     if rows.empty:
         return ""
-    inside = runs["problem_label"].isin(rows["problem_label"].unique()) & runs["solver"].isin(rows["solver"].unique())
-    marks = stats.marks(rows, stats.pairwise(runs[inside.to_numpy()]))
+    inside = (runs["problem_label"].isin(rows["problem_label"].unique()) & runs["solver"].isin(rows["solver"].unique())).to_numpy()
+    if tests is None or not inside.all():
+        tests = stats.pairwise(runs[inside])
+    marks = stats.marks(rows, tests)
     top = marks.assign(good=marks["mark"] != "", best=marks["mark"] == "best").groupby("solver").agg(
         good=("good", "sum"), best=("best", "sum"), mean_rank=("rank", "mean"))
     top = top.sort_values(["good", "best", "mean_rank"], ascending=[False, False, True], kind="stable").reset_index()

@@ -8,7 +8,6 @@ columns are *counts* of runs, as in the terminal leaderboard.
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import analysis, stats
-from optbench.report import figures, overall, power
+from optbench.report import figures, images, overall, power
 from optbench.report.data import ResultSet
 from optbench.report.grouping import natural_order, problem_groups, subset
 from optbench.report.styles import Styles
@@ -78,7 +77,10 @@ def significance(board: pd.DataFrame, runs: pd.DataFrame, oracles: frozenset = f
     if len(cover.solvers) >= 2 and len(cover.problems) >= 2:
         result = stats.friedman(board)
     headlines = stats.headlines(board, tests, result)
-    headlines["overall"] = overall.significance_sentence(overall.block(board, runs)[0], runs, result, oracles, crown_oracles)
+    headlines["overall"] = overall.significance_sentence(overall.block(board, runs)[0], runs, result, oracles, crown_oracles,
+                                                         tests)  # the same tests when the block holds every run
+    if board["solver"].nunique() < 2:  # "best or tied on every problem" says nothing of one solver
+        headlines["overall"] = ""
     return marked, result, headlines
 
 
@@ -95,15 +97,15 @@ def with_rank(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure_html(fig: plt.Figure | None, alt: str, caption: str = "", dpi: int = 90) -> str:
-    """A figure as an embedded PNG (``<figure>`` with caption); empty for None."""
+    """A figure as a PNG (``<figure>`` with caption), embedded or a file (:mod:`optbench.report.images`); empty for None."""
     if fig is None:
         return ""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    src, extra = images.source(buffer.getvalue())  # inline, or a file beside index.html in a large report
     text = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">{text}</figure>'
+    return f'<figure><img alt="{html.escape(alt)}" src="{src}"{extra}>{text}</figure>'
 
 
 def _board_table(board: pd.DataFrame, name: str, target: float) -> str:
@@ -160,11 +162,13 @@ def profiles(ctx: Context, caption: bool = False) -> list[str]:
             "g_evals": "gradient evaluations"}.get(ctx.axis, ctx.axis)
     what = (f" Solved: f − f_opt ≤ τ (f(x0) − f_opt) with τ = {ctx.tau:g}, per (problem, seed), every solver starting "
             f"a seed from the same point; cost: {cost}." if caption else "")
-    return [figure_html(figures.performance_profile_plot(ctx.data, tau=ctx.tau, axis=ctx.axis, styles=ctx.styles),
+    costs = analysis.solve_costs(ctx.data.runs, ctx.data.trace, tau=ctx.tau, axis=ctx.axis)  # once for both profiles
+    return [figure_html(figures.performance_profile_plot(ctx.data, tau=ctx.tau, axis=ctx.axis, styles=ctx.styles, costs=costs),
                         "performance profile", "Dolan–Moré performance profile: fraction of (problem, seed) pairs a "
                         "solver solves within a factor r of the cheapest solver's cost; the score of each solver is in "
                         "the legend." + what),
-            figure_html(figures.data_profile_plot(ctx.data, tau=ctx.tau, axis=ctx.axis, styles=ctx.styles), "data profile",
+            figure_html(figures.data_profile_plot(ctx.data, tau=ctx.tau, axis=ctx.axis, styles=ctx.styles, costs=costs),
+                        "data profile",
                         "Moré–Wild data profile: fraction of (problem, seed) pairs solved within a budget of k (dim + 1) "
                         "units of cost." + what)]
 
@@ -223,7 +227,7 @@ def aggregates(ctx: Context) -> str:
                                  "ranking table gives tied solvers the best rank, hence its smaller numbers): "
                                  + ctx.friedman.coverage.note() + "."))
     if data.runs["problem_label"].nunique() > 1:
-        parts.append(figure_html(figures.rank_heatmap(data), "rank heatmap", "Rank of each solver per problem."))
+        parts.append(figure_html(figures.rank_heatmap(data, board=ctx.board), "rank heatmap", "Rank of each solver per problem."))
     sensitivity = figures.sensitivity_plot(data)
     if sensitivity is not None:
         parts.append('<h3 id="sensitivity">Learning-rate sensitivity</h3>'
