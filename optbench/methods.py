@@ -98,13 +98,15 @@ BETAS = [Pair(Interval("real", 0, 1, closed="left"), Interval("real", 0, 1, clos
 
 def _any(value: Any) -> bool:
     """Whether a hyperparameter (a scalar, or one value per run) is non-zero anywhere; fast for scalars."""
-    if isinstance(value, (int, float)):
+    if value.__class__ is float or isinstance(value, (int, float)):
         return value != 0
     return bool(np.any(value))
 
 
 def _with_decay(G: np.ndarray, X: np.ndarray, weight_decay: float) -> np.ndarray:
     """``g + weight_decay * x`` (torch's coupled L2 weight decay), a new array (``g`` itself without decay)."""
+    if weight_decay.__class__ is float and weight_decay == 0.0:  # the usual case, without a call
+        return G
     if _any(weight_decay):
         return G + weight_decay * X
     return G

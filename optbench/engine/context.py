@@ -38,6 +38,8 @@ class Evaluator:
         self._samples = np.zeros(n_runs, dtype=np.int64)
         self.refused = np.zeros(n_runs, dtype=bool)  # runs a line trial was refused to (budget)
         self.finite_sum = problem.n_samples is not None
+        self.full_samples = problem.n_samples if self.finite_sum else 0  # samples of one full-batch call
+        self.flat = n_runs == 1 and getattr(problem, "flat_exact", False)  # one run: call with x of shape (dim,)
         # The loop charges the same mask every iteration: those charges are counted as Python
         # ints and added to the arrays when a counter is read (numpy calls on tiny arrays are slow).
         self._mask_seen, self._mask_counts = None, None
@@ -46,6 +48,7 @@ class Evaluator:
         self.uniform = True
         self.calls_total, self.samples_total = 0, 0
         self.chunks: list[slice] | None = None  # a stack of a problem that is not rowwise_exact: one call per part
+        self.usual = noise_rngs is None  # no noise and no chunks: the loop's evaluation takes the short path
 
     def _flush(self) -> None:
         if self._deferred_calls:
@@ -124,6 +127,21 @@ class Evaluator:
                  rows: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``f`` and ``grad f`` at ``X`` (every row, or the runs ``rows`` of a stack), one gradient evaluation
         charged to ``charged`` (a mask over all runs)."""
+        if charged is self._mask_seen and self.usual and rows is None:  # the loop's call: same mask, no noise, one part
+            if self.flat and batch is None:  # one run through the problem's 1-D call (Problem.flat_exact)
+                f, g = self.problem.value_and_grad(X[0])
+                F = np.empty(1)
+                F[0] = f
+                G = g[None]
+            else:
+                F, G = self.problem.value_and_grad(X, batch)
+            self._deferred_calls += 1
+            self.calls_total += 1
+            if self.finite_sum:
+                samples = self.full_samples if batch is None else self._batch_samples(batch)
+                self._deferred_samples += samples
+                self.samples_total += samples
+            return F, G
         if self.chunks is None or rows is not None:
             F, G = self._call(self.problem.value_and_grad, charged if rows is None else charged[rows], X, batch)
         else:  # each part's rows as the problem sees them when the part runs alone (BLAS blocks by shape)

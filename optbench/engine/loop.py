@@ -151,6 +151,9 @@ class DescentLoop:
                            "f_evals": np.zeros(n, dtype=np.int64), "g_evals": np.zeros(n, dtype=np.int64),
                            "samples": np.zeros(n, dtype=np.int64)}
         self.bounds = None  # divergence bounds, set from f(x_0)
+        self.single = n == 1
+        self.max_evals = budget.max_evals
+        self.quiet_band = (math.inf, -math.inf)  # no f is quiet before the bounds are set
         self.F_previous = self.X_previous = None
         self.alpha_seen = self.alpha_column = None
         self.start = time.perf_counter()
@@ -158,7 +161,7 @@ class DescentLoop:
     # ------------------------------------------------------------ stages
     def evaluate(self, batch: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """f and grad at X for every row; charged to the active runs that can still pay."""
-        charged = self.active if self.budget.max_evals is None else self.evaluator.affordable(self.active)
+        charged = self.active if self.max_evals is None else self.evaluator.affordable(self.active)
         try:
             F, G = self.evaluator.gradient(self.X, batch, charged)
         except ValueError as exc:  # a problem writing into X
@@ -187,6 +190,7 @@ class DescentLoop:
             upper_min = float(np.min(upper)) if np.isfinite(upper).all() else -math.inf
             lower_max = float(np.max(lower)) if np.isfinite(lower).all() else math.inf
             self.bounds = (upper, lower, upper_min, lower_max)
+            self.quiet_band = (lower_max, upper_min)
         upper, lower, upper_min, lower_max = self.bounds
         # one reduction screens for NaN, +inf and growth; the full check runs when it trips or every 16th step
         if self.n_runs == 1:
@@ -200,6 +204,15 @@ class DescentLoop:
             return None
         self.status[diverged] = "diverged"
         return diverged
+
+    def quiet(self, f: float) -> bool:
+        """One run, f its value: inside the divergence bounds and above its next target, so that neither
+        ``screen`` nor the hit tracker has anything to do (the caller checks x every 16th step)."""
+        lower_max, upper_min = self.quiet_band
+        if not lower_max <= f <= upper_min:
+            return False
+        hits = self.hits
+        return hits is None or not f - hits.f_opt <= hits.threshold.item()
 
     def converge(self, F: np.ndarray, G: np.ndarray, stop: np.ndarray | None) -> np.ndarray | None:
         """Runs that meet a tolerance: ``grad``, ``f_gap``, ``f`` (relative change), ``x`` (relative move)."""
@@ -321,13 +334,15 @@ class DescentLoop:
 
     def move(self, alpha: np.ndarray, D: np.ndarray) -> None:
         """``X = X + alpha * D`` for active runs; runs refused a trial for budget stay where they are."""
-        refused = self.evaluator.refused
-        if self.budget.max_evals is not None and refused.any():
-            alpha = np.where(refused, 0.0, alpha)
-            refused[:] = False
-        if alpha is not self.alpha_seen:
-            self.alpha_seen, self.alpha_column = alpha, alpha[:, None]
-        X_next = self.X + self.alpha_column * D
+        if self.budget.max_evals is not None and self.evaluator.refused.any():
+            alpha = np.where(self.evaluator.refused, 0.0, alpha)
+            self.evaluator.refused[:] = False
+        if alpha is not self.alpha_seen:  # one run: a float times a row (same products, no broadcasting)
+            self.alpha_seen, self.alpha_column = alpha, (alpha.item() if self.n_runs == 1 else alpha[:, None])
+        if self.n_runs == 1:
+            X_next = (self.X[0] + self.alpha_column * D[0])[None]
+        else:
+            X_next = self.X + self.alpha_column * D
         if not self.all_active:
             X_next = np.where(self.active[:, None], X_next, self.X)
         X_next.setflags(write=False)  # handed out read-only every step: a write into X is a PluginError
@@ -363,10 +378,15 @@ class DescentLoop:
             return True, method_state, step_state
         batch = self.sampler.next() if self.sampler is not None else None
         F, G = self.evaluate(batch)
-        diverged = self.screen(k, F)
-        stop = self.out_of_budget(k, self.converge(F, G, diverged) if self.budget.tol else diverged)
-        if self.hits is not None:
-            self.hits.update(k, F, self.active if diverged is None else self.active & ~diverged, self.counters, self.clock)
+        tol = self.budget.tol
+        if self.single and k & 15 and self.quiet(F.item()):
+            diverged = None  # nothing to screen or hit this step
+        else:
+            diverged = self.screen(k, F)
+            if self.hits is not None:
+                self.hits.update(k, F, self.active if diverged is None else self.active & ~diverged, self.counters,
+                                 self.clock)
+        stop = self.out_of_budget(k, self.converge(F, G, diverged) if tol else diverged)
         if stop is not None and stop.any():
             self.freeze(stop, k, F, G)
             if not self.active.any():
@@ -376,8 +396,9 @@ class DescentLoop:
             runs = None if self.all_active else np.flatnonzero(self.active)
             spent, elapsed = self.counters(runs), self.elapsed()
         ctx = self.ctx
-        ctx.k, ctx.X, ctx.F, ctx.G, ctx.D, ctx.batch, ctx.active = k, self.X, F, G, None, batch, self.active
+        ctx.k, ctx.X, ctx.F, ctx.G, ctx.batch, ctx.active = k, self.X, F, G, batch, self.active
         if self.step_rule is None:  # the method computes the next iterate itself
+            ctx.D = None
             X_next, method_state = self.next_iterate(G, method_state, k)
             alpha = None
         else:
@@ -386,7 +407,7 @@ class DescentLoop:
             alpha, step_state = self.step_size(step_state)
         if recording:
             self.recorder.record(k, runs, self.X, F, G, alpha, *spent, elapsed)
-        if self.budget.tol:
+        if tol:
             self.X_previous, self.F_previous = self.X, F
         if alpha is None:
             self.place(X_next)

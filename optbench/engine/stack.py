@@ -223,7 +223,7 @@ def _descend(problem: Problem, parts: Sequence[Part], n_seeds: int, X_start: np.
     loop = StackLoop(parts, n_seeds, problem, method, None, X_start, budget, recorder, tracker, sampler, noise_rngs)
     loop.step_rule = rule = StackedStepRule(parts, problem.f_opt, loop.evaluator, method.own)
     if not problem.rowwise_exact:
-        loop.evaluator.chunks = [part.rows for part in parts]
+        loop.evaluator.chunks, loop.evaluator.usual = [part.rows for part in parts], False
     X, out = loop.run()
     return X, out, rule.states
 
