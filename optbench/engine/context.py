@@ -123,6 +123,23 @@ class Evaluator:
         finally:
             hook(None)
 
+    def _split(self, function: Any, charged: np.ndarray, rows: slice | None, batch: np.ndarray | None,
+               *arrays: np.ndarray) -> Any:
+        """``function(*arrays, batch)`` for every row (of ``rows``; ``arrays`` and ``batch`` hold those rows): one
+        call, or one per part of a stack whose problem is not ``rowwise_exact`` (``chunks``), so that each part's
+        rows reach the problem as they do when the part runs alone (BLAS blocks a product by its shape)."""
+        start, stop = (0, self.n_runs) if rows is None else (rows.start, rows.stop)
+        parts = [] if self.chunks is None else [c for c in self.chunks if start <= c.start and c.stop <= stop]
+        if len(parts) <= 1:
+            return self._call(function, charged[start:stop], *arrays, batch)
+        pieces = []
+        for c in parts:
+            own = slice(c.start - start, c.stop - start)
+            pieces.append(self._call(function, charged[c], *(a[own] for a in arrays), None if batch is None else batch[own]))
+        if isinstance(pieces[0], tuple):
+            return tuple(np.concatenate(column) for column in zip(*pieces))
+        return np.concatenate(pieces)
+
     def gradient(self, X: np.ndarray, batch: np.ndarray | None, charged: np.ndarray,
                  rows: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``f`` and ``grad f`` at ``X`` (every row, or the runs ``rows`` of a stack), one gradient evaluation
@@ -142,12 +159,7 @@ class Evaluator:
                 self._deferred_samples += samples
                 self.samples_total += samples
             return F, G
-        if self.chunks is None or rows is not None:
-            F, G = self._call(self.problem.value_and_grad, charged if rows is None else charged[rows], X, batch)
-        else:  # each part's rows as the problem sees them when the part runs alone (BLAS blocks by shape)
-            pieces = [self._call(self.problem.value_and_grad, charged[c], X[c], None if batch is None else batch[c])
-                      for c in self.chunks]
-            F, G = np.concatenate([f for f, _ in pieces]), np.concatenate([g for _, g in pieces])
+        F, G = self._split(self.problem.value_and_grad, charged, rows, batch, X)
         self._charge_gradient(charged, batch)
         if self.noise_rngs is not None and self.problem.noise_std:
             G = G + self._noise(charged, rows)
@@ -169,7 +181,7 @@ class Evaluator:
             if refused.any():
                 F = np.where(refused, np.inf, F)
             return F, G
-        F = self._call(self.problem.value, allowed if rows is None else allowed[rows], X, batch)
+        F = self._split(self.problem.value, allowed, rows, batch, X)
         self._charge_value(allowed, batch)
         return np.where(refused, np.inf, F) if refused.any() else F
 
@@ -182,7 +194,7 @@ class Evaluator:
         refused = mask & ~allowed
         if refused.any():
             self.refused |= refused
-        H = self._call(self.problem.hvp, allowed if rows is None else allowed[rows], X, V, batch)
+        H = self._split(self.problem.hvp, allowed, rows, batch, X, V)
         refused = refused if rows is None else refused[rows]
         for _ in range(1 if self.problem.hvp_exact else 2):
             self._charge_gradient(allowed, batch)
