@@ -334,12 +334,12 @@ class DescentLoop:
 
     def move(self, alpha: np.ndarray, D: np.ndarray) -> None:
         """``X = X + alpha * D`` for active runs; runs refused a trial for budget stay where they are."""
-        if self.budget.max_evals is not None and self.evaluator.refused.any():
+        if self.max_evals is not None and self.evaluator.refused.any():
             alpha = np.where(self.evaluator.refused, 0.0, alpha)
             self.evaluator.refused[:] = False
         if alpha is not self.alpha_seen:  # one run: a float times a row (same products, no broadcasting)
-            self.alpha_seen, self.alpha_column = alpha, (alpha.item() if self.n_runs == 1 else alpha[:, None])
-        if self.n_runs == 1:
+            self.alpha_seen, self.alpha_column = alpha, (alpha.item() if self.single else alpha[:, None])
+        if self.single:
             X_next = (self.X[0] + self.alpha_column * D[0])[None]
         else:
             X_next = self.X + self.alpha_column * D
@@ -419,9 +419,9 @@ class DescentLoop:
         """Iterate until no run is active; the final X and the per-run outcome."""
         method_state = _call(self.method, "method", self.method.init, self.X)
         step_state = None if self.step_rule is None else _call(self.step_rule, "step rule", self.step_rule.init, self.n_runs)
-        k, finished = 0, False
+        k, finished, iterate = 0, False, self.iterate
         while not finished:
-            finished, method_state, step_state = self.iterate(k, method_state, step_state)
+            finished, method_state, step_state = iterate(k, method_state, step_state)
             k += 1
         return self.X, self.outcome(step_state)
 
