@@ -152,7 +152,9 @@ class DescentLoop:
                            "samples": np.zeros(n, dtype=np.int64)}
         self.bounds = None  # divergence bounds, set from f(x_0)
         self.single = n == 1
-        self.max_evals = budget.max_evals
+        self.max_evals, self.max_iter, self.tol = budget.max_evals, budget.max_iter, budget.tol
+        self.iterations_only = (budget.max_iter is not None and budget.max_evals is None and budget.max_epochs is None
+                                and budget.timeout is None)
         self.quiet_band = (math.inf, -math.inf)  # no f is quiet before the bounds are set
         self.F_previous = self.X_previous = None
         self.alpha_seen = self.alpha_column = None
@@ -374,11 +376,14 @@ class DescentLoop:
 
     def iterate(self, k: int, method_state: Any, step_state: Any) -> tuple[bool, Any, Any]:
         """One iteration; returns (finished, method_state, step_state)."""
-        if self.sampler is not None and self.stop_before_batch(k):
+        if self.sampler is None:
+            batch = None
+        elif self.stop_before_batch(k):
             return True, method_state, step_state
-        batch = self.sampler.next() if self.sampler is not None else None
+        else:
+            batch = self.sampler.next()
         F, G = self.evaluate(batch)
-        tol = self.budget.tol
+        tol = self.tol
         if self.single and k & 15 and self.quiet(F.item()):
             diverged = None  # nothing to screen or hit this step
         else:
@@ -386,7 +391,9 @@ class DescentLoop:
             if self.hits is not None:
                 self.hits.update(k, F, self.active if diverged is None else self.active & ~diverged, self.counters,
                                  self.clock)
-        stop = self.out_of_budget(k, self.converge(F, G, diverged) if tol else diverged)
+        stop = self.converge(F, G, diverged) if tol else diverged
+        if not (self.iterations_only and k < self.max_iter):  # a budget of iterations alone: nothing to check before it
+            stop = self.out_of_budget(k, stop)
         if stop is not None and stop.any():
             self.freeze(stop, k, F, G)
             if not self.active.any():
