@@ -5,16 +5,21 @@ differ only in batchable parameters, ``engine/sweep.py``) times the seeds, and
 holds the rows ``part.rows`` of the stack's ``(n_rows, dim)`` iterate. Each
 iteration the objective is evaluated once for every row; each part's method
 computes its direction on its own row slice (a view) through its unchanged
-``init``/``direction``; each part's step rule sees a ``StepContext`` of its rows,
-whose ``line`` evaluates the trial points of those rows only and charges them to
-those runs. The loop (``DescentLoop``) is the one a single batch uses: status,
+``init``/``direction`` (a batch group may join methods of one ``batch_family``,
+``nesterov`` with ``momentum``, through per-run flags). Neighbouring parts whose
+step rules differ only in batchable parameters form a *rule group* with one
+batched rule (``rule_groups``): it sees a ``StepContext`` of the group's rows, whose
+``line`` evaluates the trial points of all those rows in one call (one call per
+part for a problem that is not ``rowwise_exact``, ``Evaluator._split``) and charges
+them to those runs. The loop (``DescentLoop``) is the one a single batch uses: status,
 budgets, hits and records are per row, so a run's numbers are the same alone,
 in its cell or in a stack -- bit for bit where the problem's arithmetic is
 elementwise per row, to a few ulp where a BLAS product of the stacked rows blocks
 differently from the cell's own (``X @ A.T`` of the data-fitting problems).
 
 Time in a stack. The objective and the loop's bookkeeping are shared; each part's
-method and step-rule calls (line-search trials included) are timed on their own.
+method calls are timed on their own, and each rule group's step-rule calls
+(line-search trials included) are shared among its parts by their rows.
 A run's ``time`` is its cell's share of the shared time (its cell's rows over the
 stack's rows) plus its cell's share of its part's own time (its cell's rows over
 the part's rows): about what the cell would have taken alone, so time-to-target
