@@ -42,3 +42,20 @@ class TimeOneSeed:
         for _ in range(1000):
             _, G = self.problem.value_and_grad(X)
             X = X - 1e-3 * G
+
+
+class TimeLineSearchStack:
+    """Six cells with Armijo line searches on 10-D Rosenbrock (10 seeds, 1,000 it.): one stack, and one by one."""
+
+    def setup(self):
+        self.specs = [{"problem": {"name": "rosenbrock", "dim": 10}, "method": method, "step_rule": "armijo",
+                       "seeds": 10, "max_iter": 1000} for method in ("gd", "nesterov", "adam", "sign-gd", "momentum", "adamw")]
+
+    def time_stack(self):
+        from optbench.engine.run import run_group
+
+        run_group(self.specs)
+
+    def time_one_by_one(self):
+        for spec in self.specs:
+            ob.run(**spec)

@@ -8,6 +8,11 @@
 3. Start-up: a process that imports optbench and loads the matrix suite against one that imports numpy alone
    (CPU seconds, medians), and whether that imported pandas or scipy (the lean run path imports neither before
    its first result; the optima the suite needs come from the on-disk cache after the first run).
+4. Shared calls in a stack: six cells with Armijo line searches on 10-D Rosenbrock (10 seeds, 1,000 it.) as one
+   stack against the same cells run one by one (CPU seconds, medians), with the objective's value calls
+   counted (a stack's step-rule group evaluates every backtracking row's trial in one call); and how many
+   ``direction`` calls one iteration of the matrix's Rosenbrock stack makes for its 10 methods (momentum and
+   nesterov share one: a family batch).
 
 Run: ``python benchmarks/bench_stacks.py [--repeat 5]``. The machine is shared: read the load line.
 """
@@ -106,6 +111,64 @@ def one_seed(repeat: int) -> None:
           f"median ratio {ratio:.2f} (target <= 1.5)")
 
 
+LINE_CELLS = [("gd", "armijo"), ("nesterov", "armijo"), ("adam", "armijo"), ("sign-gd", "armijo"),
+              ("momentum", "armijo"), ("adamw", "armijo")]
+
+
+def _counting_rosenbrock():
+    import optbench as ob
+
+    class Counting(ob.Problem):
+        """10-D Rosenbrock counting its value-only calls (line-search trials)."""
+
+        rowwise_exact = True
+
+        def __init__(self):
+            self.inner = ob.problems.create("rosenbrock", dim=10)
+            self.dim, self.f_opt, self.calls = 10, 0.0, 0
+
+        def initial_point(self, rng, n_runs):
+            return self.inner.initial_point(rng, n_runs)
+
+        def value(self, X, batch=None):
+            self.calls += 1
+            return self.inner.value(X)
+
+        def value_and_grad(self, X, batch=None):
+            return self.inner.value_and_grad(X)
+
+    return Counting()
+
+
+def shared_calls(repeat: int) -> None:
+    import optbench as ob
+    from optbench.engine.run import run_group
+    from optbench.engine.sweep import batch_groups
+
+    problem = _counting_rosenbrock()
+    specs = [{"problem": problem, "method": m, "step_rule": r, "seeds": 10, "max_iter": 1000, "record": "log"}
+             for m, r in LINE_CELLS]
+    stack_times, alone_times = [], []
+    for _ in range(max(3, repeat)):
+        started = time.process_time()
+        problem.calls = 0
+        run_group(specs)
+        stack_calls = problem.calls
+        middle = time.process_time()
+        problem.calls = 0
+        for spec in specs:
+            ob.run(**spec)
+        alone_calls = problem.calls
+        stack_times.append(middle - started)
+        alone_times.append(time.process_time() - middle)
+    a, b = np.median(stack_times), np.median(alone_times)
+    print(f"6 Armijo cells, 10-D Rosenbrock, 10 seeds x 1,000 it.: one stack {a:.2f} CPU s, one by one {b:.2f} CPU s "
+          f"({b / a:.1f}x); trial calls {stack_calls} in the stack, {alone_calls} one by one")
+    methods = ["gd", "momentum", "nesterov", "sign-gd", "adagrad", "rmsprop", "adadelta", "adam", "adamax", "lion"]
+    pairs = [(ob.methods.create(name), ob.step_rules.create("constant")) for name in methods]
+    print(f"matrix: {len(methods)} methods of a problem make {len(batch_groups(pairs))} direction calls per iteration")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -113,5 +176,6 @@ if __name__ == "__main__":
     print("load:", os.getloadavg())
     one_seed(args.repeat)
     startup(args.repeat)
+    shared_calls(args.repeat)
     matrix(args.repeat)
     print("load:", os.getloadavg())

@@ -48,11 +48,20 @@ class Method(Declared):
     grid runs as one batch. Code that uses them must work elementwise on such a
     column (``_any(self.weight_decay)``, not ``if self.weight_decay:``).
     A plugin that declares nothing is still correct: its values run one by one.
+
+    ``batch_family`` and ``batch_flags`` let related methods share one batch: methods of
+    one family (``nesterov`` is ``momentum`` with a flag; ``adamw`` and ``amsgrad`` are
+    ``adam`` with flags) that differ only in batchable parameters and in the boolean
+    attributes named by ``batch_flags`` run as one batched instance, each flag then an
+    ``(n_runs, 1)`` boolean column that selects each run's own arithmetic (``np.where``),
+    so a run's numbers are those it has alone.
     """
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "method"
     batchable: ClassVar[tuple[str, ...]] = ()
+    batch_family: ClassVar[str | None] = None
+    batch_flags: ClassVar[tuple[str, ...]] = ()
     tags: ClassVar[frozenset[str]] = frozenset()
     owns_loop: ClassVar[bool] = False
     updates_iterate: ClassVar[bool] = False
@@ -98,13 +107,20 @@ BETAS = [Pair(Interval("real", 0, 1, closed="left"), Interval("real", 0, 1, clos
 
 def _any(value: Any) -> bool:
     """Whether a hyperparameter (a scalar, or one value per run) is non-zero anywhere; fast for scalars."""
-    if isinstance(value, (int, float)):
+    if value.__class__ is float or isinstance(value, (int, float)):
         return value != 0
     return bool(np.any(value))
 
 
+def _flag(value: Any) -> bool | np.ndarray:
+    """A ``batch_flags`` attribute: True, False, or an ``(n_runs, 1)`` boolean column (runs of a family batch)."""
+    return value if isinstance(value, np.ndarray) else bool(value)
+
+
 def _with_decay(G: np.ndarray, X: np.ndarray, weight_decay: float) -> np.ndarray:
     """``g + weight_decay * x`` (torch's coupled L2 weight decay), a new array (``g`` itself without decay)."""
+    if weight_decay.__class__ is float and weight_decay == 0.0:  # the usual case, without a call
+        return G
     if _any(weight_decay):
         return G + weight_decay * X
     return G
@@ -140,15 +156,18 @@ class Momentum(Method):
     """Heavy ball, as ``torch.optim.SGD(momentum=..., dampening=...)``.
 
     ``g' = g + weight_decay * x``; ``b_1 = g'`` at the first step, then
-    ``b_k = momentum * b_{k-1} + (1 - dampening) * g'``; ``D = -b_k``.
+    ``b_k = momentum * b_{k-1} + (1 - dampening) * g'``; ``D = -b_k``
+    (``D = -(g' + momentum * b_k)`` for runs with the ``nesterov`` flag, see ``nesterov``).
     torch's SGD has momentum 0 by default; here the default is 0.9.
     """
 
     batchable = ("momentum", "dampening", "weight_decay")
+    batch_family, batch_flags = "momentum", ("nesterov",)
     constraints = {"momentum": FRACTION, "dampening": [Interval("real", 0, 1)], "weight_decay": NON_NEGATIVE}
 
     def __init__(self, momentum: float = 0.9, dampening: float = 0.0, weight_decay: float = 0.0):
         self.momentum, self.dampening, self.weight_decay = momentum, dampening, weight_decay
+        self.nesterov = False  # a batch flag, not a parameter: the method "nesterov" sets it
 
     def init(self, X):
         return {"buffer": np.zeros_like(X)}
@@ -164,8 +183,16 @@ class Momentum(Method):
         return G, buffer
 
     def direction(self, X, G, state, k):
-        _, buffer = self._buffer(X, G, state, k)
-        return np.negative(buffer), state
+        G, buffer = self._buffer(X, G, state, k)
+        nesterov = _flag(self.nesterov)
+        if nesterov is False:
+            return np.negative(buffer), state
+        D = self.momentum * buffer
+        D += G
+        np.negative(D, out=D)
+        if nesterov is True:
+            return D, state
+        return np.where(nesterov, D, np.negative(buffer)), state
 
 
 @register_method("nesterov")
@@ -181,13 +208,7 @@ class Nesterov(Momentum):
 
     def __init__(self, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(momentum=momentum, dampening=0.0, weight_decay=weight_decay)
-
-    def direction(self, X, G, state, k):
-        G, buffer = self._buffer(X, G, state, k)
-        D = self.momentum * buffer
-        D += G
-        np.negative(D, out=D)
-        return D, state
+        self.nesterov = True  # momentum's direction with the flag (so nesterov and momentum cells share a batch)
 
 
 @register_method("sign-gd")
@@ -339,6 +360,7 @@ class Adam(_Betas, Method):
 
     default_step_rule = {"name": "constant", "lr": 0.001}
     batchable = ("betas", "eps", "weight_decay")
+    batch_family, batch_flags = "adam", ("amsgrad", "decoupled_weight_decay")
     constraints = {"betas": BETAS, "eps": NON_NEGATIVE, "weight_decay": NON_NEGATIVE}
 
     def __init__(
@@ -354,27 +376,35 @@ class Adam(_Betas, Method):
 
     def init(self, X):
         state = {"exp_avg": np.zeros_like(X), "exp_avg_sq": np.zeros_like(X)}
-        if self.amsgrad:
+        if np.any(self.amsgrad):
             state["max_exp_avg_sq"] = np.zeros_like(X)
         return state
 
     def direction(self, X, G, state, k):
+        """Per-run flags (a family batch) select each run's arithmetic with ``np.where``."""
         t = k + 1
-        if not self.decoupled_weight_decay:
+        decoupled, amsgrad = _flag(self.decoupled_weight_decay), _flag(self.amsgrad)
+        if decoupled is False:
             G = _with_decay(G, X, self.weight_decay)
+        elif decoupled is not True and _any(self.weight_decay):  # rows without decay keep g itself, as alone
+            G = np.where(~decoupled & (self.weight_decay != 0), G + self.weight_decay * X, G)
         exp_avg, exp_avg_sq = _update_moments(state, G, self.beta1, self.beta2)
-        if self.amsgrad:
+        second = exp_avg_sq
+        if amsgrad is not False:
             second = state["max_exp_avg_sq"]
             np.maximum(second, exp_avg_sq, out=second)
-        else:
-            second = exp_avg_sq
+            if amsgrad is not True:
+                second = np.where(amsgrad, second, exp_avg_sq)
         denom = np.sqrt(second)
         denom *= 1.0 / power(1.0 - power(self.beta2, t), 0.5)
         denom += self.eps
         D = np.divide(exp_avg, denom, out=denom)
         D *= -1.0 / (1.0 - power(self.beta1, t))
-        if self.decoupled_weight_decay and _any(self.weight_decay):
-            D -= self.weight_decay * X
+        if decoupled is not False and _any(self.weight_decay):
+            if decoupled is True:
+                D -= self.weight_decay * X
+            else:
+                D = np.where(decoupled & (self.weight_decay != 0), D - self.weight_decay * X, D)
         return D, state
 
 

@@ -14,12 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 
+_SCALARS = (float, int)
+
+
 def power(base, exponent):
     """``base ** exponent`` elementwise, each element as Python's scalar ``float ** float``.
 
     Either argument may be a scalar or an array (a per-run column or vector); the
     result has their broadcast shape, or is a Python float when both are scalars.
     """
+    if base.__class__ in _SCALARS and exponent.__class__ in _SCALARS:  # the usual case, without numpy calls
+        return float(base) ** float(exponent)
     if np.ndim(base) == 0 and np.ndim(exponent) == 0:
         return float(base) ** float(exponent)
     base, exponent = np.broadcast_arrays(np.asarray(base, dtype=float), np.asarray(exponent, dtype=float))

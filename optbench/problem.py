@@ -48,6 +48,10 @@ class Problem:
     # (elementwise arithmetic and per-row reductions, no BLAS product across rows): a stack of cells
     # then evaluates all its rows in one call; otherwise it calls the problem once per batch group.
     rowwise_exact: ClassVar[bool] = False
+    # True when value_and_grad also takes one point x of shape (dim,) and returns (f as a scalar, g of
+    # shape (dim,)) with the same bits as row 0 of the (1, dim) call: a one-run loop then calls it with x
+    # and skips the cost of broadcasting tiny 2-D arrays (tests/test_loop_flat.py checks each problem that says so).
+    flat_exact: ClassVar[bool] = False
 
     def value(self, X: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
         """f at each row of X: ``(n_runs, dim) -> (n_runs,)``."""

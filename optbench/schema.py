@@ -45,7 +45,8 @@ Key columns (constant within a cell)
                           (cells of one problem run as one array, optbench/engine/stack.py): the
                           cell's share of the shared time (objective calls, loop bookkeeping; its rows
                           over the stack's rows) plus its share of its own method and step-rule calls
-                          (line-search trials included; its rows over its batch group's rows)
+                          (line-search trials included; its rows over its batch group's rows; a step
+                          rule shared by neighbouring batch groups splits its time by their rows)
     message (str)         why a run failed or stopped ("" otherwise)
     step_<counter> (int64) per-run event counters a step rule declares (backtracks, ...)
 

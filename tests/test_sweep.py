@@ -115,8 +115,11 @@ def test_sweeps_run_as_one_batch_group_when_batchable():
     pairs = [(ob.methods.create("adam", betas=b), ob.step_rules.create("constant", lr=lr))
              for b in [(0.9, 0.999), (0.8, 0.99)] for lr in [0.1, 0.01]]
     assert batch_groups(pairs) == [[0, 1, 2, 3]]
-    # amsgrad is a structural switch, not a number: two groups
+    # amsgrad is a batch flag (a per-run boolean column): one group
     pairs = [(ob.methods.create("adam", amsgrad=a), ob.step_rules.create("constant")) for a in (False, True)]
+    assert batch_groups(pairs) == [[0, 1]]
+    # rmsprop's centered is a structural switch, not a number nor a flag: two groups
+    pairs = [(ob.methods.create("rmsprop", centered=c), ob.step_rules.create("constant")) for c in (False, True)]
     assert batch_groups(pairs) == [[0], [1]]
 
 

@@ -38,6 +38,8 @@ class Evaluator:
         self._samples = np.zeros(n_runs, dtype=np.int64)
         self.refused = np.zeros(n_runs, dtype=bool)  # runs a line trial was refused to (budget)
         self.finite_sum = problem.n_samples is not None
+        self.full_samples = problem.n_samples if self.finite_sum else 0  # samples of one full-batch call
+        self.flat = n_runs == 1 and getattr(problem, "flat_exact", False)  # one run: call with x of shape (dim,)
         # The loop charges the same mask every iteration: those charges are counted as Python
         # ints and added to the arrays when a counter is read (numpy calls on tiny arrays are slow).
         self._mask_seen, self._mask_counts = None, None
@@ -46,6 +48,7 @@ class Evaluator:
         self.uniform = True
         self.calls_total, self.samples_total = 0, 0
         self.chunks: list[slice] | None = None  # a stack of a problem that is not rowwise_exact: one call per part
+        self.usual = noise_rngs is None  # no noise and no chunks: the loop's evaluation takes the short path
 
     def _flush(self) -> None:
         if self._deferred_calls:
@@ -120,16 +123,43 @@ class Evaluator:
         finally:
             hook(None)
 
+    def _split(self, function: Any, charged: np.ndarray, rows: slice | None, batch: np.ndarray | None,
+               *arrays: np.ndarray) -> Any:
+        """``function(*arrays, batch)`` for every row (of ``rows``; ``arrays`` and ``batch`` hold those rows): one
+        call, or one per part of a stack whose problem is not ``rowwise_exact`` (``chunks``), so that each part's
+        rows reach the problem as they do when the part runs alone (BLAS blocks a product by its shape)."""
+        start, stop = (0, self.n_runs) if rows is None else (rows.start, rows.stop)
+        parts = [] if self.chunks is None else [c for c in self.chunks if start <= c.start and c.stop <= stop]
+        if len(parts) <= 1:
+            return self._call(function, charged[start:stop], *arrays, batch)
+        pieces = []
+        for c in parts:
+            own = slice(c.start - start, c.stop - start)
+            pieces.append(self._call(function, charged[c], *(a[own] for a in arrays), None if batch is None else batch[own]))
+        if isinstance(pieces[0], tuple):
+            return tuple(np.concatenate(column) for column in zip(*pieces))
+        return np.concatenate(pieces)
+
     def gradient(self, X: np.ndarray, batch: np.ndarray | None, charged: np.ndarray,
                  rows: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``f`` and ``grad f`` at ``X`` (every row, or the runs ``rows`` of a stack), one gradient evaluation
         charged to ``charged`` (a mask over all runs)."""
-        if self.chunks is None or rows is not None:
-            F, G = self._call(self.problem.value_and_grad, charged if rows is None else charged[rows], X, batch)
-        else:  # each part's rows as the problem sees them when the part runs alone (BLAS blocks by shape)
-            pieces = [self._call(self.problem.value_and_grad, charged[c], X[c], None if batch is None else batch[c])
-                      for c in self.chunks]
-            F, G = np.concatenate([f for f, _ in pieces]), np.concatenate([g for _, g in pieces])
+        if charged is self._mask_seen and self.usual and rows is None:  # the loop's call: same mask, no noise, one part
+            if self.flat and batch is None:  # one run through the problem's 1-D call (Problem.flat_exact)
+                f, g = self.problem.value_and_grad(X[0])
+                F = np.empty(1)
+                F[0] = f
+                G = g[None]
+            else:
+                F, G = self.problem.value_and_grad(X, batch)
+            self._deferred_calls += 1
+            self.calls_total += 1
+            if self.finite_sum:
+                samples = self.full_samples if batch is None else self._batch_samples(batch)
+                self._deferred_samples += samples
+                self.samples_total += samples
+            return F, G
+        F, G = self._split(self.problem.value_and_grad, charged, rows, batch, X)
         self._charge_gradient(charged, batch)
         if self.noise_rngs is not None and self.problem.noise_std:
             G = G + self._noise(charged, rows)
@@ -151,7 +181,7 @@ class Evaluator:
             if refused.any():
                 F = np.where(refused, np.inf, F)
             return F, G
-        F = self._call(self.problem.value, allowed if rows is None else allowed[rows], X, batch)
+        F = self._split(self.problem.value, allowed, rows, batch, X)
         self._charge_value(allowed, batch)
         return np.where(refused, np.inf, F) if refused.any() else F
 
@@ -164,7 +194,7 @@ class Evaluator:
         refused = mask & ~allowed
         if refused.any():
             self.refused |= refused
-        H = self._call(self.problem.hvp, allowed if rows is None else allowed[rows], X, V, batch)
+        H = self._split(self.problem.hvp, allowed, rows, batch, X, V)
         refused = refused if rows is None else refused[rows]
         for _ in range(1 if self.problem.hvp_exact else 2):
             self._charge_gradient(allowed, batch)

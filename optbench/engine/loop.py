@@ -151,6 +151,11 @@ class DescentLoop:
                            "f_evals": np.zeros(n, dtype=np.int64), "g_evals": np.zeros(n, dtype=np.int64),
                            "samples": np.zeros(n, dtype=np.int64)}
         self.bounds = None  # divergence bounds, set from f(x_0)
+        self.single = n == 1
+        self.max_evals, self.max_iter, self.tol = budget.max_evals, budget.max_iter, budget.tol
+        self.iterations_only = (budget.max_iter is not None and budget.max_evals is None and budget.max_epochs is None
+                                and budget.timeout is None)
+        self.quiet_band = (math.inf, -math.inf)  # no f is quiet before the bounds are set
         self.F_previous = self.X_previous = None
         self.alpha_seen = self.alpha_column = None
         self.start = time.perf_counter()
@@ -158,7 +163,7 @@ class DescentLoop:
     # ------------------------------------------------------------ stages
     def evaluate(self, batch: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """f and grad at X for every row; charged to the active runs that can still pay."""
-        charged = self.active if self.budget.max_evals is None else self.evaluator.affordable(self.active)
+        charged = self.active if self.max_evals is None else self.evaluator.affordable(self.active)
         try:
             F, G = self.evaluator.gradient(self.X, batch, charged)
         except ValueError as exc:  # a problem writing into X
@@ -187,6 +192,7 @@ class DescentLoop:
             upper_min = float(np.min(upper)) if np.isfinite(upper).all() else -math.inf
             lower_max = float(np.max(lower)) if np.isfinite(lower).all() else math.inf
             self.bounds = (upper, lower, upper_min, lower_max)
+            self.quiet_band = (lower_max, upper_min)
         upper, lower, upper_min, lower_max = self.bounds
         # one reduction screens for NaN, +inf and growth; the full check runs when it trips or every 16th step
         if self.n_runs == 1:
@@ -200,6 +206,15 @@ class DescentLoop:
             return None
         self.status[diverged] = "diverged"
         return diverged
+
+    def quiet(self, f: float) -> bool:
+        """One run, f its value: inside the divergence bounds and above its next target, so that neither
+        ``screen`` nor the hit tracker has anything to do (the caller checks x every 16th step)."""
+        lower_max, upper_min = self.quiet_band
+        if not lower_max <= f <= upper_min:
+            return False
+        hits = self.hits
+        return hits is None or not f - hits.f_opt <= hits.threshold.item()
 
     def converge(self, F: np.ndarray, G: np.ndarray, stop: np.ndarray | None) -> np.ndarray | None:
         """Runs that meet a tolerance: ``grad``, ``f_gap``, ``f`` (relative change), ``x`` (relative move)."""
@@ -321,13 +336,15 @@ class DescentLoop:
 
     def move(self, alpha: np.ndarray, D: np.ndarray) -> None:
         """``X = X + alpha * D`` for active runs; runs refused a trial for budget stay where they are."""
-        refused = self.evaluator.refused
-        if self.budget.max_evals is not None and refused.any():
-            alpha = np.where(refused, 0.0, alpha)
-            refused[:] = False
-        if alpha is not self.alpha_seen:
-            self.alpha_seen, self.alpha_column = alpha, alpha[:, None]
-        X_next = self.X + self.alpha_column * D
+        if self.max_evals is not None and self.evaluator.refused.any():
+            alpha = np.where(self.evaluator.refused, 0.0, alpha)
+            self.evaluator.refused[:] = False
+        if alpha is not self.alpha_seen:  # one run: a float times a row (same products, no broadcasting)
+            self.alpha_seen, self.alpha_column = alpha, (alpha.item() if self.single else alpha[:, None])
+        if self.single:
+            X_next = (self.X[0] + self.alpha_column * D[0])[None]
+        else:
+            X_next = self.X + self.alpha_column * D
         if not self.all_active:
             X_next = np.where(self.active[:, None], X_next, self.X)
         X_next.setflags(write=False)  # handed out read-only every step: a write into X is a PluginError
@@ -359,14 +376,24 @@ class DescentLoop:
 
     def iterate(self, k: int, method_state: Any, step_state: Any) -> tuple[bool, Any, Any]:
         """One iteration; returns (finished, method_state, step_state)."""
-        if self.sampler is not None and self.stop_before_batch(k):
+        if self.sampler is None:
+            batch = None
+        elif self.stop_before_batch(k):
             return True, method_state, step_state
-        batch = self.sampler.next() if self.sampler is not None else None
+        else:
+            batch = self.sampler.next()
         F, G = self.evaluate(batch)
-        diverged = self.screen(k, F)
-        stop = self.out_of_budget(k, self.converge(F, G, diverged) if self.budget.tol else diverged)
-        if self.hits is not None:
-            self.hits.update(k, F, self.active if diverged is None else self.active & ~diverged, self.counters, self.clock)
+        tol = self.tol
+        if self.single and k & 15 and self.quiet(F.item()):
+            diverged = None  # nothing to screen or hit this step
+        else:
+            diverged = self.screen(k, F)
+            if self.hits is not None:
+                self.hits.update(k, F, self.active if diverged is None else self.active & ~diverged, self.counters,
+                                 self.clock)
+        stop = self.converge(F, G, diverged) if tol else diverged
+        if not (self.iterations_only and k < self.max_iter):  # a budget of iterations alone: nothing to check before it
+            stop = self.out_of_budget(k, stop)
         if stop is not None and stop.any():
             self.freeze(stop, k, F, G)
             if not self.active.any():
@@ -376,8 +403,9 @@ class DescentLoop:
             runs = None if self.all_active else np.flatnonzero(self.active)
             spent, elapsed = self.counters(runs), self.elapsed()
         ctx = self.ctx
-        ctx.k, ctx.X, ctx.F, ctx.G, ctx.D, ctx.batch, ctx.active = k, self.X, F, G, None, batch, self.active
+        ctx.k, ctx.X, ctx.F, ctx.G, ctx.batch, ctx.active = k, self.X, F, G, batch, self.active
         if self.step_rule is None:  # the method computes the next iterate itself
+            ctx.D = None
             X_next, method_state = self.next_iterate(G, method_state, k)
             alpha = None
         else:
@@ -386,7 +414,7 @@ class DescentLoop:
             alpha, step_state = self.step_size(step_state)
         if recording:
             self.recorder.record(k, runs, self.X, F, G, alpha, *spent, elapsed)
-        if self.budget.tol:
+        if tol:
             self.X_previous, self.F_previous = self.X, F
         if alpha is None:
             self.place(X_next)
@@ -398,9 +426,9 @@ class DescentLoop:
         """Iterate until no run is active; the final X and the per-run outcome."""
         method_state = _call(self.method, "method", self.method.init, self.X)
         step_state = None if self.step_rule is None else _call(self.step_rule, "step rule", self.step_rule.init, self.n_runs)
-        k, finished = 0, False
+        k, finished, iterate = 0, False, self.iterate
         while not finished:
-            finished, method_state, step_state = self.iterate(k, method_state, step_state)
+            finished, method_state, step_state = iterate(k, method_state, step_state)
             k += 1
         return self.X, self.outcome(step_state)
 

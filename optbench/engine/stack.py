@@ -5,16 +5,21 @@ differ only in batchable parameters, ``engine/sweep.py``) times the seeds, and
 holds the rows ``part.rows`` of the stack's ``(n_rows, dim)`` iterate. Each
 iteration the objective is evaluated once for every row; each part's method
 computes its direction on its own row slice (a view) through its unchanged
-``init``/``direction``; each part's step rule sees a ``StepContext`` of its rows,
-whose ``line`` evaluates the trial points of those rows only and charges them to
-those runs. The loop (``DescentLoop``) is the one a single batch uses: status,
+``init``/``direction`` (a batch group may join methods of one ``batch_family``,
+``nesterov`` with ``momentum``, through per-run flags). Neighbouring parts whose
+step rules differ only in batchable parameters form a *rule group* with one
+batched rule (``rule_groups``): it sees a ``StepContext`` of the group's rows, whose
+``line`` evaluates the trial points of all those rows in one call (one call per
+part for a problem that is not ``rowwise_exact``, ``Evaluator._split``) and charges
+them to those runs. The loop (``DescentLoop``) is the one a single batch uses: status,
 budgets, hits and records are per row, so a run's numbers are the same alone,
 in its cell or in a stack -- bit for bit where the problem's arithmetic is
 elementwise per row, to a few ulp where a BLAS product of the stacked rows blocks
 differently from the cell's own (``X @ A.T`` of the data-fitting problems).
 
 Time in a stack. The objective and the loop's bookkeeping are shared; each part's
-method and step-rule calls (line-search trials included) are timed on their own.
+method calls are timed on their own, and each rule group's step-rule calls
+(line-search trials included) are shared among its parts by their rows.
 A run's ``time`` is its cell's share of the shared time (its cell's rows over the
 stack's rows) plus its cell's share of its part's own time (its cell's rows over
 the part's rows): about what the cell would have taken alone, so time-to-target
@@ -39,7 +44,7 @@ from optbench.engine.context import Evaluator, StepContext
 from optbench.engine.loop import Budget, DescentLoop, Sampler, _call, _checked_pair, _plugin
 from optbench.engine.own_loop import run_own_loop
 from optbench.engine.result import RunResult
-from optbench.engine.sweep import batched_instance
+from optbench.engine.sweep import groupable, batched_instance
 from optbench.schema import target_ladder
 from optbench.engine.trace import HitTracker, Recorder, hits_from_trace
 from optbench.errors import PluginError
@@ -93,39 +98,84 @@ class StackedMethod:
     def __init__(self, parts: Sequence[Part]):
         self.parts = parts
         self.own = np.zeros(len(parts))  # seconds spent in each part's method and step-rule calls
+        self.calls = [(i, part.rows, part.method) for i, part in enumerate(parts)]
+        self.times = np.zeros(len(parts))
 
     def init(self, X: np.ndarray) -> list[Any]:
         return [part.method.init(X[part.rows]) for part in self.parts]
 
     def direction(self, X: np.ndarray, G: np.ndarray, state: list[Any], k: int) -> tuple[np.ndarray, list[Any]]:
         D = np.empty(X.shape)
-        for i, part in enumerate(self.parts):
-            started = time.perf_counter()
-            X_p = X[part.rows]
-            result = _call(part.method, "method", part.method.direction, X_p, G[part.rows], state[i], k)
+        times, clock = self.times, time.perf_counter
+        before = clock()
+        for i, rows, method in self.calls:
+            X_p = X[rows]
+            result = _call(method, "method", method.direction, X_p, G[rows], state[i], k)
             if not (type(result) is tuple and len(result) == 2 and type(result[0]) is np.ndarray
                     and result[0].shape == X_p.shape and result[0].dtype.kind == "f"):
-                _checked_pair(result, _plugin(part.method, "method"), "direction()", "D", X_p.shape, "(n_runs, dim)")
-            D[part.rows], state[i] = result
-            self.own[i] += time.perf_counter() - started
+                _checked_pair(result, _plugin(method, "method"), "direction()", "D", X_p.shape, "(n_runs, dim)")
+            D[rows], state[i] = result
+            after = clock()
+            times[i] = after - before
+            before = after
+        self.own += times
         return D, state
 
 
+@dataclass
+class RuleGroup:
+    """Neighbouring parts whose step rules differ only in batchable parameters: one batched rule on their rows."""
+
+    parts: list[int]
+    rows: slice
+    rule: Any
+    shares: np.ndarray  # each part's share of the group's rows (its share of the rule's time)
+
+
+def rule_groups(parts: Sequence[Part], n_seeds: int) -> list[RuleGroup]:
+    """The parts (laid out by ``_layout``) in groups of neighbours with groupable step rules, each with one
+    batched instance over all its configurations: a line search then evaluates the trial points of every
+    row of the group in one call. A run's numbers do not change: step rules are per row, as in a batch group."""
+    spans: list[list[int]] = []
+    for i, part in enumerate(parts):
+        if spans and groupable(parts[spans[-1][0]].pairs[0][1], part.pairs[0][1]):
+            spans[-1].append(i)
+        else:
+            spans.append([i])
+    groups = []
+    for span in spans:
+        first, last = parts[span[0]].rows, parts[span[-1]].rows
+        rule = parts[span[0]].step_rule if len(span) == 1 else batched_instance(
+            [s for i in span for _, s in parts[i].pairs], n_seeds, column=False)
+        sizes = np.array([parts[i].rows.stop - parts[i].rows.start for i in span], dtype=float)
+        groups.append(RuleGroup(span, slice(first.start, last.stop), rule, sizes / sizes.sum()))
+    return groups
+
+
 class StackedStepRule:
-    """The parts' step rules as one: each part's ``step`` sees a context of its own rows."""
+    """The parts' step rules as one: each group of groupable rules (``rule_groups``) steps on a context of its rows."""
 
-    counters: tuple[str, ...] = ()  # each part's counters are read from ``states`` (run_stack)
+    counters: tuple[str, ...] = ()  # each part's counters are read from ``part_states`` (run_stack)
 
-    def __init__(self, parts: Sequence[Part], f_opt: float | None, evaluator: Evaluator, own: np.ndarray):
-        self.parts, self.own = parts, own
-        self.views = [StepContext(f_opt, _RowsEvaluator(evaluator, part.rows)) for part in parts]
+    def __init__(self, groups: Sequence[RuleGroup], f_opt: float | None, evaluator: Evaluator, own: np.ndarray):
+        self.groups, self.own = groups, own
+        self.views = [StepContext(f_opt, _RowsEvaluator(evaluator, group.rows)) for group in groups]
         self.states: list[Any] = []
-        self.last: list[Any] = [None] * len(parts)
+        self.last: list[Any] = [None] * len(groups)
         self.alpha = np.zeros(evaluator.n_runs)
 
     def init(self, n_runs: int) -> list[Any]:
-        self.states = [part.step_rule.init(part.rows.stop - part.rows.start) for part in self.parts]
+        self.states = [group.rule.init(group.rows.stop - group.rows.start) for group in self.groups]
         return self.states
+
+    def part_states(self, parts: Sequence[Part]) -> list[dict[str, np.ndarray]]:
+        """Each part's step-rule counters (``rule.counters``), its rows of its group's final state."""
+        states: list[dict[str, np.ndarray]] = [{} for _ in parts]
+        for group, state in zip(self.groups, self.states):
+            for i in group.parts:
+                own = slice(parts[i].rows.start - group.rows.start, parts[i].rows.stop - group.rows.start)
+                states[i] = {name: np.asarray(state[name])[own] for name in getattr(group.rule, "counters", ())}
+        return states
 
     def _view(self, view: StepContext, ctx: StepContext, rows: slice) -> StepContext:
         view.k, view.X, view.F, view.G, view.D = ctx.k, ctx.X[rows], ctx.F[rows], ctx.G[rows], ctx.D[rows]
@@ -133,8 +183,8 @@ class StackedStepRule:
         view.active = ctx.active[rows]
         return view
 
-    def _checked(self, part: Part, view: StepContext, result: Any) -> np.ndarray:
-        plugin = _plugin(part.step_rule, "step rule")
+    def _checked(self, group: RuleGroup, view: StepContext, result: Any) -> np.ndarray:
+        plugin = _plugin(group.rule, "step rule")
         alpha, _ = _checked_pair(result, plugin, "step()", "alpha", (view.n_runs,), "(n_runs,)")
         live = alpha[view.active]
         valid = (live >= 0) & (live < np.inf)
@@ -144,22 +194,22 @@ class StackedStepRule:
         return alpha
 
     def step(self, ctx: StepContext, state: list[Any]) -> tuple[np.ndarray, list[Any]]:
-        """Each part's step sizes into one vector (the same array while every part returns the same one)."""
+        """Each group's step sizes into one vector (the same array while every group returns the same one)."""
         same = True
-        for i, (part, view) in enumerate(zip(self.parts, self.views)):
+        for i, (group, view) in enumerate(zip(self.groups, self.views)):
             started = time.perf_counter()
-            self._view(view, ctx, part.rows)
-            result = _call(part.step_rule, "step rule", part.step_rule.step, view, state[i])
+            self._view(view, ctx, group.rows)
+            result = _call(group.rule, "step rule", group.rule.step, view, state[i])
             if not (type(result) is tuple and len(result) == 2 and result[0] is self.last[i]):
-                self.last[i] = self._checked(part, view, result)
+                self.last[i] = self._checked(group, view, result)
                 same = False
             state[i] = result[1]
             if view.reused is not None:  # the rule paid for f and grad at the accepted point of these runs
                 reused = np.zeros(ctx.n_runs, dtype=bool)
-                reused[part.rows] = view.reused
+                reused[group.rows] = view.reused
                 ctx.reuse(reused)
                 view.reused = None
-            self.own[i] += time.perf_counter() - started
+            self.own[group.parts] += (time.perf_counter() - started) * group.shares
         if not same:
             self.alpha = np.concatenate(self.last)
         self.states = state
@@ -221,11 +271,11 @@ def _descend(problem: Problem, parts: Sequence[Part], n_seeds: int, X_start: np.
         return X, out, None
     method = StackedMethod(parts)
     loop = StackLoop(parts, n_seeds, problem, method, None, X_start, budget, recorder, tracker, sampler, noise_rngs)
-    loop.step_rule = rule = StackedStepRule(parts, problem.f_opt, loop.evaluator, method.own)
+    loop.step_rule = rule = StackedStepRule(rule_groups(parts, n_seeds), problem.f_opt, loop.evaluator, method.own)
     if not problem.rowwise_exact:
-        loop.evaluator.chunks = [part.rows for part in parts]
+        loop.evaluator.chunks, loop.evaluator.usual = [part.rows for part in parts], False
     X, out = loop.run()
-    return X, out, rule.states
+    return X, out, rule.part_states(parts)
 
 
 def _counters(part: Part, state: Any) -> dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ import numpy as np
 from optbench.constraints import PATH_TARGETS, Where, parameter_path
 from optbench.registry import parameters_of, spec_of
 
-__all__ = ["SWEEP_TARGETS", "sweep_configs", "batch_groups", "batched_instance"]
+__all__ = ["SWEEP_TARGETS", "sweep_configs", "batch_groups", "batched_instance", "groupable", "family_of"]
 
 SWEEP_TARGETS = PATH_TARGETS
 
@@ -70,9 +70,11 @@ def sweep_configs(method: Any, step_rule: Any, sweep: dict[str, Sequence[Any]] |
 
 
 def _differing(instances: Sequence[Any]) -> set[str]:
-    """The parameters whose values differ among ``instances`` (all of one class)."""
+    """The parameters (and ``batch_flags``) whose values differ among ``instances`` (one class, or one family)."""
     names = set()
-    for name in parameters_of(type(instances[0])):
+    candidates = dict.fromkeys(name for obj in instances for name in parameters_of(type(obj)))
+    candidates.update(dict.fromkeys(getattr(type(instances[0]), "batch_flags", ())))
+    for name in candidates:
         first = getattr(instances[0], name, None)
         if any(not _equal(getattr(other, name, None), first) for other in instances[1:]):
             names.add(name)
@@ -92,16 +94,35 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-def _groupable(a: Any, b: Any) -> bool:
-    """Same class and name, differing only in batchable parameters whose values are numbers (or pairs of numbers)."""
+def family_of(obj: Any) -> type | None:
+    """The class that declares ``obj``'s ``batch_family``, when ``obj``'s class adds no code to it but
+    ``__init__`` (``nesterov`` to ``momentum``, ``adamw`` to ``adam``): such classes compute with the
+    family's own ``init``/``direction``, their differences held in ``batch_flags``."""
+    mro = type(obj).__mro__
+    base = next((cls for cls in mro if "batch_family" in vars(cls)), None)
+    if base is None or getattr(base, "batch_family", None) is None:
+        return None
+    for cls in mro[: mro.index(base)]:
+        if any(callable(value) and name != "__init__" for name, value in vars(cls).items()):
+            return None
+    return base
+
+
+def groupable(a: Any, b: Any) -> bool:
+    """Same class and name (or one ``batch_family``), differing only in batchable parameters whose values are
+    numbers (or pairs of numbers) and in ``batch_flags`` (booleans)."""
     if a is None or b is None:
         return a is b
     if type(a) is not type(b) or spec_of(a)[0] != spec_of(b)[0]:
-        return False
+        family = family_of(a)
+        if family is None or family is not family_of(b):
+            return False
     differing = _differing([a, b])
-    if not differing <= set(getattr(type(a), "batchable", ())):
+    flags = set(getattr(type(a), "batch_flags", ()))
+    if not differing <= set(getattr(type(a), "batchable", ())) | set(getattr(type(b), "batchable", ())) | flags:
         return False
-    return all(_numeric(getattr(a, name)) and _numeric(getattr(b, name)) for name in differing)
+    return all(isinstance(getattr(a, name), bool) and isinstance(getattr(b, name), bool) if name in flags
+               else _numeric(getattr(a, name)) and _numeric(getattr(b, name)) for name in differing)
 
 
 def batch_groups(pairs: Sequence[tuple[Any, Any]]) -> list[list[int]]:
@@ -110,7 +131,7 @@ def batch_groups(pairs: Sequence[tuple[Any, Any]]) -> list[list[int]]:
     for index, (method, step_rule) in enumerate(pairs):
         for group in groups:
             method_0, step_0 = pairs[group[0]]
-            if _groupable(method_0, method) and _groupable(step_0, step_rule):
+            if groupable(method_0, method) and groupable(step_0, step_rule):
                 group.append(index)
                 break
         else:
@@ -119,10 +140,12 @@ def batch_groups(pairs: Sequence[tuple[Any, Any]]) -> list[list[int]]:
 
 
 def _per_run(values: list[Any], repeats: int, column: bool) -> Any:
-    """One value per run: a column ``(n, 1)`` (methods) or a vector ``(n,)`` (step rules); pairs stay pairs."""
+    """One value per run: a column ``(n, 1)`` (methods) or a vector ``(n,)`` (step rules); pairs stay pairs;
+    booleans (``batch_flags``) stay booleans."""
     if isinstance(values[0], (tuple, list)):
         return tuple(_per_run([v[i] for v in values], repeats, column) for i in range(len(values[0])))
-    vector = np.repeat(np.asarray(values, dtype=float), repeats)
+    flags = all(isinstance(v, bool) for v in values)
+    vector = np.repeat(np.asarray(values, dtype=bool if flags else float), repeats)
     return vector[:, None] if column else vector
 
 

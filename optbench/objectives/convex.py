@@ -69,6 +69,7 @@ class Quadratic(Problem):
     tags = frozenset({"convex", "smooth", "unimodal"})
     f_opt_known = True
     dims = None
+    flat_exact = True  # value_and_grad takes a (dim,) point too, same bits (Problem.flat_exact)
 
     def __init__(self, dim: int = 10, condition: float = 10.0, seed: int = 0):
         if dim < 1:

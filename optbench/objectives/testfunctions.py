@@ -112,6 +112,7 @@ class Sphere(AnalyticFunction):
 
     tags = frozenset({"convex", "smooth", "unimodal"})
     bounds = (-5.12, 5.12)
+    flat_exact = True  # value_and_grad takes a (dim,) point too, same bits (Problem.flat_exact)
 
     def minimisers(self, dim):
         return np.zeros(dim)
