@@ -533,7 +533,8 @@ def _ert_table(hits: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- leaderboard
-def _target_name(target: float) -> str:
+def success_name(target: float) -> str:
+    """How a target is written in the leaderboard's ``success@<target>`` columns: 1e-06 -> '1e-6'."""
     return f"{target:.0e}".replace("e-0", "e-").replace("e+0", "e+")
 
 
@@ -566,7 +567,7 @@ def leaderboard(runs: pd.DataFrame, trace: pd.DataFrame | None = None,
     table["f_best"] = pd.Series(_best_f(runs, trace), index=runs.index).groupby([runs[k] for k in keys]).min()
     rates = first.groupby(keys + ["target"])["hit"].mean().unstack("target")
     for t in targets:
-        table[f"success@{_target_name(t)}"] = rates[float(t)]
+        table[f"success@{success_name(t)}"] = rates[float(t)]
     failure_rates(table, runs)
     at_target = first[(first["target"] == float(target)) & first["hit"]]
     for axis in ("iterations", "evaluations", "epochs", "time"):

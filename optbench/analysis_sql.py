@@ -103,7 +103,7 @@ def leaderboard(results: str | Path, targets: Sequence[float] = (1e-2, 1e-4, 1e-
     reached = reached.join(_cells(runs)[keys], on="cell")
     for t in targets:
         count = reached[reached["target"] == float(t)].groupby(keys)["n"].sum().reindex(table.index, fill_value=0)
-        table[f"success@{analysis._target_name(t)}"] = count.to_numpy(dtype=float) / table["n_runs"].to_numpy()
+        table[f"success@{analysis.success_name(t)}"] = count.to_numpy(dtype=float) / table["n_runs"].to_numpy()
     analysis.failure_rates(table, runs)
     table["evaluations_to_target"], table["ert"] = _at_target(runs, at_hit, table.index)
     table["target"] = float(target)

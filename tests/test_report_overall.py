@@ -88,3 +88,19 @@ def test_terminal_leaderboard_marks_the_oracle(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert any(f"gd + polyak{ORACLE_MARK}" in line for line in lines)
     assert not any("adam" in line and "oracle" in line for line in lines)
+
+
+def test_a_one_solver_report_counts_what_reached_the_target_and_ranks_nothing(tmp_path):
+    results = [ob.run(p, "gd", {"name": "constant", "lr": 0.05}, seeds=4, max_iter=200) for p in PROBLEMS]
+    data = load_results(results)
+    page = report(data, tmp_path / "r", bootstrap=0)
+    text = _headline(page)
+    assert "ranks best" not in text and "wins" not in text
+    # reached: some recorded point of the run has f - f_opt <= 1e-6, counted here from the traces of ob.run
+    reached = [(r.trace.groupby("seed")["f_gap"].min() <= 1e-6) for r in results]
+    runs, problems = sum(int(s.sum()) for s in reached), sum(bool(s.any()) for s in reached)
+    diverged = sum(int((r.runs["status"] == "diverged").sum()) for r in results)
+    assert f"One solver, <b>gd + constant(lr=0.05)</b>, on 3 problems: f − f_opt ≤ 1e-06 reached in {runs} of 12 runs, " \
+           f"on {problems} of 3 problems. 12 runs: {diverged} diverged." == text
+    assert 0 < runs < 12 and diverged > 0  # the test can tell reached from not reached, and counts failures
+    assert "1 solver," in page.read_text()

@@ -34,6 +34,11 @@ DETAIL_LIMIT = 60  # above this many problems, one compact table replaces the pe
 FILES_ABOVE = 12  # with more problem sections than this, figures are PNG files in figures/ beside index.html
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 solver', '2 solvers'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _notes(data: ResultSet, ctx: sections.Context) -> list[str]:
     notes = []
     estimated = analysis.estimated_problems(data.runs)
@@ -110,7 +115,7 @@ def _body(ctx: sections.Context, heading: str, lap: Callable[[str], None]) -> tu
     toc += [(f"problem-{i}", p, True) for i, p in enumerate(problems)] if detailed else []
     toc += [("failures", "Failures", False), ("provenance", "Provenance", False)]
     parts = [f"<h1>{html.escape(heading)}</h1>",
-             f"<p>{len(data.runs)} runs, {len(problems)} problems, {data.runs['solver'].nunique()} solvers, "
+             f"<p>{len(data.runs)} runs, {len(problems)} problems, {_count(data.runs['solver'].nunique(), 'solver')}, "
              f"{len(data.trace)} trace rows. Generated {_dt.datetime.now().isoformat(timespec='seconds')}.</p>",
              sections.summary(ctx), '<h2 id="notes">Notes on what was estimated</h2>']
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in _notes(data, ctx)]

@@ -130,6 +130,8 @@ def headline(ctx: Context) -> str:
     runs = ctx.data.runs
     counts = runs["status"].value_counts()
     failed = ", ".join(f"{counts[s]} {s}" for s in ("diverged", "error", "timeout") if counts.get(s, 0)) or "no failures"
+    if len(table) == 1:  # one solver: nothing to rank it against
+        return _single_solver_headline(ctx, table.iloc[0]["solver"], failed)
     eligible = overall.crowned(table, ctx.oracles, ctx.crown_oracles)
     best = eligible.iloc[0]
     scope = f"the {len(cover.problems)} problems all {len(cover.solvers)} compared solvers ran"
@@ -148,6 +150,20 @@ def headline(ctx: Context) -> str:
     tested = f"<br>Significance: {html.escape(tested)}." if tested else ""
     return (f'<p class="headline">{text}.{left} {len(runs)} runs of {runs["solver"].nunique()} solvers on '
             f'{runs["problem_label"].nunique()} problems: {failed}.{tested}</p>')
+
+
+def _single_solver_headline(ctx: Context, solver: str, failed: str) -> str:
+    """A one-solver report's headline: how many problems and runs reached the report's target, no ranking."""
+    runs, board = ctx.data.runs, ctx.board
+    column = f"success@{analysis.success_name(ctx.target)}"
+    reached = ""
+    if column in board:
+        solved_runs = int(round(float((board[column] * board["n_runs"]).sum())))
+        solved_problems = int((board[column] > 0).sum())
+        reached = (f": f − f_opt ≤ {ctx.target:g} reached in {solved_runs} of {int(board['n_runs'].sum())} runs, "
+                   f"on {solved_problems} of {len(board)} problems")
+    return (f'<p class="headline">One solver, <b>{html.escape(solver)}</b>, on {runs["problem_label"].nunique()} '
+            f'problems{reached}. {len(runs)} runs: {failed}.</p>')
 
 
 def profiles(ctx: Context, caption: bool = False) -> list[str]:
