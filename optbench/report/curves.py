@@ -23,6 +23,7 @@ import pandas as pd
 from optbench import analysis, schema
 from optbench.report.data import ResultSet
 from optbench.report.styles import Styles
+from optbench.report.ticks import plain_log_labels
 
 __all__ = ["FLOOR", "convergence", "divergence_points", "trace_bands", "solver_order", "log_axes", "final_gap_panel"]
 
@@ -104,6 +105,7 @@ def log_axes(ax, x: np.ndarray, ylog: bool = True) -> None:
         ax.set_xscale("log")
     if ylog and ax.has_data():
         ax.set_yscale("log")
+    plain_log_labels(ax)  # plain-text tick labels: mathtext layout was a sixth of a figure's drawing
 
 
 def _box(ax, y: float, values: np.ndarray, color: str) -> None:
@@ -137,6 +139,7 @@ def final_gap_panel(ax, runs: pd.DataFrame, order: Sequence[str], styles: Styles
     ax.set_ylim(len(order) - 0.5, -0.5)
     if drawn:
         ax.set_xscale("log")
+        plain_log_labels(ax, "x")
         low, high = min(drawn), max(drawn)
         if low == high:
             ax.set_xlim(low / 10, high * 10)
