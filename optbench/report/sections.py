@@ -8,6 +8,7 @@ columns are *counts* of runs, as in the terminal leaderboard.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import pandas as pd
 from optbench import analysis, stats
 from optbench.report import figures, images, overall, power
 from optbench.report.data import ResultSet
-from optbench.report.grouping import natural_order, problem_groups, subset
+from optbench.report.grouping import natural_order, problem_groups
 from optbench.report.styles import Styles
 from optbench.report.tables import html_table
 
@@ -259,8 +260,12 @@ def group_ecdfs(ctx: Context) -> str:
     parts = ['<h3 id="groups">Runtime ECDFs by group</h3>',
              "<p>The runtime ECDF over the problems of each group (without bootstrap bands); "
              + ", ".join(f"{html.escape(title)}: {len(labels)} problems" for title, labels in groups.items()) + ".</p>"]
+    tables = analysis.runtime_ecdf_groups(ctx.data.runs, ctx.data.trace, groups, ctx.targets, axis=ctx.axis,
+                                          hits=ctx.data.hits)  # the hit matrix once, sliced per group
+    runs = ctx.data.runs
     for title, labels in groups.items():
-        fig = figures.ecdf_plot(subset(ctx.data, labels), ctx.targets, axis=ctx.axis, styles=ctx.styles, bootstrap=0)
+        only = dataclasses.replace(ctx.data, runs=runs[runs["problem_label"].isin(set(labels)).to_numpy()])  # for its notes
+        fig = figures.ecdf_plot(only, ctx.targets, axis=ctx.axis, styles=ctx.styles, bootstrap=0, table=tables[title])
         fig.axes[0].set_title(f"runtime ECDF, {title} ({len(labels)} problems)", fontsize=11)
         parts.append(figure_html(fig, f"runtime ECDF, {title}"))
     return "\n".join(parts)
