@@ -1283,7 +1283,7 @@ def lr_sensitivity(runs: pd.DataFrame, parameter: str | None = None) -> pd.DataF
         if not swept:
             continue
         name = "lr" if "lr" in swept else swept[0]
-        sub = runs.iloc[index].assign(value=[p.get(name, np.nan) for p in group_params])
+        sub = runs[["run", "status", "f_gap"]].iloc[index].assign(value=[p.get(name, np.nan) for p in group_params])
         sub = sub[sub["value"].notna()]
         finished = sub[sub["status"].isin(FINISHED)]
         table = sub.groupby("value").agg(n_runs=("run", "size"),
