@@ -796,14 +796,16 @@ def runtime_ecdf(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[floa
 def runtime_ecdf_groups(runs: pd.DataFrame, trace: pd.DataFrame, groups: dict[str, Sequence[str]],
                         targets: Iterable[float] | None = None, axis: str = "evaluations", per_dimension: bool = True,
                         points: int = 200, *, coverage: str = "common", hits: pd.DataFrame | None = None,
-                        gap_tol: float | None = None) -> dict[str, pd.DataFrame]:
-    """``{title: runtime_ecdf(runs of the group's problems, bootstrap=0)}`` for ``groups`` (``{title: problem labels}``).
+                        gap_tol: float | None = None, bands: Sequence[str] = (), bootstrap: int = 200,
+                        confidence: float = 0.95, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """``{title: runtime_ecdf(runs of the group's problems, bootstrap=0)}`` for ``groups`` (``{title: problem labels}``);
+    the groups titled in ``bands`` get their bootstrap bands (``bootstrap``, ``confidence``, ``seed``) as well.
 
     A run's first hits do not depend on the other runs, so the (runs, targets)
     runtime matrix is computed once and sliced per group; each group's coverage
     and grid are its own, as :func:`runtime_ecdf` of the group alone gives them.
     """
-    _check_band(0, 0.95, points)
+    _check_band(bootstrap, confidence, points)
     _check_axis(axis)
     runs, trace = prepare(runs, trace)
     times, budget = _runtimes_per_run(runs, trace, _check_targets(targets), axis, per_dimension, hits, gap_tol)
@@ -811,7 +813,9 @@ def runtime_ecdf_groups(runs: pd.DataFrame, trace: pd.DataFrame, groups: dict[st
     for title, labels in groups.items():
         keep = runs["problem_label"].isin(set(labels)).to_numpy()
         part = runs[keep].reset_index(drop=True)
-        out[title] = _ecdf_table(part, times[keep], budget[keep], _cover(part, coverage), axis, points, 0, 0.95, 0)
+        replicates = bootstrap if title in bands else 0
+        out[title] = _ecdf_table(part, times[keep], budget[keep], _cover(part, coverage), axis, points, replicates,
+                                 confidence, seed)
     return out
 
 

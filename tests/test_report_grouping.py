@@ -63,6 +63,10 @@ def test_group_ecdfs_from_one_hit_matrix_equal_each_group_analysed_alone():
         expected = analysis.runtime_ecdf(alone.runs, alone.trace, hits=alone.hits, bootstrap=0)
         pd.testing.assert_frame_equal(tables[title], expected, check_exact=True)
         assert tables[title].attrs["coverage"] == expected.attrs["coverage"]
+    banded = analysis.runtime_ecdf_groups(data.runs, data.trace, groups, hits=data.hits, bands=["all"], bootstrap=50, seed=3)
+    pd.testing.assert_frame_equal(banded["all"], analysis.runtime_ecdf(data.runs, data.trace, hits=data.hits, bootstrap=50,
+                                                                       seed=3), check_exact=True)
+    assert (banded["all"]["lower"] < banded["all"]["upper"]).any() and banded["five"]["lower"].equals(banded["five"]["upper"])
 
 
 def test_many_problems_give_one_compact_table_instead_of_sections(tmp_path, monkeypatch):

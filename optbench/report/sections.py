@@ -42,6 +42,8 @@ def board_headers(target: float) -> dict[str, str]:
             "ert": f"ERT to f − f_opt ≤ {target:g} (evals)"}
 
 
+ALL = ""  # the key of every problem in the groups given to analysis.runtime_ecdf_groups (a group title is never empty)
+
 @dataclass
 class Context:
     """What every section needs: the data, the leaderboard (with marks), the styles, the user's options, the tests."""
@@ -223,10 +225,14 @@ def aggregates(ctx: Context) -> str:
     """Figures over all problems; those that compare solvers are left out when there is only one."""
     data, styles = ctx.data, ctx.styles
     parts = ['<h2 id="aggregates">Across problems</h2>']
-    parts.append(figure_html(figures.ecdf_plot(data, ctx.targets, axis=ctx.axis, styles=styles, bootstrap=ctx.bootstrap),
+    groups = problem_groups(data.runs)
+    every = {ALL: list(data.runs["problem_label"].unique()), **groups}  # one hit matrix for all runs and each group
+    ecdfs = analysis.runtime_ecdf_groups(data.runs, data.trace, every, ctx.targets, axis=ctx.axis, hits=data.hits,
+                                         bands=[ALL], bootstrap=ctx.bootstrap)
+    parts.append(figure_html(figures.ecdf_plot(data, ctx.targets, axis=ctx.axis, styles=styles, table=ecdfs[ALL]),
                              "runtime ECDF", "Fraction of (problem, target, seed) triples solved against runtime per "
                              "dimension, 95 % bootstrap bands (runs resampled within each problem)."))
-    parts.append(group_ecdfs(ctx))
+    parts.append(group_ecdfs(ctx, groups, ecdfs))
     if data.runs["solver"].nunique() < 2:
         return "\n".join(parts + ["<p>One solver: the figures that compare solvers (profiles, ranks) are left out.</p>"])
     if _leads_with_profiles(ctx):
@@ -252,16 +258,16 @@ def aggregates(ctx: Context) -> str:
     return "\n".join(parts)
 
 
-def group_ecdfs(ctx: Context) -> str:
-    """Runtime ECDFs per group of problems (bbob's function groups, each dimension), as cocopp draws them; "" without groups."""
-    groups = problem_groups(ctx.data.runs)
+def group_ecdfs(ctx: Context, groups: dict[str, list[str]], tables: dict[str, pd.DataFrame]) -> str:
+    """Runtime ECDFs per group of problems (bbob's function groups, each dimension), as cocopp draws them; "" without groups.
+
+    ``groups``: :func:`problem_groups` of the runs; ``tables``: their :func:`analysis.runtime_ecdf_groups`.
+    """
     if not groups:
         return ""
     parts = ['<h3 id="groups">Runtime ECDFs by group</h3>',
              "<p>The runtime ECDF over the problems of each group (without bootstrap bands); "
              + ", ".join(f"{html.escape(title)}: {len(labels)} problems" for title, labels in groups.items()) + ".</p>"]
-    tables = analysis.runtime_ecdf_groups(ctx.data.runs, ctx.data.trace, groups, ctx.targets, axis=ctx.axis,
-                                          hits=ctx.data.hits)  # the hit matrix once, sliced per group
     runs = ctx.data.runs
     for title, labels in groups.items():
         only = dataclasses.replace(ctx.data, runs=runs[runs["problem_label"].isin(set(labels)).to_numpy()])  # for its notes
