@@ -24,7 +24,6 @@ from matplotlib.collections import LineCollection, PolyCollection
 from optbench import analysis, schema
 from optbench.report.data import ResultSet
 from optbench.report.styles import Styles
-from optbench.report.ticks import plain_log_labels
 
 __all__ = ["FLOOR", "convergence", "divergence_points", "trace_bands", "solver_order", "log_axes", "final_gap_panel"]
 
@@ -106,7 +105,6 @@ def log_axes(ax, x: np.ndarray, ylog: bool = True) -> None:
         ax.set_xscale("log")
     if ylog and ax.has_data():
         ax.set_yscale("log")
-    plain_log_labels(ax)  # plain-text tick labels: mathtext layout was a sixth of a figure's drawing
 
 
 def _boxes(ax, rows: list[tuple[float, np.ndarray, str]]) -> None:
@@ -154,7 +152,6 @@ def final_gap_panel(ax, runs: pd.DataFrame, order: Sequence[str], styles: Styles
     ax.set_ylim(len(order) - 0.5, -0.5)
     if drawn:
         ax.set_xscale("log")
-        plain_log_labels(ax, "x")
         low, high = min(drawn), max(drawn)
         if low == high:
             ax.set_xlim(low / 10, high * 10)
