@@ -60,6 +60,7 @@ __all__ = [
     "runs_leaderboard",
     "failure_rates",
     "runtime_ecdf",
+    "runtime_ecdf_groups",
     "convergence",
     "solve_costs",
     "performance_profile",
@@ -788,14 +789,52 @@ def runtime_ecdf(runs: pd.DataFrame, trace: pd.DataFrame, targets: Iterable[floa
     _check_band(bootstrap, confidence, points)
     _check_axis(axis)
     runs, trace = prepare(runs, trace)
-    cover = _cover(runs, coverage)
-    ladder = _check_targets(targets)
+    times, budget = _runtimes_per_run(runs, trace, _check_targets(targets), axis, per_dimension, hits, gap_tol)
+    return _ecdf_table(runs, times, budget, _cover(runs, coverage), axis, points, bootstrap, confidence, seed)
+
+
+def runtime_ecdf_groups(runs: pd.DataFrame, trace: pd.DataFrame, groups: dict[str, Sequence[str]],
+                        targets: Iterable[float] | None = None, axis: str = "evaluations", per_dimension: bool = True,
+                        points: int = 200, *, coverage: str = "common", hits: pd.DataFrame | None = None,
+                        gap_tol: float | None = None, bands: Sequence[str] = (), bootstrap: int = 200,
+                        confidence: float = 0.95, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """``{title: runtime_ecdf(runs of the group's problems, bootstrap=0)}`` for ``groups`` (``{title: problem labels}``);
+    the groups titled in ``bands`` get their bootstrap bands (``bootstrap``, ``confidence``, ``seed``) as well.
+
+    A run's first hits do not depend on the other runs, so the (runs, targets)
+    runtime matrix is computed once and sliced per group; each group's coverage
+    and grid are its own, as :func:`runtime_ecdf` of the group alone gives them.
+    """
+    _check_band(bootstrap, confidence, points)
+    _check_axis(axis)
+    runs, trace = prepare(runs, trace)
+    times, budget = _runtimes_per_run(runs, trace, _check_targets(targets), axis, per_dimension, hits, gap_tol)
+    out = {}
+    for title, labels in groups.items():
+        keep = runs["problem_label"].isin(set(labels)).to_numpy()
+        part = runs[keep].reset_index(drop=True)
+        replicates = bootstrap if title in bands else 0
+        out[title] = _ecdf_table(part, times[keep], budget[keep], _cover(part, coverage), axis, points, replicates,
+                                 confidence, seed)
+    return out
+
+
+def _runtimes_per_run(runs: pd.DataFrame, trace: pd.DataFrame, ladder: np.ndarray, axis: str, per_dimension: bool,
+                      hits: pd.DataFrame | None, gap_tol: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """(runtime of each run to each target of ``ladder``: (runs, targets), inf when missed; each run's budget),
+    both divided by the run's dimension when ``per_dimension``, for prepared tables."""
     _, values = _hit_matrix(runs, trace, ladder, [axis], False, prepare_hits(runs, hits), gap_tol)
     times, budget = values[axis], runs[axis].to_numpy(dtype=float)
     if per_dimension:
         dim = runs["dim"].to_numpy(dtype=float)
         scale = np.where(dim > 0, dim, 1.0)
         times, budget = times / scale[:, None], budget / scale
+    return times, budget
+
+
+def _ecdf_table(runs: pd.DataFrame, times: np.ndarray, budget: np.ndarray, cover: Coverage, axis: str, points: int,
+                bootstrap: int, confidence: float, seed: int) -> pd.DataFrame:
+    """:func:`runtime_ecdf`'s table from the runtimes per run (rows of ``runs``) and the coverage block."""
     inside = (runs["problem_label"].isin(cover.problems) & runs["solver"].isin(cover.solvers)).to_numpy()
     finite = times[inside][np.isfinite(times[inside])]
     candidates = np.r_[finite, budget[inside & np.isfinite(budget)]]
@@ -1235,7 +1274,9 @@ def lr_sensitivity(runs: pd.DataFrame, parameter: str | None = None) -> pd.DataF
     """
     runs, _ = prepare(runs, None)
     columns = ["problem_label", "method_label", "step_rule", "parameter", "value", "median", "q25", "q75", "diverged_rate", "n_runs"]
-    params = runs["step_params"].map(lambda text: json.loads(text) if isinstance(text, str) and text else {})
+    texts = runs["step_params"]
+    parsed = {text: json.loads(text) for text in pd.unique(texts) if isinstance(text, str) and text}  # few distinct texts
+    params = pd.Series([parsed.get(text, {}) if isinstance(text, str) else {} for text in texts], index=runs.index, dtype=object)
     frames = []
     for (problem, method, rule), index in runs.groupby(["problem_label", "method_label", "step_rule"], sort=True).indices.items():
         group_params = params.iloc[index]
@@ -1246,7 +1287,7 @@ def lr_sensitivity(runs: pd.DataFrame, parameter: str | None = None) -> pd.DataF
         if not swept:
             continue
         name = "lr" if "lr" in swept else swept[0]
-        sub = runs.iloc[index].assign(value=[p.get(name, np.nan) for p in group_params])
+        sub = runs[["run", "status", "f_gap"]].iloc[index].assign(value=[p.get(name, np.nan) for p in group_params])
         sub = sub[sub["value"].notna()]
         finished = sub[sub["status"].isin(FINISHED)]
         table = sub.groupby("value").agg(n_runs=("run", "size"),

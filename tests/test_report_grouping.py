@@ -49,6 +49,26 @@ def test_subset_renumbers_runs_and_keeps_the_analysis_of_its_problems():
                                   analysis.runtime_ecdf(alone.runs, alone.trace, hits=alone.hits, bootstrap=0))
 
 
+def test_group_ecdfs_from_one_hit_matrix_equal_each_group_analysed_alone():
+    from optbench import analysis
+
+    problems = ({"name": "sphere", "dim": 2}, {"name": "quadratic", "dim": 5}, {"name": "rosenbrock", "dim": 2})
+    results = [ob.run(p, m, "armijo", seeds=3, max_iter=60) for p in problems for m in ("gd", "nesterov")]
+    data = load_results(results)
+    groups = {"two": ["sphere(dim=2)", "rosenbrock(dim=2)"], "five": ["quadratic(dim=5)"], "all": ["sphere(dim=2)",
+              "quadratic(dim=5)", "rosenbrock(dim=2)"]}  # overlapping groups, as bbob's function groups and dimensions
+    tables = analysis.runtime_ecdf_groups(data.runs, data.trace, groups, hits=data.hits)
+    for title, labels in groups.items():
+        alone = subset(data, labels)
+        expected = analysis.runtime_ecdf(alone.runs, alone.trace, hits=alone.hits, bootstrap=0)
+        pd.testing.assert_frame_equal(tables[title], expected, check_exact=True)
+        assert tables[title].attrs["coverage"] == expected.attrs["coverage"]
+    banded = analysis.runtime_ecdf_groups(data.runs, data.trace, groups, hits=data.hits, bands=["all"], bootstrap=50, seed=3)
+    pd.testing.assert_frame_equal(banded["all"], analysis.runtime_ecdf(data.runs, data.trace, hits=data.hits, bootstrap=50,
+                                                                       seed=3), check_exact=True)
+    assert (banded["all"]["lower"] < banded["all"]["upper"]).any() and banded["five"]["lower"].equals(banded["five"]["upper"])
+
+
 def test_many_problems_give_one_compact_table_instead_of_sections(tmp_path, monkeypatch):
     results = [ob.run({"name": "sphere", "dim": d}, "gd", "armijo", seeds=2, max_iter=30) for d in (2, 3, 10)]
     monkeypatch.setattr(report_html, "DETAIL_LIMIT", 2)

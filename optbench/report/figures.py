@@ -159,9 +159,10 @@ def iterations_plot(results: Any, problem: str, columns: Sequence[str] = ("step_
     ends = curves.divergence_points(subset, "iterations")
     fig, axes, side = canvas(len(columns), 2, panel=(4.0, 3.2))  # two per row: readable in a 1400 px page
     solvers: list[str] = list(dict.fromkeys(ends["solver"]))
+    healthy = diverged.healthy(subset)  # y limits from the runs that did not diverge
     for ax, column in zip(axes, columns):
         label, log = TRACE_COLUMNS.get(column, (column, False))
-        frame = curves.trace_bands(diverged.healthy(subset), column)  # y limits from the runs that did not diverge
+        frame = curves.trace_bands(healthy, column)
         if log:
             frame[["median", "q25", "q75"]] = frame[["median", "q25", "q75"]].clip(lower=FLOOR)
         _draw_lines(ax, frame, "iteration", "median", styles, band=("q25", "q75"))
@@ -195,10 +196,15 @@ def accuracy_plot(results: Any, problems: Sequence[str] | None = None, styles: S
 
 
 def ecdf_plot(results: Any, targets: Iterable[float] | None = None, axis: str = "evaluations",
-              styles: Styles | None = None, bootstrap: int = 200) -> plt.Figure:
-    """ECDF of fixed-target runtimes (COCO's ladder by default) per solver, with bootstrap 95 % bands."""
+              styles: Styles | None = None, bootstrap: int = 200, table: pd.DataFrame | None = None) -> plt.Figure:
+    """ECDF of fixed-target runtimes (COCO's ladder by default) per solver, with bootstrap 95 % bands.
+
+    ``table``: :func:`optbench.analysis.runtime_ecdf` of the same result set and arguments, when already computed.
+    """
     data, styles = _setup(results, styles)
-    table = analysis.runtime_ecdf(data.runs, data.trace, targets, axis=axis, bootstrap=bootstrap, hits=getattr(data, "hits", None))
+    if table is None:
+        table = analysis.runtime_ecdf(data.runs, data.trace, targets, axis=axis, bootstrap=bootstrap,
+                                      hits=getattr(data, "hits", None))
     fig, (ax,), side = canvas(1, 1, panel=(7.5, 4.6))
     _draw_lines(ax, table, "x", "proportion", styles, band=("lower", "upper"), step=True)
     ax.set_xscale("log")

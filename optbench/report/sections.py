@@ -8,6 +8,7 @@ columns are *counts* of runs, as in the terminal leaderboard.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import pandas as pd
 from optbench import analysis, stats
 from optbench.report import figures, images, overall, power
 from optbench.report.data import ResultSet
-from optbench.report.grouping import natural_order, problem_groups, subset
+from optbench.report.grouping import natural_order, problem_groups
 from optbench.report.styles import Styles
 from optbench.report.tables import html_table
 
@@ -40,6 +41,8 @@ def board_headers(target: float) -> dict[str, str]:
     return {**BOARD_COLUMNS, "evaluations_to_target": f"evals to f − f_opt ≤ {target:g} (median)",
             "ert": f"ERT to f − f_opt ≤ {target:g} (evals)"}
 
+
+ALL = ""  # the key of every problem in the groups given to analysis.runtime_ecdf_groups (a group title is never empty)
 
 @dataclass
 class Context:
@@ -222,10 +225,14 @@ def aggregates(ctx: Context) -> str:
     """Figures over all problems; those that compare solvers are left out when there is only one."""
     data, styles = ctx.data, ctx.styles
     parts = ['<h2 id="aggregates">Across problems</h2>']
-    parts.append(figure_html(figures.ecdf_plot(data, ctx.targets, axis=ctx.axis, styles=styles, bootstrap=ctx.bootstrap),
+    groups = problem_groups(data.runs)
+    every = {ALL: list(data.runs["problem_label"].unique()), **groups}  # one hit matrix for all runs and each group
+    ecdfs = analysis.runtime_ecdf_groups(data.runs, data.trace, every, ctx.targets, axis=ctx.axis, hits=data.hits,
+                                         bands=[ALL], bootstrap=ctx.bootstrap)
+    parts.append(figure_html(figures.ecdf_plot(data, ctx.targets, axis=ctx.axis, styles=styles, table=ecdfs[ALL]),
                              "runtime ECDF", "Fraction of (problem, target, seed) triples solved against runtime per "
                              "dimension, 95 % bootstrap bands (runs resampled within each problem)."))
-    parts.append(group_ecdfs(ctx))
+    parts.append(group_ecdfs(ctx, groups, ecdfs))
     if data.runs["solver"].nunique() < 2:
         return "\n".join(parts + ["<p>One solver: the figures that compare solvers (profiles, ranks) are left out.</p>"])
     if _leads_with_profiles(ctx):
@@ -251,16 +258,20 @@ def aggregates(ctx: Context) -> str:
     return "\n".join(parts)
 
 
-def group_ecdfs(ctx: Context) -> str:
-    """Runtime ECDFs per group of problems (bbob's function groups, each dimension), as cocopp draws them; "" without groups."""
-    groups = problem_groups(ctx.data.runs)
+def group_ecdfs(ctx: Context, groups: dict[str, list[str]], tables: dict[str, pd.DataFrame]) -> str:
+    """Runtime ECDFs per group of problems (bbob's function groups, each dimension), as cocopp draws them; "" without groups.
+
+    ``groups``: :func:`problem_groups` of the runs; ``tables``: their :func:`analysis.runtime_ecdf_groups`.
+    """
     if not groups:
         return ""
     parts = ['<h3 id="groups">Runtime ECDFs by group</h3>',
              "<p>The runtime ECDF over the problems of each group (without bootstrap bands); "
              + ", ".join(f"{html.escape(title)}: {len(labels)} problems" for title, labels in groups.items()) + ".</p>"]
+    runs = ctx.data.runs
     for title, labels in groups.items():
-        fig = figures.ecdf_plot(subset(ctx.data, labels), ctx.targets, axis=ctx.axis, styles=ctx.styles, bootstrap=0)
+        only = dataclasses.replace(ctx.data, runs=runs[runs["problem_label"].isin(set(labels)).to_numpy()])  # for its notes
+        fig = figures.ecdf_plot(only, ctx.targets, axis=ctx.axis, styles=ctx.styles, bootstrap=0, table=tables[title])
         fig.axes[0].set_title(f"runtime ECDF, {title} ({len(labels)} problems)", fontsize=11)
         parts.append(figure_html(fig, f"runtime ECDF, {title}"))
     return "\n".join(parts)
