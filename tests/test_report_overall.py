@@ -104,3 +104,17 @@ def test_a_one_solver_report_counts_what_reached_the_target_and_ranks_nothing(tm
            f"on {problems} of 3 problems. 12 runs: {diverged} diverged." == text
     assert 0 < runs < 12 and diverged > 0  # the test can tell reached from not reached, and counts failures
     assert "1 solver," in page.read_text()
+
+
+def test_one_solver_has_no_ranking_and_a_long_leaderboard_starts_folded(tmp_path, monkeypatch):
+    from optbench.report import sections
+
+    results = [ob.run(p, "gd", {"name": "constant", "lr": 0.01}, seeds=2, max_iter=20) for p in PROBLEMS]
+    page = report(load_results(results), tmp_path / "one", bootstrap=0).read_text()
+    assert 'id="ranking"' not in page and 'href="#ranking"' not in page
+    assert "<details><summary>" not in page.split('id="leaderboard"')[1].split("</table>")[0]  # 3 rows: open
+    monkeypatch.setattr(sections, "FOLD_ROWS", 2)
+    page = report(load_results(results), tmp_path / "folded", bootstrap=0).read_text()
+    after = page.split('id="leaderboard"')[1]
+    assert after.index("<details><summary>3 rows over 3 problems") < after.index("<table")
+    assert after.count("gd + constant(lr=0.01)") >= 3  # the rows are still in the page

@@ -110,7 +110,8 @@ def _body(ctx: sections.Context, heading: str, lap: Callable[[str], None]) -> tu
     data = ctx.data
     problems = natural_order(data.runs["problem_label"])
     detailed = len(problems) <= DETAIL_LIMIT
-    toc = [("summary", "Summary", False), ("ranking", "overall ranking", True), ("leaderboard", "leaderboard", True),
+    ranking = [("ranking", "overall ranking", True)] if data.runs["solver"].nunique() > 1 else []  # as sections.summary
+    toc = [("summary", "Summary", False), *ranking, ("leaderboard", "leaderboard", True),
            ("notes", "Notes", False), ("aggregates", "Across problems", False), ("problems", "Problems", False)]
     toc += [(f"problem-{i}", p, True) for i, p in enumerate(problems)] if detailed else []
     toc += [("failures", "Failures", False), ("provenance", "Provenance", False)]

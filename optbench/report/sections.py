@@ -196,18 +196,30 @@ def _leads_with_profiles(ctx: Context) -> bool:
     return ctx.lead == "profiles" and ctx.data.runs["solver"].nunique() >= 2
 
 
+FOLD_ROWS = 200  # a leaderboard longer than this starts folded (its rows stay in the page, sortable and filterable)
+
+
+def _folded(table: str, board: pd.DataFrame) -> str:
+    """A long leaderboard inside a closed ``<details>``, so that the aggregates are in reach."""
+    if len(board) <= FOLD_ROWS:
+        return table
+    return (f"<details><summary>{len(board)} rows over {board['problem_label'].nunique()} problems: click to open the "
+            f"table</summary>{table}</details>")
+
+
 def summary(ctx: Context) -> str:
     """Headline, (the profiles, when the suite leads with them), overall ranking (common-coverage block), leaderboard."""
     rows, cover = overall.block(ctx.board, ctx.data.runs)
     ranking = overall.overall_table(rows)
     lead = profiles(ctx, caption=True) if _leads_with_profiles(ctx) else []
-    parts = ['<h2 id="summary">Summary</h2>', headline(ctx), *lead, '<h3 id="ranking">Overall ranking</h3>',
+    ranked = ['<h3 id="ranking">Overall ranking</h3>',
              "<p>Mean over problems of each solver's rank (1 = best median gap at the final iterate on that problem; "
              "tied solvers share the best rank), ranked again among the solvers compared: "
              f"{html.escape(cover.note())}. Oracle rules (marked{html.escape(overall.ORACLE_MARK)}) use the problem's "
              "known f_opt, which a real user does not have.</p>",
              html_table(overall.mark(ranking, ctx.oracles).drop(columns=["method_label", "step_label"]), "ranking",
-                        filters=ranking, headers=BOARD_COLUMNS),
+                        filters=ranking, headers=BOARD_COLUMNS)] if len(ranking) > 1 else []  # one solver: no ranking
+    parts = ['<h2 id="summary">Summary</h2>', headline(ctx), *lead, *ranked,
              '<h3 id="leaderboard">Leaderboard</h3>',
              f"<p>Per problem, solvers by rank: what is ranked is the median gap f − f_opt at the <b>final iterate</b> (where "
              f"the convergence curves end; not the best so far) over all runs, a failed run counting as +∞, a gap within "
@@ -216,7 +228,7 @@ def summary(ctx: Context) -> str:
              f"runs (quartiles and runtimes in each problem's section); diverged, errors, timeouts are counts of runs. "
              f"Success: fraction of runs reaching f − f_opt ≤ t; ERT at f − f_opt ≤ {ctx.target:g}. Click a header to "
              f"sort, type to filter.</p>",
-             _board_table(overall.mark(ctx.board, ctx.oracles), "leaderboard", ctx.target)]
+             _folded(_board_table(overall.mark(ctx.board, ctx.oracles), "leaderboard", ctx.target), ctx.board)]
     parts += [f'<p class="note">{html.escape(line)}</p>' for line in power.seed_warnings(ctx.board)]
     return "\n".join(parts)
 
