@@ -68,6 +68,24 @@ def test_each_cell_gets_its_share_of_the_stack_time():
             assert np.all(np.diff(rows.sort_values("iteration")["time"].to_numpy()) >= 0)
 
 
+def test_a_hit_in_a_stack_is_timed_by_its_cells_share_of_the_clock():
+    # a hit's time is the run's own clock (its cell's share of the stack), as its trace and runs rows are:
+    # never after the run's final time, never after the trace row of the same iteration
+    problem = PROBLEMS["rosenbrock"][0]
+    specs = [{"problem": problem, "method": method, "step_rule": rule, **BUDGET, "record": "all"}
+             for method, rule in SOLVERS]
+    hit_count = 0
+    for result in run_group(specs):
+        hits = result.hits.merge(result.trace[["seed", "iteration", "time"]], on=["seed", "iteration"],
+                                 suffixes=("", "_trace"))
+        assert len(hits) == len(result.hits)
+        assert (hits.time <= hits.time_trace).all()
+        final = dict(zip(result.runs.seed, result.runs.time))
+        assert (hits.time <= hits.seed.map(final)).all()
+        hit_count += len(hits)
+    assert hit_count > 0
+
+
 def test_a_step_rule_that_writes_into_its_context_is_named_in_a_stack(scratch_registry_names):
     @ob.register_step_rule("stack-writer-test")
     class Writer(ob.StepRule):

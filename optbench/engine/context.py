@@ -39,7 +39,8 @@ class Evaluator:
         self.refused = np.zeros(n_runs, dtype=bool)  # runs a line trial was refused to (budget)
         self.finite_sum = problem.n_samples is not None
         self.full_samples = problem.n_samples if self.finite_sum else 0  # samples of one full-batch call
-        self.flat = n_runs == 1 and getattr(problem, "flat_exact", False)  # one run: call with x of shape (dim,)
+        # one run of a full-batch problem: call with x of shape (dim,)
+        self.flat = n_runs == 1 and getattr(problem, "flat_exact", False) and not self.finite_sum
         # The loop charges the same mask every iteration: those charges are counted as Python
         # ints and added to the arrays when a counter is read (numpy calls on tiny arrays are slow).
         self._mask_seen, self._mask_counts = None, None
@@ -146,12 +147,8 @@ class Evaluator:
         charged to ``charged`` (a mask over all runs)."""
         if charged is self._mask_seen and self.usual and rows is None:  # the loop's call: same mask, no noise, one part
             if self.flat and batch is None:  # one run through the problem's 1-D call (Problem.flat_exact)
-                f, g = self.problem.value_and_grad(X[0])
-                F = np.empty(1)
-                F[0] = f
-                G = g[None]
-            else:
-                F, G = self.problem.value_and_grad(X, batch)
+                return self.flat_gradient(X)
+            F, G = self.problem.value_and_grad(X, batch)
             self._deferred_calls += 1
             self.calls_total += 1
             if self.finite_sum:
@@ -164,6 +161,16 @@ class Evaluator:
         if self.noise_rngs is not None and self.problem.noise_std:
             G = G + self._noise(charged, rows)
         return F, G
+
+    def flat_gradient(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``f`` and ``grad f`` of one run (``X`` of shape ``(1, dim)``) through the problem's 1-D call, charged to
+        it (``flat``: no noise, full batch, the loop's usual mask)."""
+        f, g = self.problem.value_and_grad(X[0])
+        F = np.empty(1)
+        F[0] = f
+        self._deferred_calls += 1
+        self.calls_total += 1
+        return F, g[None]
 
     def line(self, X: np.ndarray, batch: np.ndarray | None, mask: np.ndarray, need_grad: bool,
              rows: slice | None = None):

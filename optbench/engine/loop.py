@@ -27,7 +27,8 @@ import numpy as np
 
 from optbench.engine.budget import Budget
 from optbench.engine.context import Evaluator, StepContext
-from optbench.engine.trace import HitTracker, Recorder
+from optbench.engine.hits import BufferedClock, HitTracker
+from optbench.engine.trace import Recorder
 from optbench.errors import PluginError
 from optbench.problem import Problem
 from optbench.registry import spec_of
@@ -132,6 +133,21 @@ def _checked_pair(result: Any, plugin: str, call: str, name: str, shape: tuple, 
     return result
 
 
+class BatchClock:
+    """A batch's clock as ``HitTracker.note`` buffers it: one reading, ``DescentLoop.clock()``, the same for every run."""
+
+    width = 1
+
+    def __init__(self, loop: "DescentLoop"):
+        self.loop = loop
+
+    def read(self, row: np.ndarray) -> None:
+        row[0] = self.loop.clock()
+
+    def times(self, readings: np.ndarray, runs: np.ndarray) -> np.ndarray:
+        return readings[:, 0].copy()
+
+
 class DescentLoop:
     """One batch of ``n_runs`` descending together; ``run()`` returns the final X and per-run outcome arrays."""
 
@@ -158,6 +174,7 @@ class DescentLoop:
         self.quiet_band = (math.inf, -math.inf)  # no f is quiet before the bounds are set
         self.F_previous = self.X_previous = None
         self.alpha_seen = self.alpha_column = None
+        self.buffered_clock: BufferedClock = BatchClock(self)
         self.start = time.perf_counter()
 
     # ------------------------------------------------------------ stages
@@ -174,15 +191,20 @@ class DescentLoop:
         if self.ctx.reused is not None:  # the line search already paid for this point
             self.evaluator.refund_gradient(self.ctx.reused & charged)
             self.ctx.reused = None
-        if F.shape != self.alpha_shape or G.shape != self.X_shape:
-            raise PluginError(f"problem {spec_of(self.problem)[0]!r} returned f of shape {F.shape} and a gradient of "
-                              f"shape {G.shape} for X of shape {self.X.shape}; expected ({self.n_runs},) and {self.X.shape}")
-        if F.dtype is not FLOAT or G.dtype is not FLOAT:
-            plugin = _plugin(self.problem, "problem")
-            check_real(F, plugin, "f")
-            check_real(G, plugin, "a gradient")
+        if F.shape != self.alpha_shape or G.shape != self.X_shape or F.dtype is not FLOAT or G.dtype is not FLOAT:
+            self.check_evaluation(F, G)
         G.setflags(write=False)
         return F, G
+
+    def check_evaluation(self, F: Any, G: Any) -> None:
+        """``F`` of shape ``(n_runs,)`` and ``G`` of the iterate's shape, real numbers; else a PluginError."""
+        if getattr(F, "shape", None) != self.alpha_shape or getattr(G, "shape", None) != self.X_shape:
+            raise PluginError(f"problem {spec_of(self.problem)[0]!r} returned f of shape {getattr(F, 'shape', None)} "
+                              f"and a gradient of shape {getattr(G, 'shape', None)} for X of shape {self.X.shape}; "
+                              f"expected ({self.n_runs},) and {self.X.shape}")
+        plugin = _plugin(self.problem, "problem")
+        check_real(F, plugin, "f")
+        check_real(G, plugin, "a gradient")
 
     def screen(self, k: int, F: np.ndarray) -> np.ndarray | None:
         """Diverged runs: f not finite or outside ``f0 +- 1e12 (1 + |f0|)``, or x not finite."""
@@ -215,6 +237,16 @@ class DescentLoop:
             return False
         hits = self.hits
         return hits is None or not f - hits.f_opt <= hits.threshold.item()
+
+    def track_hits(self, k: int, F: np.ndarray, diverged: np.ndarray | None) -> None:
+        """Hand iteration ``k`` to the hit tracker: buffered (``HitTracker.note``) while every run has spent the
+        same evaluations, one iteration at a time otherwise (one run, line searches, budgets)."""
+        mask = self.active if diverged is None else self.active & ~diverged
+        evaluator = self.evaluator
+        if self.single or not evaluator.uniform:
+            self.hits.update(k, F, mask, self.counters, self.clock)
+        else:
+            self.hits.note(k, F, mask, evaluator.calls_total, evaluator.samples_total, self.buffered_clock)
 
     def converge(self, F: np.ndarray, G: np.ndarray, stop: np.ndarray | None) -> np.ndarray | None:
         """Runs that meet a tolerance: ``grad``, ``f_gap``, ``f`` (relative change), ``x`` (relative move)."""
@@ -271,9 +303,9 @@ class DescentLoop:
         """Seconds since the batch started (a stack's loop gives each run its own share, a vector)."""
         return time.perf_counter() - self.start
 
-    def clock(self) -> float:
-        """Seconds of the batch so far, less the time spent recording."""
-        return time.perf_counter() - self.start - self.recorder.overhead
+    def clock(self) -> float | np.ndarray:
+        """Seconds of the batch so far, less the time spent recording (a stack: each run's share, a vector)."""
+        return self.elapsed() - self.recorder.overhead
 
     def freeze(self, stop: np.ndarray, k: int, F: np.ndarray | None, G: np.ndarray | None) -> None:
         """Stop the runs in ``stop`` at iteration ``k`` and record where they stopped."""
@@ -304,6 +336,10 @@ class DescentLoop:
         if (type(result) is tuple and len(result) == 2 and type(result[0]) is np.ndarray
                 and result[0].shape == self.X_shape and result[0].dtype is FLOAT):
             return result  # the usual case, checked without building a message
+        return self.checked_direction(result)
+
+    def checked_direction(self, result: Any) -> tuple[np.ndarray, Any]:
+        """What ``direction`` returned, checked in full: ``(D, state)``, ``D`` real of the iterate's shape."""
         return _checked_pair(result, _plugin(self.method, "method"), "direction()", "D", self.X.shape, "(n_runs, dim)")
 
     def step_size(self, step_state: Any) -> tuple[np.ndarray, Any]:
@@ -325,6 +361,11 @@ class DescentLoop:
                     live = alpha if self.all_active else alpha[self.active]
                     if _MIN(live) >= 0.0 and _DOT(live, live) < _INF:  # NaN fails both; a huge alpha takes the long way
                         return result
+        return self.checked_step(result)
+
+    def checked_step(self, result: Any) -> tuple[np.ndarray, Any]:
+        """What ``step`` returned, checked in full: ``(alpha, state)``, ``alpha`` of shape ``(n_runs,)``, finite
+        and >= 0 for active runs."""
         plugin = _plugin(self.step_rule, "step rule")
         alpha, step_state = _checked_pair(result, plugin, "step()", "alpha", (self.n_runs,), "(n_runs,)")
         live = alpha if self.all_active else alpha[self.active]
@@ -383,14 +424,18 @@ class DescentLoop:
         else:
             batch = self.sampler.next()
         F, G = self.evaluate(batch)
+        return self.proceed(k, F, G, batch, method_state, step_state)
+
+    def proceed(self, k: int, F: np.ndarray, G: np.ndarray, batch: np.ndarray | None, method_state: Any,
+                step_state: Any) -> tuple[bool, Any, Any]:
+        """Iteration ``k`` once ``F`` and ``G`` are known: screen, hits, stops, record, step."""
         tol = self.tol
         if self.single and k & 15 and self.quiet(F.item()):
             diverged = None  # nothing to screen or hit this step
         else:
             diverged = self.screen(k, F)
             if self.hits is not None:
-                self.hits.update(k, F, self.active if diverged is None else self.active & ~diverged, self.counters,
-                                 self.clock)
+                self.track_hits(k, F, diverged)
         stop = self.converge(F, G, diverged) if tol else diverged
         if not (self.iterations_only and k < self.max_iter):  # a budget of iterations alone: nothing to check before it
             stop = self.out_of_budget(k, stop)

@@ -43,10 +43,12 @@ from optbench.engine import cell as cells
 from optbench.engine.context import Evaluator, StepContext
 from optbench.engine.loop import Budget, DescentLoop, Sampler, _call, _checked_pair, _plugin
 from optbench.engine.own_loop import run_own_loop
+from optbench.engine.single import SingleRunLoop
 from optbench.engine.result import RunResult
 from optbench.engine.sweep import groupable, batched_instance
 from optbench.schema import target_ladder
-from optbench.engine.trace import HitTracker, Recorder, hits_from_trace
+from optbench.engine.hits import HitTracker, hits_from_trace
+from optbench.engine.trace import Recorder
 from optbench.errors import PluginError
 from optbench.problem import Problem
 from optbench.seeding import canonical, run_generators, stream_seeds
@@ -227,6 +229,7 @@ class StackLoop(DescentLoop):
         for i, part in enumerate(parts):
             part_rows[part.rows], owner[part.rows] = part.rows.stop - part.rows.start, i
         self.owner, self.shared_weight, self.own_weight = owner, n_seeds / n, n_seeds / part_rows
+        self.buffered_clock = StackClock(self, len(parts))
 
     def elapsed(self) -> np.ndarray:
         """Per run: ``shared * rows_cell / rows_stack + own_part * rows_cell / rows_part`` (plus the recording
@@ -236,6 +239,25 @@ class StackLoop(DescentLoop):
         overhead = self.recorder.overhead
         shared = total - overhead - float(own.sum())
         return shared * self.shared_weight + own[self.owner] * self.own_weight + overhead
+
+
+class StackClock:
+    """A stack's clock as ``HitTracker.note`` buffers it: the shared seconds (less recording and the parts' own
+    time) and each part's own seconds; ``times`` gives each run its share, as ``StackLoop.elapsed``."""
+
+    def __init__(self, loop: StackLoop, n_parts: int):
+        self.loop, self.width = loop, 1 + n_parts
+
+    def read(self, row: np.ndarray) -> None:
+        loop = self.loop
+        own = loop.method.own
+        row[0] = time.perf_counter() - loop.start - loop.recorder.overhead - float(own.sum())
+        row[1:] = own
+
+    def times(self, readings: np.ndarray, runs: np.ndarray) -> np.ndarray:
+        loop = self.loop
+        own = readings[np.arange(len(runs)), 1 + loop.owner[runs]]
+        return readings[:, 0] * loop.shared_weight + own * loop.own_weight[runs]  # shared_weight: one number
 
 
 # ---------------------------------------------------------------- running a stack
@@ -265,7 +287,8 @@ def _descend(problem: Problem, parts: Sequence[Part], n_seeds: int, X_start: np.
             X, out = run_own_loop(problem, part.method, X_start, recorder, budget.max_iter, budget.max_evals,
                                   budget.tol, budget.timeout, noise_rngs)
             return X, out, None
-        loop = DescentLoop(problem, part.method, part.step_rule, X_start, budget, recorder, tracker, sampler, noise_rngs)
+        kind = SingleRunLoop if len(X_start) == 1 else DescentLoop
+        loop = kind(problem, part.method, part.step_rule, X_start, budget, recorder, tracker, sampler, noise_rngs)
         loop.ctx.stream_seeds = method_seeds
         X, out = loop.run()
         return X, out, None

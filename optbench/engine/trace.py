@@ -1,4 +1,4 @@
-"""What is recorded, and when: trace rows at chosen iterations, and exact first hits of targets.
+"""What is recorded, and when: trace rows at chosen iterations.
 
 ``Recorder`` keeps one light block per recorded iteration and expands the blocks
 into columns once, at the end, so that recording every iteration stays cheap.
@@ -6,11 +6,7 @@ Evaluations made for the record (the full objective of a minibatch run, metrics)
 are not charged, and the time they take is kept in ``overhead`` and subtracted
 from the clock.
 
-``HitTracker`` follows every run's best-so-far gap ``b_k = min_{j <= k} f(x_j) - f_opt``
-at every iteration, whatever is recorded, and notes for each target ``t`` of the
-ladder the first iteration with ``b_k <= t``, with the evaluations, epochs and time
-spent to reach it. Fixed-target runtimes read from it are exact, not bounded by
-the recorded checkpoints.
+First hits of targets are ``engine/hits.py``'s (``hits_from_trace`` reads them off a trace).
 """
 
 from __future__ import annotations
@@ -23,7 +19,7 @@ import numpy as np
 from optbench.constraints import check_record
 from optbench.problem import Problem
 
-__all__ = ["Recorder", "HitTracker", "hits_from_trace", "record_schedule", "LOG_POINTS"]
+__all__ = ["Recorder", "record_schedule", "LOG_POINTS"]
 
 # about ten log-spaced iterations per decade, up to 10^12
 LOG_POINTS = frozenset(int(round(10 ** (j / 10))) for j in range(0, 121)) | {0}
@@ -131,102 +127,3 @@ class Recorder:
                 )
         order = np.lexsort((columns["iteration"], columns["run"]))
         return {key: values[order] for key, values in columns.items()}
-
-
-class HitTracker:
-    """Exact first hits of ``targets`` (a descending ladder of gaps) by each run's best-so-far gap.
-
-    Each run keeps the next target it has not met (``threshold``); the best-so-far
-    gap meets a new target exactly when the current gap does, so one comparison a
-    step finds every new hit, and ``searchsorted`` counts how many targets it met.
-    """
-
-    def __init__(self, f_opt: float, targets: np.ndarray, n_runs: int, n_samples: int | None):
-        self.f_opt = float(f_opt)
-        self.targets = np.asarray(targets, dtype=float)
-        self.negated = -self.targets  # ascending, for searchsorted
-        self.next_threshold = np.append(self.targets, -np.inf)
-        self.threshold = np.full(n_runs, self.targets[0])  # the next target of each run
-        self.reached = np.zeros(n_runs, dtype=np.int64)  # how many targets each run has met
-        self.n_samples = n_samples
-        self.blocks: list[tuple] = []
-
-    def update(self, k: int, F: np.ndarray, mask: np.ndarray, counters: Callable, clock: Callable[[], float]) -> None:
-        """Iteration ``k`` evaluated ``F`` for the runs in ``mask``; note the targets they meet first here.
-
-        ``counters(runs)`` gives the runs' (f_evals, g_evals, samples) and ``clock()`` the time, read only on a hit.
-        """
-        if len(F) == 1 and not F.item() - self.f_opt <= self.threshold.item():  # one run: no numpy call
-            return
-        gap = F - self.f_opt
-        new = gap <= self.threshold  # False for NaN
-        if not new.any():
-            return
-        new &= mask
-        if not new.any():
-            return
-        runs = np.flatnonzero(new)
-        met = np.searchsorted(self.negated, -gap[runs], side="right")
-        f_evals, g_evals, samples = counters(runs)
-        seconds = clock()
-        seconds = seconds if np.ndim(seconds) == 0 else seconds[runs]  # a stack: one time per run
-        self.blocks.append((k, runs, self.reached[runs].copy(), met, f_evals, g_evals, samples, seconds))
-        self.reached[runs] = met
-        self.threshold[runs] = self.next_threshold[met]
-
-    def frame(self) -> dict[str, np.ndarray]:
-        """One row per run per target met: run, target, iteration, f_evals, g_evals, epochs, time."""
-        return _expand_hits(self.blocks, self.targets, self.n_samples)
-
-
-def _expand_hits(blocks: list[tuple], targets: np.ndarray, n_samples: int | None) -> dict[str, np.ndarray]:
-    names = ("run", "target", "iteration", "f_evals", "g_evals", "epochs", "time")
-    if not blocks:
-        empty = {name: np.zeros(0, dtype=np.int64) for name in names}
-        return {**empty, "target": np.zeros(0), "epochs": np.zeros(0), "time": np.zeros(0)}
-    runs = np.concatenate([b[1] for b in blocks])
-    first = np.concatenate([b[2] for b in blocks])
-    last = np.concatenate([b[3] for b in blocks])
-    counts = last - first
-
-    def per_run(position, dtype):
-        return np.concatenate([b[position] if isinstance(b[position], np.ndarray) and b[position].shape == (len(b[1]),)
-                               else np.full(len(b[1]), b[position], dtype=dtype) for b in blocks]).astype(dtype, copy=False)
-
-    rows = np.repeat(np.arange(len(runs)), counts)
-    offsets = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    columns = {
-        "run": runs[rows],
-        "target": targets[first[rows] + offsets],
-        "iteration": per_run(0, np.int64)[rows],
-        "f_evals": per_run(4, np.int64)[rows],
-        "g_evals": per_run(5, np.int64)[rows],
-        "epochs": (per_run(6, np.int64)[rows] / n_samples) if n_samples else np.full(len(rows), np.nan),
-        "time": per_run(7, float)[rows],
-    }
-    order = np.lexsort((-columns["target"], columns["run"]))
-    return {name: values[order] for name, values in columns.items()}
-
-
-def hits_from_trace(trace: dict[str, np.ndarray], f_opt: float, targets: np.ndarray, n_samples: int | None) -> dict[str, np.ndarray]:
-    """First hits read off recorded rows (``trace`` sorted by run and iteration, as ``Recorder.frame``).
-
-    Exact when every iteration is recorded (own-loop methods record each one);
-    otherwise each hit is the first recorded row that meets the target.
-    """
-    blocks = []
-    if trace:
-        runs = trace["run"]
-        starts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]])
-        ends = np.r_[starts[1:], len(runs)]
-        for start, end in zip(starts, ends):
-            gap = trace["f"][start:end] - f_opt
-            best = np.fmin.accumulate(np.where(np.isnan(gap), np.inf, gap))
-            met = np.searchsorted(-targets, -best, side="right")  # targets met by each row
-            previous = np.r_[0, met[:-1]]
-            for row in np.flatnonzero(met > previous):
-                i = start + row
-                samples = None if not n_samples else int(round(trace["epochs"][i] * n_samples))
-                blocks.append((int(trace["iteration"][i]), runs[i : i + 1], previous[row : row + 1], met[row : row + 1],
-                               trace["f_evals"][i], trace["g_evals"][i], samples, float(trace["time"][i])))
-    return _expand_hits(blocks, np.asarray(targets, dtype=float), n_samples)
