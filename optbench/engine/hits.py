@@ -16,9 +16,11 @@ the same either way (tested).
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
+
+from optbench.engine.trace import expand_blocks
 
 __all__ = ["HitTracker", "BufferedClock", "hits_from_trace", "CHUNK"]
 
@@ -46,8 +48,9 @@ class HitTracker:
         self.n_samples = n_samples
         self.blocks: list[tuple] = []
         self.n_runs = n_runs
-        self.filled = 0  # buffered iterations
+        self.filled = 0  # buffered iterations: their f in buffer[:filled], the rest in noted
         self.buffer = self.mask = self.clock = None
+        self.noted: list[tuple] = []  # (k, g_evals, samples, clock reading) of each buffered iteration
 
     def update(self, k: int, F: np.ndarray, mask: np.ndarray, counters: Callable, clock: Callable[[], float]) -> None:
         """Iteration ``k`` evaluated ``F`` for the runs in ``mask``; note the targets they meet first here.
@@ -78,39 +81,29 @@ class HitTracker:
         """Buffer iteration ``k``: ``F`` for the runs in ``mask``, every run having spent ``g_evals`` gradient
         evaluations (no value-only ones) and ``samples`` data points, ``clock`` read now (``BufferedClock``).
         The block is worked out when it is full, when ``mask`` changes, or when asked (``flush``)."""
-        if mask is not self.mask or self.filled == CHUNK:
+        if mask is not self.mask or self.filled == CHUNK or clock is not self.clock:
             self.flush()
-            self.mask = mask
-        if self.buffer is None or self.clock is not clock:
-            self._allocate(clock)
-        i = self.filled
-        self.buffer[i] = F
-        self.iterations[i], self.g_evals[i], self.samples[i] = k, g_evals, samples
-        clock.read(self.readings[i])
-        self.filled = i + 1
-
-    def _allocate(self, clock: "BufferedClock") -> None:
-        self.clock = clock
-        self.buffer = np.empty((CHUNK, self.n_runs))
-        self.iterations = np.empty(CHUNK, dtype=np.int64)
-        self.g_evals = np.empty(CHUNK, dtype=np.int64)
-        self.samples = np.empty(CHUNK, dtype=np.int64)
-        self.readings = np.empty((CHUNK, clock.width))
+            self.mask, self.clock = mask, clock
+            if self.buffer is None:
+                self.buffer = np.empty((CHUNK, self.n_runs))
+        self.buffer[self.filled] = F
+        self.filled += 1
+        self.noted.append((k, g_evals, samples, clock.read()))
 
     def flush(self) -> None:
         """Work out the hits of the buffered iterations (all with the same ``mask``), as ``update`` would have.
 
         Per run, over the block's rows ``j``: ``best_j = min(gap_0..gap_j)`` (NaN never hits), targets met
         ``met_j = max(reached, #targets >= best_j)``; row ``j`` is a hit where ``met_j > met_{j-1}``."""
-        m, self.filled = self.filled, 0
+        m, noted = self.filled, self.noted
+        self.filled, self.noted = 0, []
         if not m:
             return
-        gap = self.buffer[:m] - self.f_opt
-        lowest = np.fmin.reduce(gap, axis=0)  # NaN only where every row is NaN, and NaN <= t is False
+        lowest = np.fmin.reduce(self.buffer[:m], axis=0) - self.f_opt  # NaN only where every row is NaN
         runs = np.flatnonzero((lowest <= self.threshold) & self.mask)
         if not len(runs):
             return
-        gap = gap[:, runs]
+        gap = self.buffer[:m, runs] - self.f_opt
         gap[np.isnan(gap)] = np.inf
         best = np.minimum.accumulate(gap, axis=0)
         reached = self.reached[runs]
@@ -118,10 +111,10 @@ class HitTracker:
         before = np.vstack([reached[None], met[:-1]])
         rows, columns = np.nonzero(met > before)
         hit_runs = runs[columns]
-        times = self.clock.times(self.readings[rows], hit_runs)
-        samples = self.samples[rows] if self.n_samples else None
-        self.blocks.append((self.iterations[rows], hit_runs, before[rows, columns], met[rows, columns], 0,
-                            self.g_evals[rows], samples, times))
+        counts = np.array([entry[:3] for entry in noted], dtype=np.int64)[rows]  # k, g_evals, samples
+        times = self.clock.times([entry[3] for entry in noted], rows, hit_runs)
+        self.blocks.append((counts[:, 0], hit_runs, before[rows, columns], met[rows, columns], 0, counts[:, 1],
+                            counts[:, 2] if self.n_samples else None, times))
         self.reached[runs] = met[-1]
         self.threshold[runs] = self.next_threshold[met[-1]]
 
@@ -132,17 +125,14 @@ class HitTracker:
 
 
 class BufferedClock(Protocol):
-    """How a loop's clock is read into a buffer row and turned into per-run times later (``HitTracker.note``).
+    """How a loop's clock is read when ``HitTracker.note`` buffers an iteration, and turned into per-run times
+    later: ``read()`` a reading now; ``times(readings, rows, runs)`` each ``runs[i]``'s seconds at
+    ``readings[rows[i]]``.
+    Loops provide one (``engine/loop.py``'s ``BatchClock``, ``engine/stack.py``'s ``StackClock``)."""
 
-    ``width`` numbers per reading; ``read(row)`` fills a row now; ``times(readings, runs)`` gives each
-    ``runs[i]``'s seconds at ``readings[i]``. Loops provide one (``engine/loop.py``'s ``BatchClock``).
-    """
+    def read(self) -> Any: ...
 
-    width: int
-
-    def read(self, row: np.ndarray) -> None: ...
-
-    def times(self, readings: np.ndarray, runs: np.ndarray) -> np.ndarray: ...
+    def times(self, readings: list, rows: np.ndarray, runs: np.ndarray) -> np.ndarray: ...
 
 
 def _expand_hits(blocks: list[tuple], targets: np.ndarray, n_samples: int | None) -> dict[str, np.ndarray]:
@@ -155,9 +145,10 @@ def _expand_hits(blocks: list[tuple], targets: np.ndarray, n_samples: int | None
     last = np.concatenate([b[3] for b in blocks])
     counts = last - first
 
+    sizes = np.array([len(b[1]) for b in blocks])
+
     def per_run(position, dtype):
-        return np.concatenate([b[position] if isinstance(b[position], np.ndarray) and b[position].shape == (len(b[1]),)
-                               else np.full(len(b[1]), b[position], dtype=dtype) for b in blocks]).astype(dtype, copy=False)
+        return expand_blocks([b[position] for b in blocks], sizes, dtype)
 
     rows = np.repeat(np.arange(len(runs)), counts)
     offsets = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)

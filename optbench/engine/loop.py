@@ -134,18 +134,17 @@ def _checked_pair(result: Any, plugin: str, call: str, name: str, shape: tuple, 
 
 
 class BatchClock:
-    """A batch's clock as ``HitTracker.note`` buffers it: one reading, ``DescentLoop.clock()``, the same for every run."""
-
-    width = 1
+    """A batch's clock as ``HitTracker.note`` buffers it: ``DescentLoop.clock()``, the same for every run."""
 
     def __init__(self, loop: "DescentLoop"):
         self.loop = loop
 
-    def read(self, row: np.ndarray) -> None:
-        row[0] = self.loop.clock()
+    def read(self) -> float:
+        loop = self.loop
+        return time.perf_counter() - loop.start - loop.recorder.overhead
 
-    def times(self, readings: np.ndarray, runs: np.ndarray) -> np.ndarray:
-        return readings[:, 0].copy()
+    def times(self, readings: list, rows: np.ndarray, runs: np.ndarray) -> np.ndarray:
+        return np.array(readings, dtype=float)[rows]
 
 
 class DescentLoop:

@@ -22,7 +22,7 @@ from optbench.errors import PluginError
 
 __all__ = ["SingleRunLoop"]
 
-_DOT = np.dot
+_DOT, _EMPTY, _FLOAT64 = np.dot, np.empty, np.float64
 _PROBLEM, _METHOD, _STEP_RULE = range(3)  # the stage of a quiet iteration, to name a failing plugin
 
 
@@ -39,7 +39,16 @@ class SingleRunLoop(DescentLoop):
             return super().run()
         method_state = _call(self.method, "method", self.method.init, self.X)
         step_state = _call(self.step_rule, "step rule", self.step_rule.init, 1)
-        step_state = self.fused(method_state, step_state)
+        stage = [_PROBLEM]  # whose call a quiet iteration is in, to name a failing plugin
+        try:
+            step_state = self.fused(method_state, step_state, stage)
+        except PluginError:
+            raise
+        except ValueError as exc:  # a plugin writing into its read-only input
+            _raise_if_read_only(*self.plugins[stage[0]], exc)
+            raise
+        except SystemExit as exc:
+            raise _exit_error(*self.plugins[stage[0]], exc) from None
         return self.X, self.outcome(step_state)
 
     def quiet_limits(self) -> tuple[float, float, float, float]:
@@ -48,63 +57,72 @@ class SingleRunLoop(DescentLoop):
         (low, high), hits = self.quiet_band, self.hits
         return (low, high, 0.0, -_INF) if hits is None else (low, high, hits.f_opt, hits.threshold.item())
 
-    def fused(self, method_state: Any, step_state: Any) -> Any:
-        """The loop; the final step-rule state. Quiet iterations here (recorded ones too, as ``proceed`` records
-        them), the others (the first, the last, or found not quiet once evaluated) through ``iterate``/``proceed``."""
-        evaluate, proceed, full, ctx, last = self.evaluator.flat_gradient, self.proceed, self.iterate, self.ctx, self.max_iter
-        direction, step, wants = self.method.direction, self.step_rule.step, self.recorder.wants
-        X_shape, alpha_shape = self.X_shape, self.alpha_shape
+    def hit(self, k: int, F: np.ndarray) -> tuple[float, float, float, float]:
+        """Iteration ``k`` met a target (``f`` inside the bounds): note it as ``DescentLoop.track_hits`` does for
+        one run; the new ``quiet_limits``."""
+        self.hits.update(k, F, self.active, self.counters, self.clock)
+        return self.quiet_limits()
+
+    def fused(self, method_state: Any, step_state: Any, stage: list) -> Any:
+        """The loop; the final step-rule state. Quiet iterations here (recorded ones and first hits too, as ``proceed``
+        does them), the others through ``iterate``/``proceed``. Evaluations made here are charged (``settle``) before
+        anything reads the counters; ``ctx.F`` is built from ``ctx.f_one`` when read (``StepContext.F``)."""
+        value_and_grad, proceed, ctx, last = self.problem.value_and_grad, self.proceed, self.ctx, self.max_iter
+        direction, step, wants, settle = self.method.direction, self.step_rule.step, self.recorder.wants, self.evaluator.charge_flat
+        row_shape, X_shape, alpha_shape = self.X_shape[1:], self.X_shape, self.alpha_shape
+        finished, method_state, step_state = self.iterate(0, method_state, step_state)
         low, high, f_opt, threshold = self.quiet_limits()
-        k, stage = 0, _PROBLEM
-        try:
-            while True:
-                if k == 0 or k >= last or ctx.reused is not None:
-                    finished, method_state, step_state = full(k, method_state, step_state)
-                else:
-                    X, stage = self.X, _PROBLEM
-                    F, G = evaluate(X)
-                    if G.shape != X_shape or G.dtype is not FLOAT:
-                        self.check_evaluation(F, G)
-                    G.setflags(write=False)
-                    f = F.item()  # quiet, and x finite on every 16th step (x.x overflowing takes the long way)
-                    if not (low <= f <= high) or f - f_opt <= threshold or not (k & 15 or _DOT(X[0], X[0]) < _INF):
-                        finished, method_state, step_state = proceed(k, F, G, None, method_state, step_state)
-                    else:
-                        recording = wants(k)
-                        if recording:
-                            spent, elapsed = self.counters(None), self.elapsed()
-                        ctx.k, ctx.X, ctx.F, ctx.G, stage = k, X, F, G, _METHOD
-                        result = direction(X, G, method_state, k)
-                        if not (type(result) is tuple and len(result) == 2 and type(result[0]) is np.ndarray
-                                and result[0].shape == X_shape and result[0].dtype is FLOAT):
-                            result = self.checked_direction(result)
-                        D, method_state = result
-                        ctx.D, stage = D, _STEP_RULE
-                        result = step(ctx, step_state)
-                        alpha = result[0] if type(result) is tuple and len(result) == 2 else None
-                        if not (type(alpha) is np.ndarray and alpha.shape == alpha_shape and alpha.dtype is FLOAT
-                                and 0.0 <= alpha.item() < _INF):
-                            alpha, step_state = self.checked_step(result)
-                        else:
-                            step_state = result[1]
-                        if recording:
-                            self.recorder.record(k, None, X, F, G, alpha, *spent, elapsed)
-                        X_next = (X[0] + alpha.item() * D[0])[None]  # DescentLoop.move for one run
-                        X_next.setflags(write=False)
-                        self.X = X_next
-                        k += 1
-                        continue
-                if finished:
-                    return step_state
-                low, high, f_opt, threshold = self.quiet_limits()
-                k += 1
-        except PluginError:
-            raise
-        except ValueError as exc:  # a plugin writing into its read-only input
-            _raise_if_read_only(*self.plugins[stage], exc)
-            raise
-        except SystemExit as exc:
-            raise _exit_error(*self.plugins[stage], exc) from None
+        k, calls, X = 1, 0, self.X
+        x = X[0]  # the iterate's row: X = x[None], both read-only
+        while not finished:
+            if k >= last or ctx.reused is not None:
+                calls = settle(calls)
+                finished, method_state, step_state = self.iterate(k, method_state, step_state)
+            else:
+                stage[0] = _PROBLEM
+                f, g = value_and_grad(x)
+                calls += 1
+                G = g[None]
+                if type(f) is not _FLOAT64 or g.shape != row_shape or g.dtype is not FLOAT:  # as DescentLoop.evaluate
+                    F = _EMPTY(1)
+                    F[0] = f
+                    self.check_evaluation(F, G)
+                    f = F.item()
+                G.setflags(write=False)
+                ctx.k, ctx.X, ctx.F, ctx.f_one, ctx.G = k, X, None, f, G
+                if low <= f <= high and (k & 15 or _DOT(x, x) < _INF):  # inside the bounds, x finite every 16th step
+                    if f - f_opt <= threshold:
+                        calls, (low, high, f_opt, threshold) = settle(calls), self.hit(k, ctx.F)
+                    recording = wants(k)
+                    if recording:
+                        calls, spent, elapsed = settle(calls), self.counters(None), self.elapsed()
+                    stage[0] = _METHOD
+                    result = direction(X, G, method_state, k)
+                    D = result[0] if type(result) is tuple and len(result) == 2 else None
+                    if type(D) is not np.ndarray or D.shape != X_shape or D.dtype is not FLOAT:
+                        result = self.checked_direction(result)
+                    D, method_state = result
+                    ctx.D, stage[0] = D, _STEP_RULE
+                    result = step(ctx, step_state)
+                    alpha = result[0] if type(result) is tuple and len(result) == 2 else None
+                    if type(alpha) is not np.ndarray or alpha.shape != alpha_shape or alpha.dtype is not FLOAT or not (
+                            0.0 <= alpha.item() < _INF):
+                        result = self.checked_step(result)
+                    alpha, step_state = result
+                    if recording:
+                        self.recorder.record(k, None, X, ctx.F, G, alpha, *spent, elapsed)
+                    x = x + alpha.item() * D[0]  # DescentLoop.move for one run
+                    x.setflags(write=False)
+                    self.X = X = x[None]
+                    k += 1
+                    continue
+                calls = settle(calls)
+                finished, method_state, step_state = proceed(k, ctx.F, G, None, method_state, step_state)
+            low, high, f_opt, threshold = self.quiet_limits()
+            k, X = k + 1, self.X
+            x = X[0]
+        settle(calls)
+        return step_state
 
     @property
     def plugins(self) -> tuple[tuple[Any, str], ...]:

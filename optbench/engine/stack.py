@@ -229,7 +229,7 @@ class StackLoop(DescentLoop):
         for i, part in enumerate(parts):
             part_rows[part.rows], owner[part.rows] = part.rows.stop - part.rows.start, i
         self.owner, self.shared_weight, self.own_weight = owner, n_seeds / n, n_seeds / part_rows
-        self.buffered_clock = StackClock(self, len(parts))
+        self.buffered_clock = StackClock(self)
 
     def elapsed(self) -> np.ndarray:
         """Per run: ``shared * rows_cell / rows_stack + own_part * rows_cell / rows_part`` (plus the recording
@@ -245,19 +245,19 @@ class StackClock:
     """A stack's clock as ``HitTracker.note`` buffers it: the shared seconds (less recording and the parts' own
     time) and each part's own seconds; ``times`` gives each run its share, as ``StackLoop.elapsed``."""
 
-    def __init__(self, loop: StackLoop, n_parts: int):
-        self.loop, self.width = loop, 1 + n_parts
+    def __init__(self, loop: StackLoop):
+        self.loop = loop
 
-    def read(self, row: np.ndarray) -> None:
+    def read(self) -> tuple[float, np.ndarray]:
         loop = self.loop
         own = loop.method.own
-        row[0] = time.perf_counter() - loop.start - loop.recorder.overhead - float(own.sum())
-        row[1:] = own
+        return time.perf_counter() - loop.start - loop.recorder.overhead - float(own.sum()), own.copy()
 
-    def times(self, readings: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    def times(self, readings: list, rows: np.ndarray, runs: np.ndarray) -> np.ndarray:
         loop = self.loop
-        own = readings[np.arange(len(runs)), 1 + loop.owner[runs]]
-        return readings[:, 0] * loop.shared_weight + own * loop.own_weight[runs]  # shared_weight: one number
+        shared = np.array([reading[0] for reading in readings])[rows]
+        own = np.array([reading[1] for reading in readings])[rows, loop.owner[runs]]
+        return shared * loop.shared_weight + own * loop.own_weight[runs]
 
 
 # ---------------------------------------------------------------- running a stack
@@ -313,7 +313,7 @@ def _part_result(part: Part, X: np.ndarray, out: dict, state: Any, trace: dict, 
     own["step_counters"] = out.get("step_counters", {}) if state is None else _counters(part, state)
 
     def pick(columns: dict) -> dict:
-        if not columns:
+        if not columns or (rows.start == 0 and rows.stop == len(X)):  # the part has every row of the stack
             return columns
         keep = (columns["run"] >= rows.start) & (columns["run"] < rows.stop)
         picked = {name: values[keep] for name, values in columns.items()}

@@ -19,7 +19,7 @@ import numpy as np
 from optbench.constraints import check_record
 from optbench.problem import Problem
 
-__all__ = ["Recorder", "record_schedule", "LOG_POINTS"]
+__all__ = ["Recorder", "record_schedule", "expand_blocks", "LOG_POINTS"]
 
 # about ten log-spaced iterations per decade, up to 10^12
 LOG_POINTS = frozenset(int(round(10 ** (j / 10))) for j in range(0, 121)) | {0}
@@ -35,6 +35,17 @@ def record_schedule(record: str | int) -> Callable[[int], bool]:
         return lambda k: k == 0
     every = int(check_record(record))  # the one record rule; "log", "all" and "last" are answered above
     return lambda k: k % every == 0
+
+
+_NUMBER = (int, float, np.integer, np.floating)
+
+
+def expand_blocks(values: list, sizes: np.ndarray, dtype: type) -> np.ndarray:
+    """One value per row: each block's value is a number shared by its ``sizes[i]`` rows or an array of them."""
+    if all(isinstance(value, _NUMBER) for value in values):  # plain numbers: no array per block
+        return np.repeat(np.array(values, dtype=dtype), sizes)
+    return np.concatenate([v if isinstance(v, np.ndarray) and v.shape == (n,) else np.full(n, v, dtype=dtype)
+                           for v, n in zip(values, sizes)]).astype(dtype, copy=False)
 
 
 class Recorder:
@@ -101,11 +112,7 @@ class Recorder:
         }
 
         def expand(position, dtype):
-            values = [b[position] for b in self.blocks]
-            if all(isinstance(v, (int, float, np.integer, np.floating)) for v in values):  # plain numbers shared by a block's rows
-                return np.repeat(np.array(values, dtype=dtype), sizes)
-            return np.concatenate([v if isinstance(v, np.ndarray) and v.shape == (n,) else np.full(n, v, dtype=dtype)
-                                   for v, n in zip(values, sizes)]).astype(dtype, copy=False)
+            return expand_blocks([b[position] for b in self.blocks], sizes, dtype)
 
         columns["f_evals"] = expand(5, np.int64)
         columns["g_evals"] = expand(6, np.int64)
@@ -116,14 +123,17 @@ class Recorder:
         columns["time"] = expand(8, float)
         columns["f"] = np.concatenate([np.asarray(b[2], dtype=float) for b in self.blocks])
         columns["grad_norm"] = np.concatenate([b[3] for b in self.blocks])
-        columns["step_size"] = np.concatenate(
-            [np.full(n, np.nan) if b[4] is None else np.asarray(b[4], dtype=float) for b, n in zip(self.blocks, sizes)]
-        )
+        columns["step_size"] = expand_blocks([np.nan if b[4] is None else b[4] for b in self.blocks], sizes, float)
         if self.has_metrics:
             names = list(dict.fromkeys(name for b in self.blocks for name in (b[9] or {})))
             for name in names:
                 columns[name] = np.concatenate(
                     [np.asarray((b[9] or {}).get(name, np.full(n, np.nan)), dtype=float) for b, n in zip(self.blocks, sizes)]
                 )
-        order = np.lexsort((columns["iteration"], columns["run"]))
+        if all(b[1] is None for b in self.blocks):  # every run in every block (iterations increase): a transpose
+            if self.n_runs == 1:
+                return columns
+            order = (np.arange(len(self.blocks)) * self.n_runs + np.arange(self.n_runs)[:, None]).ravel()
+        else:
+            order = np.lexsort((columns["iteration"], columns["run"]))
         return {key: values[order] for key, values in columns.items()}
