@@ -98,3 +98,13 @@ def test_hit_times_never_pass_the_time_of_the_trace_row_after_them():
     # a hit is noted after the evaluation of its iteration and before that iteration's trace row is written
     assert (merged.time_hit <= merged.time_trace).all()
     assert (merged.time_hit > 0).all()
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_a_gap_equal_to_a_target_meets_it(seeds):
+    # sphere, gd, lr 0.25: x halves each step, f = 16 / 4^k exactly, so f_2 = 1.0 equals the ladder's target 1
+    result = ob.run({"name": "sphere", "dim": 2}, "gd", {"name": "constant", "lr": 0.25}, x0=[4.0, 0.0],
+                    seeds=seeds, max_iter=8)
+    assert 1.0 in target_ladder()
+    met_at_one = result.hits[result.hits.target == 1.0]
+    assert met_at_one.iteration.tolist() == [2] * seeds

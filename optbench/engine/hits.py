@@ -16,7 +16,7 @@ the same either way (tested).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -48,9 +48,8 @@ class HitTracker:
         self.n_samples = n_samples
         self.blocks: list[tuple] = []
         self.n_runs = n_runs
-        self.filled = 0  # buffered iterations: their f in buffer[:filled], the rest in noted
+        self.filled = 0  # buffered iterations
         self.buffer = self.mask = self.clock = None
-        self.noted: list[tuple] = []  # (k, g_evals, samples, clock reading) of each buffered iteration
 
     def update(self, k: int, F: np.ndarray, mask: np.ndarray, counters: Callable, clock: Callable[[], float]) -> None:
         """Iteration ``k`` evaluated ``F`` for the runs in ``mask``; note the targets they meet first here.
@@ -83,40 +82,47 @@ class HitTracker:
         The block is worked out when it is full, when ``mask`` changes, or when asked (``flush``)."""
         if mask is not self.mask or self.filled == CHUNK or clock is not self.clock:
             self.flush()
-            self.mask, self.clock = mask, clock
-            if self.buffer is None:
-                self.buffer = np.empty((CHUNK, self.n_runs))
-        self.buffer[self.filled] = F
-        self.filled += 1
-        self.noted.append((k, g_evals, samples, clock.read()))
+            self.mask = mask
+            if clock is not self.clock:
+                self._allocate(clock)
+        i = self.filled
+        self.buffer[i] = F
+        self.iterations[i], self.g_evals[i], self.samples[i] = k, g_evals, samples
+        clock.read(self.readings[i])
+        self.filled = i + 1
+
+    def _allocate(self, clock: "BufferedClock") -> None:
+        self.clock = clock
+        self.buffer = np.empty((CHUNK, self.n_runs))
+        self.iterations = np.empty(CHUNK, dtype=np.int64)
+        self.g_evals = np.empty(CHUNK, dtype=np.int64)
+        self.samples = np.empty(CHUNK, dtype=np.int64)
+        self.readings = np.empty((CHUNK, clock.width))
 
     def flush(self) -> None:
         """Work out the hits of the buffered iterations (all with the same ``mask``), as ``update`` would have.
 
-        Per run, over the block's rows ``j``: ``best_j = min(gap_0..gap_j)`` (NaN never hits), targets met
-        ``met_j = max(reached, #targets >= best_j)``; row ``j`` is a hit where ``met_j > met_{j-1}``."""
-        m, noted = self.filled, self.noted
-        self.filled, self.noted = 0, []
+        A run whose lowest gap in the block meets targets ``reached .. met - 1`` (``met`` counts the targets
+        ``>=`` that gap) meets each such target ``t`` first at the block's first row with ``gap <= t`` (NaN never
+        does); each (run, target) pair is one hit."""
+        m, self.filled = self.filled, 0
         if not m:
             return
         lowest = np.fmin.reduce(self.buffer[:m], axis=0) - self.f_opt  # NaN only where every row is NaN
         runs = np.flatnonzero((lowest <= self.threshold) & self.mask)
         if not len(runs):
             return
-        gap = self.buffer[:m, runs] - self.f_opt
-        gap[np.isnan(gap)] = np.inf
-        best = np.minimum.accumulate(gap, axis=0)
         reached = self.reached[runs]
-        met = np.maximum(np.searchsorted(self.negated, -best.ravel(), side="right").reshape(best.shape), reached)
-        before = np.vstack([reached[None], met[:-1]])
-        rows, columns = np.nonzero(met > before)
-        hit_runs = runs[columns]
-        counts = np.array([entry[:3] for entry in noted], dtype=np.int64)[rows]  # k, g_evals, samples
-        times = self.clock.times([entry[3] for entry in noted], rows, hit_runs)
-        self.blocks.append((counts[:, 0], hit_runs, before[rows, columns], met[rows, columns], 0, counts[:, 1],
-                            counts[:, 2] if self.n_samples else None, times))
-        self.reached[runs] = met[-1]
-        self.threshold[runs] = self.next_threshold[met[-1]]
+        met = np.searchsorted(self.negated, -lowest[runs], side="right")
+        new = met - reached  # >= 1: the lowest gap meets the run's next target
+        pair_runs = np.repeat(runs, new)
+        pair_targets = np.arange(len(pair_runs)) - np.repeat(np.cumsum(new) - new - reached, new)
+        rows = np.argmax(self.buffer[:m, pair_runs] - self.f_opt <= self.targets[pair_targets], axis=0)
+        self.blocks.append((self.iterations[rows], pair_runs, pair_targets, pair_targets + 1, 0, self.g_evals[rows],
+                            self.samples[rows] if self.n_samples else None,
+                            self.clock.times(self.readings[rows], pair_runs)))
+        self.reached[runs] = met
+        self.threshold[runs] = self.next_threshold[met]
 
     def frame(self) -> dict[str, np.ndarray]:
         """One row per run per target met: run, target, iteration, f_evals, g_evals, epochs, time."""
@@ -125,14 +131,18 @@ class HitTracker:
 
 
 class BufferedClock(Protocol):
-    """How a loop's clock is read when ``HitTracker.note`` buffers an iteration, and turned into per-run times
-    later: ``read()`` a reading now; ``times(readings, rows, runs)`` each ``runs[i]``'s seconds at
-    ``readings[rows[i]]``.
-    Loops provide one (``engine/loop.py``'s ``BatchClock``, ``engine/stack.py``'s ``StackClock``)."""
+    """How a loop's clock is read into a buffer row and turned into per-run times later (``HitTracker.note``).
 
-    def read(self) -> Any: ...
+    ``width`` numbers per reading; ``read(row)`` fills a row now; ``times(readings, runs)`` gives each
+    ``runs[i]``'s seconds at ``readings[i]``. Loops provide one (``engine/loop.py``'s ``BatchClock``,
+    ``engine/stack.py``'s ``StackClock``).
+    """
 
-    def times(self, readings: list, rows: np.ndarray, runs: np.ndarray) -> np.ndarray: ...
+    width: int
+
+    def read(self, row: np.ndarray) -> None: ...
+
+    def times(self, readings: np.ndarray, runs: np.ndarray) -> np.ndarray: ...
 
 
 def _expand_hits(blocks: list[tuple], targets: np.ndarray, n_samples: int | None) -> dict[str, np.ndarray]:

@@ -35,6 +35,9 @@ from optbench.registry import spec_of
 
 __all__ = ["Budget", "DescentLoop", "Sampler", "DIVERGENCE"]
 
+# the stage of a fused iteration (DescentLoop.run), to name a failing plugin
+PROBLEM, METHOD, STEP_RULE = range(3)
+
 # A run is diverged when f leaves [f0 - limit, f0 + limit] with limit = DIVERGENCE * (1 + |f0|), or is not finite.
 DIVERGENCE = 1e12
 
@@ -61,7 +64,7 @@ class Sampler:
 
 
 FLOAT = np.dtype(np.float64)
-_MIN, _DOT, _INF = np.minimum.reduce, np.dot, math.inf
+_MIN, _MAX, _DOT, _INF = np.minimum.reduce, np.maximum.reduce, np.dot, math.inf
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -134,17 +137,19 @@ def _checked_pair(result: Any, plugin: str, call: str, name: str, shape: tuple, 
 
 
 class BatchClock:
-    """A batch's clock as ``HitTracker.note`` buffers it: ``DescentLoop.clock()``, the same for every run."""
+    """A batch's clock as ``HitTracker.note`` buffers it: one reading, ``DescentLoop.clock()``, the same for every run."""
+
+    width = 1
 
     def __init__(self, loop: "DescentLoop"):
         self.loop = loop
 
-    def read(self) -> float:
+    def read(self, row: np.ndarray) -> None:
         loop = self.loop
-        return time.perf_counter() - loop.start - loop.recorder.overhead
+        row[0] = time.perf_counter() - loop.start - loop.recorder.overhead
 
-    def times(self, readings: list, rows: np.ndarray, runs: np.ndarray) -> np.ndarray:
-        return np.array(readings, dtype=float)[rows]
+    def times(self, readings: np.ndarray, runs: np.ndarray) -> np.ndarray:
+        return readings[:, 0].copy()
 
 
 class DescentLoop:
@@ -219,7 +224,7 @@ class DescentLoop:
         if self.n_runs == 1:
             suspicious = not lower_max <= F.item() <= upper_min
         else:
-            suspicious = not F.max() <= upper_min or (k & 15 == 0 and not F.min() >= lower_max)
+            suspicious = not _MAX(F) <= upper_min or (k & 15 == 0 and not _MIN(F) >= lower_max)
         if not (suspicious or (k & 15 == 0 and not np.isfinite(self.X).all())):
             return None
         diverged = self.active & ~((F <= upper) & (F >= lower) & np.isfinite(self.X).all(axis=1))
@@ -467,14 +472,34 @@ class DescentLoop:
         return False, method_state, step_state
 
     def run(self) -> tuple[np.ndarray, dict[str, Any]]:
-        """Iterate until no run is active; the final X and the per-run outcome."""
+        """Iterate until no run is active; the final X and the per-run outcome. A loop that can (``fusable``)
+        runs its ``fused`` loop, which names the plugin it is calling in ``stage[0]`` (``PROBLEM``, ``METHOD``,
+        ``STEP_RULE``) so that an error is worded as the staged loop words it."""
         method_state = _call(self.method, "method", self.method.init, self.X)
         step_state = None if self.step_rule is None else _call(self.step_rule, "step rule", self.step_rule.init, self.n_runs)
+        if self.fusable():
+            stage = [PROBLEM]
+            plugins = ((self.problem, "problem"), (self.method, "method"), (self.step_rule, "step rule"))
+            try:
+                step_state = self.fused(method_state, step_state, stage)
+            except PluginError:
+                raise
+            except ValueError as exc:  # a plugin writing into its read-only input
+                _raise_if_read_only(*plugins[stage[0]], exc)
+                raise
+            except SystemExit as exc:
+                raise _exit_error(*plugins[stage[0]], exc) from None
+            return self.X, self.outcome(step_state)
         k, finished, iterate = 0, False, self.iterate
         while not finished:
             finished, method_state, step_state = iterate(k, method_state, step_state)
             k += 1
         return self.X, self.outcome(step_state)
+
+    def fusable(self) -> bool:
+        """Whether this loop has a ``fused(method_state, step_state, stage)`` loop for its budget and plugins: the
+        subclasses that define one say when (``engine/single.py``, ``engine/batch.py``); the staged loop has none."""
+        return False
 
     def outcome(self, step_state: Any) -> dict[str, Any]:
         at = self.stopped_at

@@ -108,9 +108,12 @@ def _configured(method: Any, step_rule: Any, sweep: dict | None) -> list[tuple[A
     if not sweep:
         return [(method, step_rule)]
     pairs = []
+    swept = {str(path).split(".")[0] for path in sweep}  # a side no sweep key names keeps its (validated) instance
     for config in sweep_configs(method, step_rule, sweep):
-        m = methods.create(spec_of(method)[0], **config["method"])
-        s = None if step_rule is None else step_rules.create(spec_of(step_rule)[0], **config["step_rule"])
+        m = methods.create(spec_of(method)[0], **config["method"]) if "method" in swept else method
+        s = step_rule
+        if step_rule is not None and "step_rule" in swept:
+            s = step_rules.create(spec_of(step_rule)[0], **config["step_rule"])
         pairs.append((m, s))
     return pairs
 

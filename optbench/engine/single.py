@@ -17,13 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from optbench.engine.loop import FLOAT, _INF, DescentLoop, _call, _exit_error, _raise_if_read_only
-from optbench.errors import PluginError
+from optbench.engine.loop import FLOAT, METHOD, PROBLEM, STEP_RULE, _INF, DescentLoop
 
 __all__ = ["SingleRunLoop"]
 
 _DOT, _EMPTY, _FLOAT64 = np.dot, np.empty, np.float64
-_PROBLEM, _METHOD, _STEP_RULE = range(3)  # the stage of a quiet iteration, to name a failing plugin
 
 
 class SingleRunLoop(DescentLoop):
@@ -33,23 +31,6 @@ class SingleRunLoop(DescentLoop):
         """A full-batch run with a step rule, a problem with a 1-D call, and only an iteration budget."""
         return (self.single and self.sampler is None and self.step_rule is not None and self.evaluator.flat
                 and self.evaluator.usual and self.iterations_only and not self.tol)
-
-    def run(self) -> tuple[np.ndarray, dict[str, Any]]:
-        if not self.fusable():
-            return super().run()
-        method_state = _call(self.method, "method", self.method.init, self.X)
-        step_state = _call(self.step_rule, "step rule", self.step_rule.init, 1)
-        stage = [_PROBLEM]  # whose call a quiet iteration is in, to name a failing plugin
-        try:
-            step_state = self.fused(method_state, step_state, stage)
-        except PluginError:
-            raise
-        except ValueError as exc:  # a plugin writing into its read-only input
-            _raise_if_read_only(*self.plugins[stage[0]], exc)
-            raise
-        except SystemExit as exc:
-            raise _exit_error(*self.plugins[stage[0]], exc) from None
-        return self.X, self.outcome(step_state)
 
     def quiet_limits(self) -> tuple[float, float, float, float]:
         """``(low, high, f_opt, threshold)``: ``f`` is quiet (``DescentLoop.quiet``) when ``low <= f <= high`` and
@@ -79,7 +60,7 @@ class SingleRunLoop(DescentLoop):
                 calls = settle(calls)
                 finished, method_state, step_state = self.iterate(k, method_state, step_state)
             else:
-                stage[0] = _PROBLEM
+                stage[0] = PROBLEM
                 f, g = value_and_grad(x)
                 calls += 1
                 G = g[None]
@@ -96,13 +77,13 @@ class SingleRunLoop(DescentLoop):
                     recording = wants(k)
                     if recording:
                         calls, spent, elapsed = settle(calls), self.counters(None), self.elapsed()
-                    stage[0] = _METHOD
+                    stage[0] = METHOD
                     result = direction(X, G, method_state, k)
                     D = result[0] if type(result) is tuple and len(result) == 2 else None
                     if type(D) is not np.ndarray or D.shape != X_shape or D.dtype is not FLOAT:
                         result = self.checked_direction(result)
                     D, method_state = result
-                    ctx.D, stage[0] = D, _STEP_RULE
+                    ctx.D, stage[0] = D, STEP_RULE
                     result = step(ctx, step_state)
                     alpha = result[0] if type(result) is tuple and len(result) == 2 else None
                     if type(alpha) is not np.ndarray or alpha.shape != alpha_shape or alpha.dtype is not FLOAT or not (
@@ -123,8 +104,3 @@ class SingleRunLoop(DescentLoop):
             x = X[0]
         settle(calls)
         return step_state
-
-    @property
-    def plugins(self) -> tuple[tuple[Any, str], ...]:
-        """The plugin called at each stage (``_PROBLEM``, ``_METHOD``, ``_STEP_RULE``), as messages name it."""
-        return (self.problem, "problem"), (self.method, "method"), (self.step_rule, "step rule")

@@ -42,6 +42,7 @@ import numpy as np
 from optbench.engine import cell as cells
 from optbench.engine.context import Evaluator, StepContext
 from optbench.engine.loop import Budget, DescentLoop, Sampler, _call, _checked_pair, _plugin
+from optbench.engine.batch import BatchLoop
 from optbench.engine.own_loop import run_own_loop
 from optbench.engine.single import SingleRunLoop
 from optbench.engine.result import RunResult
@@ -218,8 +219,8 @@ class StackedStepRule:
         return self.alpha, state
 
 
-class StackLoop(DescentLoop):
-    """``DescentLoop`` over a stack; ``elapsed()`` gives each run its own share of the time (see the module)."""
+class StackLoop(BatchLoop):
+    """``BatchLoop`` over a stack; ``elapsed()`` gives each run its own share of the time (see the module)."""
 
     def __init__(self, parts: Sequence[Part], n_seeds: int, *args: Any):
         super().__init__(*args)
@@ -229,7 +230,7 @@ class StackLoop(DescentLoop):
         for i, part in enumerate(parts):
             part_rows[part.rows], owner[part.rows] = part.rows.stop - part.rows.start, i
         self.owner, self.shared_weight, self.own_weight = owner, n_seeds / n, n_seeds / part_rows
-        self.buffered_clock = StackClock(self)
+        self.buffered_clock = StackClock(self, len(parts))
 
     def elapsed(self) -> np.ndarray:
         """Per run: ``shared * rows_cell / rows_stack + own_part * rows_cell / rows_part`` (plus the recording
@@ -245,19 +246,19 @@ class StackClock:
     """A stack's clock as ``HitTracker.note`` buffers it: the shared seconds (less recording and the parts' own
     time) and each part's own seconds; ``times`` gives each run its share, as ``StackLoop.elapsed``."""
 
-    def __init__(self, loop: StackLoop):
-        self.loop = loop
+    def __init__(self, loop: StackLoop, n_parts: int):
+        self.loop, self.width = loop, 1 + n_parts
 
-    def read(self) -> tuple[float, np.ndarray]:
+    def read(self, row: np.ndarray) -> None:
         loop = self.loop
         own = loop.method.own
-        return time.perf_counter() - loop.start - loop.recorder.overhead - float(own.sum()), own.copy()
+        row[0] = time.perf_counter() - loop.start - loop.recorder.overhead - float(own.sum())
+        row[1:] = own
 
-    def times(self, readings: list, rows: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    def times(self, readings: np.ndarray, runs: np.ndarray) -> np.ndarray:
         loop = self.loop
-        shared = np.array([reading[0] for reading in readings])[rows]
-        own = np.array([reading[1] for reading in readings])[rows, loop.owner[runs]]
-        return shared * loop.shared_weight + own * loop.own_weight[runs]
+        own = readings[np.arange(len(runs)), 1 + loop.owner[runs]]
+        return readings[:, 0] * loop.shared_weight + own * loop.own_weight[runs]  # shared_weight: one number
 
 
 # ---------------------------------------------------------------- running a stack
@@ -287,7 +288,7 @@ def _descend(problem: Problem, parts: Sequence[Part], n_seeds: int, X_start: np.
             X, out = run_own_loop(problem, part.method, X_start, recorder, budget.max_iter, budget.max_evals,
                                   budget.tol, budget.timeout, noise_rngs)
             return X, out, None
-        kind = SingleRunLoop if len(X_start) == 1 else DescentLoop
+        kind = SingleRunLoop if len(X_start) == 1 else BatchLoop
         loop = kind(problem, part.method, part.step_rule, X_start, budget, recorder, tracker, sampler, noise_rngs)
         loop.ctx.stream_seeds = method_seeds
         X, out = loop.run()

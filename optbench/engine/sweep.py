@@ -81,7 +81,15 @@ def _differing(instances: Sequence[Any]) -> set[str]:
     return names
 
 
+_PLAIN = (int, float, bool, str, type(None))
+
+
 def _equal(a: Any, b: Any) -> bool:
+    """Parameter values are equal (arrays elementwise; NaN is never equal)."""
+    if type(a) in _PLAIN and type(b) in _PLAIN:  # the usual case, without numpy
+        return a == b
+    if type(a) is tuple and type(b) is tuple and all(type(v) in _PLAIN for v in (*a, *b)):
+        return a == b
     try:
         return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
     except Exception:  # noqa: BLE001 -- incomparable values are different

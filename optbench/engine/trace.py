@@ -48,6 +48,14 @@ def expand_blocks(values: list, sizes: np.ndarray, dtype: type) -> np.ndarray:
                            for v, n in zip(values, sizes)]).astype(dtype, copy=False)
 
 
+def run_major(values: list, n: int, dtype: type) -> np.ndarray:
+    """Blocks that each hold all ``n`` runs, as one column ordered by run then block: each block's value is a
+    number shared by its rows or an ``(n,)`` array."""
+    if all(isinstance(value, _NUMBER) for value in values):
+        return np.tile(np.array(values, dtype=dtype), n)
+    return np.stack([np.broadcast_to(np.asarray(v, dtype=dtype), (n,)) for v in values], axis=1).ravel()
+
+
 class Recorder:
     """Collects trace rows of a batch of ``n_runs``.
 
@@ -104,36 +112,35 @@ class Recorder:
         """The recorded rows as columns (``run`` is the row's index in the batch), sorted by run and iteration."""
         if not self.blocks:
             return {}
-        every_run = np.arange(self.n_runs)
-        sizes = np.array([self.n_runs if b[1] is None else len(b[1]) for b in self.blocks])
-        columns = {
-            "run": np.concatenate([every_run if b[1] is None else b[1] for b in self.blocks]),
-            "iteration": np.repeat(np.array([b[0] for b in self.blocks], dtype=np.int64), sizes),
-        }
+        blocks, n = self.blocks, self.n_runs
+        iterations = np.array([b[0] for b in blocks], dtype=np.int64)
+        full = all(b[1] is None for b in blocks)  # every run in every block: run-major without sorting
+        if full:
+            columns = {"run": np.repeat(np.arange(n), len(blocks)), "iteration": np.tile(iterations, n)}
 
-        def expand(position, dtype):
-            return expand_blocks([b[position] for b in self.blocks], sizes, dtype)
+            def expand(values, dtype):
+                return run_major(values, n, dtype)
+        else:
+            sizes = np.array([n if b[1] is None else len(b[1]) for b in blocks])
+            columns = {"run": np.concatenate([np.arange(n) if b[1] is None else b[1] for b in blocks]),
+                       "iteration": np.repeat(iterations, sizes)}
 
-        columns["f_evals"] = expand(5, np.int64)
-        columns["g_evals"] = expand(6, np.int64)
+            def expand(values, dtype):
+                return expand_blocks(values, sizes, dtype)
+        columns["f_evals"] = expand([b[5] for b in blocks], np.int64)
+        columns["g_evals"] = expand([b[6] for b in blocks], np.int64)
         if self.problem.n_samples is None:
             columns["epochs"] = np.full(len(columns["run"]), np.nan)
         else:
-            columns["epochs"] = expand(7, np.int64) / self.problem.n_samples
-        columns["time"] = expand(8, float)
-        columns["f"] = np.concatenate([np.asarray(b[2], dtype=float) for b in self.blocks])
-        columns["grad_norm"] = np.concatenate([b[3] for b in self.blocks])
-        columns["step_size"] = expand_blocks([np.nan if b[4] is None else b[4] for b in self.blocks], sizes, float)
+            columns["epochs"] = expand([b[7] for b in blocks], np.int64) / self.problem.n_samples
+        columns["time"] = expand([b[8] for b in blocks], float)
+        columns["f"] = expand([b[2] for b in blocks], float)
+        columns["grad_norm"] = expand([b[3] for b in blocks], float)
+        columns["step_size"] = expand([np.nan if b[4] is None else b[4] for b in blocks], float)
         if self.has_metrics:
-            names = list(dict.fromkeys(name for b in self.blocks for name in (b[9] or {})))
-            for name in names:
-                columns[name] = np.concatenate(
-                    [np.asarray((b[9] or {}).get(name, np.full(n, np.nan)), dtype=float) for b, n in zip(self.blocks, sizes)]
-                )
-        if all(b[1] is None for b in self.blocks):  # every run in every block (iterations increase): a transpose
-            if self.n_runs == 1:
-                return columns
-            order = (np.arange(len(self.blocks)) * self.n_runs + np.arange(self.n_runs)[:, None]).ravel()
-        else:
-            order = np.lexsort((columns["iteration"], columns["run"]))
+            for name in dict.fromkeys(name for b in blocks for name in (b[9] or {})):
+                columns[name] = expand([(b[9] or {}).get(name, np.nan) for b in blocks], float)
+        if full:
+            return columns
+        order = np.lexsort((columns["iteration"], columns["run"]))
         return {key: values[order] for key, values in columns.items()}
