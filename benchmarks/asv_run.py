@@ -59,3 +59,23 @@ class TimeLineSearchStack:
     def time_one_by_one(self):
         for spec in self.specs:
             ob.run(**spec)
+
+
+class TimeSweep:
+    """Adam, 20 learning rates x 30 seeds on 10-D Rosenbrock, 1,000 it.: one swept ob.run and the hand loop on
+    the same (600, 10) array (issue 25's sweep target, ``bench_sweep.py``)."""
+
+    timeout = 120
+
+    def setup(self):
+        try:  # asv imports benchmarks as a package; the scripts put benchmarks/ on the path
+            from benchmarks.bench_sweep import sweep_and_hand
+        except ImportError:
+            from bench_sweep import sweep_and_hand
+        _, _, self.swept, self.hand = sweep_and_hand()
+
+    def time_sweep(self):
+        self.swept()
+
+    def time_hand_loop(self):
+        self.hand()

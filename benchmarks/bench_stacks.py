@@ -5,14 +5,20 @@
    median of interleaved pairs (target <= 1.2x); and the number of files it writes (target <= 40).
 2. One seed, gd + constant, 10-D quadratic, 1,000 iterations: `ob.run` against a hand loop calling the same
    problem's `value_and_grad` (target <= 1.5x), median of interleaved pairs in this process.
-3. Start-up: a process that imports optbench and loads the matrix suite against one that imports numpy alone
+3. The sweep: Adam, 20 learning rates x 30 seeds on 10-D Rosenbrock, 1,000 it., one ``ob.run(..., sweep=...)``
+   against the same arithmetic written by hand on one ``(600, 10)`` array (``bench_sweep.py``; target <= 1.2x).
+4. Start-up: a process that imports optbench and loads the matrix suite against one that imports numpy alone
    (CPU seconds, medians), and whether that imported pandas or scipy (the lean run path imports neither before
    its first result; the optima the suite needs come from the on-disk cache after the first run).
-4. Shared calls in a stack: six cells with Armijo line searches on 10-D Rosenbrock (10 seeds, 1,000 it.) as one
+5. Shared calls in a stack: six cells with Armijo line searches on 10-D Rosenbrock (10 seeds, 1,000 it.) as one
    stack against the same cells run one by one (CPU seconds, medians), with the objective's value calls
    counted (a stack's step-rule group evaluates every backtracking row's trial in one call); and how many
    ``direction`` calls one iteration of the matrix's Rosenbrock stack makes for its 10 methods (momentum and
    nesterov share one: a family batch).
+
+The bbob test bed with Adam (1,800 problems x 10 seeds, target: under half of 3 min 18 s) takes about a
+minute and is timed as a whole command: ``farm-bench`` or ``time optbench run benchmarks/bbob_timing.toml
+--executor processes --no-report`` (README, "Performance").
 
 Run: ``python benchmarks/bench_stacks.py [--repeat 5]``. The machine is shared: read the load line.
 """
@@ -32,8 +38,10 @@ import numpy as np
 
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.bench_stacks (asv's discovery)
     from bench_matrix import timed
+    from bench_sweep import sweep_ratio
 except ImportError:
     from benchmarks.bench_matrix import timed
+    from benchmarks.bench_sweep import sweep_ratio
 
 HERE = Path(__file__).resolve().parent
 
@@ -175,6 +183,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     print("load:", os.getloadavg())
     one_seed(args.repeat)
+    sweep_ratio(max(7, args.repeat))
     startup(args.repeat)
     shared_calls(args.repeat)
     matrix(args.repeat)

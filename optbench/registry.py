@@ -270,25 +270,28 @@ class Registry:
     def validate(self, name: str, params: dict[str, Any]) -> None:
         """Raise ParameterError unless ``params`` fit ``name``'s parameters."""
         valid = self.parameters(name, params)
-        listing = ", ".join(p.describe() for p in valid.values()) or "(none)"
+
+        def listing() -> str:  # worded only for an error
+            return ", ".join(p.describe() for p in valid.values()) or "(none)"
+
         for key, value in params.items():
             if key not in valid:
                 raise ParameterError(
                     f"{self.kind} {name!r} has no parameter {key!r}.{did_you_mean(key, list(valid))} "
-                    f"Valid parameters: {listing}."
+                    f"Valid parameters: {listing()}."
                 )
             p = valid[key]
             if not _matches(value, p.annotation):
                 raise ParameterError(
                     f"{self.kind} {name!r}: parameter {key!r} expects {_type_name(p.annotation)}, "
-                    f"got {type(value).__name__} {value!r}. Valid parameters: {listing}."
+                    f"got {type(value).__name__} {value!r}. Valid parameters: {listing()}."
                 )
             if key in COMMON and key not in getattr(self.get(name), "constraints", {}):
                 check(value, COMMON[key], key, f"{self.kind} {name!r}")
         missing = [p.name for p in valid.values() if p.required and p.name not in params]
         if missing:
             raise ParameterError(
-                f"{self.kind} {name!r} needs parameter(s) {', '.join(map(repr, missing))}. Valid parameters: {listing}."
+                f"{self.kind} {name!r} needs parameter(s) {', '.join(map(repr, missing))}. Valid parameters: {listing()}."
             )
 
     def create(self, name: str, **params: Any) -> Any:

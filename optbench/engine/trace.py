@@ -114,7 +114,7 @@ class Recorder:
             return {}
         blocks, n = self.blocks, self.n_runs
         iterations = np.array([b[0] for b in blocks], dtype=np.int64)
-        full = all(b[1] is None for b in blocks)  # every run in every block: run-major without sorting
+        full = all(b[1] is None or len(b[1]) == n for b in blocks)  # every run (in order) in every block: no sort
         if full:
             columns = {"run": np.repeat(np.arange(n), len(blocks)), "iteration": np.tile(iterations, n)}
 
