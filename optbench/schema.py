@@ -62,7 +62,8 @@ Key columns (constant within a cell)
     seed (int64)
     target (float64)      the gap target 10^t (COCO's ladder 10^2 ... 10^-8 by 0.2 by default)
     iteration (int64)     the first iteration whose best-so-far gap f_best - f_opt <= target
-    f_evals, g_evals (int64), epochs (float64), time (float64): spent to reach that iterate
+    f_evals, g_evals (int64), epochs (float64), time (float64): spent to reach that iterate (time: the
+                          run's own clock, as in runs and trace; in a stack its cell's share)
     estimated (bool)      True when f_opt was unknown and the hit was computed after the fact
                           against an estimate of f_opt (the best f seen in the result set)
 
