@@ -50,8 +50,8 @@ class Method(Declared):
     A plugin that declares nothing is still correct: its values run one by one.
 
     ``batch_family`` and ``batch_flags`` let related methods share one batch: methods of
-    one family (``nesterov`` is ``momentum`` with a flag; ``adamw`` and ``amsgrad`` are
-    ``adam`` with flags) that differ only in batchable parameters and in the boolean
+    one family (``nesterov`` is ``momentum`` with a flag; ``adamw``, ``amsgrad`` and
+    ``nadam`` are ``adam`` with flags) that differ only in batchable parameters and in the boolean
     attributes named by ``batch_flags`` run as one batched instance, each flag then an
     ``(n_runs, 1)`` boolean column that selects each run's own arithmetic (``np.where``),
     so a run's numbers are those it has alone.
@@ -356,12 +356,17 @@ class Adam(_Betas, Method):
     With ``decoupled_weight_decay`` (AdamW) the decay is not added to ``g`` but to the
     direction, ``D -= weight_decay * x``: torch multiplies ``x`` by ``1 - lr * weight_decay``
     before the Adam step, and ``x + lr * (-weight_decay * x + D_adam)`` is the same update.
+    With the ``nadam`` flag (the method ``nadam``) ``D`` is NAdam's (see ``nadam``).
     """
 
     default_step_rule = {"name": "constant", "lr": 0.001}
     batchable = ("betas", "eps", "weight_decay")
-    batch_family, batch_flags = "adam", ("amsgrad", "decoupled_weight_decay")
+    batch_family, batch_flags = "adam", ("amsgrad", "decoupled_weight_decay", "nadam")
     constraints = {"betas": BETAS, "eps": NON_NEGATIVE, "weight_decay": NON_NEGATIVE}
+    # Not parameters: the method "nadam" sets the flag and its momentum_decay, so that nadam
+    # cells batch with adam's; adam's rows carry nadam's default (one scalar when nadam's is too).
+    nadam: Any = False
+    momentum_decay: Any = 4e-3
 
     def __init__(
         self,
@@ -378,6 +383,8 @@ class Adam(_Betas, Method):
         state = {"exp_avg": np.zeros_like(X), "exp_avg_sq": np.zeros_like(X)}
         if np.any(self.amsgrad):
             state["max_exp_avg_sq"] = np.zeros_like(X)
+        if np.any(self.nadam):
+            state["mu_product"] = 1.0  # a scalar while beta1 and momentum_decay are: every run's t-th step is at one k
         return state
 
     def direction(self, X, G, state, k):
@@ -389,23 +396,42 @@ class Adam(_Betas, Method):
         elif decoupled is not True and _any(self.weight_decay):  # rows without decay keep g itself, as alone
             G = np.where(~decoupled & (self.weight_decay != 0), G + self.weight_decay * X, G)
         exp_avg, exp_avg_sq = _update_moments(state, G, self.beta1, self.beta2)
-        second = exp_avg_sq
-        if amsgrad is not False:
-            second = state["max_exp_avg_sq"]
-            np.maximum(second, exp_avg_sq, out=second)
-            if amsgrad is not True:
-                second = np.where(amsgrad, second, exp_avg_sq)
-        denom = np.sqrt(second)
-        denom *= 1.0 / power(1.0 - power(self.beta2, t), 0.5)
-        denom += self.eps
-        D = np.divide(exp_avg, denom, out=denom)
-        D *= -1.0 / (1.0 - power(self.beta1, t))
+        nadam = self.nadam
+        if nadam is True:
+            D = self._nadam_direction(G, exp_avg, exp_avg_sq, state, t)
+        else:
+            second = exp_avg_sq
+            if amsgrad is not False:
+                second = state["max_exp_avg_sq"]
+                np.maximum(second, exp_avg_sq, out=second)
+                if amsgrad is not True:
+                    second = np.where(amsgrad, second, exp_avg_sq)
+            denom = np.sqrt(second)
+            denom *= 1.0 / power(1.0 - power(self.beta2, t), 0.5)
+            denom += self.eps
+            D = np.divide(exp_avg, denom, out=denom)
+            D *= -1.0 / (1.0 - power(self.beta1, t))
+            if nadam is not False:  # a family batch with nadam runs: each row its own arithmetic
+                D = np.where(nadam, self._nadam_direction(G, exp_avg, exp_avg_sq, state, t), D)
         if decoupled is not False and _any(self.weight_decay):
             if decoupled is True:
                 D -= self.weight_decay * X
             else:
                 D = np.where(decoupled & (self.weight_decay != 0), D - self.weight_decay * X, D)
         return D, state
+
+    def _nadam_direction(self, G, exp_avg, exp_avg_sq, state, t):
+        """NAdam's ``D`` before decoupled decay (equations in ``nadam``); updates ``state["mu_product"]``."""
+        mu = self.beta1 * (1.0 - 0.5 * power(0.96, t * self.momentum_decay))
+        mu_next = self.beta1 * (1.0 - 0.5 * power(0.96, (t + 1) * self.momentum_decay))
+        mu_product = state["mu_product"] * mu
+        state["mu_product"] = mu_product
+        denom = exp_avg_sq / (1.0 - power(self.beta2, t))
+        np.sqrt(denom, out=denom)
+        denom += self.eps
+        D = (-(1.0 - mu) / (1.0 - mu_product)) * (G / denom)
+        D += (-mu_next / (1.0 - mu_product * mu_next)) * (exp_avg / denom)
+        return D
 
 
 @register_method("adamw")
@@ -461,7 +487,7 @@ class Adamax(_Betas, Method):
 
 
 @register_method("nadam")
-class NAdam(_Betas, Method):
+class NAdam(Adam):
     """NAdam, as ``torch.optim.NAdam`` (``t = k + 1``), with its momentum schedule.
 
     ``mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay))``, ``P_t = mu_1 ... mu_t``;
@@ -469,6 +495,7 @@ class NAdam(_Betas, Method):
     ``m_t = m_{t-1} + (1 - beta1)(g' - m_{t-1})``; ``v_t = beta2 v_{t-1} + (1 - beta2) g'^2``;
     ``r = sqrt(v_t / (1 - beta2^t)) + eps``;
     ``D = -[(1 - mu_t) / (1 - P_t)] g'/r - [mu_{t+1} / (1 - P_t mu_{t+1})] m_t/r``.
+    Computed by ``adam``'s ``direction`` with the ``nadam`` flag, so nadam cells share a batch with adam's.
     """
 
     default_step_rule = {"name": "constant", "lr": 0.002}
@@ -483,30 +510,8 @@ class NAdam(_Betas, Method):
         momentum_decay: float = 4e-3,
         decoupled_weight_decay: bool = False,
     ):
-        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
-        self.momentum_decay, self.decoupled_weight_decay = momentum_decay, decoupled_weight_decay
-
-    def init(self, X):
-        # mu_product is a scalar: every run takes its t-th step at the same k.
-        return {"exp_avg": np.zeros_like(X), "exp_avg_sq": np.zeros_like(X), "mu_product": 1.0}
-
-    def direction(self, X, G, state, k):
-        t = k + 1
-        if not self.decoupled_weight_decay:
-            G = _with_decay(G, X, self.weight_decay)
-        mu = self.beta1 * (1.0 - 0.5 * power(0.96, t * self.momentum_decay))
-        mu_next = self.beta1 * (1.0 - 0.5 * power(0.96, (t + 1) * self.momentum_decay))
-        mu_product = state["mu_product"] * mu
-        state["mu_product"] = mu_product
-        exp_avg, exp_avg_sq = _update_moments(state, G, self.beta1, self.beta2)
-        denom = exp_avg_sq / (1.0 - power(self.beta2, t))
-        np.sqrt(denom, out=denom)
-        denom += self.eps
-        D = (-(1.0 - mu) / (1.0 - mu_product)) * (G / denom)
-        D += (-mu_next / (1.0 - mu_product * mu_next)) * (exp_avg / denom)
-        if self.decoupled_weight_decay and _any(self.weight_decay):
-            D -= self.weight_decay * X
-        return D, state
+        super().__init__(betas=betas, eps=eps, weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay)
+        self.momentum_decay, self.nadam = momentum_decay, True
 
 
 @register_method("radam")
