@@ -117,6 +117,19 @@ def _flag(value: Any) -> bool | np.ndarray:
     return value if isinstance(value, np.ndarray) else bool(value)
 
 
+def _true_rows(flag: np.ndarray) -> list[slice]:
+    """The runs of consecutive True rows of an ``(n_runs, 1)`` boolean column, as slices (a family batch
+    lays its cells' rows out one after another, so a flag is True on a few blocks)."""
+    padded = np.concatenate(([False], np.ravel(flag), [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1]).tolist()
+    return [slice(start, stop) for start, stop in zip(edges[::2], edges[1::2])]
+
+
+def _on_rows(value: Any, rows: slice) -> Any:
+    """A hyperparameter on ``rows``: a per-run column sliced (a view), a scalar as it is."""
+    return value[rows] if isinstance(value, np.ndarray) else value
+
+
 def _with_decay(G: np.ndarray, X: np.ndarray, weight_decay: float) -> np.ndarray:
     """``g + weight_decay * x`` (torch's coupled L2 weight decay), a new array (``g`` itself without decay)."""
     if weight_decay.__class__ is float and weight_decay == 0.0:  # the usual case, without a call
@@ -384,11 +397,15 @@ class Adam(_Betas, Method):
         if np.any(self.amsgrad):
             state["max_exp_avg_sq"] = np.zeros_like(X)
         if np.any(self.nadam):
-            state["mu_product"] = 1.0  # a scalar while beta1 and momentum_decay are: every run's t-th step is at one k
+            # P_t: a scalar while beta1 and momentum_decay are (every run's t-th step is at one k)
+            state["mu_product"] = 1.0
+            if self.nadam is not True:  # a family batch: the blocks of rows that take NAdam's arithmetic
+                state["nadam_rows"] = _true_rows(self.nadam)
         return state
 
     def direction(self, X, G, state, k):
-        """Per-run flags (a family batch) select each run's arithmetic with ``np.where``."""
+        """Per-run flags (a family batch) select each run's arithmetic: ``np.where`` for the decay and
+        ``amsgrad``; NAdam's arithmetic replaces Adam's on the blocks of rows whose ``nadam`` flag is set."""
         t = k + 1
         decoupled, amsgrad = _flag(self.decoupled_weight_decay), _flag(self.amsgrad)
         if decoupled is False:
@@ -398,7 +415,7 @@ class Adam(_Betas, Method):
         exp_avg, exp_avg_sq = _update_moments(state, G, self.beta1, self.beta2)
         nadam = self.nadam
         if nadam is True:
-            D = self._nadam_direction(G, exp_avg, exp_avg_sq, state, t)
+            D = self._nadam_direction(G, exp_avg, exp_avg_sq, self._momentum_schedule(state, t))
         else:
             second = exp_avg_sq
             if amsgrad is not False:
@@ -411,8 +428,10 @@ class Adam(_Betas, Method):
             denom += self.eps
             D = np.divide(exp_avg, denom, out=denom)
             D *= -1.0 / (1.0 - power(self.beta1, t))
-            if nadam is not False:  # a family batch with nadam runs: each row its own arithmetic
-                D = np.where(nadam, self._nadam_direction(G, exp_avg, exp_avg_sq, state, t), D)
+            if nadam is not False:  # a family batch with nadam runs (a column): their rows get NAdam's instead
+                schedule = self._momentum_schedule(state, t)
+                for rows in state["nadam_rows"]:
+                    D[rows] = self._nadam_direction(G, exp_avg, exp_avg_sq, schedule, rows)
         if decoupled is not False and _any(self.weight_decay):
             if decoupled is True:
                 D -= self.weight_decay * X
@@ -420,15 +439,27 @@ class Adam(_Betas, Method):
                 D = np.where(decoupled & (self.weight_decay != 0), D - self.weight_decay * X, D)
         return D, state
 
-    def _nadam_direction(self, G, exp_avg, exp_avg_sq, state, t):
-        """NAdam's ``D`` before decoupled decay (equations in ``nadam``); updates ``state["mu_product"]``."""
-        mu = self.beta1 * (1.0 - 0.5 * power(0.96, t * self.momentum_decay))
-        mu_next = self.beta1 * (1.0 - 0.5 * power(0.96, (t + 1) * self.momentum_decay))
+    def _momentum_schedule(self, state, t):
+        """NAdam's ``(mu_t, mu_{t+1}, P_t, 1 - beta2^t)``, scalars or per-run columns; ``P_t`` kept in ``state``."""
+        beta1, momentum_decay = self.beta1, self.momentum_decay
+        mu = beta1 * (1.0 - 0.5 * power(0.96, t * momentum_decay))
+        mu_next = beta1 * (1.0 - 0.5 * power(0.96, (t + 1) * momentum_decay))
         mu_product = state["mu_product"] * mu
         state["mu_product"] = mu_product
-        denom = exp_avg_sq / (1.0 - power(self.beta2, t))
+        return mu, mu_next, mu_product, 1.0 - power(self.beta2, t)
+
+    def _nadam_direction(self, G, exp_avg, exp_avg_sq, schedule, rows=None):
+        """NAdam's ``D`` before decoupled decay (equations in ``nadam``) on ``rows`` (a slice of a family
+        batch, views; all rows when None); ``schedule`` from ``_momentum_schedule``."""
+        mu, mu_next, mu_product, bias2 = schedule
+        eps = self.eps
+        if rows is not None:
+            G, exp_avg, exp_avg_sq = G[rows], exp_avg[rows], exp_avg_sq[rows]
+            if mu.__class__ is not float or bias2.__class__ is not float or eps.__class__ is not float:
+                mu, mu_next, mu_product, bias2, eps = (_on_rows(v, rows) for v in (mu, mu_next, mu_product, bias2, eps))
+        denom = exp_avg_sq / bias2
         np.sqrt(denom, out=denom)
-        denom += self.eps
+        denom += eps
         D = (-(1.0 - mu) / (1.0 - mu_product)) * (G / denom)
         D += (-mu_next / (1.0 - mu_product * mu_next)) * (exp_avg / denom)
         return D
