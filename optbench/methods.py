@@ -396,7 +396,7 @@ class Adam(_Betas, Method):
         state = {"exp_avg": np.zeros_like(X), "exp_avg_sq": np.zeros_like(X)}
         if np.any(self.amsgrad):
             state["max_exp_avg_sq"] = np.zeros_like(X)
-        if np.any(self.nadam):
+        if self.nadam is not False and np.any(self.nadam):
             # P_t: a scalar while beta1 and momentum_decay are (every run's t-th step is at one k)
             state["mu_product"] = 1.0
             if self.nadam is not True:  # a family batch: the blocks of rows that take NAdam's arithmetic
