@@ -5,7 +5,7 @@ differ only in batchable parameters, ``engine/sweep.py``) times the seeds, and
 holds the rows ``part.rows`` of the stack's ``(n_rows, dim)`` iterate. Each
 iteration the objective is evaluated once for every row; each part's method
 computes its direction on its own row slice (a view) through its unchanged
-``init``/``direction`` (a batch group may join methods of one ``batch_family``,
+``init``/``direction`` (a batch group may join methods of one ``batch_family``: adam, adamw, amsgrad, nadam;
 ``nesterov`` with ``momentum``, through per-run flags). Neighbouring parts whose
 step rules differ only in batchable parameters form a *rule group* with one
 batched rule (``rule_groups``): it sees a ``StepContext`` of the group's rows, whose
