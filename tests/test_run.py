@@ -231,3 +231,18 @@ def test_scipy_optimize_is_imported_only_when_needed():
             "ob.run('rosenbrock', 'l-bfgs-b', seeds=1, max_iter=5)\n"
             "assert 'scipy.optimize' in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_result_pickled_before_its_tables_are_read_keeps_them():
+    # ob.run builds a one-part result's trace and hits columns on first read; pickling (joblib, multiprocessing)
+    # must carry them: the same tables as the result read before pickling
+    import pickle
+
+    spec = dict(problem={"name": "quadratic", "dim": 4}, method="adam", step_rule={"name": "constant", "lr": 0.05},
+                seeds=3, max_iter=200)
+    unread = pickle.loads(pickle.dumps(ob.run(**spec)))
+    read = ob.run(**spec)
+    for table in ("runs", "trace", "hits"):
+        a, b = getattr(unread, table), getattr(read, table)
+        assert len(a) > 0
+        pd.testing.assert_frame_equal(a.drop(columns="time"), b.drop(columns="time"))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from optbench.engine.loop import FLOAT, METHOD, PROBLEM, STEP_RULE, _DOT, _INF, _MAX, _MIN, DescentLoop
+from optbench.engine.loop import FLOAT, _DOT, _INF, _MAX, _MIN, DescentLoop
 
 __all__ = ["BatchLoop"]
 
@@ -32,9 +32,10 @@ class BatchLoop(DescentLoop):
         return (not self.single and self.sampler is None and self.step_rule is not None and self.evaluator.usual
                 and self.iterations_only and not self.tol)
 
-    def fused(self, method_state: Any, step_state: Any, stage: list) -> Any:
+    def fused(self, method_state: Any, step_state: Any) -> Any:
         """The loop; the final step-rule state. Quiet iterations here, the others through ``iterate``/``proceed``."""
         evaluator, hits, clock, ctx, last = self.evaluator, self.hits, self.buffered_clock, self.ctx, self.max_iter
+        gradient = evaluator.gradient
         direction, step, wants = self.method.direction, self.step_rule.step, self.recorder.wants
         X_shape, alpha_shape = self.X_shape, self.alpha_shape
         finished, method_state, step_state = self.iterate(0, method_state, step_state)
@@ -44,8 +45,8 @@ class BatchLoop(DescentLoop):
                 finished, method_state, step_state = self.iterate(k, method_state, step_state)
                 k += 1
                 continue
-            X, active, stage[0] = self.X, self.active, PROBLEM
-            F, G = evaluator.gradient(X, None, active)
+            X, active = self.X, self.active
+            F, G = gradient(X, None, active)
             if F.shape != alpha_shape or G.shape != X_shape or F.dtype is not FLOAT or G.dtype is not FLOAT:
                 self.check_evaluation(F, G)
             G.setflags(write=False)
@@ -62,13 +63,13 @@ class BatchLoop(DescentLoop):
             recording = wants(k)
             if recording:
                 spent, elapsed = self.counters(None), self.elapsed()
-            ctx.k, ctx.X, ctx.F, ctx.G, ctx.batch, ctx.active, stage[0] = k, X, F, G, None, active, METHOD
+            ctx.k, ctx.X, ctx.F, ctx.G, ctx.batch, ctx.active = k, X, F, G, None, active
             result = direction(X, G, method_state, k)
             D = result[0] if type(result) is tuple and len(result) == 2 else None
             if type(D) is not np.ndarray or D.shape != X_shape or D.dtype is not FLOAT:
                 result = self.checked_direction(result)
             D, method_state = result
-            ctx.D, stage[0] = D, STEP_RULE
+            ctx.D = D
             result = step(ctx, step_state)
             alpha = result[0] if type(result) is tuple and len(result) == 2 else None
             if type(alpha) is not np.ndarray or alpha.shape != alpha_shape or alpha.dtype is not FLOAT or not (

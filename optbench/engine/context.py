@@ -172,12 +172,11 @@ class Evaluator:
         self.calls_total += 1
         return F, g[None]
 
-    def charge_flat(self, calls: int) -> int:
+    def charge_flat(self, calls: int) -> None:
         """Charge ``calls`` gradient evaluations the one run made through the problem's 1-D call (``flat``) without
-        this evaluator (``engine/single.py``); returns 0, the count left to charge."""
+        this evaluator (``engine/single.py``)."""
         self._deferred_calls += calls
         self.calls_total += calls
-        return 0
 
     def line(self, X: np.ndarray, batch: np.ndarray | None, mask: np.ndarray, need_grad: bool,
              rows: slice | None = None):
@@ -255,15 +254,15 @@ class StepContext:
     (``update``); None otherwise.
     """
 
-    __slots__ = ("k", "X", "_F", "f_one", "G", "D", "f_opt", "batch", "active", "n_runs", "reused", "stream_seeds",
-                 "_evaluator")
+    __slots__ = ("k", "X", "_F", "_F_of", "f_one", "G", "D", "f_opt", "batch", "active", "n_runs", "reused",
+                 "stream_seeds", "_evaluator")
 
     def __init__(self, f_opt: float | None, evaluator: Evaluator):
         self.f_opt = f_opt
         self.n_runs = evaluator.n_runs
         self._evaluator = evaluator
         self.k = 0
-        self.X = self._F = self.f_one = self.G = self.D = None
+        self.X = self._F = self._F_of = self.f_one = self.G = self.D = None
         self.batch = None
         self.active = None
         self.reused = None
@@ -271,16 +270,15 @@ class StepContext:
 
     @property
     def F(self) -> np.ndarray:
-        """``(n_runs,)`` values at ``X``. One run's loop (``engine/single.py``) sets ``F = None`` and ``f_one``, its
-        value as a float: the array is built when first read."""
-        F = self._F
-        if F is None and self.f_one is not None:
-            F = self._F = np.array([self.f_one])
-        return F
+        """``(n_runs,)`` values at ``X``. One run's loop (``engine/single.py``) sets only ``f_one``, its value as a
+        number (a new object each iteration): the array is built from it when first read."""
+        if self._F_of is not self.f_one:
+            self._F, self._F_of = np.array([self.f_one], dtype=float), self.f_one
+        return self._F
 
     @F.setter
     def F(self, F: np.ndarray | None) -> None:
-        self._F = F
+        self._F, self._F_of = F, self.f_one
 
     def reuse(self, mask: np.ndarray) -> None:
         """The rule evaluated f and grad at the accepted point for ``mask``: don't charge it twice."""

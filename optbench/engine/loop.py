@@ -19,6 +19,8 @@ a violation stops the cell with a ``PluginError`` that names the plugin.
 
 from __future__ import annotations
 
+import dis
+import functools
 import math
 import time
 from typing import Any
@@ -35,8 +37,17 @@ from optbench.registry import spec_of
 
 __all__ = ["Budget", "DescentLoop", "Sampler", "DIVERGENCE"]
 
-# the stage of a fused iteration (DescentLoop.run), to name a failing plugin
-PROBLEM, METHOD, STEP_RULE = range(3)
+# the local names a fused loop calls its plugins by (DescentLoop.failing_plugin)
+PLUGIN_CALLS = {"value_and_grad": "problem", "gradient": "problem", "direction": "method", "step": "step rule"}
+
+
+@functools.lru_cache(maxsize=None)
+def plugin_lines(function: Any) -> dict[int, str]:
+    """``{line: kind}``: the lines of ``function`` that call a plugin through a local name of ``PLUGIN_CALLS``
+    (each such call on a line of its own), read from its bytecode once."""
+    return {ins.positions.lineno: PLUGIN_CALLS[ins.argval] for ins in dis.get_instructions(function)
+            if ins.opname == "LOAD_FAST" and ins.argval in PLUGIN_CALLS and ins.positions.lineno is not None}
+
 
 # A run is diverged when f leaves [f0 - limit, f0 + limit] with limit = DIVERGENCE * (1 + |f0|), or is not finite.
 DIVERGENCE = 1e12
@@ -473,22 +484,23 @@ class DescentLoop:
 
     def run(self) -> tuple[np.ndarray, dict[str, Any]]:
         """Iterate until no run is active; the final X and the per-run outcome. A loop that can (``fusable``)
-        runs its ``fused`` loop, which names the plugin it is calling in ``stage[0]`` (``PROBLEM``, ``METHOD``,
-        ``STEP_RULE``) so that an error is worded as the staged loop words it."""
+        runs its ``fused`` loop; an error from a plugin it calls is worded as the staged loop words it, the
+        plugin named by the line of ``fused`` that called it (``plugin_lines``)."""
         method_state = _call(self.method, "method", self.method.init, self.X)
         step_state = None if self.step_rule is None else _call(self.step_rule, "step rule", self.step_rule.init, self.n_runs)
         if self.fusable():
-            stage = [PROBLEM]
-            plugins = ((self.problem, "problem"), (self.method, "method"), (self.step_rule, "step rule"))
             try:
-                step_state = self.fused(method_state, step_state, stage)
+                step_state = self.fused(method_state, step_state)
             except PluginError:
                 raise
             except ValueError as exc:  # a plugin writing into its read-only input
-                _raise_if_read_only(*plugins[stage[0]], exc)
+                plugin = self.failing_plugin(exc)
+                if plugin is not None:
+                    _raise_if_read_only(*plugin, exc)
                 raise
             except SystemExit as exc:
-                raise _exit_error(*plugins[stage[0]], exc) from None
+                plugin = self.failing_plugin(exc) or (self.problem, "problem")
+                raise _exit_error(*plugin, exc) from None
             return self.X, self.outcome(step_state)
         k, finished, iterate = 0, False, self.iterate
         while not finished:
@@ -496,8 +508,20 @@ class DescentLoop:
             k += 1
         return self.X, self.outcome(step_state)
 
+    def failing_plugin(self, exc: BaseException) -> tuple[Any, str] | None:
+        """``(plugin, kind)`` whose call in ``fused`` raised ``exc`` (None: the error came from elsewhere)."""
+        code, line = type(self).fused.__code__, None
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code is code:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        kind = plugin_lines(type(self).fused).get(line)
+        plugins = {"problem": self.problem, "method": self.method, "step rule": self.step_rule}
+        return None if kind is None else (plugins[kind], kind)
+
     def fusable(self) -> bool:
-        """Whether this loop has a ``fused(method_state, step_state, stage)`` loop for its budget and plugins: the
+        """Whether this loop has a ``fused(method_state, step_state)`` loop for its budget and plugins: the
         subclasses that define one say when (``engine/single.py``, ``engine/batch.py``); the staged loop has none."""
         return False
 

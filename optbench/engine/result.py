@@ -2,7 +2,7 @@
 
 ``x``: final iterates ``(n_runs, dim)``; ``runs``, ``trace``, ``hits``: the three
 tables (``optbench.schema`` defines their columns), built from the loop's
-arrays on first access; ``cell``: the description of the first cell, ``cells``:
+arrays on first access (the columns too); ``cell``: the description of the first cell, ``cells``:
 every cell of the result (a sweep has one cell per configuration).
 """
 
@@ -30,8 +30,25 @@ class RunResult:
         self.x = x
         self.cells = list(descriptions)
         self.cell = self.cells[0]
-        self._columns = columns if columns is not None else _columns(run_config, seeds, f_opt, out, trace, hits)
+        self._sources = (run_config, seeds, f_opt, out, trace, hits)  # trace, hits: columns, or what builds them
+        self._built = columns
         self._frames: dict[str, Any] = {}
+
+    @property
+    def _columns(self) -> dict[str, dict[str, np.ndarray]]:
+        """The three tables' columns, built from the loop's arrays on first use (``trace`` and ``hits`` may be
+        given as functions that return their columns)."""
+        if self._built is None:
+            run_config, seeds, f_opt, out, trace, hits = self._sources
+            self._built = _columns(run_config, seeds, f_opt, out, trace() if callable(trace) else trace,
+                                   hits() if callable(hits) else hits)
+            self._sources = None
+        return self._built
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its columns built (the functions that build them hold the loop's recorder)."""
+        self._columns
+        return self.__dict__
 
     # ------------------------------------------------------------ tables
     def _frame(self, table: str) -> "pd.DataFrame":

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from optbench.engine.loop import FLOAT, METHOD, PROBLEM, STEP_RULE, _INF, DescentLoop
+from optbench.engine.loop import FLOAT, _INF, DescentLoop
 
 __all__ = ["SingleRunLoop"]
 
@@ -44,46 +44,51 @@ class SingleRunLoop(DescentLoop):
         self.hits.update(k, F, self.active, self.counters, self.clock)
         return self.quiet_limits()
 
-    def fused(self, method_state: Any, step_state: Any, stage: list) -> Any:
+    def checked_one(self, f: Any, G: np.ndarray) -> float:
+        """A 1-D call's value and gradient that are not the usual float64 pair, checked as ``DescentLoop.evaluate``
+        checks them (a PluginError); the value as a float."""
+        F = _EMPTY(1)
+        F[0] = f
+        self.check_evaluation(F, G)
+        return F.item()
+
+    def fused(self, method_state: Any, step_state: Any) -> Any:
         """The loop; the final step-rule state. Quiet iterations here (recorded ones and first hits too, as ``proceed``
-        does them), the others through ``iterate``/``proceed``. Evaluations made here are charged (``settle``) before
-        anything reads the counters; ``ctx.F`` is built from ``ctx.f_one`` when read (``StepContext.F``)."""
+        does them), the others through ``iterate``/``proceed``. The evaluations of iterations ``paid .. k`` made
+        here are charged (``settle``) before anything reads the counters."""
         value_and_grad, proceed, ctx, last = self.problem.value_and_grad, self.proceed, self.ctx, self.max_iter
         direction, step, wants, settle = self.method.direction, self.step_rule.step, self.recorder.wants, self.evaluator.charge_flat
         row_shape, X_shape, alpha_shape = self.X_shape[1:], self.X_shape, self.alpha_shape
         finished, method_state, step_state = self.iterate(0, method_state, step_state)
         low, high, f_opt, threshold = self.quiet_limits()
-        k, calls, X = 1, 0, self.X
+        k = paid = 1
+        X = self.X
         x = X[0]  # the iterate's row: X = x[None], both read-only
         while not finished:
             if k >= last or ctx.reused is not None:
-                calls = settle(calls)
+                settle(k - paid)
                 finished, method_state, step_state = self.iterate(k, method_state, step_state)
             else:
-                stage[0] = PROBLEM
                 f, g = value_and_grad(x)
-                calls += 1
                 G = g[None]
                 if type(f) is not _FLOAT64 or g.shape != row_shape or g.dtype is not FLOAT:  # as DescentLoop.evaluate
-                    F = _EMPTY(1)
-                    F[0] = f
-                    self.check_evaluation(F, G)
-                    f = F.item()
+                    f = self.checked_one(f, G)
                 G.setflags(write=False)
-                ctx.k, ctx.X, ctx.F, ctx.f_one, ctx.G = k, X, None, f, G
+                ctx.k, ctx.X, ctx.f_one, ctx.G = k, X, f, G  # ctx.F: built from f_one when read
                 if low <= f <= high and (k & 15 or _DOT(x, x) < _INF):  # inside the bounds, x finite every 16th step
                     if f - f_opt <= threshold:
-                        calls, (low, high, f_opt, threshold) = settle(calls), self.hit(k, ctx.F)
+                        settle(k + 1 - paid)
+                        paid, (low, high, f_opt, threshold) = k + 1, self.hit(k, ctx.F)
                     recording = wants(k)
                     if recording:
-                        calls, spent, elapsed = settle(calls), self.counters(None), self.elapsed()
-                    stage[0] = METHOD
+                        settle(k + 1 - paid)
+                        paid, spent, elapsed = k + 1, self.counters(None), self.elapsed()
                     result = direction(X, G, method_state, k)
                     D = result[0] if type(result) is tuple and len(result) == 2 else None
                     if type(D) is not np.ndarray or D.shape != X_shape or D.dtype is not FLOAT:
                         result = self.checked_direction(result)
                     D, method_state = result
-                    ctx.D, stage[0] = D, STEP_RULE
+                    ctx.D = D
                     result = step(ctx, step_state)
                     alpha = result[0] if type(result) is tuple and len(result) == 2 else None
                     if type(alpha) is not np.ndarray or alpha.shape != alpha_shape or alpha.dtype is not FLOAT or not (
@@ -97,10 +102,11 @@ class SingleRunLoop(DescentLoop):
                     self.X = X = x[None]
                     k += 1
                     continue
-                calls = settle(calls)
+                settle(k + 1 - paid)
                 finished, method_state, step_state = proceed(k, ctx.F, G, None, method_state, step_state)
             low, high, f_opt, threshold = self.quiet_limits()
-            k, X = k + 1, self.X
+            k = paid = k + 1
+            X = self.X
             x = X[0]
-        settle(calls)
+        settle(k - paid)
         return step_state

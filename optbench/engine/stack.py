@@ -313,8 +313,8 @@ def _part_result(part: Part, X: np.ndarray, out: dict, state: Any, trace: dict, 
     own = {name: values[rows] for name, values in out.items() if name != "step_counters"}
     own["step_counters"] = out.get("step_counters", {}) if state is None else _counters(part, state)
 
-    def pick(columns: dict) -> dict:
-        if not columns or (rows.start == 0 and rows.stop == len(X)):  # the part has every row of the stack
+    def pick(columns: Any) -> Any:
+        if callable(columns) or not columns or (rows.start == 0 and rows.stop == len(X)):  # every row of the stack
             return columns
         keep = (columns["run"] >= rows.start) & (columns["run"] < rows.stop)
         picked = {name: values[keep] for name, values in columns.items()}
@@ -361,6 +361,9 @@ def run_stack(problem: Problem, parts: Sequence[Part], seeds: list[int], X0: np.
                                    method_seeds)
         if batch_size is not None:  # minibatch runs: the final f is the full objective at the final iterate
             out["f"] = np.concatenate([np.asarray(problem.value(X[part.rows]), dtype=float) for part in parts])
+    if len(parts) == 1 and tracker is not None:  # one part: its tables are built when first read
+        return [_part_result(parts[0], X, out, None if states is None else states[0], recorder.frame, tracker.frame,
+                             seeds, problem.f_opt)]
     trace = recorder.frame()
     if tracker is not None:
         hits = tracker.frame()

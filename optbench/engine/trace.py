@@ -53,7 +53,8 @@ def run_major(values: list, n: int, dtype: type) -> np.ndarray:
     number shared by its rows or an ``(n,)`` array."""
     if all(isinstance(value, _NUMBER) for value in values):
         return np.tile(np.array(values, dtype=dtype), n)
-    return np.stack([np.broadcast_to(np.asarray(v, dtype=dtype), (n,)) for v in values], axis=1).ravel()
+    block_major = expand_blocks(values, np.full(len(values), n), dtype)
+    return block_major if n == 1 else block_major.reshape(len(values), n).T.ravel()
 
 
 class Recorder:
