@@ -97,7 +97,10 @@ class GD(Method):
         self.weight_decay = weight_decay
 
     def direction(self, X, G, state, k):
-        return np.negative(_with_decay(G, X, self.weight_decay)), state
+        weight_decay = self.weight_decay
+        if weight_decay.__class__ is float and weight_decay == 0.0:  # the usual case, without a call
+            return np.negative(G), state
+        return np.negative(_with_decay(G, X, weight_decay)), state
 
 
 # ---------------------------------------------------------------- helpers
