@@ -34,8 +34,7 @@ class BatchLoop(DescentLoop):
 
     def fused(self, method_state: Any, step_state: Any) -> Any:
         """The loop; the final step-rule state. Quiet iterations here, the others through ``iterate``/``proceed``."""
-        evaluator, hits, clock, ctx, last = self.evaluator, self.hits, self.buffered_clock, self.ctx, self.max_iter
-        gradient = evaluator.gradient
+        hits, ctx, last, gradient = self.hits, self.ctx, self.max_iter, self.evaluator.gradient
         direction, step, wants = self.method.direction, self.step_rule.step, self.recorder.wants
         X_shape, alpha_shape = self.X_shape, self.alpha_shape
         finished, method_state, step_state = self.iterate(0, method_state, step_state)
@@ -55,11 +54,8 @@ class BatchLoop(DescentLoop):
                 finished, method_state, step_state = self.proceed(k, F, G, None, method_state, step_state)
                 k += 1
                 continue
-            if hits is not None:  # DescentLoop.track_hits with every run active
-                if evaluator.uniform:
-                    hits.note(k, F, active, evaluator.calls_total, evaluator.samples_total, clock)
-                else:
-                    hits.update(k, F, active, self.counters, self.clock)
+            if hits is not None:
+                self.track_hits(k, F, None)
             recording = wants(k)
             if recording:
                 spent, elapsed = self.counters(None), self.elapsed()
